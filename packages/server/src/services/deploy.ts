@@ -1,0 +1,288 @@
+/**
+ * The two-phase deploy (seeds 000–002): `provision` validates and hashes the app-compose, reserves
+ * the app identity and keeps it 14 days; `commit` records the CVM and queues its first boot.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  ApiError,
+  DEFAULT_INSTANCE_TYPE,
+  DEFAULT_INSTANCE_TYPES,
+  ErrorCodes,
+  badRequest,
+  buildAppCompose,
+  checkComposeSize,
+  checkDockerCompose,
+  commitRequestSchema,
+  composeHashOf,
+  conflict,
+  createAddress,
+  kmsInfo,
+  normalizeAppId,
+  parseOrThrow,
+  provisionRequestSchema,
+  serializeAppCompose,
+  type CvmView,
+  type KmsRecord,
+} from '@opencvm/core';
+import type { Db, Queryable } from '../db/index.ts';
+import { findCvmById } from '../store/cvms.ts';
+import type { Principal } from './auth.ts';
+import type { KmsService } from './kms.ts';
+import { place } from './scheduler.ts';
+
+const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
+
+interface ProvisionSettings {
+  ports: unknown[];
+  gpus: unknown | null;
+  user_config: string | null;
+  hugepages: boolean;
+  pin_numa: boolean;
+  env_keys: string[];
+  encrypted_env: string | null;
+}
+
+interface ProvisionRow {
+  id: number;
+  compose_hash: string;
+  app_id: string | null;
+  name: string;
+  app_compose: string;
+  node_id: number;
+  kms_id: string;
+  instance_type: string | null;
+  vcpu: number;
+  memory_mb: number;
+  disk_gb: number;
+  image: string;
+  listed: boolean;
+  nonce: number | null;
+  settings: ProvisionSettings;
+  expires_at: Date;
+  committed_at: Date | null;
+}
+
+export class DeployService {
+  constructor(
+    private readonly db: Db,
+    private readonly kms: KmsService,
+    private readonly provisionTtlMs: number,
+    private readonly onQueued: () => void,
+  ) {}
+
+  async provision(p: Principal, body: unknown) {
+    const req = parseOrThrow(provisionRequestSchema, body);
+    const compose = req.compose_file;
+    const runner = compose.runner || 'docker-compose';
+    if (runner === 'docker-compose' && !compose.docker_compose_file?.trim()) {
+      throw badRequest(ErrorCodes.COMPOSE_FILE_REQUIRED, 'compose_file.docker_compose_file is required: pass your docker-compose.yml as a string.');
+    }
+    checkComposeSize(compose.docker_compose_file ?? '', compose.pre_launch_script);
+    if (compose.docker_compose_file) checkDockerCompose(compose.docker_compose_file);
+
+    const kms = await this.resolveKms(req.kms, req.kms_id);
+    if ((req.nonce != null || req.app_id) && kms.kms_type !== 'phala') {
+      throw badRequest(ErrorCodes.INVALID_REQUEST, 'nonce and app_id can only be chosen with PHALA KMS; with an on-chain KMS the app_id is the AppAuth contract address.');
+    }
+    if (req.nonce != null && !req.app_id) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST, 'nonce requires app_id: pass the app_id that GET /kms/phala/next_app_id returned with this nonce.');
+    }
+    if (req.app_id && req.nonce == null) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST, 'app_id requires nonce: a custom app_id must come with the nonce it was derived from.');
+    }
+
+    const type = this.resolveInstanceType(req.instance_type, req.vcpu, req.memory);
+    const vcpu = req.vcpu ?? type?.vcpu ?? 1;
+    const memoryMb = req.memory ?? type?.memory_mb ?? 2048;
+    const diskGb = req.disk_size ?? type?.default_disk_size_gb ?? 20;
+
+    const appCompose = buildAppCompose(
+      { ...compose, secure_time: compose.secure_time ?? req.secure_time },
+      req.name,
+      req.env_keys,
+    );
+    const appComposeText = serializeAppCompose(appCompose);
+    const composeHash = composeHashOf(appComposeText);
+
+    const result = await this.db.tx(async (q) => {
+      const { node, image } = await place(q, {
+        nodeId: req.teepod_id ?? req.node_id,
+        region: req.region,
+        image: req.image,
+        preferDev: req.prefer_dev ?? (req.image ? undefined : kms.kms_type === 'phala' ? true : false),
+        vcpu,
+        memoryMb,
+        gpu: type?.requires_gpu ?? false,
+      });
+      await assertNameFree(q, p.workspaceId, req.name);
+      const identity = kms.kms_type === 'phala' ? await allocateAppId(q, p.workspaceId, req.nonce, req.app_id) : null;
+      const settings: ProvisionSettings = {
+        ports: req.ports ?? [],
+        gpus: req.gpus ?? null,
+        user_config: req.user_config ?? null,
+        hugepages: req.hugepages ?? false,
+        pin_numa: req.pin_numa ?? false,
+        env_keys: req.env_keys ?? [],
+        encrypted_env: req.encrypted_env ?? null,
+      };
+      await q.query(
+        `INSERT INTO provisions (workspace_id, user_id, compose_hash, app_id, name, app_compose, node_id, kms_id,
+                                 instance_type, vcpu, memory_mb, disk_gb, image, listed, nonce, settings, expires_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16, now() + ($17 || ' milliseconds')::interval)`,
+        [
+          p.workspaceId, p.userId, composeHash, identity?.appId ?? null, req.name, appComposeText, node.id, kms.id,
+          type?.id ?? null, vcpu, memoryMb, diskGb, image.name, req.listed ?? false, identity?.nonce ?? null,
+          JSON.stringify(settings), String(this.provisionTtlMs),
+        ],
+      );
+      return { node, image, appId: identity?.appId ?? null };
+    });
+
+    return {
+      compose_hash: composeHash,
+      app_id: result.appId,
+      app_env_encrypt_pubkey: result.appId ? this.kms.envPublicKey(result.appId) : null,
+      kms_id: kms.id,
+      kms_info: kmsInfo(kms),
+      fmspc: result.node.fmspc,
+      device_id: result.node.device_id,
+      os_image_hash: result.image.os_image_hash,
+      instance_type: type?.id ?? null,
+      teepod_id: result.node.id,
+      node_id: result.node.id,
+    };
+  }
+
+  async commit(p: Principal, body: unknown): Promise<CvmView> {
+    const req = parseOrThrow(commitRequestSchema, body);
+    const appId = normalizeAppId(req.app_id);
+    if (!appId) throw new ApiError(422, ErrorCodes.INVALID_REQUEST, `app_id "${req.app_id}" is not an app id: pass the 40-hex app_id that provision returned.`);
+    const composeHash = req.compose_hash.replace(/^0x/, '').toLowerCase();
+    const encryptedEnv = req.encrypted_env ? req.encrypted_env.replace(/^0x/, '').toLowerCase() : null;
+
+    const cvmId = await this.db.tx(async (q) => {
+      const prov = await findProvision(q, p.workspaceId, composeHash, appId);
+      const kms = (await q.query<KmsRecord>('SELECT * FROM kms_instances WHERE id = $1', [prov.kms_id]))[0];
+      if (kms.kms_type === 'phala' && prov.app_id !== appId) {
+        throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `app_id ${appId} is not the app_id this compose_hash was provisioned for (${prov.app_id}).`);
+      }
+      const compose = JSON.parse(prov.app_compose) as { allowed_envs?: string[] };
+      const envKeys = req.env_keys ?? prov.settings.env_keys;
+      const notAllowed = envKeys.filter((k) => !(compose.allowed_envs ?? []).includes(k));
+      if (notAllowed.length) {
+        throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG,
+          `env_keys ${notAllowed.join(', ')} are not in the compose's allowed_envs, so the CVM would boot without them: add them to compose_file.allowed_envs and provision again.`);
+      }
+      await assertNameFree(q, p.workspaceId, prov.name);
+      await q.query(
+        `INSERT INTO apps (app_id, workspace_id, name, kms_id, env_pubkey, nonce, contract_address, deployer_address)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (app_id) DO NOTHING`,
+        [appId, p.workspaceId, prov.name, prov.kms_id, kms.kms_type === 'phala' ? this.kms.envPublicKey(appId) : null,
+          prov.nonce, req.contract_address ?? null, req.deployer_address ?? null],
+      );
+      const owner = await q.query<{ workspace_id: number }>('SELECT workspace_id FROM apps WHERE app_id = $1', [appId]);
+      if (owner[0].workspace_id !== p.workspaceId) {
+        throw conflict(ErrorCodes.CVM_APP_ID_CONFLICT, `app_id ${appId} belongs to another workspace.`);
+      }
+      const [cvm] = await q.query<{ id: number }>(
+        `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
+                           memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
+                           ports, gpus, hugepages, pin_numa, listed)
+         VALUES ($1,$2,$3,$4,$5,'starting',$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) RETURNING id`,
+        [
+          randomUUID(), p.workspaceId, p.userId, appId, prov.name, prov.node_id, prov.kms_id, prov.instance_type, prov.vcpu,
+          prov.memory_mb, prov.disk_gb, prov.image, composeHash, prov.app_compose, encryptedEnv ?? prov.settings.encrypted_env,
+          JSON.stringify(envKeys), prov.settings.user_config, JSON.stringify(prov.settings.ports),
+          prov.settings.gpus ? JSON.stringify(prov.settings.gpus) : null, prov.settings.hugepages, prov.settings.pin_numa, prov.listed,
+        ],
+      );
+      await q.query(
+        `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state)
+         VALUES ($1, $2, $3, 'create', 'running', 'pending')`,
+        [randomUUID(), p.workspaceId, cvm.id],
+      );
+      await q.query('UPDATE provisions SET committed_at = now() WHERE id = $1', [prov.id]);
+      return cvm.id;
+    });
+    this.onQueued();
+    return (await findCvmById(this.db, cvmId))!;
+  }
+
+  private async resolveKms(kmsType: string | null | undefined, kmsId: string | null | undefined): Promise<KmsRecord> {
+    const type = (kmsType ?? 'phala').toLowerCase();
+    if (!(KMS_TYPES as readonly string[]).includes(type)) {
+      throw badRequest(ErrorCodes.KMS_NOT_FOUND, `kms "${kmsType}" is not a KMS type: use PHALA, ETHEREUM or BASE.`);
+    }
+    const rows = kmsId
+      ? await this.db.query<KmsRecord>('SELECT * FROM kms_instances WHERE id = $1 OR slug = $1', [kmsId])
+      : await this.db.query<KmsRecord>('SELECT * FROM kms_instances WHERE kms_type = $1 ORDER BY created_at LIMIT 1', [type]);
+    if (!rows.length) {
+      throw badRequest(ErrorCodes.KMS_NOT_FOUND, kmsId
+        ? `KMS "${kmsId}" does not exist: list the KMS instances with GET /kms.`
+        : `No ${type.toUpperCase()} KMS is configured on this server: use kms PHALA, or register an on-chain KMS.`);
+    }
+    if (kmsType && rows[0].kms_type !== type) {
+      throw badRequest(ErrorCodes.KMS_NOT_FOUND, `KMS "${kmsId}" is a ${rows[0].kms_type.toUpperCase()} KMS, not ${type.toUpperCase()}.`);
+    }
+    return rows[0];
+  }
+
+  private resolveInstanceType(id: string | null | undefined, vcpu?: number | null, memory?: number | null) {
+    if (!id) return vcpu || memory ? null : DEFAULT_INSTANCE_TYPES.find((t) => t.id === DEFAULT_INSTANCE_TYPE)!;
+    const type = DEFAULT_INSTANCE_TYPES.find((t) => t.id === id);
+    if (!type) {
+      throw badRequest(ErrorCodes.INSTANCE_TYPE_NOT_FOUND,
+        `instance_type "${id}" does not exist: use one of ${DEFAULT_INSTANCE_TYPES.map((t) => t.id).join(', ')} (GET /instance-types).`);
+    }
+    return type;
+  }
+}
+
+async function assertNameFree(q: Queryable, workspaceId: number, name: string) {
+  const taken = await q.query('SELECT 1 FROM cvms WHERE workspace_id = $1 AND name = $2 AND deleted_at IS NULL', [workspaceId, name]);
+  if (taken.length) {
+    throw conflict(ErrorCodes.DUPLICATE_CVM_NAME, `A CVM named "${name}" already exists in this workspace: choose another name or delete that CVM.`);
+  }
+}
+
+/**
+ * PHALA-KMS app ids are CREATE addresses of the workspace's deployer and a nonce, as on Phala Cloud.
+ * Without a nonce the next one is taken; with one, `app_id` must be its address and still unused.
+ */
+async function allocateAppId(q: Queryable, workspaceId: number, nonce?: number | null, appId?: string | null) {
+  const [ws] = await q.query<{ team_wallet: string; next_nonce: number }>(
+    'SELECT team_wallet, next_nonce FROM workspaces WHERE id = $1 FOR UPDATE',
+    [workspaceId],
+  );
+  const n = nonce ?? ws.next_nonce;
+  const derived = createAddress(ws.team_wallet, n);
+  if (appId != null) {
+    const wanted = normalizeAppId(appId);
+    if (wanted !== derived) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST, `app_id ${appId} does not match nonce ${n}: for this workspace nonce ${n} gives app_id ${derived}.`);
+    }
+    const used = await q.query('SELECT 1 FROM apps WHERE app_id = $1 UNION ALL SELECT 1 FROM provisions WHERE app_id = $1 AND committed_at IS NOT NULL', [derived]);
+    if (used.length) throw conflict(ErrorCodes.CVM_APP_ID_CONFLICT, `app_id ${derived} (nonce ${n}) is already in use: take a fresh one from GET /kms/phala/next_app_id.`);
+  }
+  await q.query('UPDATE workspaces SET next_nonce = greatest(next_nonce, $2) WHERE id = $1', [workspaceId, n + 1]);
+  return { appId: derived, nonce: n };
+}
+
+async function findProvision(q: Queryable, workspaceId: number, composeHash: string, appId: string): Promise<ProvisionRow> {
+  const rows = await q.query<ProvisionRow>(
+    `SELECT * FROM provisions WHERE workspace_id = $1 AND compose_hash = $2 AND (app_id = $3 OR app_id IS NULL)
+      ORDER BY (committed_at IS NULL) DESC, (expires_at > now()) DESC, id DESC LIMIT 1 FOR UPDATE`,
+    [workspaceId, composeHash, appId],
+  );
+  const prov = rows[0];
+  if (!prov) {
+    throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${composeHash} was not provisioned in this workspace for app ${appId}: call POST /cvms/provision first.`);
+  }
+  if (prov.committed_at) {
+    throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${composeHash} was already committed: provision again to deploy another CVM.`);
+  }
+  if (prov.expires_at.getTime() <= Date.now()) {
+    throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `The provision of compose_hash ${composeHash} expired at ${prov.expires_at.toISOString()}: provision again.`);
+  }
+  return prov;
+}

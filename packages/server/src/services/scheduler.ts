@@ -1,0 +1,113 @@
+/**
+ * Placement: which node a new CVM goes to, and which OS image it boots. Capacity is what the host
+ * reported (GetMeta) minus what the CVMs already placed there reserve.
+ */
+import { ApiError, ErrorCodes, badRequest } from '@opencvm/core';
+import type { Queryable } from '../db/index.ts';
+import type { NodeImageRow, NodeRow } from './nodes.ts';
+
+export interface PlacementRequest {
+  nodeId?: number | null;
+  region?: string | null;
+  image?: string | null;
+  preferDev?: boolean | null;
+  vcpu: number;
+  memoryMb: number;
+  gpu: boolean;
+}
+
+export interface Placement {
+  node: NodeRow;
+  image: NodeImageRow;
+}
+
+interface Usage {
+  node_id: number;
+  cvms: number;
+  vcpu: number;
+  memory_mb: number;
+}
+
+/** dstack image names carry their version: newest first ("dstack-0.5.8" before "dstack-0.5.7"). */
+function byVersionDesc(a: NodeImageRow, b: NodeImageRow): number {
+  const pa = a.version.split('.').map(Number);
+  const pb = b.version.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pb[i] ?? 0) - (pa[i] ?? 0);
+    if (d) return d;
+  }
+  return a.name.localeCompare(b.name);
+}
+
+export async function place(q: Queryable, req: PlacementRequest): Promise<Placement> {
+  let nodes = await q.query<NodeRow>(`SELECT * FROM nodes WHERE status = 'online' ORDER BY id`);
+  if (req.nodeId != null) {
+    nodes = nodes.filter((n) => n.id === req.nodeId);
+    if (!nodes.length) {
+      throw badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${req.nodeId} does not exist or is offline: pick one from GET /teepods/available.`);
+    }
+  }
+  if (req.region) {
+    const inRegion = nodes.filter((n) => n.region === req.region);
+    if (!inRegion.length) {
+      const regions = [...new Set(nodes.map((n) => n.region))].join(', ') || 'none';
+      throw badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE, `No node in region "${req.region}": available regions are ${regions}.`);
+    }
+    nodes = inRegion;
+  }
+  const images = await q.query<NodeImageRow>('SELECT * FROM node_images');
+  if (req.image && !images.some((i) => i.name === req.image)) {
+    const names = [...new Set(images.map((i) => i.name))].sort().join(', ');
+    throw badRequest(ErrorCodes.IMAGE_NOT_FOUND, `OS image "${req.image}" does not exist: use one of ${names} (GET /os-images).`);
+  }
+  if (req.gpu) {
+    throw new ApiError(400, ErrorCodes.INSUFFICIENT_GPU, 'No node has a free GPU for this instance type: choose a CPU instance type.');
+  }
+  const usage = new Map(
+    (
+      await q.query<Usage>(
+        `SELECT node_id, count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb
+           FROM cvms WHERE deleted_at IS NULL GROUP BY node_id`,
+      )
+    ).map((u) => [u.node_id, u]),
+  );
+
+  const pickImage = (nodeId: number): NodeImageRow | undefined => {
+    const mine = images.filter((i) => i.node_id === nodeId && !i.requires_gpu);
+    if (req.image) return images.find((i) => i.node_id === nodeId && i.name === req.image);
+    const dev = req.preferDev ?? true;
+    return mine.filter((i) => i.is_dev === dev).sort(byVersionDesc)[0];
+  };
+
+  let shortfall: ApiError | null = null;
+  const fits: { node: NodeRow; image: NodeImageRow; freeMem: number }[] = [];
+  for (const node of nodes) {
+    const image = pickImage(node.id);
+    if (!image) {
+      shortfall ??= badRequest(ErrorCodes.OS_IMAGE_NOT_COMPATIBLE,
+        req.image ? `Node ${node.name} does not have OS image "${req.image}".` : `Node ${node.name} has no ${req.preferDev === false ? 'production' : 'dev'} OS image.`);
+      continue;
+    }
+    const u = usage.get(node.id) ?? { cvms: 0, vcpu: 0, memory_mb: 0 };
+    if (node.max_cvms && u.cvms + 1 > node.max_cvms) {
+      shortfall = badRequest(ErrorCodes.INSUFFICIENT_SLOTS, `Node ${node.name} has no free CVM slot (${node.max_cvms} in use).`);
+      continue;
+    }
+    if (node.max_vcpu && u.vcpu + req.vcpu > node.max_vcpu) {
+      shortfall = badRequest(ErrorCodes.INSUFFICIENT_VCPU,
+        `Node ${node.name} has ${node.max_vcpu - u.vcpu} vCPU free; this CVM needs ${req.vcpu}. Choose a smaller instance type.`);
+      continue;
+    }
+    if (node.max_memory_mb && u.memory_mb + req.memoryMb > node.max_memory_mb) {
+      shortfall = badRequest(ErrorCodes.INSUFFICIENT_MEMORY,
+        `Node ${node.name} has ${node.max_memory_mb - u.memory_mb} MB memory free; this CVM needs ${req.memoryMb} MB.`);
+      continue;
+    }
+    fits.push({ node, image, freeMem: node.max_memory_mb - u.memory_mb });
+  }
+  if (!fits.length) {
+    throw shortfall ?? badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE, 'No node is available: register a dstack host first.');
+  }
+  fits.sort((a, b) => b.freeMem - a.freeMem);
+  return { node: fits[0].node, image: fits[0].image };
+}

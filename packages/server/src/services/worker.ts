@@ -1,0 +1,251 @@
+/**
+ * The operation worker: takes due operations from the store, drives the host through the pRPC
+ * driver, and records progress on the CVM. An operation holds a lease (`run_after`) while it runs; if
+ * the server dies, the lease lapses and the operation is taken up again where its records say it was.
+ */
+import type { Db } from '../db/index.ts';
+import { HostError, type VmConfiguration, type VmInfo } from '../hosts/vmm-client.ts';
+import type { NodeService } from './nodes.ts';
+
+interface OperationRow {
+  id: number;
+  correlation_id: string;
+  cvm_id: number;
+  kind: string;
+  target_status: string;
+  attempts: number;
+}
+
+interface CvmRow {
+  id: number;
+  vm_uuid: string;
+  name: string;
+  node_id: number;
+  host_vm_id: string | null;
+  app_id: string;
+  image: string;
+  app_compose: string;
+  vcpu: number;
+  memory_mb: number;
+  disk_gb: number;
+  encrypted_env: string | null;
+  user_config: string | null;
+  ports: VmConfiguration['ports'];
+  gpus: VmConfiguration['gpus'] | null;
+  hugepages: boolean;
+  pin_numa: boolean;
+}
+
+export interface WorkerOptions {
+  /** KMS URLs guests are told to ask for their keys (`<public url>/kms`). */
+  kmsUrls: string[];
+  /** how often the worker looks for due operations when nobody wakes it, ms */
+  pollMs?: number;
+  /** how often a booting VM's progress is read from its host, ms */
+  bootPollMs?: number;
+  /** give up on a boot after this long, ms */
+  bootTimeoutMs?: number;
+  /** at most this many operations at once */
+  concurrency?: number;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+const LEASE = "now() + interval '60 seconds'";
+const MAX_ATTEMPTS = 5;
+
+export class Worker {
+  private timer: NodeJS.Timeout | null = null;
+  private running = new Set<Promise<void>>();
+  private scanning = false;
+  private rescan = false;
+  private stopped = false;
+  private readonly opts: Required<WorkerOptions>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly nodes: NodeService,
+    opts: WorkerOptions,
+  ) {
+    this.opts = { pollMs: 1000, bootPollMs: 200, bootTimeoutMs: 10 * 60_000, concurrency: 32, log: () => {}, ...opts };
+  }
+
+  /** Start looking for work; operations left running by a previous process are taken up again at once. */
+  async start(): Promise<void> {
+    await this.db.query(`UPDATE operations SET run_after = now() WHERE state = 'running'`);
+    this.timer = setInterval(() => this.wake(), this.opts.pollMs);
+    this.timer.unref();
+    this.wake();
+  }
+
+  /** Finish what is in hand (each operation checks `stopped` between steps), then stop. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Look for due operations now (called after a request queues one). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.scanning) {
+      this.rescan = true;
+      return;
+    }
+    this.scanning = true;
+    this.scan()
+      .catch((e) => this.opts.log('operation scan failed', e))
+      .finally(() => {
+        this.scanning = false;
+        if (this.rescan) {
+          this.rescan = false;
+          this.wake();
+        }
+      });
+  }
+
+  /** Wait until no operation is queued or running (tests and shutdown). */
+  async idle(timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const [r] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM operations WHERE state IN ('pending','running')`);
+      if (r.n === 0) return;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    throw new Error('operations still running');
+  }
+
+  private async scan(): Promise<void> {
+    while (!this.stopped && this.running.size < this.opts.concurrency) {
+      const [op] = await this.db.query<OperationRow>(
+        `UPDATE operations SET state = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1,
+                run_after = ${LEASE}
+          WHERE id = (SELECT id FROM operations WHERE state IN ('pending','running') AND run_after <= now()
+                       ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+          RETURNING id, correlation_id, cvm_id, kind, target_status, attempts`,
+      );
+      if (!op) return;
+      const p = this.run(op).finally(() => {
+        this.running.delete(p);
+        this.wake();
+      });
+      this.running.add(p);
+    }
+  }
+
+  private async run(op: OperationRow): Promise<void> {
+    try {
+      if (op.kind === 'create') await this.create(op);
+      else throw new Error(`unknown operation kind "${op.kind}"`);
+    } catch (e) {
+      if (this.stopped) return; // the lease lapses and the next start takes it up again
+      const retriable = e instanceof HostError && !e.reachable && op.attempts < MAX_ATTEMPTS;
+      const message = e instanceof Error ? e.message : String(e);
+      this.opts.log(`operation ${op.id} (${op.kind}) ${retriable ? 'will retry' : 'failed'}: ${message}`);
+      if (retriable) {
+        await this.db.query(`UPDATE operations SET run_after = now() + interval '2 seconds', error = $2 WHERE id = $1`, [op.id, message]);
+      } else {
+        await this.fail(op, message);
+      }
+    }
+  }
+
+  /** First boot: CreateVm (stopped), remember the host's VM id, StartVm, follow the boot to `done`. */
+  private async create(op: OperationRow): Promise<void> {
+    const cvm = await this.cvm(op.cvm_id);
+    const host = await this.nodes.client(cvm.node_id);
+    let hostVmId = cvm.host_vm_id;
+    if (!hostVmId) {
+      const { id } = await host.createVm(this.vmConfiguration(cvm));
+      hostVmId = id;
+      await this.db.query(`UPDATE cvms SET host_vm_id = $2, updated_at = now() WHERE id = $1`, [cvm.id, id]);
+      await this.step(op, 'created');
+    }
+    const info = await host.getInfo(hostVmId);
+    if (!info) throw new Error(`host lost VM ${hostVmId}`);
+    if (info.status !== 'running') await host.startVm(hostVmId);
+    await this.step(op, 'booting');
+    await this.followBoot(op, cvm.id, hostVmId);
+  }
+
+  private async followBoot(op: OperationRow, cvmId: number, hostVmId: string): Promise<void> {
+    const cvm = await this.cvm(cvmId);
+    const host = await this.nodes.client(cvm.node_id);
+    const deadline = Date.now() + this.opts.bootTimeoutMs;
+    let last = '';
+    while (!this.stopped) {
+      const info = await host.getInfo(hostVmId);
+      if (!info) throw new Error(`host lost VM ${hostVmId} while it booted`);
+      const seen = `${info.status}|${info.boot_progress}|${info.boot_error}|${info.instance_id}`;
+      if (seen !== last) {
+        last = seen;
+        await this.recordHostState(cvmId, info, op);
+      }
+      if (info.boot_error) throw new Error(`boot failed: ${info.boot_error}`);
+      if (info.status === 'exited' || info.status === 'stopped') throw new Error(`VM ${info.status} during boot`);
+      if (info.status === 'running' && info.boot_progress === 'done') {
+        await this.db.tx(async (q) => {
+          await q.query(`UPDATE cvms SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`, [cvmId]);
+          await q.query(`UPDATE operations SET state = 'succeeded', step = 'done', finished_at = now(), error = NULL WHERE id = $1`, [op.id]);
+        });
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`boot did not finish within ${this.opts.bootTimeoutMs / 1000}s (last step: ${info.boot_progress})`);
+      await new Promise((r) => setTimeout(r, this.opts.bootPollMs));
+    }
+  }
+
+  /** Copy what the host says about a VM onto the CVM record, and renew the operation's lease. */
+  private async recordHostState(cvmId: number, info: VmInfo, op: OperationRow) {
+    await this.db.tx(async (q) => {
+      await q.query(
+        `UPDATE cvms SET boot_progress = $2, boot_error = nullif($3, ''), shutdown_progress = nullif($4, ''),
+                instance_id = coalesce(nullif($5, ''), instance_id), updated_at = now() WHERE id = $1`,
+        [cvmId, info.boot_progress ?? null, info.boot_error ?? '', info.shutdown_progress ?? '', info.instance_id ?? ''],
+      );
+      await q.query(`UPDATE operations SET step = $2, run_after = ${LEASE} WHERE id = $1`, [op.id, info.boot_progress ?? null]);
+    });
+  }
+
+  private async step(op: OperationRow, step: string) {
+    await this.db.query(`UPDATE operations SET step = $2, run_after = ${LEASE} WHERE id = $1`, [op.id, step]);
+  }
+
+  private async fail(op: OperationRow, message: string) {
+    await this.db.tx(async (q) => {
+      await q.query(`UPDATE operations SET state = 'failed', error = $2, finished_at = now() WHERE id = $1`, [op.id, message]);
+      if (op.kind === 'create') {
+        await q.query(
+          `UPDATE cvms SET status = CASE WHEN host_vm_id IS NULL THEN 'error' ELSE 'exited' END,
+                  boot_error = coalesce(boot_error, $2), exited_at = now(), updated_at = now() WHERE id = $1`,
+          [op.cvm_id, message],
+        );
+      }
+    });
+  }
+
+  private async cvm(id: number): Promise<CvmRow> {
+    const [row] = await this.db.query<CvmRow>('SELECT * FROM cvms WHERE id = $1', [id]);
+    if (!row) throw new Error(`CVM ${id} vanished`);
+    return row;
+  }
+
+  private vmConfiguration(c: CvmRow): VmConfiguration {
+    return {
+      name: c.name,
+      image: c.image,
+      compose_file: c.app_compose,
+      vcpu: c.vcpu,
+      memory: c.memory_mb,
+      disk_size: c.disk_gb,
+      ports: c.ports ?? [],
+      encrypted_env: c.encrypted_env ?? '',
+      app_id: c.app_id,
+      user_config: c.user_config ?? '',
+      hugepages: c.hugepages,
+      pin_numa: c.pin_numa,
+      ...(c.gpus ? { gpus: c.gpus } : {}),
+      kms_urls: this.opts.kmsUrls,
+      stopped: true,
+    };
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Reading CVMs: one query returns everything the response shapes need, always scoped to a workspace.
+ */
+import type { CvmRef, CvmView } from '@opencvm/core';
+import type { Queryable } from '../db/index.ts';
+
+const SELECT_VIEW = `
+SELECT c.id, c.vm_uuid, c.name, c.status, c.app_id, c.instance_id, c.instance_type, c.vcpu, c.memory_mb, c.disk_gb,
+       c.image, c.compose_hash, c.app_compose, c.listed, c.boot_progress, c.boot_error, c.shutdown_progress,
+       c.started_at, c.exited_at, c.created_at, c.updated_at,
+       w.id AS w_id, w.name AS w_name, w.slug AS w_slug,
+       u.id AS u_id, u.username AS u_username,
+       n.id AS n_id, n.name AS n_name, n.region AS n_region, n.device_id AS n_device_id, n.ppid AS n_ppid,
+       n.fmspc AS n_fmspc, n.status AS n_status, n.version AS n_version, n.gateway_base_domain AS n_gateway,
+       k.id AS k_id, k.slug AS k_slug, k.kms_type AS k_type, k.url AS k_url, k.version AS k_version,
+       k.chain_id AS k_chain_id, k.kms_contract_address AS k_contract, k.gateway_app_id AS k_gateway_app_id,
+       a.env_pubkey, a.contract_address, a.deployer_address,
+       i.version AS image_version, i.is_dev AS image_is_dev, i.os_image_hash,
+       o.kind AS op_kind, o.target_status AS op_target, o.created_at AS op_started_at, o.correlation_id AS op_correlation_id
+  FROM cvms c
+  JOIN workspaces w ON w.id = c.workspace_id
+  JOIN nodes n ON n.id = c.node_id
+  JOIN kms_instances k ON k.id = c.kms_id
+  JOIN apps a ON a.app_id = c.app_id
+  LEFT JOIN users u ON u.id = c.creator_id
+  LEFT JOIN node_images i ON i.node_id = c.node_id AND i.name = c.image
+  LEFT JOIN operations o ON o.cvm_id = c.id AND o.state IN ('pending', 'running')`;
+
+const WHERE_REF: Record<CvmRef['kind'], { where: string; order?: string }> = {
+  id: { where: 'c.id = $2' },
+  uuid: { where: 'c.vm_uuid = $2::uuid' },
+  // the SDK sends instance ids as app_<hex> too; an app id match wins, newest CVM first
+  app_id: { where: '(c.app_id = $2 OR c.instance_id = $2)', order: '(c.app_id = $2) DESC, c.id DESC' },
+  instance_id: { where: 'c.instance_id = $2' },
+  name: { where: 'c.name = $2' },
+};
+
+/** One CVM of a workspace by any identifier form, or null (another workspace's CVM is not found). */
+export async function findCvm(q: Queryable, workspaceId: number, ref: CvmRef): Promise<CvmView | null> {
+  const { where, order } = WHERE_REF[ref.kind];
+  const rows = await q.query(
+    `${SELECT_VIEW} WHERE c.workspace_id = $1 AND c.deleted_at IS NULL AND ${where}${order ? ` ORDER BY ${order}` : ''} LIMIT 1`,
+    [workspaceId, ref.value],
+  );
+  return rows.length ? toView(rows[0]) : null;
+}
+
+/** A CVM by its internal id, whatever its workspace (for workers, never for requests). */
+export async function findCvmById(q: Queryable, id: number): Promise<CvmView | null> {
+  const rows = await q.query(`${SELECT_VIEW} WHERE c.id = $1`, [id]);
+  return rows.length ? toView(rows[0]) : null;
+}
+
+function toView(r: Record<string, any>): CvmView {
+  return {
+    id: r.id,
+    vm_uuid: r.vm_uuid,
+    name: r.name,
+    status: r.status,
+    app_id: r.app_id,
+    instance_id: r.instance_id,
+    workspace: { id: r.w_id, name: r.w_name, slug: r.w_slug },
+    creator: r.u_id ? { id: r.u_id, username: r.u_username } : null,
+    node: {
+      id: r.n_id,
+      name: r.n_name,
+      region: r.n_region,
+      device_id: r.n_device_id,
+      ppid: r.n_ppid,
+      fmspc: r.n_fmspc,
+      status: r.n_status,
+      version: r.n_version,
+      gateway_base_domain: r.n_gateway,
+    },
+    kms: {
+      id: r.k_id,
+      slug: r.k_slug,
+      kms_type: r.k_type,
+      url: r.k_url,
+      version: r.k_version,
+      chain_id: r.k_chain_id,
+      kms_contract_address: r.k_contract,
+      gateway_app_id: r.k_gateway_app_id,
+    },
+    env_pubkey: r.env_pubkey,
+    contract_address: r.contract_address,
+    deployer_address: r.deployer_address,
+    instance_type: r.instance_type,
+    vcpu: r.vcpu,
+    memory_mb: r.memory_mb,
+    disk_gb: r.disk_gb,
+    image: r.image,
+    image_version: r.image_version ?? null,
+    image_is_dev: r.image_is_dev ?? false,
+    os_image_hash: r.os_image_hash ?? null,
+    compose_hash: r.compose_hash,
+    app_compose: r.app_compose,
+    listed: r.listed,
+    boot_progress: r.boot_progress,
+    boot_error: r.boot_error,
+    shutdown_progress: r.shutdown_progress,
+    started_at: r.started_at,
+    exited_at: r.exited_at,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    progress: r.op_kind
+      ? { kind: r.op_kind, target: r.op_target, started_at: r.op_started_at, correlation_id: r.op_correlation_id }
+      : null,
+  };
+}

@@ -1,0 +1,163 @@
+/** Public option/view types of the simulator and the dstack-vmm wire types it speaks (§5.2). */
+
+export interface VmmSimOptions {
+  /** Listen address, default 127.0.0.1. */
+  host?: string;
+  /** Listen port, default 0 = a free port. */
+  port?: number;
+  /** Host name, default "sim-1". */
+  name?: string;
+  /**
+   * If set, VM records persist to `<dataDir>/vmm-sim.json` (atomic write). On restart VMs that should be
+   * running boot again; guest state (incl. the decrypted env) is RAM-only and is rebuilt by booting.
+   */
+  dataDir?: string;
+  /** Total simulated boot time in ms, default 2000. */
+  bootMs?: number;
+  /** Graceful shutdown duration in ms, default 500. */
+  shutdownMs?: number;
+  /** Default KMS urls when a VmConfiguration has none. */
+  kmsUrls?: string[];
+  /** Bearer token the simulated guest presents to the KMS (stands in for TDX attestation). */
+  kmsToken?: string;
+  /**
+   * If set, every route needs `Authorization: Bearer <t>` | `X-Admin-Token: <t>` | Basic with password <t> |
+   * `?token=<t>` (GET); otherwise 401 with `WWW-Authenticate: Basic realm="dstack-vmm API"`.
+   */
+  authToken?: string;
+  /** 64 hex; default derived from the name. */
+  deviceId?: string;
+  /** Default "<name>.dstack.localhost". */
+  gatewayBaseDomain?: string;
+  /** Defaults: 64 CVMs, 32 vCPU, 65536 MB, 2000 GB. */
+  resources?: { maxCvms?: number; maxVcpu?: number; maxMemoryMb?: number; maxDiskGb?: number };
+  /** Default: dstack-0.5.8 (prod), dstack-dev-0.5.8 (dev), dstack-0.5.7 (prod), dstack-nvidia-0.5.8 (prod, gpu). */
+  images?: SimImage[];
+  /** Default none. */
+  gpus?: { slot: string; product_id: string; description: string }[];
+  /** Diagnostics sink; default silent. */
+  log?: (line: string) => void;
+}
+
+export interface SimImage {
+  name: string;
+  version: string;
+  isDev: boolean;
+  requiresGpu?: boolean;
+  osImageHash: string;
+}
+
+export interface VmmSim {
+  /** http://host:port */
+  url: string;
+  /** Stops timers and the server. */
+  close(): Promise<void>;
+  /** Snapshot incl. guest state (test introspection). */
+  listVms(): SimVmView[];
+  getVm(id: string): SimVmView | undefined;
+  /**
+   * The next `times` (default 1) calls of that pRPC method fail with HTTP 400 {"error"}; method "boot"
+   * makes the next boot fail with boot_error = error. Guest API methods are named "guest.<Method>".
+   */
+  injectFault(f: { method: string; error: string; times?: number }): void;
+}
+
+export interface SimContainerView {
+  name: string;
+  image: string;
+  state: string;
+}
+
+export interface SimVmView {
+  id: string;
+  name: string;
+  status: string;
+  appId: string;
+  /** null until the guest first reported it; "" with `no_instance_id`. */
+  instanceId: string | null;
+  bootProgress: string;
+  bootError: string;
+  shutdownProgress: string;
+  /** VmConfiguration as stored, JSON form (as in VmInfo.configuration). */
+  configuration: any;
+  /** sha256 of configuration.compose_file. */
+  composeHash: string;
+  guest: { env: Record<string, string> | null; droppedEnvKeys: string[]; containers: SimContainerView[] };
+}
+
+// ---- dstack-vmm wire types (JSON form) ----
+
+export interface PortMapping {
+  protocol: string;
+  host_port: number;
+  vm_port: number;
+  host_address: string;
+}
+
+export interface GpuConfig {
+  gpus: { slot: string }[];
+  attach_mode: string;
+}
+
+export interface NetworkingConfig {
+  mode: string;
+  bridge_name: string;
+}
+
+export interface VmConfiguration {
+  name: string;
+  image: string;
+  compose_file: string;
+  vcpu: number;
+  memory: number;
+  disk_size: number;
+  ports: PortMapping[];
+  encrypted_env: string;
+  app_id: string | null;
+  user_config: string;
+  hugepages: boolean;
+  pin_numa: boolean;
+  gpus: GpuConfig | null;
+  kms_urls: string[];
+  gateway_urls: string[];
+  stopped: boolean;
+  no_tee: boolean;
+  networking: NetworkingConfig | null;
+  networks: NetworkingConfig[];
+  simulated_tee: string | null;
+}
+
+export interface GuestEvent {
+  event: string;
+  body: string;
+  timestamp: number;
+}
+
+export interface VmInfo {
+  id: string;
+  name: string;
+  status: string;
+  uptime: string;
+  app_url: string | null;
+  app_id: string;
+  instance_id: string | null;
+  configuration: VmConfiguration | null;
+  exited_at: string | null;
+  boot_progress: string;
+  boot_error: string;
+  shutdown_progress: string;
+  image_version: string;
+  events: GuestEvent[];
+  interfaces: { mode: string; backend: string; mac: string; bridge_name: string | null; netdev_id: string | null }[];
+}
+
+/** The KMS `AppKeyResponse` (hex bytes). */
+export interface AppKeys {
+  ca_cert: string;
+  disk_crypt_key: string;
+  env_crypt_key: string;
+  k256_key: string;
+  k256_signature: string;
+  gateway_app_id: string;
+  os_image_hash: string;
+}

@@ -1,0 +1,11 @@
+import { PGlite } from '@electric-sql/pglite';
+const t0=Date.now();
+const db = new PGlite();
+await db.waitReady;
+console.log('ready', Date.now()-t0);
+await db.exec('create table t(id bigserial primary key, u uuid, j jsonb, ts timestamptz default now())');
+await db.query('insert into t(u,j) values ($1,$2)', ['3f2504e0-4f89-41d3-9a0c-0305e82c3301', JSON.stringify({a:1})]);
+const r = await db.query('select * from t');
+console.log(r.rows, typeof r.rows[0].id);
+const t1=Date.now(); const dump = await db.dumpDataDir('none'); console.log('dump', Date.now()-t1, dump.size);
+const t2=Date.now(); const db2 = new PGlite({loadDataDir: dump}); await db2.waitReady; console.log('load', Date.now()-t2, (await db2.query('select count(*) from t')).rows);
