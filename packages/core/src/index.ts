@@ -11,3 +11,4 @@ export * from './provision.ts';
 export * from './catalog.ts';
 export * from './api-version.ts';
 export * from './shapes.ts';
+export { z } from 'zod';

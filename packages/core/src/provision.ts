@@ -5,12 +5,12 @@ import { canonicalJson } from './compose-hash.ts';
 
 /** CVM names double as hostnames: 5–63 characters, a letter first, then letters, digits and hyphens. */
 export const CVM_NAME_RULE = '5–63 characters, starting with a letter, using only letters, digits and hyphens';
-const NAME_RE = /^[A-Za-z][A-Za-z0-9-]{3,61}[A-Za-z0-9]$/;
+const NAME_RE = /^(?!.*--)[A-Za-z][A-Za-z0-9-]{3,61}[A-Za-z0-9]$/;
 
 export const cvmNameSchema = z
   .string({ error: 'name is required: a string of ' + CVM_NAME_RULE })
   .refine((s) => NAME_RE.test(s), {
-    error: (iss) => `"${String(iss.input)}" is not a valid CVM name: use ${CVM_NAME_RULE} (it must not end with a hyphen)`,
+    error: (iss) => `"${String(iss.input)}" is not a valid CVM name: use ${CVM_NAME_RULE} (no "--", and no hyphen at the end)`,
   });
 
 /** Combined limit on `docker_compose_file` + `pre_launch_script` (seed 000). */

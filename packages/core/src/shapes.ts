@@ -252,7 +252,7 @@ export function cvmInfoV2026(c: CvmView, detail = false) {
     storage_fs: f.storage_fs,
     listed: c.listed,
     workspace: { object_type: 'workspace' as const, id: String(c.workspace.id), name: c.workspace.name, slug: c.workspace.slug, avatar_url: null },
-    creator: c.creator ? { object_type: 'user' as const, id: c.creator.id, username: c.creator.username, avatar_url: null } : null,
+    creator: c.creator ? { object_type: 'user' as const, id: String(c.creator.id), username: c.creator.username, avatar_url: null } : null,
   };
   return detail ? { ...info, compose_file: f.compose } : info;
 }

@@ -16,6 +16,8 @@ export interface Db extends Queryable {
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   /** Run a multi-statement script (migrations). */
   exec(sql: string): Promise<void>;
+  /** PGlite only: the data dir as a gzipped tarball (test templates). */
+  dumpDataDir?(): Promise<Blob>;
   close(): Promise<void>;
 }
 
@@ -64,11 +66,11 @@ export async function migrate(db: Db): Promise<void> {
   }
 }
 
-/** Split a migration into statements (our migrations use no functions or quoted semicolons). */
+/** Split a migration into statements (our migrations use no functions, and no `--` or `;` inside quotes). */
 function splitSql(sql: string): string[] {
   return sql
     .split('\n')
-    .filter((l) => !l.trim().startsWith('--'))
+    .map((l) => l.replace(/--.*$/, ''))
     .join('\n')
     .split(';')
     .map((s) => s.trim())

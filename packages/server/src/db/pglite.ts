@@ -23,6 +23,7 @@ export async function openPglite(dataDir?: string, loadDataDir?: Blob): Promise<
     exec: async (sql) => {
       await pg.exec(sql);
     },
+    dumpDataDir: async () => (await pg.dumpDataDir('gzip')) as Blob,
     close: () => pg.close(),
   };
 }

@@ -16,6 +16,7 @@ import {
   k256CompressedPublicKey,
   sha256Hex,
   signEnvPubkey,
+  signEnvPubkeyV1,
   toHex,
   type KmsRecord,
 } from '@opencvm/core';
@@ -62,7 +63,8 @@ export class KmsService {
   constructor(
     private readonly db: Db,
     private readonly root: RootKeys,
-    readonly publicUrl: string,
+    /** the server's public URL, known once it listens */
+    private readonly publicUrl: { value: string },
   ) {
     this.k256Pubkey = '0x' + toHex(k256CompressedPublicKey(root.k256));
   }
@@ -73,7 +75,7 @@ export class KmsService {
       id: BUILTIN_KMS_ID,
       slug: 'phala',
       kms_type: 'phala',
-      url: `${this.publicUrl}/kms`,
+      url: `${this.publicUrl.value}/kms`,
       version: BUILTIN_KMS_VERSION,
       chain_id: null,
       kms_contract_address: null,
@@ -107,6 +109,14 @@ export class KmsService {
   signedEnvPublicKey(appId: string): { public_key: string; signature: string } {
     const pub = this.envPublicKey(appId);
     return { public_key: pub, signature: toHex(signEnvPubkey(this.root.k256, appId, fromHex(pub))) };
+  }
+
+  /** dstack's `PublicKeyResponse`: the legacy signature plus the timestamped `signature_v1`. */
+  publicKeyResponse(appId: string) {
+    const { public_key, signature } = this.signedEnvPublicKey(appId);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signature_v1 = toHex(signEnvPubkeyV1(this.root.k256, appId, fromHex(public_key), timestamp));
+    return { public_key, signature, timestamp, signature_v1 };
   }
 
   /**

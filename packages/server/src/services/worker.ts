@@ -69,6 +69,11 @@ export class Worker {
     this.opts = { pollMs: 1000, bootPollMs: 200, bootTimeoutMs: 10 * 60_000, concurrency: 32, log: () => {}, ...opts };
   }
 
+  /** The KMS URLs new VMs are given (known once the server listens). */
+  setKmsUrls(urls: string[]): void {
+    this.opts.kmsUrls = urls;
+  }
+
   /** Start looking for work; operations left running by a previous process are taken up again at once. */
   async start(): Promise<void> {
     await this.db.query(`UPDATE operations SET run_after = now() WHERE state = 'running'`);

@@ -1,0 +1,30 @@
+/** What route handlers get: the services, and the authenticated principal of a request. */
+import type { FastifyRequest } from 'fastify';
+import { apiVersionOf, type ApiVersion } from '@opencvm/core';
+import type { Db } from '../db/index.ts';
+import type { AuthService, Principal } from '../services/auth.ts';
+import type { CatalogService } from '../services/catalog.ts';
+import type { CvmService } from '../services/cvms.ts';
+import type { DeployService } from '../services/deploy.ts';
+import type { KmsService } from '../services/kms.ts';
+import type { NodeService } from '../services/nodes.ts';
+
+export interface Services {
+  db: Db;
+  auth: AuthService;
+  kms: KmsService;
+  nodes: NodeService;
+  deploy: DeployService;
+  cvms: CvmService;
+  catalog: CatalogService;
+}
+
+/** The caller's principal: resolves the `X-API-Key` header or throws a 401. */
+export function principal(services: Services, req: FastifyRequest): Promise<Principal> {
+  const key = req.headers['x-api-key'];
+  return services.auth.authenticate(Array.isArray(key) ? key[0] : key);
+}
+
+export function versionOf(req: FastifyRequest): ApiVersion {
+  return apiVersionOf(req.headers['x-phala-version']);
+}
