@@ -174,6 +174,9 @@ export class DeployService {
           `env_keys ${notAllowed.join(', ')} are not in the compose's allowed_envs, so the CVM would boot without them: add them to compose_file.allowed_envs and provision again.`);
       }
       await assertNameFree(q, p.workspaceId, prov.name);
+      // the node was chosen at provision; check it still has room now (locking it against a racing commit)
+      await q.query('SELECT id FROM nodes WHERE id = $1 FOR UPDATE', [prov.node_id]);
+      await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false });
       await q.query(
         `INSERT INTO apps (app_id, workspace_id, name, kms_id, env_pubkey, nonce, contract_address, deployer_address)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (app_id) DO NOTHING`,
