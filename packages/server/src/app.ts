@@ -106,7 +106,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       });
       hosts.push({ name: 'sim-1', url: sim.url, kmsToken, deviceId: simulatedDeviceId('sim-1') });
     }
-    for (const host of hosts) await nodes.register(host);
+    for (const host of hosts) {
+      try {
+        await nodes.register(host);
+      } catch (e) {
+        // a configured host that is down must not keep the API from starting; placement skips it
+        app.log.warn({ err: e }, `host ${host.name} (${host.url}) could not be registered`);
+        await nodes.markOffline(host.name);
+      }
+    }
     await w.start();
 
     let closing: Promise<void> | undefined;

@@ -4,7 +4,7 @@ import type { Db, Queryable } from './index.ts';
 
 /** Embedded PostgreSQL (PGlite): one connection, so transactions are serialised by PGlite itself. */
 export async function openPglite(dataDir?: string, loadDataDir?: Blob): Promise<Db> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const pg = new PGlite({
     dataDir,
     loadDataDir,

@@ -173,6 +173,7 @@ export class DeployService {
         throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG,
           `env_keys ${notAllowed.join(', ')} are not in the compose's allowed_envs, so the CVM would boot without them: add them to compose_file.allowed_envs and provision again.`);
       }
+      await q.query('SELECT id FROM workspaces WHERE id = $1 FOR UPDATE', [p.workspaceId]); // one commit per workspace at a time: the name check below cannot race
       await assertNameFree(q, p.workspaceId, prov.name);
       // the node was chosen at provision; check it still has room now (locking it against a racing commit)
       await q.query('SELECT id FROM nodes WHERE id = $1 FOR UPDATE', [prov.node_id]);

@@ -90,6 +90,10 @@ export class NodeService {
     });
   }
 
+  async markOffline(name: string): Promise<void> {
+    await this.db.query(`UPDATE nodes SET status = 'offline' WHERE name = $1`, [name]);
+  }
+
   /** The pRPC driver for a node. */
   async client(nodeId: number): Promise<VmmClient> {
     let c = this.clients.get(nodeId);
