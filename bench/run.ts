@@ -1,0 +1,476 @@
+/**
+ * `npm run bench`: throughput of the real server against a bare node:http baseline doing the same
+ * database work, on PGlite and on PostgreSQL (a throwaway cluster from scripts/pg-throwaway.ts), in
+ * one run.
+ *
+ *  a. provision+commit pairs/s: N clients each run POST /cvms/provision, then POST /cvms (commit)
+ *     with the returned app_id/compose_hash, for a fixed number of pairs. The real server runs as in
+ *     production: its operation worker boots the committed CVMs on the simulated host meanwhile.
+ *     Baseline ("bare"): a node:http server on the server's own Db object (same PGlite instance, or
+ *     same pg pool) answering the same two requests with only the writes a pair must make:
+ *       provision = 1 transaction: INSERT provisions;
+ *       commit    = 1 transaction: SELECT the provision FOR UPDATE, INSERT apps, INSERT cvms,
+ *                   INSERT operations, UPDATE provisions (committed_at).
+ *     The bare server skips everything else the real one does: API-key check, request validation,
+ *     app-compose normalisation, placement (nodes/images/usage queries, at provision and again at
+ *     commit under the node row lock), name checks, app-id derivation under the workspace row lock,
+ *     KMS key derivation, reading the CVM back for the response, and the worker's boot work (the
+ *     worker is stopped while the baseline runs, so nobody boots the baseline's rows). It is a floor
+ *     for "what must be written", not an equivalent implementation, so this ratio has no target.
+ *
+ *  b. GET /cvms/{id} req/s: a fixed-concurrency keep-alive loop over a fixed duration after a
+ *     warm-up, against the real server and against a bare node:http server in this same process that
+ *     runs exactly the same query (store/cvms.ts `findCvm` by vm_uuid: the 8-table join, LIMIT 1, and
+ *     its row->view mapping) on the same Db object, and answers JSON.stringify(view) without auth or
+ *     API-version shaping. Target: server / bare >= 0.7.
+ *
+ * The load generator runs in a worker thread (own event loop, node:http keep-alive agent), the
+ * servers on the main thread; all traffic is on 127.0.0.1. The bench reports, it does not judge: it
+ * exits 0 when a target is missed, and 1 only on errors (a failed request, a crash).
+ * BENCH_DB=pglite|postgres runs one database only; BENCH_LOG=1 shows the server's error log.
+ */
+import { randomBytes, randomUUID, createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker as Thread } from 'node:worker_threads';
+import pg from 'pg';
+import { startVmmSim } from '@opencvm/vmm-sim';
+import { startServer, type RunningServer } from '../packages/server/src/app.ts';
+import { loadConfig, type Config } from '../packages/server/src/config.ts';
+import type { Db } from '../packages/server/src/db/index.ts';
+import { simulatedDeviceId } from '../packages/server/src/services/nodes.ts';
+import { findCvm } from '../packages/server/src/store/cvms.ts';
+import { startThrowawayPostgres } from '../scripts/pg-throwaway.ts';
+
+const PAIRS = 300;
+const PAIR_WARMUP = 20;
+const PAIR_CLIENTS = 8;
+const GET_CONCURRENCY = 16;
+const GET_WARMUP_MS = 500;
+const GET_DURATION_MS = 5000;
+const TARGET = 0.7;
+/** the whole run is aborted (as an error) past this */
+const WATCHDOG_MS = 6 * 60_000;
+
+const composeYaml = `services:
+  app:
+    image: nginx:latest
+    environment:
+      - API_KEY=\${API_KEY}
+    ports:
+      - "80:80"
+`;
+
+// ---------------------------------------------------------------------------------------------
+// load generator (worker thread; plain CommonJS so it needs no loader)
+
+const LOADGEN = String.raw`
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const { performance } = require('node:perf_hooks');
+
+function request(agent, url, method, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers: body ? { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(30000, () => req.destroy(new Error(method + ' ' + url + ' timed out after 30 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function getLoad(t) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: t.concurrency });
+  const start = performance.now();
+  const from = start + t.warmupMs, until = from + t.durationMs;
+  let count = 0, errors = 0, firstError = null, bytes = 0;
+  const lat = [];
+  const client = async () => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= until) return;
+      const r = await request(agent, t.url, 'GET', t.headers);
+      const t1 = performance.now();
+      if (r.status !== 200) { errors++; firstError ??= r.status + ' ' + r.body.slice(0, 300); continue; }
+      if (t1 >= from && t1 <= until) { count++; lat.push(t1 - t0); bytes += r.body.length; }
+    }
+  };
+  await Promise.all(Array.from({ length: t.concurrency }, client));
+  agent.destroy();
+  return { count, errors, firstError, seconds: t.durationMs / 1000, lat, bytes };
+}
+
+async function pairLoad(t) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: t.concurrency });
+  let next = 0, errors = 0, firstError = null, done = 0;
+  const vmUuids = [];
+  const start = performance.now();
+  const client = async () => {
+    while (next < t.count) {
+      const i = next++;
+      const name = t.prefix + '-' + String(i).padStart(5, '0');
+      const p = await request(agent, t.base + '/cvms/provision', 'POST', t.headers,
+        JSON.stringify({ name, instance_type: 'tdx.small', compose_file: { docker_compose_file: t.compose } }));
+      if (p.status !== 200) { errors++; firstError ??= 'provision ' + p.status + ' ' + p.body.slice(0, 300); continue; }
+      const prov = JSON.parse(p.body);
+      const c = await request(agent, t.base + '/cvms', 'POST', t.headers,
+        JSON.stringify({ app_id: prov.app_id, compose_hash: prov.compose_hash }));
+      if (c.status !== 200) { errors++; firstError ??= 'commit ' + c.status + ' ' + c.body.slice(0, 300); continue; }
+      done++;
+      if (vmUuids.length < 5) vmUuids.push(JSON.parse(c.body).vm_uuid);
+    }
+  };
+  await Promise.all(Array.from({ length: t.concurrency }, client));
+  const seconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  return { count: done, errors, firstError, seconds, vmUuids };
+}
+
+(workerData.kind === 'get' ? getLoad(workerData) : pairLoad(workerData)).then(
+  (r) => parentPort.postMessage({ ok: true, r }),
+  (e) => parentPort.postMessage({ ok: false, error: String(e && e.stack || e) }),
+);
+`;
+
+interface GetTask { kind: 'get'; url: string; headers: Record<string, string>; concurrency: number; warmupMs: number; durationMs: number }
+interface PairTask { kind: 'pairs'; base: string; headers: Record<string, string>; concurrency: number; count: number; prefix: string; compose: string }
+interface GetResult { count: number; errors: number; firstError: string | null; seconds: number; lat: number[]; bytes: number }
+interface PairResult { count: number; errors: number; firstError: string | null; seconds: number; vmUuids: string[] }
+
+/** every failed request of the run (any non-200 answer): the bench still reports, then exits 1 */
+const failures: string[] = [];
+
+function load(task: GetTask): Promise<GetResult>;
+function load(task: PairTask): Promise<PairResult>;
+function load(task: GetTask | PairTask): Promise<GetResult | PairResult> {
+  return new Promise((resolve, reject) => {
+    const t = new Thread(LOADGEN, { eval: true, workerData: task });
+    t.once('message', (m: { ok: boolean; r?: any; error?: string }) => {
+      void t.terminate();
+      if (!m.ok) return reject(new Error(`load generator: ${m.error}`));
+      // failed requests are not counted in the rate; they are reported, and make the exit status 1
+      if (m.r.errors) failures.push(`${task.kind === 'get' ? `GET ${task.url}` : `pairs via ${task.base}`}: ${m.r.errors} failed, first: ${m.r.firstError}`);
+      resolve(m.r);
+    });
+    t.once('error', reject);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// the bare baseline server
+
+interface BareContext { workspaceId: number; userId: number; nodeId: number; kmsId: string; image: string }
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function startBare(db: Db, ctx: BareContext): Promise<{ url: string; close(): Promise<void> }> {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path.startsWith('/api/v1/cvms/')) {
+      // the same query and row mapping as the server's GET /cvms/{uuid}; no auth, no response shaping
+      const view = await findCvm(db, ctx.workspaceId, { kind: 'uuid', value: decodeURIComponent(path.slice('/api/v1/cvms/'.length)) });
+      return view ? send(res, 200, view) : send(res, 404, { detail: 'not found' });
+    }
+    if (req.method === 'POST' && path === '/api/v1/cvms/provision') {
+      const body = JSON.parse(await readBody(req));
+      const appCompose = JSON.stringify({ ...body.compose_file, name: body.name });
+      const composeHash = createHash('sha256').update(appCompose).digest('hex');
+      const appId = randomBytes(20).toString('hex');
+      await db.tx((q) =>
+        q.query(
+          `INSERT INTO provisions (workspace_id, user_id, compose_hash, app_id, name, app_compose, node_id, kms_id,
+                                   instance_type, vcpu, memory_mb, disk_gb, image, listed, nonce, settings, expires_at)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1,2048,20,$10,false,NULL,$11, now() + interval '14 days')`,
+          [ctx.workspaceId, ctx.userId, composeHash, appId, body.name, appCompose, ctx.nodeId, ctx.kmsId, body.instance_type ?? null,
+            ctx.image, JSON.stringify({ ports: [], env_keys: [], encrypted_env: null })],
+        ),
+      );
+      return send(res, 200, { compose_hash: composeHash, app_id: appId });
+    }
+    if (req.method === 'POST' && path === '/api/v1/cvms') {
+      const body = JSON.parse(await readBody(req));
+      const out = await db.tx(async (q) => {
+        const [prov] = await q.query<{ id: number; name: string; app_compose: string; instance_type: string | null; image: string }>(
+          `SELECT id, name, app_compose, instance_type, image FROM provisions
+            WHERE workspace_id = $1 AND compose_hash = $2 AND app_id = $3 AND committed_at IS NULL LIMIT 1 FOR UPDATE`,
+          [ctx.workspaceId, body.compose_hash, body.app_id],
+        );
+        if (!prov) return null;
+        await q.query(`INSERT INTO apps (app_id, workspace_id, name, kms_id) VALUES ($1, $2, $3, $4) ON CONFLICT (app_id) DO NOTHING`, [
+          body.app_id, ctx.workspaceId, prov.name, ctx.kmsId,
+        ]);
+        const vmUuid = randomUUID();
+        const [cvm] = await q.query<{ id: number }>(
+          `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
+                             memory_mb, disk_gb, image, compose_hash, app_compose)
+           VALUES ($1,$2,$3,$4,$5,'starting',$6,$7,$8,1,2048,20,$9,$10,$11) RETURNING id`,
+          [vmUuid, ctx.workspaceId, ctx.userId, body.app_id, prov.name, ctx.nodeId, ctx.kmsId, prov.instance_type, prov.image,
+            body.compose_hash, prov.app_compose],
+        );
+        await q.query(
+          `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state)
+           VALUES ($1, $2, $3, 'create', 'running', 'pending')`,
+          [randomUUID(), ctx.workspaceId, cvm.id],
+        );
+        await q.query('UPDATE provisions SET committed_at = now() WHERE id = $1', [prov.id]);
+        return { id: cvm.id, vm_uuid: vmUuid, app_id: body.app_id, name: prov.name, status: 'starting' };
+      });
+      return out ? send(res, 200, out) : send(res, 400, { detail: 'not provisioned' });
+    }
+    send(res, 404, { detail: 'no route' });
+  };
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      console.error('bare server error:', e);
+      if (!res.headersSent) send(res, 500, { detail: String(e) });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// one database: server + sim, pairs, GETs, baselines
+
+/** cleanups of whatever is running, newest first; run on the way out, also on SIGINT/SIGTERM */
+const cleanups: (() => Promise<unknown>)[] = [];
+function onCleanup(fn: () => Promise<unknown>): () => Promise<void> {
+  let once: Promise<void> | undefined;
+  const run = () => (once ??= fn().then(() => {}, (e) => console.error(`cleanup: ${(e as Error).message}`)));
+  cleanups.push(run);
+  return async () => {
+    await run();
+    const i = cleanups.indexOf(run);
+    if (i >= 0) cleanups.splice(i, 1);
+  };
+}
+async function cleanupAll() {
+  while (cleanups.length) await cleanups.pop()!();
+}
+
+interface DbResult {
+  label: string;
+  /** rows in cvms when the GETs ran */
+  cvmRows: number;
+  pairs: { server: PairResult; bare: PairResult };
+  get: { server: GetResult; bare: GetResult; ratio: number };
+}
+
+const rate = (r: { count: number; seconds: number }) => r.count / r.seconds;
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : 0);
+
+function mergeGets(a: GetResult, b: GetResult): GetResult {
+  return {
+    count: a.count + b.count,
+    errors: a.errors + b.errors,
+    firstError: a.firstError ?? b.firstError,
+    seconds: a.seconds + b.seconds,
+    lat: [...a.lat, ...b.lat].sort((x, y) => x - y),
+    bytes: a.bytes + b.bytes,
+  };
+}
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+
+async function benchOne(label: string, databaseUrl: string | undefined): Promise<DbResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'opencvm-bench-'));
+  const removeDir = onCleanup(async () => rmSync(dataDir, { recursive: true, force: true }));
+  const kmsToken = randomBytes(24).toString('base64url');
+  const apiKey = `phak_bench_${randomBytes(24).toString('base64url')}`;
+  const sim = await startVmmSim({
+    name: 'bench-sim',
+    bootMs: 100,
+    shutdownMs: 50,
+    kmsToken,
+    deviceId: simulatedDeviceId('bench-sim'),
+    resources: { maxCvms: 100_000, maxVcpu: 1e6, maxMemoryMb: 1e9, maxDiskGb: 1e9 },
+  });
+  const closeSim = onCleanup(() => sim.close());
+  const config: Config = {
+    ...loadConfig({}),
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    databaseUrl,
+    apiKey,
+    simulatedHost: false,
+    hosts: [{ name: 'bench-sim', url: sim.url, kmsToken }],
+    logLevel: 'error',
+  };
+  // BENCH_LOG=1 shows the server's error log (off by default: the bench measures without request logging)
+  const server: RunningServer = await startServer({ config, logger: process.env.BENCH_LOG === '1' });
+  const closeServer = onCleanup(() => server.close());
+  const headers = { 'x-api-key': apiKey };
+  const base = server.apiUrl;
+
+  // a. provision+commit on the real server (its worker boots the CVMs on the sim meanwhile)
+  await load({ kind: 'pairs', base, headers, concurrency: PAIR_CLIENTS, count: PAIR_WARMUP, prefix: 'warm-srv', compose: composeYaml });
+  const serverPairs = await load({ kind: 'pairs', base, headers, concurrency: PAIR_CLIENTS, count: PAIRS, prefix: 'bench-srv', compose: composeYaml });
+  await server.worker.idle(120_000);
+
+  // the bare server shares the server's Db object: same PGlite instance, or the same pg pool
+  const principal = await server.services.auth.authenticate(apiKey);
+  const [node] = await server.db.query<{ id: number }>('SELECT id FROM nodes ORDER BY id LIMIT 1');
+  const [kms] = await server.db.query<{ id: string }>(`SELECT id FROM kms_instances WHERE kms_type = 'phala' LIMIT 1`);
+  const [image] = await server.db.query<{ name: string }>('SELECT name FROM node_images WHERE node_id = $1 AND is_dev ORDER BY name LIMIT 1', [node.id]);
+  const bare = await startBare(server.db, { workspaceId: principal.workspaceId, userId: principal.userId, nodeId: node.id, kmsId: kms.id, image: image.name });
+  const closeBare = onCleanup(() => bare.close());
+
+  // b. GET /cvms/{vm_uuid} of a running CVM: same path, same headers, same load loop on both servers
+  const vmUuid = serverPairs.vmUuids[0];
+  if (!vmUuid) throw new Error(`no provision+commit pair succeeded on the server (${serverPairs.firstError})`);
+  const path = `/api/v1/cvms/${vmUuid}`;
+  for (const url of [`${server.url}${path}`, `${bare.url}${path}`]) {
+    const r = await fetch(url, { headers });
+    const body = (await r.json()) as { vm_uuid?: string; status?: string };
+    if (r.status !== 200 || body.vm_uuid !== vmUuid || body.status !== 'running') {
+      throw new Error(`GET ${url} answered ${r.status} ${JSON.stringify(body).slice(0, 300)}`);
+    }
+  }
+  // order server, bare, bare, server (each: warm-up, then half the duration) so drift during the run
+  // (JIT, heap growth, PostgreSQL's autovacuum analysing the fresh rows) weighs on both sides alike
+  const getTask = (url: string): GetTask => ({ kind: 'get', url, headers, concurrency: GET_CONCURRENCY, warmupMs: GET_WARMUP_MS, durationMs: GET_DURATION_MS / 2 });
+  const s1 = await load(getTask(`${server.url}${path}`));
+  const b1 = await load(getTask(`${bare.url}${path}`));
+  const b2 = await load(getTask(`${bare.url}${path}`));
+  const s2 = await load(getTask(`${server.url}${path}`));
+  const serverGet = mergeGets(s1, s2);
+  const bareGet = mergeGets(b1, b2);
+  const [{ n: cvmRows }] = await server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM cvms');
+
+  // a. baseline: stop the worker first so nobody boots the baseline's CVM rows
+  await server.worker.stop();
+  await load({ kind: 'pairs', base: `${bare.url}/api/v1`, headers, concurrency: PAIR_CLIENTS, count: PAIR_WARMUP, prefix: 'warm-bare', compose: composeYaml });
+  const barePairs = await load({ kind: 'pairs', base: `${bare.url}/api/v1`, headers, concurrency: PAIR_CLIENTS, count: PAIRS, prefix: 'bench-bare', compose: composeYaml });
+
+  await closeBare();
+  await closeServer();
+  await closeSim();
+  await removeDir();
+  return { label, cvmRows, pairs: { server: serverPairs, bare: barePairs }, get: { server: serverGet, bare: bareGet, ratio: rate(serverGet) / rate(bareGet) } };
+}
+
+function report(r: DbResult) {
+  const sp = rate(r.pairs.server);
+  const bp = rate(r.pairs.bare);
+  const sg = rate(r.get.server);
+  const bg = rate(r.get.bare);
+  const lat = (g: GetResult) => `p50 ${f2(pct(g.lat, 0.5))} ms, p99 ${f2(pct(g.lat, 0.99))} ms, ${Math.round(g.bytes / Math.max(1, g.count))} B/resp`;
+  console.log(`\n== ${r.label}`);
+  console.log(`  a. provision+commit, ${PAIRS} pairs, ${PAIR_CLIENTS} clients (after ${PAIR_WARMUP} warm-up pairs)`);
+  const failed = (n: number) => (n ? `, ${n} request(s) FAILED` : '');
+  console.log(`     server (full flow, worker booting CVMs meanwhile)   ${f1(sp).padStart(8)} pairs/s  (${f2(r.pairs.server.seconds)} s${failed(r.pairs.server.errors)})`);
+  console.log(`     bare node:http (the writes only, 2 tx per pair)     ${f1(bp).padStart(8)} pairs/s  (${f2(r.pairs.bare.seconds)} s${failed(r.pairs.bare.errors)})`);
+  console.log(`     ratio server / bare = ${f2(sp / bp)}  (informational, no target)`);
+  console.log(`  b. GET /cvms/{vm_uuid} (${r.cvmRows} rows in cvms), ${GET_CONCURRENCY} connections, ${GET_DURATION_MS / 1000} s each, as server/bare/bare/server halves after ${GET_WARMUP_MS / 1000} s warm-ups`);
+  console.log(`     server (auth + findCvm + v2026 shaping, fastify)   ${f1(sg).padStart(8)} req/s    (${lat(r.get.server)}${failed(r.get.server.errors)})`);
+  console.log(`     bare node:http (same findCvm query, no auth)       ${f1(bg).padStart(8)} req/s    (${lat(r.get.bare)}${failed(r.get.bare.errors)})`);
+  console.log(`     ratio = server / bare = ${f2(r.get.ratio)}   target >= ${TARGET}   ${r.get.ratio >= TARGET ? 'PASS' : 'MISS'}`);
+}
+
+async function benchPostgres(results: DbResult[]) {
+  const cluster = await startThrowawayPostgres({ log: (line) => console.log(`  [pg-throwaway] ${line}`) });
+  const stopCluster = onCleanup(() => cluster.stop());
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  const version = (await admin.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0].v.split(' ')[0];
+  await admin.query('CREATE DATABASE opencvm_bench');
+  await admin.end();
+  const dbUrl = cluster.url.replace(/\/postgres$/, '/opencvm_bench');
+  results.push(await benchOne(`PostgreSQL ${version} (throwaway cluster, fsync=off, pg pool max ${process.env.OPENCVM_DB_POOL ?? 10})`, dbUrl));
+  report(results[results.length - 1]);
+  await stopCluster();
+}
+
+/** set on SIGINT/SIGTERM: what fails while the servers are taken down is not reported */
+let interrupted = false;
+
+async function main() {
+  const t0 = Date.now();
+  const watchdog = setTimeout(() => {
+    console.error(`bench: still running after ${WATCHDOG_MS / 1000} s, aborting`);
+    void cleanupAll().finally(() => process.exit(1));
+  }, WATCHDOG_MS);
+  watchdog.unref();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      interrupted = true;
+      console.error(`bench: ${sig}, cleaning up`);
+      void cleanupAll().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    });
+  }
+
+  console.log(`opencvm bench — node ${process.version}, ${cpus().length} CPU(s), ${process.platform}/${process.arch}`);
+  console.log('servers on the main thread, load generator in a worker thread (node:http keep-alive); all traffic on 127.0.0.1');
+  console.log('bare GET baseline: the same SELECT as store/cvms.ts findCvm (8-table join by vm_uuid, LIMIT 1) + its row mapping, JSON.stringify, no auth');
+  console.log('bare pair baseline: provision = tx{INSERT provisions}; commit = tx{SELECT provision FOR UPDATE, INSERT apps, INSERT cvms, INSERT operations, UPDATE provisions}');
+
+  const results: DbResult[] = [];
+  const only = process.env.BENCH_DB;
+  if (only && only !== 'pglite' && only !== 'postgres') throw new Error(`BENCH_DB must be pglite or postgres, not "${only}"`);
+  if (only !== 'postgres') {
+    results.push(await benchOne('PGlite (embedded, data dir on disk, one connection)', undefined));
+    report(results[results.length - 1]);
+  }
+  if (only !== 'pglite') await benchPostgres(results);
+
+
+  console.log('\n== summary');
+  for (const r of results) {
+    const name = r.label.split(' (')[0].padEnd(16);
+    console.log(
+      `  ${name} pairs/s server ${f1(rate(r.pairs.server)).padStart(7)} / bare ${f1(rate(r.pairs.bare)).padStart(7)} = ${f2(rate(r.pairs.server) / rate(r.pairs.bare))}` +
+        `   GET req/s server ${f1(rate(r.get.server)).padStart(7)} / bare ${f1(rate(r.get.bare)).padStart(7)} = ${f2(r.get.ratio)} (>= ${TARGET}: ${r.get.ratio >= TARGET ? 'PASS' : 'MISS'})`,
+    );
+  }
+  console.log(`  total bench time ${f1((Date.now() - t0) / 1000)} s`);
+  clearTimeout(watchdog);
+  if (failures.length) {
+    console.log(`\nERRORS: some requests failed (not counted in the rates above), exit status 1:`);
+    for (const f of failures) console.log(`  ${f}`);
+    console.log('  (BENCH_LOG=1 npm run bench shows the server error log)');
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (e) => {
+    if (interrupted) return; // the signal handler cleans up and exits
+    console.error('bench failed:', e);
+    await cleanupAll();
+    process.exit(1);
+  },
+);
