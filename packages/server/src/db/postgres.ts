@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Db, Queryable } from './index.ts';
 
@@ -8,9 +9,20 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 export async function openPostgres(url: string): Promise<Db> {
   const pool = new pg.Pool({ connectionString: url, max: Number(process.env.OPENCVM_DB_POOL ?? 10) });
   await pool.query('SELECT 1');
+  // every statement is a named prepared statement: after a few runs PostgreSQL reuses its plan,
+  // which matters for the CVM read (an 8-table join that costs more to plan than to run)
+  const names = new Map<string, string>();
+  const nameOf = (sql: string) => {
+    let name = names.get(sql);
+    if (!name) {
+      name = 'q' + createHash('sha1').update(sql).digest('hex').slice(0, 20);
+      names.set(sql, name);
+    }
+    return name;
+  };
   const wrap = (c: { query: pg.Pool['query'] }): Queryable => ({
     async query(sql, params) {
-      return (await c.query(sql, params as any[])).rows;
+      return (await c.query({ name: nameOf(sql), text: sql, values: params as any[] })).rows;
     },
   });
   return {

@@ -161,6 +161,9 @@ export class DeployService {
     const encryptedEnv = req.encrypted_env ? req.encrypted_env.replace(/^0x/, '').toLowerCase() : null;
 
     const cvmId = await this.db.tx(async (q) => {
+      // one commit per workspace at a time, so the name check below cannot race. NO KEY UPDATE: lockers
+      // exclude each other but foreign-key checks of other transactions (KEY SHARE) are not blocked.
+      await q.query('SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE', [p.workspaceId]);
       const prov = await findProvision(q, p.workspaceId, composeHash, appId);
       const kms = (await q.query<KmsRecord>('SELECT * FROM kms_instances WHERE id = $1', [prov.kms_id]))[0];
       if (kms.kms_type === 'phala' && prov.app_id !== appId) {
@@ -173,10 +176,9 @@ export class DeployService {
         throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG,
           `env_keys ${notAllowed.join(', ')} are not in the compose's allowed_envs, so the CVM would boot without them: add them to compose_file.allowed_envs and provision again.`);
       }
-      await q.query('SELECT id FROM workspaces WHERE id = $1 FOR UPDATE', [p.workspaceId]); // one commit per workspace at a time: the name check below cannot race
       await assertNameFree(q, p.workspaceId, prov.name);
       // the node was chosen at provision; check it still has room now (locking it against a racing commit)
-      await q.query('SELECT id FROM nodes WHERE id = $1 FOR UPDATE', [prov.node_id]);
+      await q.query('SELECT id FROM nodes WHERE id = $1 FOR NO KEY UPDATE', [prov.node_id]);
       await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false });
       await q.query(
         `INSERT INTO apps (app_id, workspace_id, name, kms_id, env_pubkey, nonce, contract_address, deployer_address)
@@ -255,7 +257,7 @@ async function assertNameFree(q: Queryable, workspaceId: number, name: string) {
  */
 async function allocateAppId(q: Queryable, workspaceId: number, nonce?: number | null, appId?: string | null) {
   const [ws] = await q.query<{ team_wallet: string; next_nonce: number }>(
-    'SELECT team_wallet, next_nonce FROM workspaces WHERE id = $1 FOR UPDATE',
+    'SELECT team_wallet, next_nonce FROM workspaces WHERE id = $1 FOR NO KEY UPDATE',
     [workspaceId],
   );
   const n = nonce ?? ws.next_nonce;
