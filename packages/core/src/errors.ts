@@ -34,6 +34,10 @@ export const ErrorCodes = {
   CVM_ACCESS_DENIED: 'ERR-03-005',
   REPLICA_IMAGE_NOT_AVAILABLE: 'ERR-03-006',
   CVM_APP_ID_CONFLICT: 'ERR-03-007',
+  /** opencvm: the action makes no sense in the CVM's current state (start a running CVM…). Not retriable. */
+  CVM_INVALID_STATE: 'ERR-03-008',
+  /** opencvm: another operation is running on the CVM (HTTP 409, Retry-After). Retriable. */
+  CVM_BUSY: 'ERR-03-009',
   /** opencvm: the request needs an API key (`X-API-Key`). */
   API_KEY_REQUIRED: 'ERR-06-101',
   /** opencvm: the API key is unknown or revoked. */

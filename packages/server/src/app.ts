@@ -12,11 +12,13 @@ import { installBodyParsers, installErrorHandling } from './http/errors.ts';
 import type { Services } from './http/context.ts';
 import { apiRoutes } from './routes/api.ts';
 import { guestKmsRoutes } from './routes/guest-kms.ts';
+import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
 import { CvmService } from './services/cvms.ts';
 import { DeployService } from './services/deploy.ts';
 import { KmsService, loadOrCreateRootKeys } from './services/kms.ts';
+import { LifecycleService } from './services/lifecycle.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { Worker } from './services/worker.ts';
 
@@ -73,6 +75,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       kms,
       nodes,
       deploy: new DeployService(db, kms, config.provisionTtlMs, () => w.wake()),
+      lifecycle: new LifecycleService(db, () => w.wake()),
       cvms: new CvmService(db),
       catalog: new CatalogService(db),
     };
@@ -81,6 +84,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     installErrorHandling(app);
     app.get('/healthz', async () => ({ status: 'ok' }));
     await app.register(async (api) => apiRoutes(api, services), { prefix: '/api/v1' });
+    await app.register(async (api) => lifecycleRoutes(api, services), { prefix: '/api/v1' });
     guestKmsRoutes(app, services);
 
     await app.listen({ host: config.host, port: config.port });

@@ -7,6 +7,7 @@ import type { CatalogService } from '../services/catalog.ts';
 import type { CvmService } from '../services/cvms.ts';
 import type { DeployService } from '../services/deploy.ts';
 import type { KmsService } from '../services/kms.ts';
+import type { LifecycleService } from '../services/lifecycle.ts';
 import type { NodeService } from '../services/nodes.ts';
 
 export interface Services {
@@ -15,6 +16,7 @@ export interface Services {
   kms: KmsService;
   nodes: NodeService;
   deploy: DeployService;
+  lifecycle: LifecycleService;
   cvms: CvmService;
   catalog: CatalogService;
 }

@@ -14,6 +14,7 @@ interface OperationRow {
   kind: string;
   target_status: string;
   attempts: number;
+  params: { force?: boolean };
 }
 
 interface CvmRow {
@@ -45,6 +46,8 @@ export interface WorkerOptions {
   bootPollMs?: number;
   /** give up on a boot after this long, ms */
   bootTimeoutMs?: number;
+  /** a graceful shutdown that takes longer than this becomes a forced stop, ms */
+  shutdownTimeoutMs?: number;
   /** at most this many operations at once */
   concurrency?: number;
   log?: (msg: string, err?: unknown) => void;
@@ -66,7 +69,7 @@ export class Worker {
     private readonly nodes: NodeService,
     opts: WorkerOptions,
   ) {
-    this.opts = { pollMs: 1000, bootPollMs: 200, bootTimeoutMs: 10 * 60_000, concurrency: 32, log: () => {}, ...opts };
+    this.opts = { pollMs: 1000, bootPollMs: 200, bootTimeoutMs: 10 * 60_000, shutdownTimeoutMs: 5 * 60_000, concurrency: 32, log: () => {}, ...opts };
   }
 
   /** The KMS URLs new VMs are given (known once the server listens). */
@@ -126,7 +129,7 @@ export class Worker {
                 run_after = ${LEASE}
           WHERE id = (SELECT id FROM operations WHERE state IN ('pending','running') AND run_after <= now()
                        ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-          RETURNING id, correlation_id, cvm_id, kind, target_status, attempts`,
+          RETURNING id, correlation_id, cvm_id, kind, target_status, attempts, params`,
       );
       if (!op) return;
       const p = this.run(op).finally(() => {
@@ -139,8 +142,22 @@ export class Worker {
 
   private async run(op: OperationRow): Promise<void> {
     try {
-      if (op.kind === 'create') await this.create(op);
-      else throw new Error(`unknown operation kind "${op.kind}"`);
+      switch (op.kind) {
+        case 'create':
+          return await this.create(op);
+        case 'start':
+          return await this.bootAgain(op);
+        case 'stop':
+          return await this.halt(op, 'force');
+        case 'shutdown':
+          return await this.halt(op, 'graceful');
+        case 'restart':
+          return await this.restart(op);
+        case 'delete':
+          return await this.remove(op);
+        default:
+          throw new Error(`unknown operation kind "${op.kind}"`);
+      }
     } catch (e) {
       if (this.stopped) return; // the lease lapses and the next start takes it up again
       const retriable = e instanceof HostError && !e.reachable && op.attempts < MAX_ATTEMPTS;
@@ -170,6 +187,104 @@ export class Worker {
     if (info.status !== 'running') await host.startVm(hostVmId);
     await this.step(op, 'booting');
     await this.followBoot(op, cvm.id, hostVmId);
+  }
+
+  /** Boot an existing host VM again. */
+  private async bootAgain(op: OperationRow): Promise<void> {
+    const { host, hostVmId, cvm } = await this.hostVm(op);
+    const info = await host.getInfo(hostVmId);
+    if (!info) throw new Error(`the host no longer has VM ${hostVmId}`);
+    // retried after a crash: the VM may already be booting; never start it twice
+    if (info.status !== 'running') await host.startVm(hostVmId);
+    await this.db.query(`UPDATE cvms SET boot_error = NULL, exited_at = NULL, updated_at = now() WHERE id = $1`, [cvm.id]);
+    await this.step(op, 'booting');
+    await this.followBoot(op, cvm.id, hostVmId);
+  }
+
+  /** Force (StopVm: the process is killed) or graceful (ShutdownVm: containers stop cleanly first). */
+  private async halt(op: OperationRow, mode: 'force' | 'graceful', finish = true): Promise<void> {
+    const { host, hostVmId, cvm } = await this.hostVm(op);
+    let info = await host.getInfo(hostVmId);
+    if (!info) throw new Error(`the host no longer has VM ${hostVmId}`);
+    if (info.status !== 'stopped') {
+      if (mode === 'graceful' && info.status === 'running') {
+        if (!info.shutdown_progress) await host.shutdownVm(hostVmId);
+      } else if (info.status !== 'stopping') {
+        await host.stopVm(hostVmId);
+      }
+      await this.step(op, mode === 'graceful' ? 'shutting down' : 'stopping');
+      const deadline = Date.now() + (mode === 'graceful' ? this.opts.shutdownTimeoutMs : 60_000);
+      let last = '';
+      while (!this.stopped) {
+        info = await host.getInfo(hostVmId);
+        if (!info) throw new Error(`the host lost VM ${hostVmId} while it stopped`);
+        const seen = `${info.status}|${info.shutdown_progress}`;
+        if (seen !== last) {
+          last = seen;
+          await this.recordHostState(cvm.id, info, op);
+        }
+        if (info.status === 'stopped') break;
+        if (Date.now() > deadline) {
+          if (mode === 'force') throw new Error(`VM did not stop within 60 s (status ${info.status})`);
+          // a guest that does not finish its graceful shutdown is stopped the hard way
+          mode = 'force';
+          await host.stopVm(hostVmId);
+        }
+        await new Promise((r) => setTimeout(r, this.opts.bootPollMs));
+      }
+      if (this.stopped) return;
+    }
+    await this.db.tx(async (q) => {
+      await q.query(
+        `UPDATE cvms SET status = 'stopped', boot_progress = NULL, boot_error = NULL, shutdown_progress = NULL,
+                started_at = NULL, exited_at = now(), runtime = NULL, updated_at = now() WHERE id = $1`,
+        [cvm.id],
+      );
+      if (finish) await q.query(`UPDATE operations SET state = 'succeeded', step = 'stopped', finished_at = now(), error = NULL WHERE id = $1`, [op.id]);
+    });
+  }
+
+  /** Graceful by default (`force: true` skips the graceful phase), then boot again. */
+  private async restart(op: OperationRow): Promise<void> {
+    const [row] = await this.db.query<{ step: string | null }>('SELECT step FROM operations WHERE id = $1', [op.id]);
+    if (row.step !== 'booting' && row.step !== 'restarting') {
+      await this.halt(op, op.params.force ? 'force' : 'graceful', false);
+      if (this.stopped) return;
+      await this.db.query(`UPDATE cvms SET status = 'restarting', updated_at = now() WHERE id = $1`, [op.cvm_id]);
+      await this.step(op, 'restarting');
+    }
+    await this.bootAgain(op);
+  }
+
+  /** Remove the VM from its host (and its disk there), then retire the record: the name becomes free. */
+  private async remove(op: OperationRow): Promise<void> {
+    const cvm = await this.cvm(op.cvm_id);
+    if (cvm.host_vm_id) {
+      const host = await this.nodes.client(cvm.node_id);
+      const info = await host.getInfo(cvm.host_vm_id);
+      if (info && info.status !== 'removing') await host.removeVm(cvm.host_vm_id);
+      await this.step(op, 'removing');
+      const deadline = Date.now() + 120_000;
+      while (!this.stopped && (await host.getInfo(cvm.host_vm_id))) {
+        if (Date.now() > deadline) throw new Error('the host did not remove the VM within 120 s');
+        await new Promise((r) => setTimeout(r, this.opts.bootPollMs));
+      }
+      if (this.stopped) return;
+    }
+    await this.db.tx(async (q) => {
+      await q.query(
+        `UPDATE cvms SET status = 'deleted', deleted_at = now(), encrypted_env = NULL, user_config = NULL, runtime = NULL,
+                boot_progress = NULL, shutdown_progress = NULL, updated_at = now() WHERE id = $1`,
+        [cvm.id],
+      );
+      await q.query(`UPDATE operations SET state = 'succeeded', step = 'deleted', finished_at = now(), error = NULL WHERE id = $1`, [op.id]);
+    });
+  }
+
+  private async hostVm(op: OperationRow) {
+    const cvm = await this.cvm(op.cvm_id);
+    if (!cvm.host_vm_id) throw new Error('the CVM has no VM on its host');
+    return { cvm, hostVmId: cvm.host_vm_id, host: await this.nodes.client(cvm.node_id) };
   }
 
   private async followBoot(op: OperationRow, cvmId: number, hostVmId: string): Promise<void> {
@@ -207,7 +322,8 @@ export class Worker {
                 instance_id = coalesce(nullif($5, ''), instance_id), updated_at = now() WHERE id = $1`,
         [cvmId, info.boot_progress ?? null, info.boot_error ?? '', info.shutdown_progress ?? '', info.instance_id ?? ''],
       );
-      await q.query(`UPDATE operations SET step = $2, run_after = ${LEASE} WHERE id = $1`, [op.id, info.boot_progress ?? null]);
+      // the operation's `step` is its phase (booting, stopping…), which a resumed operation goes by
+      await q.query(`UPDATE operations SET run_after = ${LEASE} WHERE id = $1`, [op.id]);
     });
   }
 
@@ -218,7 +334,7 @@ export class Worker {
   private async fail(op: OperationRow, message: string) {
     await this.db.tx(async (q) => {
       await q.query(`UPDATE operations SET state = 'failed', error = $2, finished_at = now() WHERE id = $1`, [op.id, message]);
-      if (op.kind === 'create') {
+      if (op.kind === 'create' || op.kind === 'start' || op.kind === 'restart') {
         await q.query(
           `UPDATE cvms SET status = CASE WHEN host_vm_id IS NULL THEN 'error' ELSE 'exited' END,
                   boot_error = coalesce(boot_error, $2), exited_at = now(), updated_at = now() WHERE id = $1`,
@@ -226,6 +342,20 @@ export class Worker {
         );
       }
     });
+    if (op.kind === 'stop' || op.kind === 'shutdown' || op.kind === 'delete') await this.statusFromHost(op.cvm_id);
+  }
+
+  /** After a failed stop or delete, show what the host says the VM is doing (or `error` if unreachable). */
+  private async statusFromHost(cvmId: number): Promise<void> {
+    const cvm = await this.cvm(cvmId);
+    let status = 'error';
+    try {
+      const info = cvm.host_vm_id ? await (await this.nodes.client(cvm.node_id)).getInfo(cvm.host_vm_id) : null;
+      if (info) status = info.status === 'running' && info.boot_progress !== 'done' ? 'starting' : info.status;
+    } catch {
+      /* host unreachable: error */
+    }
+    await this.db.query(`UPDATE cvms SET status = $2, updated_at = now() WHERE id = $1`, [cvmId, status]);
   }
 
   private async cvm(id: number): Promise<CvmRow> {

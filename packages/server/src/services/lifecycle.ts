@@ -1,0 +1,234 @@
+/**
+ * CVM lifecycle (seed 002): start, stop (force), shutdown (graceful), restart, delete, replicate.
+ * Each call checks the CVM's state, records an operation and returns at once; the worker drives the
+ * host. One operation per CVM at a time: a second one gets 409 ERR-03-009 with a retry hint.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  ApiError,
+  ErrorCodes,
+  badRequest,
+  conflict,
+  normalizeAppId,
+  notFound,
+  parseCvmRef,
+  parseOrThrow,
+  z,
+  type CvmView,
+} from '@opencvm/core';
+import type { Db, Queryable } from '../db/index.ts';
+import { findCvm, findCvmById } from '../store/cvms.ts';
+import type { Principal } from './auth.ts';
+import { place } from './scheduler.ts';
+
+export type LifecycleKind = 'start' | 'stop' | 'shutdown' | 'restart' | 'delete';
+
+/** The status a CVM shows while an operation of this kind runs. */
+const TRANSITIONAL: Record<LifecycleKind | 'create', string> = {
+  create: 'starting',
+  start: 'starting',
+  stop: 'stopping',
+  shutdown: 'stopping',
+  restart: 'restarting',
+  delete: 'deleting',
+};
+const TARGET: Record<LifecycleKind | 'create', string> = {
+  create: 'running',
+  start: 'running',
+  stop: 'stopped',
+  shutdown: 'stopped',
+  restart: 'running',
+  delete: 'deleted',
+};
+
+/** Which states each action makes sense in, and what to tell the user otherwise. */
+function checkState(kind: LifecycleKind, cvm: { name: string; status: string }): void {
+  const invalid = (why: string) => new ApiError(400, ErrorCodes.CVM_INVALID_STATE, why);
+  const s = cvm.status;
+  switch (kind) {
+    case 'start':
+      if (s === 'running') throw invalid(`CVM ${cvm.name} is already running: nothing to start.`);
+      return;
+    case 'stop':
+      if (s === 'stopped') throw invalid(`CVM ${cvm.name} is already stopped: nothing to stop.`);
+      return;
+    case 'shutdown':
+      if (s !== 'running') throw invalid(`CVM ${cvm.name} is ${s}, not running: a graceful shutdown needs a running CVM${s === 'exited' ? ' (use stop to clear an exited one)' : ''}.`);
+      return;
+    case 'restart':
+      if (s === 'stopped' || s === 'error') throw invalid(`CVM ${cvm.name} is ${s}: use start, not restart.`);
+      return;
+    case 'delete':
+      return;
+  }
+}
+
+const replicaBody = z
+  .object({
+    node_id: z.number().int().nullish(),
+    teepod_id: z.number().int().nullish(),
+    encrypted_env: z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'encrypted_env must be hex').nullish(),
+    compose_hash: z.string().nullish(),
+  })
+  .optional();
+
+const instanceBody = z
+  .object({
+    node_id: z.number().int().nullish(),
+    docker_compose_file: z.string().nullish(),
+    pre_launch_script: z.string().nullish(),
+    encrypted_env: z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'encrypted_env must be hex').nullish(),
+    compose_hash: z.string().nullish(),
+    token: z.string().nullish(),
+    transaction_hash: z.string().nullish(),
+  })
+  .optional();
+
+export class LifecycleService {
+  constructor(
+    private readonly db: Db,
+    private readonly onQueued: () => void,
+  ) {}
+
+  /** Queue a lifecycle operation on a CVM; answers with the CVM as it is now (transitional status). */
+  async act(p: Principal, rawId: string, kind: LifecycleKind, params: Record<string, unknown> = {}): Promise<CvmView> {
+    const ref = parseCvmRef(decodeURIComponent(rawId));
+    const cvmId = await this.withBusyCheck(rawId, async (q) => {
+      const cvm = await findCvm(q, p.workspaceId, ref);
+      if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
+      const [row] = await q.query<{ status: string; host_vm_id: string | null }>(
+        'SELECT status, host_vm_id FROM cvms WHERE id = $1 FOR UPDATE',
+        [cvm.id],
+      );
+      await assertIdle(q, cvm.id, cvm.name);
+      checkState(kind, { name: cvm.name, status: row.status });
+      // a CVM whose first boot failed before the host had a VM starts with a fresh create
+      const opKind = kind === 'start' && !row.host_vm_id ? 'create' : kind;
+      await queue(q, p.workspaceId, cvm.id, opKind, params);
+      await q.query('UPDATE cvms SET status = $2, updated_at = now() WHERE id = $1', [cvm.id, TRANSITIONAL[kind]]);
+      return cvm.id;
+    });
+    this.onQueued();
+    return (await findCvmById(this.db, cvmId))!;
+  }
+
+  /** A new CVM with the source's app_id and configuration, on `node_id` or where the scheduler puts it. */
+  async replicate(p: Principal, rawId: string, body: unknown): Promise<CvmView> {
+    const req = parseOrThrow(replicaBody, body) ?? {};
+    const source = await findCvm(this.db, p.workspaceId, parseCvmRef(decodeURIComponent(rawId)));
+    if (!source) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
+    return this.createReplica(p, source, { nodeId: req.node_id ?? req.teepod_id, encryptedEnv: req.encrypted_env, composeHash: req.compose_hash });
+  }
+
+  /** `POST /apps/{app_id}/instances`: one more instance of an app, like its newest CVM. */
+  async addInstance(p: Principal, rawAppId: string, body: unknown): Promise<CvmView> {
+    const req = parseOrThrow(instanceBody, body) ?? {};
+    const appId = normalizeAppId(decodeURIComponent(rawAppId));
+    if (!appId) throw badRequest(ErrorCodes.INVALID_REQUEST, `"${rawAppId}" is not an app id: use its 40 hex characters.`);
+    const source = await findCvm(this.db, p.workspaceId, { kind: 'app_id', value: appId });
+    if (!source || source.app_id !== appId) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no CVM in this workspace to add an instance to.`);
+    if (req.docker_compose_file != null || req.pre_launch_script != null) {
+      const compose = JSON.parse(source.app_compose) as { docker_compose_file?: string; pre_launch_script?: string };
+      const same = (req.docker_compose_file ?? compose.docker_compose_file) === compose.docker_compose_file
+        && (req.pre_launch_script ?? compose.pre_launch_script ?? '') === (compose.pre_launch_script ?? '');
+      if (!same) {
+        throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG,
+          `A new instance runs the app's current compose (${source.compose_hash}); update the app's compose first, then add the instance.`);
+      }
+    }
+    return this.createReplica(p, source, { nodeId: req.node_id, encryptedEnv: req.encrypted_env, composeHash: req.compose_hash });
+  }
+
+  private async createReplica(
+    p: Principal,
+    source: CvmView,
+    opts: { nodeId?: number | null; encryptedEnv?: string | null; composeHash?: string | null },
+  ): Promise<CvmView> {
+    if (opts.composeHash && opts.composeHash.replace(/^0x/, '').toLowerCase() !== source.compose_hash) {
+      throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
+        `compose_hash ${opts.composeHash} is not the app's current compose hash (${source.compose_hash}).`);
+    }
+    const id = await this.db.tx(async (q) => {
+      await q.query('SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE', [p.workspaceId]);
+      const [src] = await q.query<Record<string, any>>('SELECT * FROM cvms WHERE id = $1', [source.id]);
+      const { node } = await place(q, {
+        nodeId: opts.nodeId,
+        image: src.image,
+        vcpu: src.vcpu,
+        memoryMb: src.memory_mb,
+        gpu: false,
+      }).catch((e) => {
+        if (e instanceof ApiError && e.code === ErrorCodes.OS_IMAGE_NOT_COMPATIBLE) {
+          throw new ApiError(400, ErrorCodes.REPLICA_IMAGE_NOT_AVAILABLE, `${e.message} A replica must boot the source's image ${src.image}.`);
+        }
+        throw e;
+      });
+      const name = await replicaName(q, p.workspaceId, src.name);
+      const [row] = await q.query<{ id: number }>(
+        `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
+                           memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
+                           ports, gpus, hugepages, pin_numa, listed, source_cvm_id)
+         SELECT $1, workspace_id, $2, app_id, $3, 'starting', $4, kms_id, instance_type, vcpu, memory_mb, disk_gb, image,
+                compose_hash, app_compose, coalesce($5, encrypted_env), env_keys, user_config, ports, gpus, hugepages,
+                pin_numa, listed, id
+           FROM cvms WHERE id = $6 RETURNING id`,
+        [randomUUID(), p.userId, name, node.id, opts.encryptedEnv ? opts.encryptedEnv.replace(/^0x/, '').toLowerCase() : null, source.id],
+      );
+      await queue(q, p.workspaceId, row.id, 'create', {});
+      return row.id;
+    });
+    this.onQueued();
+    return (await findCvmById(this.db, id))!;
+  }
+
+  /** Turn a unique-index conflict on the one-active-operation index into the 409 a client retries. */
+  private async withBusyCheck<T>(rawId: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
+    try {
+      return await this.db.tx(fn);
+    } catch (e) {
+      if ((e as { code?: string }).code === '23505' && String((e as Error).message).includes('operations_one_active')) {
+        throw busy(rawId);
+      }
+      throw e;
+    }
+  }
+}
+
+function busy(name: string, op?: { kind: string; correlation_id: string; created_at: Date }): ApiError {
+  return conflict(
+    ErrorCodes.CVM_BUSY,
+    op
+      ? `CVM ${name} is busy with a ${op.kind} operation (correlation_id ${op.correlation_id}, started ${op.created_at.toISOString()}): retry when it has finished.`
+      : `CVM ${name} is busy with another operation: retry when it has finished.`,
+    {
+      headers: { 'retry-after': '3' },
+      suggestions: [`Watch GET /cvms/${name}/state until the status settles, then retry.`],
+    },
+  );
+}
+
+async function assertIdle(q: Queryable, cvmId: number, name: string) {
+  const [op] = await q.query<{ kind: string; correlation_id: string; created_at: Date }>(
+    `SELECT kind, correlation_id, created_at FROM operations WHERE cvm_id = $1 AND state IN ('pending', 'running')`,
+    [cvmId],
+  );
+  if (op) throw busy(name, op);
+}
+
+async function queue(q: Queryable, workspaceId: number, cvmId: number, kind: string, params: Record<string, unknown>) {
+  await q.query(
+    `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state, params)
+     VALUES ($1, $2, $3, $4, $5, 'pending', $6)`,
+    [randomUUID(), workspaceId, cvmId, kind, TARGET[kind as LifecycleKind] ?? 'running', JSON.stringify(params)],
+  );
+}
+
+/** `<source>-<4 hex>`, kept within the 63-character hostname limit and free in the workspace. */
+async function replicaName(q: Queryable, workspaceId: number, source: string): Promise<string> {
+  for (let i = 0; i < 8; i++) {
+    const name = `${source.slice(0, 58).replace(/-+$/, "")}-${randomBytes(2).toString("hex")}`;
+    const taken = await q.query('SELECT 1 FROM cvms WHERE workspace_id = $1 AND name = $2 AND deleted_at IS NULL', [workspaceId, name]);
+    if (!taken.length) return name;
+  }
+  throw new ApiError(409, ErrorCodes.DUPLICATE_CVM_NAME, `Could not find a free name for a replica of ${source}: retry.`);
+}
