@@ -11,4 +11,6 @@ export * from './provision.ts';
 export * from './catalog.ts';
 export * from './api-version.ts';
 export * from './shapes.ts';
+export * from './runtime-shapes.ts';
+export * from './shapes-lists.ts';
 export { z } from 'zod';

@@ -161,8 +161,11 @@ function publicUrls(c: CvmView): { app: string; instance: string }[] {
   return [{ app: `https://${c.app_id}.${base}`, instance: c.instance_id ? `https://${c.instance_id}.${base}` : '' }];
 }
 
-/** `CvmDetailV20251028Schema`: `GET /cvms/{id}` under `X-Phala-Version: 2025-10-28` (contract §2.2). */
-export function cvmDetailV2025(c: CvmView) {
+/**
+ * `CvmDetailV20251028Schema`: `GET /cvms/{id}` under `X-Phala-Version: 2025-10-28` (contract §2.2).
+ * `syslogEndpoint`: the signed log URL (it needs the server's secret, so the caller computes it).
+ */
+export function cvmDetailV2025(c: CvmView, extras: { syslogEndpoint?: string } = {}) {
   const f = composeFlags(c.app_compose);
   return {
     id: c.id,
@@ -186,7 +189,7 @@ export function cvmDetailV2025(c: CvmView) {
     project_type: null,
     instance_type: c.instance_type,
     dapp_dashboard_url: appUrl(c),
-    syslog_endpoint: null,
+    syslog_endpoint: extras.syslogEndpoint ?? null,
     contract_address: c.contract_address,
     deployer_address: c.deployer_address,
     scheduled_delete_at: null,

@@ -12,14 +12,19 @@ import { installBodyParsers, installErrorHandling } from './http/errors.ts';
 import type { Services } from './http/context.ts';
 import { apiRoutes } from './routes/api.ts';
 import { guestKmsRoutes } from './routes/guest-kms.ts';
+import { readRoutes } from './routes/reads.ts';
 import { lifecycleRoutes } from './routes/lifecycle.ts';
+import { logRoutes } from './routes/logs.ts';
+import { runtimeRoutes } from './routes/runtime.ts';
 import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
 import { CvmService } from './services/cvms.ts';
 import { DeployService } from './services/deploy.ts';
 import { KmsService, loadOrCreateRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
+import { LogUrlService } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
+import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { Worker } from './services/worker.ts';
 
 export interface StartOptions {
@@ -38,6 +43,8 @@ export interface RunningServer {
   app: FastifyInstance;
   services: Services;
   worker: Worker;
+  /** brings host VM state and guest runtime into the store (`refreshRuntime(cvmId)` after a boot) */
+  reconciler: RuntimeReconciler;
   db: Db;
   /** the simulated host started with the server, if any */
   sim?: VmmSim;
@@ -63,8 +70,12 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     const urlBox = { value: config.publicUrl ?? '' };
     const kms = new KmsService(db, loadOrCreateRootKeys(config.dataDir), urlBox);
     const nodes = new NodeService(db);
+    const logUrls = new LogUrlService(db, urlBox);
+    const reconciler = new RuntimeReconciler(db, nodes, { intervalMs: config.reconcileMs, log: (msg, err) => app.log.warn({ err }, msg) });
     const w = new Worker(db, nodes, {
       kmsUrls: [],
+      // the first runtime snapshot (containers, sysinfo) is taken as soon as a boot completes
+      onBooted: (cvmId) => void reconciler.refreshRuntime(cvmId),
       ...opts.worker,
       log: (msg, err) => app.log.warn({ err }, msg),
     });
@@ -78,13 +89,17 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       lifecycle: new LifecycleService(db, () => w.wake()),
       cvms: new CvmService(db),
       catalog: new CatalogService(db),
+      logUrls,
+      runtime: new RuntimeService(db, new CvmService(db), logUrls),
     };
 
     installBodyParsers(app);
     installErrorHandling(app);
     app.get('/healthz', async () => ({ status: 'ok' }));
-    await app.register(async (api) => apiRoutes(api, services), { prefix: '/api/v1' });
+    await app.register(async (api) => { apiRoutes(api, services); readRoutes(api, services); }, { prefix: '/api/v1' });
     await app.register(async (api) => lifecycleRoutes(api, services), { prefix: '/api/v1' });
+    await app.register(async (api) => runtimeRoutes(api, services), { prefix: '/api/v1' });
+    logRoutes(app, services);
     guestKmsRoutes(app, services);
 
     await app.listen({ host: config.host, port: config.port });
@@ -120,6 +135,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       }
     }
     await w.start();
+    reconciler.start();
 
     let closing: Promise<void> | undefined;
     return {
@@ -128,11 +144,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       app,
       services,
       worker: w,
+      reconciler,
       db,
       sim,
       generatedApiKey: generatedKey,
       close() {
         closing ??= (async () => {
+          await reconciler.stop();
           await w.stop();
           await app.close();
           await sim?.close();

@@ -28,6 +28,8 @@ export interface Config {
   simBootMs: number;
   /** how long a provision stays valid, ms (14 days) */
   provisionTtlMs: number;
+  /** how often hosts are read to bring VM state and guest runtime into the store, ms */
+  reconcileMs: number;
   logLevel: string;
 }
 
@@ -49,6 +51,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const hosts = parseHosts(env.OPENCVM_HOSTS);
   const port = Number(env.PORT ?? 8000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${env.PORT}"`);
+  const reconcileMs = Number(env.OPENCVM_RECONCILE_MS ?? 5000);
+  if (!(reconcileMs >= 50)) throw new Error(`OPENCVM_RECONCILE_MS must be a number of milliseconds ≥ 50, not "${env.OPENCVM_RECONCILE_MS}"`);
   return {
     host: env.HOST ?? '127.0.0.1',
     port,
@@ -60,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     simulatedHost: env.OPENCVM_SIMULATED_HOST ? env.OPENCVM_SIMULATED_HOST !== '0' : hosts.length === 0,
     simBootMs: Number(env.OPENCVM_SIM_BOOT_MS ?? 2000),
     provisionTtlMs: 14 * 24 * 3600 * 1000,
+    reconcileMs,
     logLevel: env.LOG_LEVEL ?? 'info',
   };
 }

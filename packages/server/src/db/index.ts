@@ -66,13 +66,29 @@ export async function migrate(db: Db): Promise<void> {
   }
 }
 
-/** Split a migration into statements (our migrations use no functions, and no `--` or `;` inside quotes). */
+/**
+ * Split a migration into statements on `;`, except inside a `$$`-quoted body (a function definition).
+ * Our migrations use no `--` or `;` inside quotes.
+ */
 function splitSql(sql: string): string[] {
-  return sql
+  const text = sql
     .split('\n')
     .map((l) => l.replace(/--.*$/, ''))
-    .join('\n')
-    .split(';')
-    .map((s) => s.trim())
-    .filter(Boolean);
+    .join('\n');
+  const statements: string[] = [];
+  let current = '';
+  text.split('$$').forEach((part, i) => {
+    if (i % 2 === 1) {
+      current += `$$${part}$$`;
+      return;
+    }
+    const pieces = part.split(';');
+    current += pieces[0];
+    for (const piece of pieces.slice(1)) {
+      statements.push(current);
+      current = piece;
+    }
+  });
+  statements.push(current);
+  return statements.map((s) => s.trim()).filter(Boolean);
 }

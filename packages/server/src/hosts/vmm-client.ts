@@ -69,14 +69,14 @@ export class VmmClient {
     private readonly timeoutMs = 15_000,
   ) {}
 
-  async call<T = unknown>(method: string, body: unknown = {}): Promise<T> {
+  async call<T = unknown>(method: string, body: unknown = {}, service: 'prpc' | 'guest' = 'prpc'): Promise<T> {
     let res: Response;
     try {
-      res = await fetch(`${this.url.replace(/\/$/, '')}/prpc/${method}?json`, {
+      res = await fetch(`${this.base}/${service}/${method}?json`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
-          ...(this.authToken ? { authorization: `Bearer ${this.authToken}` } : {}),
+          ...this.authHeader(),
         },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
@@ -95,6 +95,33 @@ export class VmmClient {
       throw new HostError(`${method}: ${message || `HTTP ${res.status}`}`, method, true);
     }
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  private get base() {
+    return this.url.replace(/\/$/, '');
+  }
+
+  private authHeader(): Record<string, string> {
+    return this.authToken ? { authorization: `Bearer ${this.authToken}` } : {};
+  }
+
+  /** The guest agent's API as the host proxies it: `POST /guest/<Method>` `{"id"}` (dstack-facts §5.1, §6.1). */
+  guest<T = unknown>(method: 'Info' | 'SysInfo' | 'NetworkInfo' | 'ListContainers', id: string): Promise<T> {
+    return this.call<T>(method, { id }, 'guest');
+  }
+
+  /**
+   * A VM's log channel as the host streams it: `GET /logs?id&ch&lines&follow&ansi` (plain text, dstack-facts
+   * §5.1). Answers the open response (the caller reads and closes its body); 404 if the host has no such VM.
+   */
+  async logs(id: string, opts: { ch: 'serial' | 'stdout' | 'stderr'; lines?: number; follow?: boolean; ansi?: boolean }, signal?: AbortSignal): Promise<Response> {
+    const q = new URLSearchParams({ id, ch: opts.ch, follow: String(!!opts.follow), ansi: String(!!opts.ansi) });
+    if (opts.lines !== undefined) q.set('lines', String(opts.lines));
+    try {
+      return await fetch(`${this.base}/logs?${q}`, { headers: this.authHeader(), signal });
+    } catch (e) {
+      throw new HostError(`host ${this.url} unreachable: ${(e as Error).message}`, 'logs', false);
+    }
   }
 
   createVm(config: VmConfiguration) {

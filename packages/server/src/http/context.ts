@@ -8,7 +8,9 @@ import type { CvmService } from '../services/cvms.ts';
 import type { DeployService } from '../services/deploy.ts';
 import type { KmsService } from '../services/kms.ts';
 import type { LifecycleService } from '../services/lifecycle.ts';
+import type { LogUrlService } from '../services/log-urls.ts';
 import type { NodeService } from '../services/nodes.ts';
+import type { RuntimeService } from '../services/runtime.ts';
 
 export interface Services {
   db: Db;
@@ -19,6 +21,8 @@ export interface Services {
   lifecycle: LifecycleService;
   cvms: CvmService;
   catalog: CatalogService;
+  runtime: RuntimeService;
+  logUrls: LogUrlService;
 }
 
 /** The caller's principal: resolves the `X-API-Key` header or throws a 401. */

@@ -54,7 +54,7 @@ export function apiRoutes(app: FastifyInstance, s: Services): void {
 
   app.get<{ Params: { id: string } }>('/cvms/:id', async (req) => {
     const cvm = await s.cvms.get(await principal(s, req), req.params.id);
-    if (versionOf(req) === '2025-10-28') return cvmDetailV2025(cvm);
+    if (versionOf(req) === '2025-10-28') return cvmDetailV2025(cvm, { syslogEndpoint: await s.logUrls.syslogEndpoint(cvm.vm_uuid) });
     return {
       ...cvmInfoV2026(cvm, true),
       // not in the SDK schema (it strips them), but what a person debugging a boot needs to see

@@ -51,6 +51,8 @@ export interface WorkerOptions {
   /** at most this many operations at once */
   concurrency?: number;
   log?: (msg: string, err?: unknown) => void;
+  /** called after a boot completed and the CVM is recorded as running */
+  onBooted?: (cvmId: number) => void;
 }
 
 const LEASE = "now() + interval '60 seconds'";
@@ -69,7 +71,7 @@ export class Worker {
     private readonly nodes: NodeService,
     opts: WorkerOptions,
   ) {
-    this.opts = { pollMs: 1000, bootPollMs: 200, bootTimeoutMs: 10 * 60_000, shutdownTimeoutMs: 5 * 60_000, concurrency: 32, log: () => {}, ...opts };
+    this.opts = { pollMs: 1000, bootPollMs: 200, bootTimeoutMs: 10 * 60_000, shutdownTimeoutMs: 5 * 60_000, concurrency: 32, log: () => {}, onBooted: () => {}, ...opts };
   }
 
   /** The KMS URLs new VMs are given (known once the server listens). */
@@ -307,6 +309,7 @@ export class Worker {
           await q.query(`UPDATE cvms SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`, [cvmId]);
           await q.query(`UPDATE operations SET state = 'succeeded', step = 'done', finished_at = now(), error = NULL WHERE id = $1`, [op.id]);
         });
+        this.opts.onBooted(cvmId);
         return;
       }
       if (Date.now() > deadline) throw new Error(`boot did not finish within ${this.opts.bootTimeoutMs / 1000}s (last step: ${info.boot_progress})`);

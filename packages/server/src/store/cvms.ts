@@ -108,3 +108,56 @@ function toView(r: Record<string, any>): CvmView {
       : null,
   };
 }
+
+// ---- lists (routes/reads.ts): the same SELECT, a page at a time ----
+
+export interface CvmListFilter {
+  nodeId?: number;
+  creatorId?: number;
+}
+
+/**
+ * One page of a workspace's live CVMs, newest first, and how many there are in all. The total is a sum over
+ * the trigger-kept `cvm_counts` rows (migration 004), never a count of the CVMs. The page's ids come from the
+ * `cvms_workspace` index ((workspace_id, id DESC) where not deleted) with LIMIT/OFFSET, scanned from the
+ * nearer end (a page past the middle is read oldest-first and reversed), and only those rows are joined,
+ * by primary key.
+ */
+export async function listCvmPage(
+  q: Queryable,
+  workspaceId: number,
+  filter: CvmListFilter,
+  page: { limit: number; offset: number },
+): Promise<{ items: CvmView[]; total: number }> {
+  const args = [workspaceId, filter.nodeId ?? null, filter.creatorId ?? null];
+  const [count] = await q.query<{ n: number }>(
+    `SELECT coalesce(sum(n), 0)::int AS n FROM cvm_counts
+      WHERE workspace_id = $1 AND ($2::bigint IS NULL OR node_id = $2) AND ($3::bigint IS NULL OR creator_id = $3)`,
+    args,
+  );
+  const total = count.n;
+  if (page.offset >= total) return { items: [], total };
+  const where = `workspace_id = $1 AND deleted_at IS NULL AND ($2::bigint IS NULL OR node_id = $2) AND ($3::bigint IS NULL OR creator_id = $3)`;
+  const fromEnd = page.offset > total / 2;
+  const ids = fromEnd
+    ? (
+        await q.query<{ id: number }>(`SELECT id FROM cvms WHERE ${where} ORDER BY id ASC LIMIT $4 OFFSET $5`, [
+          ...args,
+          Math.min(page.limit, total - page.offset),
+          Math.max(0, total - page.offset - page.limit),
+        ])
+      ).reverse()
+    : await q.query<{ id: number }>(`SELECT id FROM cvms WHERE ${where} ORDER BY id DESC LIMIT $4 OFFSET $5`, [...args, page.limit, page.offset]);
+  const rows = ids.length ? await q.query(`${SELECT_VIEW} WHERE c.id = ANY($1::bigint[]) ORDER BY c.id DESC`, [ids.map((r) => r.id)]) : [];
+  return { items: rows.map(toView), total };
+}
+
+/** The live CVMs of some apps of a workspace, newest first. */
+export async function listCvmsOfApps(q: Queryable, workspaceId: number, appIds: string[]): Promise<CvmView[]> {
+  if (!appIds.length) return [];
+  const rows = await q.query(
+    `${SELECT_VIEW} WHERE c.workspace_id = $1 AND c.deleted_at IS NULL AND c.app_id = ANY($2::text[]) ORDER BY c.id DESC`,
+    [workspaceId, appIds],
+  );
+  return rows.map(toView);
+}

@@ -1,0 +1,194 @@
+/**
+ * What a running CVM reports about itself (its guest agent: containers, SysInfo, NetworkInfo), as the
+ * control plane keeps it (`cvms.runtime`), and the three reads built from it: composition (#30), stats
+ * (#27) and network (#28) of the client contract §2.3. Pure: the store is read elsewhere.
+ */
+import { parse as parseYaml } from 'yaml';
+import { composeFlags, type CvmView } from './shapes.ts';
+
+/** One container as the guest agent's `ListContainers` reports it (guest_api.proto). */
+export interface GuestContainer {
+  id: string;
+  names: string[];
+  image: string;
+  image_id: string;
+  command?: string | null;
+  created: number;
+  state: string;
+  status: string;
+}
+
+export interface GuestNetwork {
+  dns_servers?: string[];
+  gateways?: { address: string }[];
+  interfaces?: { name: string; addresses?: { address: string; prefix: number }[]; rx_bytes?: number; tx_bytes?: number }[];
+  wg_info?: string;
+}
+
+/**
+ * `cvms.runtime`: the last snapshot the reconciler (or the worker after a boot) read from the guest.
+ * `attempted_at`/`error` record the last try, also when it failed (the snapshot then stays as it was).
+ */
+export interface RuntimeSnapshot {
+  containers: GuestContainer[];
+  sysinfo: Record<string, unknown> | null;
+  network: GuestNetwork | null;
+  refreshed_at: string;
+  attempted_at?: string;
+  error?: string | null;
+}
+
+/** A container's name as clients match it (`/web` → `web`). */
+export const containerName = (c: Pick<GuestContainer, 'names' | 'id'>) => (c.names[0] ?? c.id).replace(/^\//, '');
+
+/** The snapshot counts only for a running CVM, and only if it was read during the current boot. */
+function liveRuntime(c: CvmView, rt: RuntimeSnapshot | null): RuntimeSnapshot | null {
+  if (c.status !== 'running' || !rt?.refreshed_at || !Array.isArray(rt.containers)) return null;
+  if (c.started_at && Date.parse(rt.refreshed_at) < c.started_at.getTime() - 1000) return null;
+  return rt;
+}
+
+/** Why there is nothing live to show, in words a person can act on. */
+function offlineReason(c: CvmView, what: string, rt: RuntimeSnapshot | null): string {
+  switch (c.status) {
+    case 'running':
+      return rt?.error
+        ? `CVM ${c.name} is running, but its guest agent did not answer (${rt.error}); it is asked again shortly.`
+        : `CVM ${c.name} is running, but its ${what} have not been read from the guest yet: try again in a few seconds.`;
+    case 'starting':
+    case 'restarting':
+      return `CVM ${c.name} is ${c.status} (boot step: ${c.boot_progress ?? 'queued'}); its ${what} are shown once it is running.`;
+    case 'exited':
+      return `CVM ${c.name} has exited${c.boot_error ? `: ${c.boot_error}` : ''}. Start it again to see its ${what}.`;
+    case 'stopped':
+      return `CVM ${c.name} is stopped: start it to see its ${what}.`;
+    case 'error':
+      return `CVM ${c.name} is in error${c.boot_error ? `: ${c.boot_error}` : ''}.`;
+    default:
+      return `CVM ${c.name} is ${c.status}; its ${what} are shown only while it is running.`;
+  }
+}
+
+/** `GET /cvms/{id}/composition` (`CvmContainersStatsSchema`, contract #30). */
+export function compositionShape(c: CvmView, runtime: RuntimeSnapshot | null, logEndpoint: (container: string) => string | null) {
+  const f = composeFlags(c.app_compose);
+  const rt = liveRuntime(c, runtime);
+  return {
+    is_online: rt !== null,
+    is_public: f.public_logs,
+    error: rt ? null : offlineReason(c, 'containers', runtime),
+    docker_compose_file: f.docker_compose_file,
+    manifest_version: f.manifest_version,
+    version: '1.0.0',
+    runner: f.runner,
+    features: f.features,
+    containers: rt
+      ? rt.containers.map((k) => ({
+          id: k.id,
+          names: k.names,
+          image: k.image,
+          image_id: k.image_id,
+          command: k.command ?? null,
+          created: k.created,
+          state: k.state,
+          status: k.status,
+          log_endpoint: logEndpoint(containerName(k)),
+        }))
+      : null,
+  };
+}
+
+/** `GET /cvms/{id}/stats` (`CvmSystemInfoSchema`, contract #27). */
+export function statsShape(c: CvmView, runtime: RuntimeSnapshot | null) {
+  const rt = liveRuntime(c, runtime);
+  const sysinfo = rt?.sysinfo ?? null;
+  return {
+    is_online: sysinfo !== null,
+    is_public: composeFlags(c.app_compose).public_sysinfo,
+    error: sysinfo ? null : offlineReason(c, 'system figures', runtime),
+    sysinfo,
+    status: c.status,
+    in_progress: c.progress !== null,
+    boot_progress: c.boot_progress,
+    boot_error: c.boot_error,
+  };
+}
+
+/** `GET /cvms/{id}/network` (`CvmNetworkSchema`, contract #28). */
+export function networkShape(c: CvmView, runtime: RuntimeSnapshot | null) {
+  const rt = liveRuntime(c, runtime);
+  const net = rt?.network ?? null;
+  return {
+    is_online: net !== null,
+    is_public: composeFlags(c.app_compose).public_sysinfo,
+    error: net ? null : offlineReason(c, 'network details', runtime),
+    internal_ip: net ? internalIp(net) : null,
+    latest_handshake: net?.wg_info?.match(/latest handshake:\s*(.+)/)?.[1]?.trim() ?? null,
+    public_urls: gatewayUrls(c),
+  };
+}
+
+/** The CVM's address on the gateway's WireGuard network, else its first non-loopback address. */
+function internalIp(net: GuestNetwork): string | null {
+  const ifaces = net.interfaces ?? [];
+  const pick = ifaces.find((i) => i.name === 'wg0') ?? ifaces.find((i) => i.name !== 'lo' && i.addresses?.length);
+  return pick?.addresses?.[0]?.address ?? null;
+}
+
+/**
+ * Gateway URLs of each port the compose publishes, in dstack's `<id>-<port>.<base_domain>` form (dstack-facts
+ * §6.4): the app form (any instance) and this instance's form. Empty when the app is not behind a gateway.
+ */
+export function gatewayUrls(c: CvmView): { app: string; instance: string }[] {
+  const base = c.node.gateway_base_domain;
+  const f = composeFlags(c.app_compose);
+  if (!base || !f.gateway_enabled || !f.docker_compose_file) return [];
+  return publishedPorts(f.docker_compose_file).map((port) => ({
+    app: `https://${c.app_id}-${port}.${base}`,
+    instance: c.instance_id ? `https://${c.instance_id}-${port}.${base}` : '',
+  }));
+}
+
+const MAX_RANGE = 100;
+
+/**
+ * The TCP ports a docker compose file publishes inside the CVM (the host side of each `ports` entry; the
+ * gateway forwards to those). A container-only entry (`"80"`) gets an ephemeral port and is skipped, as
+ * are UDP entries (the gateway proxies TCP). Unparseable YAML publishes nothing.
+ */
+export function publishedPorts(composeYaml: string): number[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(composeYaml);
+  } catch {
+    return [];
+  }
+  const services = (doc as { services?: Record<string, { ports?: unknown }> } | null)?.services;
+  if (!services || typeof services !== 'object') return [];
+  const ports = new Set<number>();
+  const addRange = (spec: string) => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(spec.trim());
+    if (!m) return;
+    const from = Number(m[1]);
+    const to = m[2] ? Math.min(Number(m[2]), from + MAX_RANGE - 1) : from;
+    for (let p = from; p <= to; p++) if (p > 0 && p < 65536) ports.add(p);
+  };
+  for (const svc of Object.values(services)) {
+    const list = svc && typeof svc === 'object' && Array.isArray(svc.ports) ? svc.ports : [];
+    for (const entry of list) {
+      if (entry && typeof entry === 'object') {
+        const e = entry as { published?: unknown; protocol?: unknown };
+        if (e.protocol === 'udp' || e.published === undefined || e.published === null) continue;
+        addRange(String(e.published));
+      } else if (typeof entry === 'string') {
+        const [spec, proto] = entry.split('/');
+        if (proto === 'udp') continue;
+        // [ip:]host:container, with IPv6 addresses in brackets
+        const parts = spec.replace(/^\[[^\]]*\]:/, 'ip:').split(':');
+        if (parts.length < 2) continue;
+        addRange(parts[parts.length - 2]);
+      }
+    }
+  }
+  return [...ports].sort((a, b) => a - b);
+}

@@ -1,0 +1,93 @@
+/**
+ * Signed log URLs (client contract §4.4). The CLI fetches `syslog_endpoint` and each container's
+ * `log_endpoint` with a plain `fetch` and no API key, so the URL itself carries the authority: a token
+ * that is an HMAC of the CVM's vm_uuid under a server secret (`server_secrets.log_url_key`, 32 random
+ * bytes created on first use). A URL works without a key, cannot be forged for another CVM, and stays
+ * valid for the CVM's life.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ApiError, ErrorCodes, composeFlags } from '@opencvm/core';
+import type { Db } from '../db/index.ts';
+import { logTarget, type LogTarget } from '../store/runtime.ts';
+
+const SECRET_NAME = 'log_url_key';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class LogUrlService {
+  private key: Promise<Buffer> | undefined;
+
+  constructor(
+    private readonly db: Db,
+    /** the server's public URL (known once it listens) */
+    private readonly publicUrl: { value: string },
+  ) {}
+
+  /** The signing key: read, or created in one transaction by whichever server asks first. */
+  private secret(): Promise<Buffer> {
+    this.key ??= this.db
+      .tx(async (q) => {
+        await q.query('INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
+          SECRET_NAME,
+          randomBytes(32).toString('base64url'),
+        ]);
+        const [row] = await q.query<{ value: string }>('SELECT value FROM server_secrets WHERE name = $1', [SECRET_NAME]);
+        return Buffer.from(row.value, 'base64url');
+      })
+      .catch((e) => {
+        this.key = undefined;
+        throw e;
+      });
+    return this.key;
+  }
+
+  async token(vmUuid: string): Promise<string> {
+    return createHmac('sha256', await this.secret()).update(`opencvm-logs:v1:${vmUuid}`).digest('base64url');
+  }
+
+  private get base() {
+    return this.publicUrl.value.replace(/\/$/, '');
+  }
+
+  /** `syslog_endpoint` of the v2025 detail: already has a `?` (the CLI appends `&ch=…`). */
+  async syslogEndpoint(vmUuid: string): Promise<string> {
+    return `${this.base}/logs/syslog?cvm=${vmUuid}&token=${await this.token(vmUuid)}`;
+  }
+
+  /** The `log_endpoint` of each of a CVM's containers, by container name. */
+  async containerEndpoints(vmUuid: string): Promise<(container: string) => string> {
+    const query = `?cvm=${vmUuid}&token=${await this.token(vmUuid)}`;
+    return (container) => `${this.base}/logs/container/${encodeURIComponent(container)}${query}`;
+  }
+
+  /**
+   * Who may read a CVM's logs: the holder of its token; for container logs also anyone when the app-compose
+   * says `public_logs: true` (serial and the host channels always need the token: they show the boot).
+   * Missing token → 401, wrong token → 403, both before the CVM is looked up.
+   */
+  async authorize(vmUuid: unknown, token: unknown, kind: 'syslog' | 'container'): Promise<LogTarget> {
+    if (typeof vmUuid !== 'string' || !UUID.test(vmUuid.toLowerCase())) {
+      throw new ApiError(400, ErrorCodes.INVALID_REQUEST, 'A log URL names its CVM with `cvm=<vm_uuid>`: use the URL the API returned.');
+    }
+    const uuid = vmUuid.toLowerCase();
+    if (typeof token === 'string' && token) {
+      const want = Buffer.from(await this.token(uuid));
+      const got = Buffer.from(token);
+      if (got.length !== want.length || !timingSafeEqual(got, want)) {
+        throw new ApiError(403, ErrorCodes.CVM_ACCESS_DENIED, 'This log URL\'s token is not valid for this CVM: use the URL the API returned (GET /cvms/{id}, /cvms/{id}/composition).');
+      }
+      return this.target(uuid);
+    }
+    const target = kind === 'container' ? await logTarget(this.db, uuid) : null;
+    if (target && composeFlags(target.app_compose).public_logs) return target;
+    throw new ApiError(401, ErrorCodes.CVM_ACCESS_DENIED,
+      kind === 'container'
+        ? 'This CVM\'s logs are not public: use the log URL with its token, as GET /cvms/{id}/composition returns it.'
+        : 'Serial and host log channels need the token of the URL GET /cvms/{id} returns (`syslog_endpoint`).');
+  }
+
+  private async target(uuid: string): Promise<LogTarget> {
+    const target = await logTarget(this.db, uuid);
+    if (!target) throw new ApiError(404, ErrorCodes.CVM_NOT_FOUND, `CVM ${uuid} does not exist (or was deleted).`);
+    return target;
+  }
+}

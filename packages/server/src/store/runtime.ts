@@ -1,0 +1,147 @@
+/**
+ * The runtime reconciler's and the log routes' queries. Every write of the reconciler is a compare-and-set
+ * on the row version it read (`xmin`): a row that an operation, a request or the worker changed in the
+ * meantime is left alone, and the next tick looks again.
+ */
+import type { RuntimeSnapshot } from '@opencvm/core';
+import type { Queryable } from '../db/index.ts';
+
+const LAST_TRIED = `coalesce((c.runtime->>'attempted_at')::timestamptz, (c.runtime->>'refreshed_at')::timestamptz)`;
+const NO_ACTIVE_OP = `NOT EXISTS (SELECT 1 FROM operations o WHERE o.cvm_id = c.id AND o.state IN ('pending', 'running'))`;
+
+export interface HostedCvmRow {
+  id: number;
+  host_vm_id: string;
+  status: string;
+  boot_progress: string | null;
+  boot_error: string | null;
+  shutdown_progress: string | null;
+  instance_id: string | null;
+  /** the row version (`xmin`) the reconciler's writes are conditional on */
+  version: string;
+}
+
+/** A node's live CVMs that have a VM on it and no operation in progress (the worker owns those). */
+export function idleCvmsOnNode(q: Queryable, nodeId: number): Promise<HostedCvmRow[]> {
+  return q.query<HostedCvmRow>(
+    `SELECT c.id, c.host_vm_id, c.status, c.boot_progress, c.boot_error, c.shutdown_progress, c.instance_id,
+            c.xmin::text AS version
+       FROM cvms c
+      WHERE c.node_id = $1 AND c.deleted_at IS NULL AND c.host_vm_id IS NOT NULL AND ${NO_ACTIVE_OP}`,
+    [nodeId],
+  );
+}
+
+export interface HostStatePatch {
+  status: string;
+  boot_progress: string | null;
+  boot_error: string | null;
+  shutdown_progress: string | null;
+  instance_id: string | null;
+}
+
+/**
+ * Copy what the host says onto an idle CVM, if the row is still the version read. Leaving `running` clears
+ * the runtime snapshot (its containers are gone); `stopped` clears `started_at` as a stop operation does.
+ */
+export async function applyHostState(q: Queryable, id: number, version: string, p: HostStatePatch): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE cvms c
+        SET status = $3, boot_progress = $4, boot_error = $5, shutdown_progress = $6,
+            instance_id = coalesce($7, c.instance_id),
+            started_at = CASE WHEN $3 = 'running' THEN coalesce(c.started_at, now())
+                              WHEN $3 = 'stopped' THEN NULL ELSE c.started_at END,
+            exited_at = CASE WHEN $3 IN ('exited', 'stopped', 'error') THEN coalesce(c.exited_at, now())
+                             WHEN $3 IN ('running', 'starting') THEN NULL ELSE c.exited_at END,
+            runtime = CASE WHEN $3 = 'running' THEN c.runtime END,
+            updated_at = now()
+      WHERE c.id = $1 AND c.xmin = $2::xid AND c.deleted_at IS NULL AND ${NO_ACTIVE_OP}
+      RETURNING c.id`,
+    [id, version, p.status, p.boot_progress, p.boot_error, p.shutdown_progress, p.instance_id],
+  );
+  return rows.length > 0;
+}
+
+export interface RuntimeTarget {
+  id: number;
+  node_id: number;
+  host_vm_id: string;
+  version: string;
+}
+
+/**
+ * Running, booted, idle CVMs of a node whose snapshot is missing or was last tried more than `maxAgeMs`
+ * ago, least recently tried first (a guest that keeps failing waits its turn like the others).
+ */
+export function staleRuntimes(q: Queryable, nodeId: number, maxAgeMs: number, limit: number): Promise<RuntimeTarget[]> {
+  return q.query<RuntimeTarget>(
+    `SELECT c.id, c.node_id, c.host_vm_id, c.xmin::text AS version
+       FROM cvms c
+      WHERE c.node_id = $1 AND c.deleted_at IS NULL AND c.host_vm_id IS NOT NULL
+        AND c.status = 'running' AND c.boot_progress = 'done' AND ${NO_ACTIVE_OP}
+        AND (c.runtime IS NULL OR ${LAST_TRIED} < now() - make_interval(secs => $2::float8))
+      ORDER BY ${LAST_TRIED} NULLS FIRST, c.id
+      LIMIT $3`,
+    [nodeId, maxAgeMs / 1000, limit],
+  );
+}
+
+/** One running, booted CVM by id (the worker's post-boot refresh). */
+export async function runtimeTarget(q: Queryable, id: number): Promise<RuntimeTarget | null> {
+  const [row] = await q.query<RuntimeTarget>(
+    `SELECT c.id, c.node_id, c.host_vm_id, c.xmin::text AS version
+       FROM cvms c
+      WHERE c.id = $1 AND c.deleted_at IS NULL AND c.host_vm_id IS NOT NULL AND c.status = 'running'`,
+    [id],
+  );
+  return row ?? null;
+}
+
+/** Store a snapshot (stamped with the database clock) if the CVM is still running and unchanged since read. */
+export async function saveRuntime(
+  q: Queryable,
+  target: RuntimeTarget,
+  snapshot: Pick<RuntimeSnapshot, 'containers' | 'sysinfo' | 'network'>,
+): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE cvms c SET runtime = $3::jsonb || jsonb_build_object('refreshed_at', now(), 'attempted_at', now(), 'error', null)
+      WHERE c.id = $1 AND c.xmin = $2::xid AND c.status = 'running' AND c.deleted_at IS NULL
+      RETURNING c.id`,
+    [target.id, target.version, JSON.stringify(snapshot)],
+  );
+  return rows.length > 0;
+}
+
+/** Record a failed try (the snapshot, if any, stays), so the CVM is tried again only after `maxAgeMs`. */
+export async function saveRuntimeFailure(q: Queryable, target: RuntimeTarget, error: string): Promise<void> {
+  await q.query(
+    `UPDATE cvms c SET runtime = coalesce(c.runtime, '{}'::jsonb) || jsonb_build_object('attempted_at', now(), 'error', $3::text)
+      WHERE c.id = $1 AND c.xmin = $2::xid AND c.status = 'running' AND c.deleted_at IS NULL`,
+    [target.id, target.version, error.slice(0, 500)],
+  );
+}
+
+/** The snapshot of one CVM (request path: store only). */
+export async function readRuntime(q: Queryable, cvmId: number): Promise<RuntimeSnapshot | null> {
+  const [row] = await q.query<{ runtime: RuntimeSnapshot | null }>('SELECT runtime FROM cvms WHERE id = $1', [cvmId]);
+  return row?.runtime ?? null;
+}
+
+export interface LogTarget {
+  id: number;
+  vm_uuid: string;
+  name: string;
+  status: string;
+  node_id: number;
+  host_vm_id: string | null;
+  app_compose: string;
+}
+
+/** A live CVM by vm_uuid, whatever its workspace: the log routes authorise by a signed URL, not a key. */
+export async function logTarget(q: Queryable, vmUuid: string): Promise<LogTarget | null> {
+  const [row] = await q.query<LogTarget>(
+    `SELECT id, vm_uuid, name, status, node_id, host_vm_id, app_compose FROM cvms WHERE vm_uuid = $1::uuid AND deleted_at IS NULL`,
+    [vmUuid],
+  );
+  return row ?? null;
+}
