@@ -43,6 +43,7 @@ import type { Db } from '../packages/server/src/db/index.ts';
 import { simulatedDeviceId } from '../packages/server/src/services/nodes.ts';
 import { findCvm } from '../packages/server/src/store/cvms.ts';
 import { startThrowawayPostgres } from '../scripts/pg-throwaway.ts';
+import { PAGINATED_CVMS, benchPaginated, type PaginatedResult } from './paginated.ts';
 
 const PAIRS = 300;
 const PAIR_WARMUP = 20;
@@ -52,7 +53,7 @@ const GET_WARMUP_MS = 500;
 const GET_DURATION_MS = 5000;
 const TARGET = 0.7;
 /** the whole run is aborted (as an error) past this */
-const WATCHDOG_MS = 6 * 60_000;
+const WATCHDOG_MS = 10 * 60_000;
 
 const composeYaml = `services:
   app:
@@ -285,6 +286,16 @@ interface DbResult {
   cvmRows: number;
   pairs: { server: PairResult; bare: PairResult };
   get: { server: GetResult; bare: GetResult; ratio: number };
+  paginated?: PaginatedResult;
+}
+
+const P99_TARGET_MS = 30;
+const RSS_TARGET_MB = 250;
+
+function reportPaginated(r: PaginatedResult) {
+  console.log(`  c. GET /cvms/paginated with ${PAGINATED_CVMS} CVMs in the workspace, random pages of 50, server as its own process`);
+  console.log(`     p50 ${f1(r.p50)} ms, p99 ${f1(r.p99)} ms   target p99 <= ${P99_TARGET_MS} ms   ${r.p99 <= P99_TARGET_MS ? 'PASS' : 'MISS'}`);
+  console.log(`     server RSS ${f1(r.rssMb)} MB   target <= ${RSS_TARGET_MB} MB   ${r.rssMb <= RSS_TARGET_MB ? 'PASS' : 'MISS'}`);
 }
 
 const rate = (r: { count: number; seconds: number }) => r.count / r.seconds;
@@ -410,6 +421,12 @@ async function benchPostgres(results: DbResult[]) {
   const dbUrl = cluster.url.replace(/\/postgres$/, '/opencvm_bench');
   results.push(await benchOne(`PostgreSQL ${version} (throwaway cluster, fsync=off, pg pool max ${process.env.OPENCVM_DB_POOL ?? 10})`, dbUrl));
   report(results[results.length - 1]);
+  const admin2 = new pg.Client({ connectionString: cluster.url });
+  await admin2.connect();
+  await admin2.query('CREATE DATABASE opencvm_bench_paginated');
+  await admin2.end();
+  results[results.length - 1].paginated = await benchPaginated(cluster.url.replace(/\/postgres$/, '/opencvm_bench_paginated'));
+  reportPaginated(results[results.length - 1].paginated!);
   await stopCluster();
 }
 
@@ -442,6 +459,8 @@ async function main() {
   if (only !== 'postgres') {
     results.push(await benchOne('PGlite (embedded, data dir on disk, one connection)', undefined));
     report(results[results.length - 1]);
+    results[results.length - 1].paginated = await benchPaginated(undefined);
+    reportPaginated(results[results.length - 1].paginated!);
   }
   if (only !== 'pglite') await benchPostgres(results);
 
@@ -453,6 +472,12 @@ async function main() {
       `  ${name} pairs/s server ${f1(rate(r.pairs.server)).padStart(7)} / bare ${f1(rate(r.pairs.bare)).padStart(7)} = ${f2(rate(r.pairs.server) / rate(r.pairs.bare))}` +
         `   GET req/s server ${f1(rate(r.get.server)).padStart(7)} / bare ${f1(rate(r.get.bare)).padStart(7)} = ${f2(r.get.ratio)} (>= ${TARGET}: ${r.get.ratio >= TARGET ? 'PASS' : 'MISS'})`,
     );
+    if (r.paginated) {
+      console.log(
+        `  ${''.padEnd(16)} paginated@${PAGINATED_CVMS} p99 ${f1(r.paginated.p99)} ms (<= ${P99_TARGET_MS}: ${r.paginated.p99 <= P99_TARGET_MS ? 'PASS' : 'MISS'})` +
+          `   RSS ${f1(r.paginated.rssMb)} MB (<= ${RSS_TARGET_MB}: ${r.paginated.rssMb <= RSS_TARGET_MB ? 'PASS' : 'MISS'})`,
+      );
+    }
   }
   console.log(`  total bench time ${f1((Date.now() - t0) / 1000)} s`);
   clearTimeout(watchdog);

@@ -6,9 +6,12 @@
 import { cvmDetailV2025, cvmInfoV2026, kmsInfo, uptimeOf, type CvmView } from './shapes.ts';
 import type { ApiVersion } from './api-version.ts';
 
-/** `CvmInfoV20251028Schema`: an item of `/cvms/paginated` and `/apps/{id}/cvms` under 2025-10-28. */
-export function cvmListItemV2025(c: CvmView) {
-  const d = cvmDetailV2025(c);
+/**
+ * `CvmInfoV20251028Schema`: an item of `/cvms/paginated` and `/apps/{id}/cvms` under 2025-10-28.
+ * `syslogEndpoint`: the signed log URL, as for the v2025 detail.
+ */
+export function cvmListItemV2025(c: CvmView, extras: { syslogEndpoint?: string } = {}) {
+  const d = cvmDetailV2025(c, extras);
   return {
     hosted: {
       id: c.vm_uuid,
@@ -31,7 +34,7 @@ export function cvmListItemV2025(c: CvmView) {
     status: c.status,
     in_progress: c.progress !== null,
     dapp_dashboard_url: d.dapp_dashboard_url,
-    syslog_endpoint: d.syslog_endpoint ?? null,
+    syslog_endpoint: d.syslog_endpoint,
     allow_upgrade: false,
     project_id: null,
     project_type: null,
@@ -73,8 +76,8 @@ export function cvmBasicInfoV2025(c: CvmView) {
 }
 
 /** A CVM as a list item in the shape the API version asks for (`/cvms/paginated`, `/apps/{id}/cvms`). */
-export function cvmListItem(c: CvmView, version: ApiVersion) {
-  return version === '2025-10-28' ? cvmListItemV2025(c) : cvmInfoV2026(c);
+export function cvmListItem(c: CvmView, version: ApiVersion, extras: { syslogEndpoint?: string } = {}) {
+  return version === '2025-10-28' ? cvmListItemV2025(c, extras) : cvmInfoV2026(c);
 }
 
 export interface AppRecord {

@@ -2,7 +2,7 @@
  * The list reads the official clients make, against a real server and simulated host, validated by the
  * official SDK's own schemas in both API versions: `GET /cvms/paginated`, `GET /apps`, `GET /apps/{id}`,
  * `GET /apps/{id}/cvms`, `POST /status/batch` (keys echoed exactly as sent), and the CLI commands built on
- * them (`cvms list`, `instances ls`, `link`). Another workspace's CVMs and apps never show.
+ * them (`cvms list`, `apps`, `instances ls`, `nodes list`, `cvms list-nodes`, `link`). Another workspace's CVMs and apps never show.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,6 +110,9 @@ test(`GET /cvms/paginated: both versions validate with getCvmList, newest first,
   assert.equal(item.kms_info.slug, 'phala');
   assert.equal(item.in_progress, false);
   assert.equal(item.memory, 2048);
+  // the same signed log URL as the v2025 detail
+  assert.equal(item.syslog_endpoint, ((await legacy().getCvmInfo({ id: mine[2].vm_uuid })) as any).syslog_endpoint);
+  assert.match(item.syslog_endpoint, /\/logs\/syslog\?/);
 
   const theirs = await client(foreign.apiKey).getCvmList();
   assert.deepEqual(theirs.items.map((c) => c.vm_uuid), [foreignCvm.vm_uuid]);
@@ -270,7 +273,7 @@ test('POST /status/batch reports the active operation of a CVM that is still boo
   mine.push(booting);
 });
 
-test('the official CLI: cvms list, apps, instances ls and link read these endpoints', async () => {
+test('the official CLI: cvms list, apps, instances ls, nodes list, cvms list-nodes and link read these endpoints', async () => {
   const cli = makeCli(env.apiUrl, env.apiKey);
   const list = await cli.run(['cvms', 'list', '--json']);
   assert.equal(list.code, 0, list.stdout + list.stderr);
@@ -292,6 +295,15 @@ test('the official CLI: cvms list, apps, instances ls and link read these endpoi
   const inst = await cli.run(['instances', 'ls', '--app-id', mine[0].app_id, '--json']);
   assert.equal(inst.code, 0, inst.stdout + inst.stderr);
   assert.match(inst.stdout, new RegExp(mine[0].vm_uuid));
+
+  const nodes = await cli.run(['nodes', 'list']);
+  assert.equal(nodes.code, 0, nodes.stdout + nodes.stderr);
+  assert.match(nodes.stdout, /sim-test/);
+  const listNodes = await cli.run(['cvms', 'list-nodes']);
+  assert.equal(listNodes.code, 0, listNodes.stdout + listNodes.stderr);
+  // (the CLI prints this listing on stderr)
+  assert.match(listNodes.stdout + listNodes.stderr, /Name:\s+sim-test/);
+  assert.match(listNodes.stdout + listNodes.stderr, /dstack-dev-0\.5\.8/);
 
   const link = await cli.run(['link', mine[1].app_id]);
   assert.equal(link.code, 0, link.stdout + link.stderr);

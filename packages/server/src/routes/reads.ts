@@ -18,6 +18,7 @@ import {
   workspaceShape,
   z,
   type CvmStateRecord,
+  type ApiVersion,
   type CvmView,
 } from '@opencvm/core';
 import { principal, versionOf, type Services } from '../http/context.ts';
@@ -106,23 +107,28 @@ export function readRoutes(app: FastifyInstance, s: Services): void {
     for (const end of [...watches]) end();
   });
 
+  /** CVM list items; the v2025 ones carry their signed `syslog_endpoint` as the v2025 detail does */
+  const listItems = async (cvms: CvmView[], version: ApiVersion) =>
+    version === '2025-10-28'
+      ? Promise.all(cvms.map(async (c) => cvmListItem(c, version, { syslogEndpoint: await s.logUrls.syslogEndpoint(c.vm_uuid) })))
+      : cvms.map((c) => cvmListItem(c, version));
+
   const cvmOf = async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const p = await principal(s, req);
     return { p, cvm: await s.cvms.get(p, req.params.id) };
   };
 
   app.get('/cvms/paginated', async (req) => {
-    const q = parseOrThrow(cvmPageQuery, req.query);
     const p = await principal(s, req);
+    const q = parseOrThrow(cvmPageQuery, req.query);
     const filter = { nodeId: q.node_id ?? q.teepod_id, creatorId: q.user_id === undefined ? undefined : Number(q.user_id) };
     const { items, total } = await reads.cvmPage(p, filter, q.page, q.page_size);
-    const version = versionOf(req);
-    return { items: items.map((c) => cvmListItem(c, version)), total, page: q.page, page_size: q.page_size, pages: pages(total, q.page_size) };
+    return { items: await listItems(items, versionOf(req)), total, page: q.page, page_size: q.page_size, pages: pages(total, q.page_size) };
   });
 
   app.get('/apps', async (req) => {
-    const q = parseOrThrow(appListQuery, req.query);
     const p = await principal(s, req);
+    const q = parseOrThrow(appListQuery, req.query);
     const { page: n, page_size, ...filter } = q;
     const { apps, total } = await reads.apps(p, filter, n, page_size);
     const version = versionOf(req);
@@ -142,13 +148,13 @@ export function readRoutes(app: FastifyInstance, s: Services): void {
 
   app.get<{ Params: { app_id: string } }>('/apps/:app_id/cvms', async (req) => {
     const { cvms } = await reads.app(await principal(s, req), req.params.app_id);
-    const version = versionOf(req);
-    return cvms.map((c) => cvmListItem(c, version));
+    return listItems(cvms, versionOf(req));
   });
 
   app.post('/status/batch', async (req) => {
+    const p = await principal(s, req);
     const body = parseOrThrow(statusBatchBody, req.body);
-    const found = await reads.statusBatch(await principal(s, req), body.vm_uuids);
+    const found = await reads.statusBatch(p, body.vm_uuids);
     const now = Date.now();
     const out: Record<string, ReturnType<typeof cvmStatusShape>> = {};
     for (const [sent, r] of found) out[sent] = cvmStatusShape(r, now);
@@ -157,8 +163,9 @@ export function readRoutes(app: FastifyInstance, s: Services): void {
 
   app.get<{ Params: { id: string } }>('/cvms/:id/state', async (req, reply) => {
     const sse = /text\/event-stream/i.test(String(req.headers.accept ?? ''));
+    const p = await principal(s, req);
     const q = sse ? parseOrThrow(watchQuery, req.query) : null;
-    const { p, cvm } = await cvmOf(req);
+    const cvm = await s.cvms.get(p, req.params.id);
     if (!q) return cvmStateShape(stateRecordOf(cvm));
     watchState(req, reply, reads, p, cvm, q, watches);
   });
@@ -225,8 +232,8 @@ export function readRoutes(app: FastifyInstance, s: Services): void {
   });
 
   app.get('/workspaces', async (req) => {
-    const q = parseOrThrow(workspacesQuery, req.query);
     const p = await principal(s, req);
+    const q = parseOrThrow(workspacesQuery, req.query);
     // one more than asked tells whether another page follows
     const { items, total } = await reads.workspaces(p, q.cursor === undefined ? 0 : Number(q.cursor), q.limit + 1);
     const more = items.length > q.limit;
@@ -243,8 +250,8 @@ export function readRoutes(app: FastifyInstance, s: Services): void {
   });
 
   app.get<{ Params: { slug: string } }>('/workspaces/:slug/nodes', async (req) => {
-    const q = parseOrThrow(nodesQuery, req.query);
     const p = await principal(s, req);
+    const q = parseOrThrow(nodesQuery, req.query);
     await reads.workspace(p, req.params.slug);
     const all = (await reads.nodeUsage(false)).map((n) => nodeRef(n.node));
     const items = all.slice((q.page - 1) * q.page_size, q.page * q.page_size);

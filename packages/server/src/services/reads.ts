@@ -68,23 +68,30 @@ export class ReadService {
     }
     if (f.region) cvmConds.push(`c.node_id IN (SELECT id FROM nodes WHERE region = ${arg(f.region)})`);
     const conds = ['a.workspace_id = $1', 'a.live_cvms > 0'];
-    // CVM-level conditions as a semi-join over the workspace's live CVMs (one pass, not a probe per app)
-    const liveCvms = `SELECT c.app_id FROM cvms c WHERE c.workspace_id = $1 AND c.deleted_at IS NULL`;
-    if (cvmConds.length) conds.push(`a.app_id IN (${liveCvms} AND ${cvmConds.join(' AND ')})`);
+    // CVM-level conditions: one of the app's live CVMs matches them all (probed through cvms_app)
+    if (cvmConds.length) conds.push(`EXISTS (SELECT 1 FROM cvms c WHERE c.app_id = a.app_id AND c.deleted_at IS NULL AND ${cvmConds.join(' AND ')})`);
+    const appConds: string[] = [];
     if (f.search) {
+      // the few CVMs a search matches, as a semi-join over the workspace's live CVMs
       const s = arg(`%${f.search.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
-      conds.push(`(a.name ILIKE ${s} OR a.app_id ILIKE ${s} OR a.app_id IN (${liveCvms}
+      appConds.push(`(a.name ILIKE ${s} OR a.app_id ILIKE ${s} OR a.app_id IN (SELECT c.app_id FROM cvms c WHERE c.workspace_id = $1 AND c.deleted_at IS NULL
                   AND (c.name ILIKE ${s} OR c.vm_uuid::text ILIKE ${s} OR replace(c.vm_uuid::text, '-', '') ILIKE ${s} OR c.instance_id ILIKE ${s})))`);
     }
     const kms: string[] = [];
     if (f.kms_slug) kms.push(`slug = ${arg(f.kms_slug)}`);
     if (f.kms_type) kms.push(`kms_type = ${arg(f.kms_type)}`);
-    if (kms.length) conds.push(`a.kms_id IN (SELECT id FROM kms_instances WHERE ${kms.join(' AND ')})`);
+    if (kms.length) appConds.push(`a.kms_id IN (SELECT id FROM kms_instances WHERE ${kms.join(' AND ')})`);
+    conds.push(...appConds);
     const where = conds.join(' AND ');
-    // without filters the total is the trigger-kept count (migration 004), not a count of the apps
-    const [count] =
-      conds.length === 2
-        ? await this.db.query<{ n: number }>('SELECT coalesce(max(n), 0)::int AS n FROM live_app_counts WHERE workspace_id = $1', [p.workspaceId])
+    // without filters the total is the trigger-kept count (migration 004); with CVM filters only, one pass
+    // over the workspace's CVMs; otherwise a count of the matching apps
+    const [count] = !cvmConds.length && !appConds.length
+      ? await this.db.query<{ n: number }>('SELECT coalesce(max(n), 0)::int AS n FROM live_app_counts WHERE workspace_id = $1', [p.workspaceId])
+      : !appConds.length
+        ? await this.db.query<{ n: number }>(
+            `SELECT count(DISTINCT c.app_id)::int AS n FROM cvms c WHERE c.workspace_id = $1 AND c.deleted_at IS NULL AND ${cvmConds.join(' AND ')}`,
+            args,
+          )
         : await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM apps a WHERE ${where}`, args);
     const total = count.n;
     const offset = (page - 1) * pageSize;

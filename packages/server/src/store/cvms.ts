@@ -152,12 +152,12 @@ export async function listCvmPage(
   return { items: rows.map(toView), total };
 }
 
-/** The live CVMs of some apps of a workspace, newest first. */
+/**
+ * The live CVMs of some apps of a workspace, newest first. The rows are found through `cvms_app` (an app's
+ * CVMs are all in the app's workspace) and checked against the workspace.
+ */
 export async function listCvmsOfApps(q: Queryable, workspaceId: number, appIds: string[]): Promise<CvmView[]> {
   if (!appIds.length) return [];
-  const rows = await q.query(
-    `${SELECT_VIEW} WHERE c.workspace_id = $1 AND c.deleted_at IS NULL AND c.app_id = ANY($2::text[]) ORDER BY c.id DESC`,
-    [workspaceId, appIds],
-  );
-  return rows.map(toView);
+  const rows = await q.query(`${SELECT_VIEW} WHERE c.app_id = ANY($1::text[]) AND c.deleted_at IS NULL ORDER BY c.id DESC`, [appIds]);
+  return rows.map(toView).filter((c) => c.workspace.id === workspaceId);
 }
