@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createClient, replicateCvm } from '@phala/cloud';
 import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
+import { deployRunning as deployRunningIn, settle as settleIn } from './testing/deploy.ts';
 
 const compose = 'services:\n  web:\n    image: nginx\n';
 
@@ -21,21 +22,8 @@ after(async () => {
 
 const client = () => createClient({ apiKey: env.apiKey, baseURL: env.apiUrl });
 
-async function deployRunning(name: string) {
-  const c = client();
-  const p = await c.provisionCvm({ name, compose_file: { docker_compose_file: compose } });
-  const vm = await c.commitCvmProvision({ app_id: p.app_id!, compose_hash: p.compose_hash });
-  await settle(vm.vm_uuid!, 'running');
-  return vm;
-}
-
-/** Wait until the CVM reaches `status` with no operation in progress. */
-async function settle(id: string, status: string) {
-  return waitFor(async () => {
-    const info = await client().getCvmInfo({ id });
-    return info.status === status && !info.progress ? info : null;
-  }, 15_000);
-}
+const deployRunning = (name: string) => deployRunningIn(env, name, compose);
+const settle = (id: string, status: string) => settleIn(env, id, status);
 
 const hostVm = (name: string) => env.sim.listVms().filter((v) => v.name === name);
 

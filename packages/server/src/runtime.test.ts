@@ -9,6 +9,7 @@ import { createClient } from '@phala/cloud';
 import { hostStatePatch, VM_GONE } from './services/runtime.ts';
 import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
+import { deployRunning as deployRunningIn } from './testing/deploy.ts';
 
 const compose = `services:
   web:
@@ -31,13 +32,7 @@ after(async () => {
 
 const client = () => createClient({ apiKey: env.apiKey, baseURL: env.apiUrl });
 
-async function deployRunning(name: string) {
-  const c = client();
-  const p = await c.provisionCvm({ name, compose_file: { docker_compose_file: compose } });
-  const vm = await c.commitCvmProvision({ app_id: p.app_id!, compose_hash: p.compose_hash });
-  await waitFor(async () => ((await c.getCvmInfo({ id: vm.vm_uuid! })).status === 'running' ? true : null), 15_000);
-  return vm;
-}
+const deployRunning = (name: string) => deployRunningIn(env, name, compose);
 
 /** The CVM's composition once the reconciler has read its containers. */
 const onlineComposition = (id: string) =>
