@@ -38,6 +38,8 @@ export const ErrorCodes = {
   CVM_INVALID_STATE: 'ERR-03-008',
   /** opencvm: another operation is running on the CVM (HTTP 409, Retry-After). Retriable. */
   CVM_BUSY: 'ERR-03-009',
+  /** opencvm: a commit token is unknown, used, expired, or for another CVM. */
+  COMMIT_TOKEN_INVALID: 'ERR-01-009',
   /** opencvm: the request needs an API key (`X-API-Key`). */
   API_KEY_REQUIRED: 'ERR-06-101',
   /** opencvm: the API key is unknown or revoked. */

@@ -13,4 +13,5 @@ export * from './api-version.ts';
 export * from './shapes.ts';
 export * from './runtime-shapes.ts';
 export * from './shapes-lists.ts';
+export * from './updates.ts';
 export { z } from 'zod';

@@ -16,6 +16,7 @@ import { readRoutes } from './routes/reads.ts';
 import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { logRoutes } from './routes/logs.ts';
 import { runtimeRoutes } from './routes/runtime.ts';
+import { updateRoutes } from './routes/updates.ts';
 import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
 import { CvmService } from './services/cvms.ts';
@@ -25,6 +26,7 @@ import { LifecycleService } from './services/lifecycle.ts';
 import { LogUrlService } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
+import { UpdateService } from './services/updates.ts';
 import { Worker } from './services/worker.ts';
 
 export interface StartOptions {
@@ -91,6 +93,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       catalog: new CatalogService(db),
       logUrls,
       runtime: new RuntimeService(db, new CvmService(db), logUrls),
+      updates: new UpdateService(db, () => w.wake()),
+      publicUrl: () => urlBox.value,
     };
 
     installBodyParsers(app);
@@ -99,6 +103,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await app.register(async (api) => { apiRoutes(api, services); readRoutes(api, services); }, { prefix: '/api/v1' });
     await app.register(async (api) => lifecycleRoutes(api, services), { prefix: '/api/v1' });
     await app.register(async (api) => runtimeRoutes(api, services), { prefix: '/api/v1' });
+    await app.register(async (api) => updateRoutes(api, services), { prefix: '/api/v1' });
     logRoutes(app, services);
     guestKmsRoutes(app, services);
 

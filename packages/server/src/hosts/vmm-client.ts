@@ -136,6 +136,10 @@ export class VmmClient {
   shutdownVm(id: string) {
     return this.call('ShutdownVm', { id });
   }
+  /** UpdateVmRequest (dstack-facts §5.2): only the fields given change; resources need a stopped VM. */
+  updateVm(id: string, update: Record<string, unknown>) {
+    return this.call<{ id: string }>('UpdateVm', { id, ...update });
+  }
   removeVm(id: string) {
     return this.call('RemoveVm', { id });
   }

@@ -11,6 +11,7 @@ import type { LifecycleService } from '../services/lifecycle.ts';
 import type { LogUrlService } from '../services/log-urls.ts';
 import type { NodeService } from '../services/nodes.ts';
 import type { RuntimeService } from '../services/runtime.ts';
+import type { UpdateService } from '../services/updates.ts';
 
 export interface Services {
   db: Db;
@@ -23,6 +24,9 @@ export interface Services {
   catalog: CatalogService;
   runtime: RuntimeService;
   logUrls: LogUrlService;
+  updates: UpdateService;
+  /** the server's public base URL (known once it listens) */
+  publicUrl(): string;
 }
 
 /** The caller's principal: resolves the `X-API-Key` header or throws a 401. */

@@ -28,7 +28,9 @@ import type { Db, Queryable } from '../db/index.ts';
 import { findCvmById } from '../store/cvms.ts';
 import type { Principal } from './auth.ts';
 import type { KmsService } from './kms.ts';
+import { queueOperation } from './operations.ts';
 import { place } from './scheduler.ts';
+import { recordRevision } from './updates.ts';
 
 const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
 
@@ -202,11 +204,8 @@ export class DeployService {
           prov.settings.gpus ? JSON.stringify(prov.settings.gpus) : null, prov.settings.hugepages, prov.settings.pin_numa, prov.listed,
         ],
       );
-      await q.query(
-        `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state)
-         VALUES ($1, $2, $3, 'create', 'running', 'pending')`,
-        [randomUUID(), p.workspaceId, cvm.id],
-      );
+      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'create', target: 'running' });
+      await recordRevision(q, { cvmId: cvm.id, userId: p.userId, operationType: 'create', operationId: op.id, correlationId: op.correlation_id });
       await q.query('UPDATE provisions SET committed_at = now() WHERE id = $1', [prov.id]);
       return cvm.id;
     });

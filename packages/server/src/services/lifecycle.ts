@@ -8,7 +8,6 @@ import {
   ApiError,
   ErrorCodes,
   badRequest,
-  conflict,
   normalizeAppId,
   notFound,
   parseCvmRef,
@@ -19,7 +18,9 @@ import {
 import type { Db, Queryable } from '../db/index.ts';
 import { findCvm, findCvmById } from '../store/cvms.ts';
 import type { Principal } from './auth.ts';
+import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 import { place } from './scheduler.ts';
+import { recordRevision } from './updates.ts';
 
 export type LifecycleKind = 'start' | 'stop' | 'shutdown' | 'restart' | 'delete';
 
@@ -93,7 +94,7 @@ export class LifecycleService {
   /** Queue a lifecycle operation on a CVM; answers with the CVM as it is now (transitional status). */
   async act(p: Principal, rawId: string, kind: LifecycleKind, params: Record<string, unknown> = {}): Promise<CvmView> {
     const ref = parseCvmRef(decodeURIComponent(rawId));
-    const cvmId = await this.withBusyCheck(rawId, async (q) => {
+    const cvmId = await withBusyCheck(this.db, rawId, async (q) => {
       const cvm = await findCvm(q, p.workspaceId, ref);
       if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
       const [row] = await q.query<{ status: string; host_vm_id: string | null }>(
@@ -174,53 +175,17 @@ export class LifecycleService {
            FROM cvms WHERE id = $6 RETURNING id`,
         [randomUUID(), p.userId, name, node.id, opts.encryptedEnv ? opts.encryptedEnv.replace(/^0x/, '').toLowerCase() : null, source.id],
       );
-      await queue(q, p.workspaceId, row.id, 'create', {});
+      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: row.id, kind: 'create', target: 'running' });
+      await recordRevision(q, { cvmId: row.id, userId: p.userId, operationType: 'replicate', operationId: op.id, correlationId: op.correlation_id });
       return row.id;
     });
     this.onQueued();
     return (await findCvmById(this.db, id))!;
   }
-
-  /** Turn a unique-index conflict on the one-active-operation index into the 409 a client retries. */
-  private async withBusyCheck<T>(rawId: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
-    try {
-      return await this.db.tx(fn);
-    } catch (e) {
-      if ((e as { code?: string }).code === '23505' && String((e as Error).message).includes('operations_one_active')) {
-        throw busy(rawId);
-      }
-      throw e;
-    }
-  }
-}
-
-function busy(name: string, op?: { kind: string; correlation_id: string; created_at: Date }): ApiError {
-  return conflict(
-    ErrorCodes.CVM_BUSY,
-    op
-      ? `CVM ${name} is busy with a ${op.kind} operation (correlation_id ${op.correlation_id}, started ${op.created_at.toISOString()}): retry when it has finished.`
-      : `CVM ${name} is busy with another operation: retry when it has finished.`,
-    {
-      headers: { 'retry-after': '3' },
-      suggestions: [`Watch GET /cvms/${name}/state until the status settles, then retry.`],
-    },
-  );
-}
-
-async function assertIdle(q: Queryable, cvmId: number, name: string) {
-  const [op] = await q.query<{ kind: string; correlation_id: string; created_at: Date }>(
-    `SELECT kind, correlation_id, created_at FROM operations WHERE cvm_id = $1 AND state IN ('pending', 'running')`,
-    [cvmId],
-  );
-  if (op) throw busy(name, op);
 }
 
 async function queue(q: Queryable, workspaceId: number, cvmId: number, kind: string, params: Record<string, unknown>) {
-  await q.query(
-    `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state, params)
-     VALUES ($1, $2, $3, $4, $5, 'pending', $6)`,
-    [randomUUID(), workspaceId, cvmId, kind, TARGET[kind as LifecycleKind] ?? 'running', JSON.stringify(params)],
-  );
+  await queueOperation(q, { workspaceId, cvmId, kind, target: TARGET[kind as LifecycleKind] ?? 'running', params });
 }
 
 /** `<source>-<4 hex>`, kept within the 63-character hostname limit and free in the workspace. */

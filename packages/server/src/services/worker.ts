@@ -6,6 +6,8 @@
 import type { Db } from '../db/index.ts';
 import { HostError, type VmConfiguration, type VmInfo } from '../hosts/vmm-client.ts';
 import type { NodeService } from './nodes.ts';
+import { applyConfig, recordRevision, type UpdateParams } from './updates.ts';
+import { hostUpdateOf } from '@opencvm/core';
 
 interface OperationRow {
   id: number;
@@ -14,7 +16,7 @@ interface OperationRow {
   kind: string;
   target_status: string;
   attempts: number;
-  params: { force?: boolean };
+  params: { force?: boolean } & Partial<UpdateParams>;
 }
 
 interface CvmRow {
@@ -35,6 +37,8 @@ interface CvmRow {
   gpus: VmConfiguration['gpus'] | null;
   hugepages: boolean;
   pin_numa: boolean;
+  shutdown_timeout_s: number | null;
+  allow_force_stop: boolean;
 }
 
 export interface WorkerOptions {
@@ -157,6 +161,10 @@ export class Worker {
           return await this.restart(op);
         case 'delete':
           return await this.remove(op);
+        case 'update':
+          return await this.update(op);
+        case 'refresh_instance_id':
+          return await this.refreshInstanceId(op);
         default:
           throw new Error(`unknown operation kind "${op.kind}"`);
       }
@@ -192,7 +200,7 @@ export class Worker {
   }
 
   /** Boot an existing host VM again. */
-  private async bootAgain(op: OperationRow): Promise<void> {
+  private async bootAgain(op: OperationRow, failWith?: string): Promise<void> {
     const { host, hostVmId, cvm } = await this.hostVm(op);
     const info = await host.getInfo(hostVmId);
     if (!info) throw new Error(`the host no longer has VM ${hostVmId}`);
@@ -200,7 +208,7 @@ export class Worker {
     if (info.status !== 'running') await host.startVm(hostVmId);
     await this.db.query(`UPDATE cvms SET boot_error = NULL, exited_at = NULL, updated_at = now() WHERE id = $1`, [cvm.id]);
     await this.step(op, 'booting');
-    await this.followBoot(op, cvm.id, hostVmId);
+    await this.followBoot(op, cvm.id, hostVmId, failWith);
   }
 
   /** Force (StopVm: the process is killed) or graceful (ShutdownVm: containers stop cleanly first). */
@@ -215,7 +223,8 @@ export class Worker {
         await host.stopVm(hostVmId);
       }
       await this.step(op, mode === 'graceful' ? 'shutting down' : 'stopping');
-      const deadline = Date.now() + (mode === 'graceful' ? this.opts.shutdownTimeoutMs : 60_000);
+      const graceMs = cvm.shutdown_timeout_s != null ? cvm.shutdown_timeout_s * 1000 : this.opts.shutdownTimeoutMs;
+      const deadline = Date.now() + (mode === 'graceful' ? graceMs : 60_000);
       let last = '';
       while (!this.stopped) {
         info = await host.getInfo(hostVmId);
@@ -228,7 +237,8 @@ export class Worker {
         if (info.status === 'stopped') break;
         if (Date.now() > deadline) {
           if (mode === 'force') throw new Error(`VM did not stop within 60 s (status ${info.status})`);
-          // a guest that does not finish its graceful shutdown is stopped the hard way
+          // a guest that does not finish its graceful shutdown is stopped the hard way, if the CVM allows it
+          if (!cvm.allow_force_stop) throw new Error(`graceful shutdown did not finish within ${graceMs / 1000} s, and allow_force_stop is off`);
           mode = 'force';
           await host.stopVm(hostVmId);
         }
@@ -283,13 +293,100 @@ export class Worker {
     });
   }
 
+  /**
+   * A configuration update: stop (gracefully) if it runs, UpdateVm on the host, record the new
+   * configuration (and a revision if the compose hash moved), boot again if it ran. A host that refuses
+   * the update keeps the VM as it was: the CVM is booted on its previous configuration and the
+   * operation fails with the host's reason. Steps: (halt) → applying → applied → booting.
+   */
+  private async update(op: OperationRow): Promise<void> {
+    const p = op.params as UpdateParams;
+    const [{ step }] = await this.db.query<{ step: string | null }>('SELECT step FROM operations WHERE id = $1', [op.id]);
+    if (step === 'reverting') return this.bootAgain(op, (await this.opError(op)) ?? 'the host refused the update');
+    if (step !== 'applied' && step !== 'booting') {
+      if (step !== 'applying') {
+        await this.halt(op, 'graceful', false);
+        if (this.stopped) return;
+        await this.db.query(`UPDATE cvms SET status = 'updating', updated_at = now() WHERE id = $1`, [op.cvm_id]);
+        await this.step(op, 'applying');
+      }
+      const { host, hostVmId } = await this.hostVm(op);
+      try {
+        await host.updateVm(hostVmId, hostUpdateOf(p.previous, p.next));
+      } catch (e) {
+        if (!(e instanceof HostError) || !e.reachable) throw e;
+        const reason = `the host refused the update: ${e.message}`;
+        this.opts.log(`operation ${op.id} (update): ${reason}`);
+        await this.db.query(`UPDATE operations SET step = 'reverting', error = $2 WHERE id = $1`, [op.id, reason]);
+        if (p.restart) return this.bootAgain(op, reason);
+        await this.db.tx(async (q) => {
+          await q.query(`UPDATE cvms SET status = 'stopped', updated_at = now() WHERE id = $1`, [op.cvm_id]);
+          await q.query(`UPDATE operations SET state = 'failed', finished_at = now() WHERE id = $1`, [op.id]);
+        });
+        return;
+      }
+      await this.db.tx(async (q) => {
+        await applyConfig(q, op.cvm_id, p.next);
+        if (p.next.compose_hash !== p.previous.compose_hash) {
+          await recordRevision(q, { cvmId: op.cvm_id, userId: p.triggered_by ?? null, operationType: p.operation_type, operationId: op.id, correlationId: op.correlation_id });
+        }
+        await q.query(`UPDATE operations SET step = 'applied', run_after = ${LEASE} WHERE id = $1`, [op.id]);
+      });
+    }
+    if (p.restart) return this.bootAgain(op);
+    await this.db.tx(async (q) => {
+      await q.query(`UPDATE cvms SET status = 'stopped', updated_at = now() WHERE id = $1`, [op.cvm_id]);
+      await q.query(`UPDATE operations SET state = 'succeeded', step = 'done', finished_at = now(), error = NULL WHERE id = $1`, [op.id]);
+    });
+  }
+
+  /**
+   * A new instance id (seed 004): the guest derives it from a seed the host keeps with the VM, so the VM
+   * is removed from its host and created again with the same configuration; its first boot generates a
+   * new seed and id. The old id is cleared at once (it no longer names this CVM), and the disk is new,
+   * since the disk key is per instance. Steps: (halt) → removing → (create's steps).
+   */
+  private async refreshInstanceId(op: OperationRow): Promise<void> {
+    const [{ step }] = await this.db.query<{ step: string | null }>('SELECT step FROM operations WHERE id = $1', [op.id]);
+    if (step === null || step === 'shutting down' || step === 'stopping') {
+      const cvm = await this.cvm(op.cvm_id);
+      if (cvm.host_vm_id) await this.halt(op, 'graceful', false);
+      if (this.stopped) return;
+      await this.step(op, 'removing');
+    }
+    let cvm = await this.cvm(op.cvm_id);
+    if (cvm.host_vm_id && (step === null || step === 'shutting down' || step === 'stopping' || step === 'removing')) {
+      const host = await this.nodes.client(cvm.node_id);
+      const info = await host.getInfo(cvm.host_vm_id);
+      if (info && info.status !== 'removing') await host.removeVm(cvm.host_vm_id);
+      const deadline = Date.now() + 120_000;
+      while (!this.stopped && (await host.getInfo(cvm.host_vm_id))) {
+        if (Date.now() > deadline) throw new Error('the host did not remove the VM within 120 s');
+        await new Promise((r) => setTimeout(r, this.opts.bootPollMs));
+      }
+      if (this.stopped) return;
+      await this.db.query(
+        `UPDATE cvms SET host_vm_id = NULL, instance_id = NULL, status = 'starting', runtime = NULL, updated_at = now() WHERE id = $1`,
+        [cvm.id],
+      );
+      cvm = await this.cvm(op.cvm_id);
+    }
+    await this.create(op);
+  }
+
+  private async opError(op: OperationRow): Promise<string | null> {
+    const [row] = await this.db.query<{ error: string | null }>('SELECT error FROM operations WHERE id = $1', [op.id]);
+    return row?.error ?? null;
+  }
+
   private async hostVm(op: OperationRow) {
     const cvm = await this.cvm(op.cvm_id);
     if (!cvm.host_vm_id) throw new Error('the CVM has no VM on its host');
     return { cvm, hostVmId: cvm.host_vm_id, host: await this.nodes.client(cvm.node_id) };
   }
 
-  private async followBoot(op: OperationRow, cvmId: number, hostVmId: string): Promise<void> {
+  /** Follow a boot to `done`; the operation then succeeds, or fails with `failWith` (a refused update that booted the old configuration again). */
+  private async followBoot(op: OperationRow, cvmId: number, hostVmId: string, failWith?: string): Promise<void> {
     const cvm = await this.cvm(cvmId);
     const host = await this.nodes.client(cvm.node_id);
     const deadline = Date.now() + this.opts.bootTimeoutMs;
@@ -307,7 +404,8 @@ export class Worker {
       if (info.status === 'running' && info.boot_progress === 'done') {
         await this.db.tx(async (q) => {
           await q.query(`UPDATE cvms SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`, [cvmId]);
-          await q.query(`UPDATE operations SET state = 'succeeded', step = 'done', finished_at = now(), error = NULL WHERE id = $1`, [op.id]);
+          await q.query(`UPDATE operations SET state = $2, step = 'done', finished_at = now(), error = $3 WHERE id = $1`,
+            [op.id, failWith ? 'failed' : 'succeeded', failWith ?? null]);
         });
         this.opts.onBooted(cvmId);
         return;
@@ -345,7 +443,7 @@ export class Worker {
         );
       }
     });
-    if (op.kind === 'stop' || op.kind === 'shutdown' || op.kind === 'delete') await this.statusFromHost(op.cvm_id);
+    if (['stop', 'shutdown', 'delete', 'update', 'refresh_instance_id'].includes(op.kind)) await this.statusFromHost(op.cvm_id);
   }
 
   /** After a failed stop or delete, show what the host says the VM is doing (or `error` if unreachable). */

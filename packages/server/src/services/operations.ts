@@ -1,0 +1,55 @@
+/**
+ * What every service that queues work on a CVM shares: one active operation per CVM (a second one is
+ * a 409 ERR-03-009 with a retry hint), and how an operation row is written.
+ */
+import { randomUUID } from 'node:crypto';
+import { ErrorCodes, conflict, type ApiError } from '@opencvm/core';
+import type { Db, Queryable } from '../db/index.ts';
+
+export function busy(name: string, op?: { kind: string; correlation_id: string; created_at: Date }): ApiError {
+  return conflict(
+    ErrorCodes.CVM_BUSY,
+    op
+      ? `CVM ${name} is busy with a ${op.kind} operation (correlation_id ${op.correlation_id}, started ${op.created_at.toISOString()}): retry when it has finished.`
+      : `CVM ${name} is busy with another operation: retry when it has finished.`,
+    {
+      headers: { 'retry-after': '3' },
+      suggestions: [`Watch GET /cvms/${name}/state until the status settles, then retry.`],
+    },
+  );
+}
+
+/** Throw the 409 if the CVM has an operation pending or running. */
+export async function assertIdle(q: Queryable, cvmId: number, name: string): Promise<void> {
+  const [op] = await q.query<{ kind: string; correlation_id: string; created_at: Date }>(
+    `SELECT kind, correlation_id, created_at FROM operations WHERE cvm_id = $1 AND state IN ('pending', 'running')`,
+    [cvmId],
+  );
+  if (op) throw busy(name, op);
+}
+
+/** Record an operation; `state` 'succeeded' records a change that needed no host work. Answers its correlation id. */
+export async function queueOperation(
+  q: Queryable,
+  o: { workspaceId: number; cvmId: number; kind: string; target: string; params?: Record<string, unknown>; state?: 'pending' | 'succeeded' },
+): Promise<{ id: number; correlation_id: string }> {
+  const done = o.state === 'succeeded';
+  const [row] = await q.query<{ id: number; correlation_id: string }>(
+    `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state, params, step, started_at, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ${done ? 'now(), now()' : 'NULL, NULL'}) RETURNING id, correlation_id`,
+    [randomUUID(), o.workspaceId, o.cvmId, o.kind, o.target, o.state ?? 'pending', JSON.stringify(o.params ?? {}), done ? 'done' : null],
+  );
+  return row;
+}
+
+/** Run a transaction; a race on the one-active-operation index becomes the same 409 as assertIdle's. */
+export async function withBusyCheck<T>(db: Db, name: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  try {
+    return await db.tx(fn);
+  } catch (e) {
+    if ((e as { code?: string }).code === '23505' && String((e as Error).message).includes('operations_one_active')) {
+      throw busy(name);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,562 @@
+/**
+ * Configuration updates (seeds 003, 004). Every endpoint turns its request into one `ConfigPatch`
+ * and hands it to `submit`, which, in one transaction: finds the CVM (workspace-scoped), refuses if
+ * another operation runs (409), plans the change (core `planChange`), checks it against the node
+ * (capacity, image), and either records it at once (control-plane-only fields such as `listed`) or
+ * queues an `update` operation. The worker then stops the CVM, applies the change on the host
+ * (UpdateVm), records the new configuration (and a revision if the compose hash moved) and starts it.
+ *
+ * Two-phase forms keep the validated patch in `pending_updates` for 14 days: a compose-file provision
+ * (found again by CVM + compose hash) and a prepare-only PATCH (found by its one-time commit token).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  ApiError,
+  DEFAULT_INSTANCE_TYPES,
+  ErrorCodes,
+  assertSomethingChanges,
+  badRequest,
+  buildAppCompose,
+  composeCommitSchema,
+  composeProvisionSchema,
+  envsPatchSchema,
+  kmsInfo,
+  notFound,
+  osImagePatchSchema,
+  parseCvmRef,
+  parseOrThrow,
+  planChange,
+  resourcesPatchSchema,
+  unifiedPatchSchema,
+  visibilityPatchSchema,
+  type ConfigPatch,
+  type CvmConfig,
+  type CvmView,
+  type PlannedChange,
+} from '@opencvm/core';
+import type { Db, Queryable } from '../db/index.ts';
+import { findCvm, findCvmById } from '../store/cvms.ts';
+import type { Principal } from './auth.ts';
+import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
+
+/** What the worker's `update` operation carries. */
+export interface UpdateParams {
+  triggered_by?: number;
+  /** the configuration to reach, and the one it replaces (to know what to tell the host) */
+  next: CvmConfig;
+  previous: CvmConfig;
+  /** what the revision (if any) is recorded as */
+  operation_type: string;
+  /** boot the CVM again afterwards (it was running, or a boot was under way) */
+  restart: boolean;
+}
+
+export interface SubmitResult {
+  correlation_id: string;
+  /** `in_progress`: the worker applies it (restart); `applied`: recorded at once, nothing to restart */
+  status: 'in_progress' | 'applied';
+  compose_hash: string;
+  allowed_envs_changed: boolean;
+  message: string;
+  cvm_id: number;
+}
+
+export interface PreparedResult {
+  prepared: true;
+  compose_hash: string;
+  commit_token: string;
+  expires_at: Date;
+  cvm: CvmView;
+}
+
+interface SubmitOptions {
+  /** recorded on the revision: update | compose_update | env_update | rollback | ... */
+  operationType: string;
+  /** `false` refuses a change that needs a restart while the CVM runs */
+  allowRestart?: boolean;
+  /** keep the validated change under a one-time commit token instead of applying it */
+  prepareOnly?: boolean;
+  /** the CVM must still be on this compose hash (two-phase commits) */
+  baseHash?: string;
+  /** a pending_updates row this submit consumes (marked used in the same transaction) */
+  consumes?: number;
+  /** empty PATCHes are allowed to say "nothing to change" instead of a validation error */
+  allowNoop?: boolean;
+}
+
+/** The columns `CvmConfig` is read from. */
+const CONFIG_COLUMNS = `app_compose, compose_hash, encrypted_env, env_keys, user_config, vcpu, memory_mb, disk_gb, image,
+  instance_type, listed, shutdown_timeout_s, allow_force_stop`;
+
+/** States a configuration update can start from. */
+const UPDATABLE = new Set(['running', 'stopped', 'exited']);
+const PENDING_TTL_MS = 14 * 24 * 3600 * 1000;
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const normHash = (h: string) => h.replace(/^0x/, '').toLowerCase();
+
+export class UpdateService {
+  constructor(
+    private readonly db: Db,
+    private readonly onQueued: () => void,
+    private readonly pendingTtlMs = PENDING_TTL_MS,
+  ) {}
+
+  // ---------------------------------------------------------------- the endpoints
+
+  /** `PATCH /cvms/{id}` (seed 004): any subset of fields, atomically; `prepareOnly` keeps it under a token. */
+  async patch(p: Principal, rawId: string, body: unknown, prepareOnly: boolean): Promise<SubmitResult | PreparedResult> {
+    const req = parseOrThrow(unifiedPatchSchema, body ?? {});
+    if (!Object.keys(req).length) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST, 'The PATCH body is empty: send at least one field to change (seed 004 lists them).');
+    }
+    if (req.gpus && req.gpus.count > 0) {
+      throw badRequest(ErrorCodes.INSUFFICIENT_GPU, 'No node of this server has GPUs to attach: send gpus with count 0, or leave gpus out.');
+    }
+    const compose = {
+      ...(req.docker_compose_file !== undefined && { docker_compose_file: req.docker_compose_file }),
+      ...(req.pre_launch_script !== undefined && { pre_launch_script: req.pre_launch_script }),
+      ...(req.allowed_envs !== undefined && { allowed_envs: req.allowed_envs }),
+      ...(req.public_logs !== undefined && { public_logs: req.public_logs }),
+      ...(req.public_sysinfo !== undefined && { public_sysinfo: req.public_sysinfo }),
+      ...(req.public_tcbinfo !== undefined && { public_tcbinfo: req.public_tcbinfo }),
+    };
+    const patch: ConfigPatch = {
+      ...(Object.keys(compose).length && { compose }),
+      ...(req.encrypted_env !== undefined && { encrypted_env: req.encrypted_env }),
+      ...(req.env_keys !== undefined && { env_keys: req.env_keys }),
+      ...(req.user_config !== undefined && { user_config: req.user_config }),
+      ...(req.vcpu !== undefined && { vcpu: req.vcpu }),
+      ...(req.memory !== undefined && { memory_mb: req.memory }),
+      ...(req.disk_size !== undefined && { disk_gb: req.disk_size }),
+      ...(req.image !== undefined && { image: req.image }),
+      ...(req.shutdown_timeout !== undefined && { shutdown_timeout_s: req.shutdown_timeout }),
+      ...(req.allow_force_stop !== undefined && { allow_force_stop: req.allow_force_stop }),
+      ...(req.listed !== undefined && { listed: req.listed }),
+    };
+    // a new sealed env without env_keys carries what the (new) compose lets through
+    if (req.encrypted_env !== undefined && req.env_keys === undefined) patch.env_keys = 'allowed_envs';
+    return this.submit(p, rawId, patch, { operationType: 'update', prepareOnly });
+  }
+
+  /** `POST /cvms/{id}/commit-update`: apply what a prepare-only PATCH kept, once. */
+  async commitPrepared(p: Principal, rawId: string, token: string, composeHash?: string | null): Promise<SubmitResult> {
+    const cvm = await this.cvm(p, rawId);
+    const rows = await this.db.query<{ id: number; cvm_id: number; compose_hash: string; base_hash: string; change: ConfigPatch; expires_at: Date; used_at: Date | null }>(
+      `SELECT id, cvm_id, compose_hash, base_hash, change, expires_at, used_at FROM pending_updates
+        WHERE kind = 'prepared_patch' AND token_hash = $1 AND workspace_id = $2`,
+      [sha256(token), p.workspaceId],
+    );
+    const pending = rows[0];
+    const invalid = (why: string) => badRequest(ErrorCodes.COMMIT_TOKEN_INVALID, why);
+    if (!pending) throw invalid('This commit token is not valid: it was never issued in this workspace. Run the prepare-only PATCH again for a new one.');
+    if (pending.cvm_id !== cvm.id) throw invalid(`This commit token was issued for another CVM, not ${cvm.name}.`);
+    if (pending.used_at) throw invalid(`This commit token was already used at ${pending.used_at.toISOString()}: a token applies its change once.`);
+    if (pending.expires_at.getTime() <= Date.now()) throw invalid(`This commit token expired at ${pending.expires_at.toISOString()}: run the prepare-only PATCH again.`);
+    if (composeHash && normHash(composeHash) !== pending.compose_hash) {
+      throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
+        `compose_hash ${composeHash} is not the hash this token was prepared for (${pending.compose_hash}).`);
+    }
+    return this.submit(p, rawId, pending.change, { operationType: 'update', baseHash: pending.base_hash, consumes: pending.id }) as Promise<SubmitResult>;
+  }
+
+  /** `PATCH /cvms/{id}/resources`. */
+  async resources(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
+    const req = parseOrThrow(resourcesPatchSchema, body ?? {});
+    let type = null;
+    if (req.instance_type) {
+      type = DEFAULT_INSTANCE_TYPES.find((t) => t.id === req.instance_type);
+      if (!type) {
+        throw badRequest(ErrorCodes.INSTANCE_TYPE_NOT_FOUND,
+          `instance_type "${req.instance_type}" does not exist: use one of ${DEFAULT_INSTANCE_TYPES.map((t) => t.id).join(', ')} (GET /instance-types).`);
+      }
+      if (type.requires_gpu) throw badRequest(ErrorCodes.INSUFFICIENT_GPU, `instance_type ${type.id} needs a GPU, which no node of this server has.`);
+    }
+    const patch: ConfigPatch = {
+      ...((req.vcpu ?? type?.vcpu) != null && { vcpu: (req.vcpu ?? type?.vcpu)! }),
+      ...((req.memory ?? type?.memory_mb) != null && { memory_mb: (req.memory ?? type?.memory_mb)! }),
+      ...(req.disk_size != null && { disk_gb: req.disk_size }),
+      ...(type && { instance_type: type.id }),
+    };
+    if (!Object.keys(patch).length) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST, 'Send at least one of vcpu, memory (MB), disk_size (GB) or instance_type.');
+    }
+    const allowRestart = req.allow_restart == null ? true : Boolean(req.allow_restart);
+    return this.submit(p, rawId, patch, { operationType: 'resources', allowRestart }) as Promise<SubmitResult>;
+  }
+
+  /** `PATCH /cvms/{id}/visibility`: `listed` is recorded at once; the public_* flags live in the compose. */
+  async visibility(p: Principal, rawId: string, body: unknown): Promise<CvmView> {
+    const req = parseOrThrow(visibilityPatchSchema, body ?? {});
+    const compose = {
+      ...(req.public_logs !== undefined && { public_logs: req.public_logs }),
+      ...(req.public_sysinfo !== undefined && { public_sysinfo: req.public_sysinfo }),
+      ...(req.public_tcbinfo !== undefined && { public_tcbinfo: req.public_tcbinfo }),
+    };
+    const patch: ConfigPatch = { ...(Object.keys(compose).length && { compose }), ...(req.listed !== undefined && { listed: req.listed }) };
+    if (!Object.keys(patch).length) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST, 'Send at least one of listed, public_sysinfo, public_logs or public_tcbinfo.');
+    }
+    const r = (await this.submit(p, rawId, patch, { operationType: 'visibility' })) as SubmitResult;
+    return (await findCvmById(this.db, r.cvm_id))!;
+  }
+
+  /** `PATCH /cvms/{id}/os-image`. */
+  async osImage(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
+    const req = parseOrThrow(osImagePatchSchema, body ?? {});
+    return this.submit(p, rawId, { image: req.os_image_name }, { operationType: 'os_image' }) as Promise<SubmitResult>;
+  }
+
+  /** `GET /cvms/{id}/available-os-images`: the CVM's node's images that suit it, by version, prod and dev. */
+  async availableOsImages(p: Principal, rawId: string) {
+    const cvm = await this.cvm(p, rawId);
+    const images = await this.db.query<{ name: string; version: string; is_dev: boolean; os_image_hash: string | null }>(
+      `SELECT name, version, is_dev, os_image_hash FROM node_images WHERE node_id = $1 AND requires_gpu = false`,
+      [cvm.node.id],
+    );
+    const onChain = cvm.kms.kms_type !== 'phala';
+    const byVersion = new Map<string, { version: number[]; prod: unknown; dev: unknown }>();
+    for (const img of images) {
+      if (onChain && img.is_dev) continue; // an on-chain KMS releases keys to production images only
+      const entry = byVersion.get(img.version) ?? { version: img.version.split('.').map(Number), prod: null, dev: null };
+      entry[img.is_dev ? 'dev' : 'prod'] = { name: img.name, os_image_hash: img.os_image_hash, is_current: img.name === cvm.image };
+      byVersion.set(img.version, entry);
+    }
+    const cmp = (a: number[], b: number[]) => {
+      for (let i = 0; i < Math.max(a.length, b.length); i++) if ((b[i] ?? 0) !== (a[i] ?? 0)) return (b[i] ?? 0) - (a[i] ?? 0);
+      return 0;
+    };
+    return [...byVersion.values()].sort((a, b) => cmp(a.version, b.version));
+  }
+
+  /** `PATCH /cvms/{id}/pre-launch-script` (text body; empty removes the script). */
+  async preLaunchScript(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
+    const script = textBody(body, 'the pre-launch script');
+    return this.submit(p, rawId, { compose: { pre_launch_script: script || null } }, { operationType: 'pre_launch_script' }) as Promise<SubmitResult>;
+  }
+
+  /** `PATCH /cvms/{id}/docker-compose` (YAML body). */
+  async dockerCompose(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
+    const yaml = textBody(body, 'the docker-compose YAML');
+    return this.submit(p, rawId, { compose: { docker_compose_file: yaml } }, { operationType: 'compose_update' }) as Promise<SubmitResult>;
+  }
+
+  /**
+   * `PATCH /cvms/{id}/envs`: the sealed env is replaced as a whole (keys left out are gone). With
+   * `env_keys`, the compose's `allowed_envs` becomes exactly those keys (`allowed_envs_changed`).
+   */
+  async envs(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
+    const req = parseOrThrow(envsPatchSchema, body ?? {});
+    const patch: ConfigPatch = req.env_keys
+      ? { encrypted_env: req.encrypted_env, env_keys: req.env_keys, compose: { allowed_envs: req.env_keys } }
+      : { encrypted_env: req.encrypted_env, env_keys: 'allowed_envs' };
+    return this.submit(p, rawId, patch, { operationType: 'env_update' }) as Promise<SubmitResult>;
+  }
+
+  /** `POST /cvms/{id}/compose_file/provision` (seed 003): validate and hash the new compose, keep it 14 days. */
+  async provisionCompose(p: Principal, rawId: string, body: unknown) {
+    const req = parseOrThrow(composeProvisionSchema, body ?? {});
+    const cvm = await this.cvm(p, rawId);
+    const current = JSON.parse(cvm.app_compose) as Record<string, unknown>;
+    const built = buildAppCompose({ ...req, name: req.name || (current.name as string) }, cvm.name);
+    // update_env_vars decides whether allowed_envs changes; otherwise the sealed env's allowance stays
+    if (!req.update_env_vars) built.allowed_envs = (current.allowed_envs as string[] | undefined) ?? [];
+    const patch: ConfigPatch = { compose: { replace: built } };
+    const config = await configOf(this.db, cvm.id);
+    const plan = planChange(config, patch);
+    await this.db.query(
+      `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, change, created_by, expires_at)
+       VALUES ('compose_provision', $1, $2, $3, $4, $5, $6, now() + ($7 || ' milliseconds')::interval)`,
+      [p.workspaceId, cvm.id, plan.next.compose_hash, config.compose_hash, JSON.stringify(patch), p.userId, String(this.pendingTtlMs)],
+    );
+    return {
+      app_id: cvm.app_id,
+      device_id: cvm.node.device_id,
+      compose_hash: plan.next.compose_hash,
+      // on-chain KMS only: with PHALA KMS there is nothing to register (the SDK reads a non-null kms_info as "register first")
+      kms_info: cvm.kms.kms_type === 'phala' ? null : kmsInfo(cvm.kms),
+      compose_hash_registered: false,
+    };
+  }
+
+  /** Phase two: apply a provisioned compose (plus an optional new sealed env). */
+  async commitCompose(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
+    const req = parseOrThrow(composeCommitSchema, body ?? {});
+    const cvm = await this.cvm(p, rawId);
+    const hash = normHash(req.compose_hash);
+    const rows = await this.db.query<{ id: number; base_hash: string; change: ConfigPatch; expires_at: Date; used_at: Date | null }>(
+      `SELECT id, base_hash, change, expires_at, used_at FROM pending_updates
+        WHERE kind = 'compose_provision' AND cvm_id = $1 AND compose_hash = $2 ORDER BY id DESC LIMIT 1`,
+      [cvm.id, hash],
+    );
+    const pending = rows[0];
+    if (!pending) {
+      throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
+        `compose_hash ${hash} was not provisioned for CVM ${cvm.name}: call POST /cvms/{id}/compose_file/provision for this CVM first.`);
+    }
+    if (pending.used_at) throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${hash} was already committed at ${pending.used_at.toISOString()}: provision again for another update.`);
+    if (pending.expires_at.getTime() <= Date.now()) throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `The provision of compose_hash ${hash} expired at ${pending.expires_at.toISOString()}: provision again.`);
+    const patch: ConfigPatch = { ...pending.change };
+    if (req.encrypted_env) {
+      patch.encrypted_env = req.encrypted_env;
+      patch.env_keys = req.env_keys ?? 'allowed_envs';
+    } else if (req.env_keys) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST, 'env_keys name the keys of a new encrypted_env: send encrypted_env with them, or leave both out.');
+    }
+    return this.submit(p, rawId, patch, { operationType: 'compose_update', baseHash: pending.base_hash, consumes: pending.id }) as Promise<SubmitResult>;
+  }
+
+  /** `GET /apps/{app_id}/revisions`. */
+  async revisions(p: Principal, rawAppId: string, page: number, pageSize: number) {
+    const appId = await this.ownedApp(p, rawAppId);
+    const [{ n }] = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM revisions WHERE app_id = $1', [appId]);
+    const rows = await this.db.query<RevisionRow>(
+      `${REVISION_SELECT} WHERE r.app_id = $1 ORDER BY r.id DESC LIMIT $2 OFFSET $3`,
+      [appId, pageSize, (page - 1) * pageSize],
+    );
+    return { revisions: rows.map(revisionShape), total: n, page, page_size: pageSize, total_pages: Math.ceil(n / pageSize) };
+  }
+
+  /** `GET /apps/{app_id}/revisions/{revision_id}`. */
+  async revision(p: Principal, rawAppId: string, revisionId: string, rawCompose: boolean) {
+    const appId = await this.ownedApp(p, rawAppId);
+    const [r] = await this.db.query<RevisionRow>(`${REVISION_SELECT} WHERE r.app_id = $1 AND r.revision_id = $2`, [appId, revisionId]);
+    if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no revision ${revisionId}: list them with GET /apps/${appId}/revisions.`);
+    return {
+      ...revisionShape(r),
+      compose_file: rawCompose ? r.app_compose : JSON.parse(r.app_compose),
+      encrypted_env: r.encrypted_env ?? '',
+      user_config: r.user_config ?? '',
+    };
+  }
+
+  /**
+   * `POST /apps/{app_id}/revisions/{revision_id}/rollback`: redeploy a revision (its compose, sealed env
+   * and user config) through the update path, on the revision's CVM or `cvm_id` of the same app.
+   */
+  async rollback(p: Principal, rawAppId: string, revisionId: string, body: unknown): Promise<SubmitResult> {
+    const appId = await this.ownedApp(p, rawAppId);
+    const [r] = await this.db.query<RevisionRow>(`${REVISION_SELECT} WHERE r.app_id = $1 AND r.revision_id = $2`, [appId, revisionId]);
+    if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no revision ${revisionId}: list them with GET /apps/${appId}/revisions.`);
+    const target = (body as { cvm_id?: unknown } | undefined)?.cvm_id;
+    let rawId = r.vm_uuid;
+    if (target != null) {
+      if (typeof target !== 'string' && typeof target !== 'number') throw badRequest(ErrorCodes.INVALID_REQUEST, 'cvm_id must be a CVM identifier (string or number).');
+      const cvm = await this.cvm(p, String(target));
+      if (cvm.app_id !== appId) throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG, `CVM ${cvm.name} runs app ${cvm.app_id}, not ${appId}: a revision is redeployed on a CVM of its own app.`);
+      rawId = cvm.vm_uuid;
+    }
+    const patch: ConfigPatch = {
+      compose: { replace: JSON.parse(r.app_compose) },
+      ...(r.encrypted_env && { encrypted_env: r.encrypted_env, env_keys: r.env_keys }),
+      ...(r.user_config && { user_config: r.user_config }),
+    };
+    return this.submit(p, rawId, patch, { operationType: 'rollback' }) as Promise<SubmitResult>;
+  }
+
+  // ---------------------------------------------------------------- the one path every change takes
+
+  async submit(p: Principal, rawId: string, patch: ConfigPatch, o: SubmitOptions): Promise<SubmitResult | PreparedResult> {
+    const ref = parseCvmRef(decodeURIComponent(rawId));
+    let prepared: { token: string; hash: string; expires: Date } | null = null;
+    const result = await withBusyCheck(this.db, rawId, async (q) => {
+      const cvm = await findCvm(q, p.workspaceId, ref);
+      if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
+      const [row] = await q.query<{ status: string; host_vm_id: string | null }>('SELECT status, host_vm_id FROM cvms WHERE id = $1 FOR UPDATE', [cvm.id]);
+      await assertIdle(q, cvm.id, cvm.name);
+      const config = await configOf(q, cvm.id);
+      if (o.baseHash && o.baseHash !== config.compose_hash) {
+        throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
+          `CVM ${cvm.name} changed since this update was prepared (compose_hash ${config.compose_hash}, prepared on ${o.baseHash}): prepare it again.`);
+      }
+      const plan = planChange(config, patch);
+      assertSomethingChanges(plan, cvm.name);
+      if (plan.needsHost) {
+        if (!UPDATABLE.has(row.status) || !row.host_vm_id) {
+          throw new ApiError(400, ErrorCodes.CVM_INVALID_STATE,
+            `CVM ${cvm.name} is ${row.status}: a configuration update needs a running, stopped or exited CVM${row.host_vm_id ? '' : ' that exists on its host (start it first)'}.`);
+        }
+        if (row.status === 'running' && o.allowRestart === false) {
+          throw new ApiError(400, ErrorCodes.CVM_INVALID_STATE,
+            `This change restarts CVM ${cvm.name}, and allow_restart is off: pass allow_restart, or stop the CVM first.`);
+        }
+        await checkAgainstNode(q, cvm, config, plan);
+      }
+      // the on-chain KMS branch (465, confirmation with X-Compose-Hash / X-Transaction-Hash) slots in here
+      if (o.prepareOnly) {
+        const token = `ctk_${randomBytes(24).toString('base64url')}`;
+        const [pending] = await q.query<{ expires_at: Date }>(
+          `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, token_hash, change, created_by, expires_at)
+           VALUES ('prepared_patch', $1, $2, $3, $4, $5, $6, $7, now() + ($8 || ' milliseconds')::interval) RETURNING expires_at`,
+          [p.workspaceId, cvm.id, plan.next.compose_hash, config.compose_hash, sha256(token), JSON.stringify(patch), p.userId, String(this.pendingTtlMs)],
+        );
+        prepared = { token, hash: plan.next.compose_hash, expires: pending.expires_at };
+        return { cvm, plan, op: null };
+      }
+      if (o.consumes) await q.query('UPDATE pending_updates SET used_at = now() WHERE id = $1', [o.consumes]);
+      if (!plan.needsHost) {
+        await applyConfig(q, cvm.id, plan.next);
+        const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'update', target: row.status, state: 'succeeded', params: { operation_type: o.operationType, fields: plan.changed } });
+        if (plan.composeChanged) await recordRevision(q, { cvmId: cvm.id, userId: p.userId, operationType: o.operationType, operationId: op.id, correlationId: op.correlation_id });
+        return { cvm, plan, op, applied: true };
+      }
+      const params: UpdateParams = { next: plan.next, previous: config, operation_type: o.operationType, restart: row.status === 'running' };
+      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'update', target: params.restart ? 'running' : 'stopped', params: { ...params, triggered_by: p.userId } as unknown as Record<string, unknown> });
+      await q.query(`UPDATE cvms SET status = 'updating', updated_at = now() WHERE id = $1`, [cvm.id]);
+      return { cvm, plan, op, applied: false };
+    });
+    if (prepared) {
+      const pr = prepared as { token: string; hash: string; expires: Date };
+      return { prepared: true, compose_hash: pr.hash, commit_token: pr.token, expires_at: pr.expires, cvm: result.cvm };
+    }
+    if (!result.applied) this.onQueued();
+    const plan = result.plan as PlannedChange;
+    return {
+      correlation_id: result.op!.correlation_id,
+      status: result.applied ? 'applied' : 'in_progress',
+      compose_hash: plan.next.compose_hash,
+      allowed_envs_changed: plan.allowedEnvsChanged,
+      cvm_id: result.cvm.id,
+      message: result.applied
+        ? `Recorded: ${plan.changed.join(', ')} changed; nothing on the host needed a restart.`
+        : params(plan, result.cvm),
+    };
+  }
+
+  private async cvm(p: Principal, rawId: string): Promise<CvmView> {
+    const cvm = await findCvm(this.db, p.workspaceId, parseCvmRef(decodeURIComponent(rawId)));
+    if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
+    return cvm;
+  }
+
+  private async ownedApp(p: Principal, rawAppId: string): Promise<string> {
+    const appId = decodeURIComponent(rawAppId).replace(/^(app_|0x)/i, '').toLowerCase();
+    const rows = await this.db.query('SELECT 1 FROM apps WHERE app_id = $1 AND workspace_id = $2', [appId, p.workspaceId]);
+    if (!rows.length) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${rawAppId} was not found in this workspace.`);
+    return appId;
+  }
+}
+
+function params(plan: PlannedChange, cvm: CvmView): string {
+  return `Updating CVM ${cvm.name} (${plan.changed.join(', ')}): it stops, the host applies the change, then it starts again. Follow the correlation_id on GET /cvms/${cvm.vm_uuid}/state.`;
+}
+
+function textBody(body: unknown, what: string): string {
+  if (typeof body === 'string') return body;
+  if (body === undefined || body === null) return '';
+  throw badRequest(ErrorCodes.INVALID_REQUEST, `Send ${what} as the raw request body (Content-Type text/plain or text/yaml), not as JSON.`);
+}
+
+export async function configOf(q: Queryable, cvmId: number): Promise<CvmConfig> {
+  const [row] = await q.query<CvmConfig>(`SELECT ${CONFIG_COLUMNS} FROM cvms WHERE id = $1`, [cvmId]);
+  return row;
+}
+
+/** Write a configuration onto the CVM record. */
+export async function applyConfig(q: Queryable, cvmId: number, c: CvmConfig): Promise<void> {
+  await q.query(
+    `UPDATE cvms SET app_compose = $2, compose_hash = $3, encrypted_env = $4, env_keys = $5, user_config = $6, vcpu = $7,
+            memory_mb = $8, disk_gb = $9, image = $10, instance_type = $11, listed = $12, shutdown_timeout_s = $13,
+            allow_force_stop = $14, updated_at = now() WHERE id = $1`,
+    [cvmId, c.app_compose, c.compose_hash, c.encrypted_env, JSON.stringify(c.env_keys), c.user_config, c.vcpu, c.memory_mb,
+      c.disk_gb, c.image, c.instance_type, c.listed, c.shutdown_timeout_s, c.allow_force_stop],
+  );
+}
+
+/** Record the CVM's current configuration as a revision (after the change is on the record). */
+export async function recordRevision(
+  q: Queryable,
+  r: { cvmId: number; userId: number | null; operationType: string; operationId?: number | null; correlationId?: string | null },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO revisions (revision_id, workspace_id, app_id, cvm_id, compose_hash, app_compose, encrypted_env, env_keys,
+                            user_config, operation_type, operation_id, correlation_id, triggered_by)
+     SELECT $2, workspace_id, app_id, id, compose_hash, app_compose, encrypted_env, env_keys, user_config, $3, $4, $5, $6
+       FROM cvms WHERE id = $1`,
+    [r.cvmId, `rev_${randomBytes(8).toString('hex')}`, r.operationType, r.operationId ?? null, r.correlationId ?? null, r.userId],
+  );
+}
+
+/** Capacity and image checks against the CVM's node (the host checks again when it applies). */
+async function checkAgainstNode(q: Queryable, cvm: CvmView, current: CvmConfig, plan: PlannedChange): Promise<void> {
+  const next = plan.next;
+  if (next.vcpu > current.vcpu || next.memory_mb > current.memory_mb) {
+    const [node] = await q.query<{ name: string; max_vcpu: number; max_memory_mb: number }>(
+      'SELECT name, max_vcpu, max_memory_mb FROM nodes WHERE id = $1 FOR NO KEY UPDATE',
+      [cvm.node.id],
+    );
+    const [used] = await q.query<{ vcpu: number; memory_mb: number }>(
+      `SELECT coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb
+         FROM cvms WHERE node_id = $1 AND deleted_at IS NULL AND id <> $2`,
+      [cvm.node.id, cvm.id],
+    );
+    if (node.max_vcpu && used.vcpu + next.vcpu > node.max_vcpu) {
+      throw badRequest(ErrorCodes.INSUFFICIENT_VCPU,
+        `Node ${node.name} has ${node.max_vcpu - used.vcpu} vCPU free for this CVM; ${next.vcpu} were asked for. Ask for fewer, or replicate it to another node.`);
+    }
+    if (node.max_memory_mb && used.memory_mb + next.memory_mb > node.max_memory_mb) {
+      throw badRequest(ErrorCodes.INSUFFICIENT_MEMORY,
+        `Node ${node.name} has ${node.max_memory_mb - used.memory_mb} MB memory free for this CVM; ${next.memory_mb} MB were asked for.`);
+    }
+  }
+  if (next.image !== current.image) {
+    const images = await q.query<{ name: string; is_dev: boolean; requires_gpu: boolean }>(
+      'SELECT name, is_dev, requires_gpu FROM node_images WHERE node_id = $1 ORDER BY name',
+      [cvm.node.id],
+    );
+    const image = images.find((i) => i.name === next.image);
+    if (!image) {
+      throw badRequest(ErrorCodes.IMAGE_NOT_FOUND,
+        `Node ${cvm.node.name} has no OS image "${next.image}": use one of GET /cvms/${cvm.vm_uuid}/available-os-images.`);
+    }
+    if (image.requires_gpu) {
+      throw badRequest(ErrorCodes.OS_IMAGE_NOT_COMPATIBLE, `OS image ${image.name} is for GPU CVMs; CVM ${cvm.name} has no GPU.`);
+    }
+    if (image.is_dev && cvm.kms.kms_type !== 'phala') {
+      throw badRequest(ErrorCodes.OS_IMAGE_NOT_COMPATIBLE, `OS image ${image.name} is a dev image; an on-chain KMS CVM runs production images only.`);
+    }
+  }
+}
+
+interface RevisionRow {
+  revision_id: string;
+  app_id: string;
+  vm_uuid: string;
+  cvm_id: number;
+  cvm_name: string;
+  compose_hash: string;
+  app_compose: string;
+  encrypted_env: string | null;
+  env_keys: string[];
+  user_config: string | null;
+  operation_type: string;
+  correlation_id: string | null;
+  created_at: Date;
+  u_id: number | null;
+  u_username: string | null;
+  w_id: number;
+  w_name: string;
+  w_slug: string;
+}
+
+const REVISION_SELECT = `
+SELECT r.revision_id, r.app_id, c.vm_uuid, c.id AS cvm_id, c.name AS cvm_name, r.compose_hash, r.app_compose, r.encrypted_env,
+       r.env_keys, r.user_config, r.operation_type, r.correlation_id, r.created_at, u.id AS u_id, u.username AS u_username,
+       w.id AS w_id, w.name AS w_name, w.slug AS w_slug
+  FROM revisions r JOIN cvms c ON c.id = r.cvm_id JOIN workspaces w ON w.id = r.workspace_id
+  LEFT JOIN users u ON u.id = r.triggered_by`;
+
+function revisionShape(r: RevisionRow) {
+  return {
+    revision_id: r.revision_id,
+    app_id: r.app_id,
+    vm_uuid: r.vm_uuid,
+    compose_hash: r.compose_hash,
+    created_at: r.created_at.toISOString(),
+    operation_type: r.operation_type,
+    trace_id: r.correlation_id,
+    triggered_by: r.u_id ? { object_type: 'user' as const, id: String(r.u_id), username: r.u_username, avatar_url: null } : null,
+    cvm: { object_type: 'cvm' as const, id: String(r.cvm_id), name: r.cvm_name, app_id: r.app_id, vm_uuid: r.vm_uuid },
+    workspace: { object_type: 'workspace' as const, id: String(r.w_id), name: r.w_name, slug: r.w_slug, avatar_url: null },
+  };
+}
