@@ -17,6 +17,7 @@ import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { logRoutes } from './routes/logs.ts';
 import { runtimeRoutes } from './routes/runtime.ts';
 import { updateRoutes } from './routes/updates.ts';
+import { instanceIdRoutes } from './routes/instance-ids.ts';
 import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
 import { CvmService } from './services/cvms.ts';
@@ -27,6 +28,7 @@ import { LogUrlService } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
+import { InstanceIdService } from './services/instance-ids.ts';
 import { Worker } from './services/worker.ts';
 
 export interface StartOptions {
@@ -94,6 +96,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       logUrls,
       runtime: new RuntimeService(db, new CvmService(db), logUrls),
       updates: new UpdateService(db, () => w.wake()),
+      instanceIds: new InstanceIdService(db, nodes, () => w.wake()),
       publicUrl: () => urlBox.value,
     };
 
@@ -104,6 +107,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await app.register(async (api) => lifecycleRoutes(api, services), { prefix: '/api/v1' });
     await app.register(async (api) => runtimeRoutes(api, services), { prefix: '/api/v1' });
     await app.register(async (api) => updateRoutes(api, services), { prefix: '/api/v1' });
+    await app.register(async (api) => instanceIdRoutes(api, services), { prefix: '/api/v1' });
     logRoutes(app, services);
     guestKmsRoutes(app, services);
 

@@ -12,6 +12,7 @@ import type { LogUrlService } from '../services/log-urls.ts';
 import type { NodeService } from '../services/nodes.ts';
 import type { RuntimeService } from '../services/runtime.ts';
 import type { UpdateService } from '../services/updates.ts';
+import type { InstanceIdService } from '../services/instance-ids.ts';
 
 export interface Services {
   db: Db;
@@ -25,6 +26,7 @@ export interface Services {
   runtime: RuntimeService;
   logUrls: LogUrlService;
   updates: UpdateService;
+  instanceIds: InstanceIdService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
 }
