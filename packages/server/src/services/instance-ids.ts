@@ -200,7 +200,8 @@ export class InstanceIdService {
         target: 'running',
         params: { triggered_by: p.userId, old_instance_id: row.instance_id },
       });
-      await q.query('UPDATE cvms SET status = $2, updated_at = now() WHERE id = $1', [row.id, row.status === 'running' ? 'restarting' : 'starting']);
+      // the old id stops naming this CVM now (the worker never records it again: recordHostState skips it)
+      await q.query('UPDATE cvms SET status = $2, instance_id = NULL, updated_at = now() WHERE id = $1', [row.id, row.status === 'running' ? 'restarting' : 'starting']);
       return {
         ...base(row.id, identifier, row.instance_id, 'none'),
         status: 'updated' as const,

@@ -212,7 +212,7 @@ export class Worker {
   }
 
   /** Force (StopVm: the process is killed) or graceful (ShutdownVm: containers stop cleanly first). */
-  private async halt(op: OperationRow, mode: 'force' | 'graceful', finish = true): Promise<void> {
+  private async halt(op: OperationRow, mode: 'force' | 'graceful', finish = true, statusAfter = 'stopped'): Promise<void> {
     const { host, hostVmId, cvm } = await this.hostVm(op);
     let info = await host.getInfo(hostVmId);
     if (!info) throw new Error(`the host no longer has VM ${hostVmId}`);
@@ -248,9 +248,9 @@ export class Worker {
     }
     await this.db.tx(async (q) => {
       await q.query(
-        `UPDATE cvms SET status = 'stopped', boot_progress = NULL, boot_error = NULL, shutdown_progress = NULL,
+        `UPDATE cvms SET status = $2, boot_progress = NULL, boot_error = NULL, shutdown_progress = NULL,
                 started_at = NULL, exited_at = now(), runtime = NULL, updated_at = now() WHERE id = $1`,
-        [cvm.id],
+        [cvm.id, statusAfter],
       );
       if (finish) await q.query(`UPDATE operations SET state = 'succeeded', step = 'stopped', finished_at = now(), error = NULL WHERE id = $1`, [op.id]);
     });
@@ -260,9 +260,8 @@ export class Worker {
   private async restart(op: OperationRow): Promise<void> {
     const [row] = await this.db.query<{ step: string | null }>('SELECT step FROM operations WHERE id = $1', [op.id]);
     if (row.step !== 'booting' && row.step !== 'restarting') {
-      await this.halt(op, op.params.force ? 'force' : 'graceful', false);
+      await this.halt(op, op.params.force ? 'force' : 'graceful', false, 'restarting');
       if (this.stopped) return;
-      await this.db.query(`UPDATE cvms SET status = 'restarting', updated_at = now() WHERE id = $1`, [op.cvm_id]);
       await this.step(op, 'restarting');
     }
     await this.bootAgain(op);
@@ -276,11 +275,7 @@ export class Worker {
       const info = await host.getInfo(cvm.host_vm_id);
       if (info && info.status !== 'removing') await host.removeVm(cvm.host_vm_id);
       await this.step(op, 'removing');
-      const deadline = Date.now() + 120_000;
-      while (!this.stopped && (await host.getInfo(cvm.host_vm_id))) {
-        if (Date.now() > deadline) throw new Error('the host did not remove the VM within 120 s');
-        await new Promise((r) => setTimeout(r, this.opts.bootPollMs));
-      }
+      await this.untilRemoved(op, cvm.node_id, cvm.host_vm_id);
       if (this.stopped) return;
     }
     await this.db.tx(async (q) => {
@@ -305,9 +300,8 @@ export class Worker {
     if (step === 'reverting') return this.bootAgain(op, (await this.opError(op)) ?? 'the host refused the update');
     if (step !== 'applied' && step !== 'booting') {
       if (step !== 'applying') {
-        await this.halt(op, 'graceful', false);
+        await this.halt(op, 'graceful', false, 'updating');
         if (this.stopped) return;
-        await this.db.query(`UPDATE cvms SET status = 'updating', updated_at = now() WHERE id = $1`, [op.cvm_id]);
         await this.step(op, 'applying');
       }
       const { host, hostVmId } = await this.hostVm(op);
@@ -343,14 +337,14 @@ export class Worker {
   /**
    * A new instance id (seed 004): the guest derives it from a seed the host keeps with the VM, so the VM
    * is removed from its host and created again with the same configuration; its first boot generates a
-   * new seed and id. The old id is cleared at once (it no longer names this CVM), and the disk is new,
+   * new seed and id. The old id was cleared when the operation was queued and is never recorded again, and the disk is new,
    * since the disk key is per instance. Steps: (halt) → removing → (create's steps).
    */
   private async refreshInstanceId(op: OperationRow): Promise<void> {
     const [{ step }] = await this.db.query<{ step: string | null }>('SELECT step FROM operations WHERE id = $1', [op.id]);
     if (step === null || step === 'shutting down' || step === 'stopping') {
       const cvm = await this.cvm(op.cvm_id);
-      if (cvm.host_vm_id) await this.halt(op, 'graceful', false);
+      if (cvm.host_vm_id) await this.halt(op, 'graceful', false, 'restarting');
       if (this.stopped) return;
       await this.step(op, 'removing');
     }
@@ -359,11 +353,7 @@ export class Worker {
       const host = await this.nodes.client(cvm.node_id);
       const info = await host.getInfo(cvm.host_vm_id);
       if (info && info.status !== 'removing') await host.removeVm(cvm.host_vm_id);
-      const deadline = Date.now() + 120_000;
-      while (!this.stopped && (await host.getInfo(cvm.host_vm_id))) {
-        if (Date.now() > deadline) throw new Error('the host did not remove the VM within 120 s');
-        await new Promise((r) => setTimeout(r, this.opts.bootPollMs));
-      }
+      await this.untilRemoved(op, cvm.node_id, cvm.host_vm_id);
       if (this.stopped) return;
       await this.db.query(
         `UPDATE cvms SET host_vm_id = NULL, instance_id = NULL, status = 'starting', runtime = NULL, updated_at = now() WHERE id = $1`,
@@ -372,6 +362,21 @@ export class Worker {
       cvm = await this.cvm(op.cvm_id);
     }
     await this.create(op);
+  }
+
+  /** Wait until the host no longer has the VM (RemoveVm is asynchronous), renewing the operation's lease. */
+  private async untilRemoved(op: OperationRow, nodeId: number, hostVmId: string): Promise<void> {
+    const host = await this.nodes.client(nodeId);
+    const deadline = Date.now() + 120_000;
+    let renewAt = Date.now() + 10_000;
+    while (!this.stopped && (await host.getInfo(hostVmId))) {
+      if (Date.now() > deadline) throw new Error('the host did not remove the VM within 120 s');
+      if (Date.now() > renewAt) {
+        await this.db.query(`UPDATE operations SET run_after = ${LEASE} WHERE id = $1`, [op.id]);
+        renewAt = Date.now() + 10_000;
+      }
+      await new Promise((r) => setTimeout(r, this.opts.bootPollMs));
+    }
   }
 
   private async opError(op: OperationRow): Promise<string | null> {
@@ -417,11 +422,14 @@ export class Worker {
 
   /** Copy what the host says about a VM onto the CVM record, and renew the operation's lease. */
   private async recordHostState(cvmId: number, info: VmInfo, op: OperationRow) {
+    // a refresh retires the old instance id: the VM being stopped still reports it, and it must not come back
+    const retired = op.kind === 'refresh_instance_id' ? (op.params as { old_instance_id?: string | null }).old_instance_id : null;
+    const instanceId = info.instance_id && info.instance_id !== retired ? info.instance_id : '';
     await this.db.tx(async (q) => {
       await q.query(
         `UPDATE cvms SET boot_progress = $2, boot_error = nullif($3, ''), shutdown_progress = nullif($4, ''),
                 instance_id = coalesce(nullif($5, ''), instance_id), updated_at = now() WHERE id = $1`,
-        [cvmId, info.boot_progress ?? null, info.boot_error ?? '', info.shutdown_progress ?? '', info.instance_id ?? ''],
+        [cvmId, info.boot_progress ?? null, info.boot_error ?? '', info.shutdown_progress ?? '', instanceId],
       );
       // the operation's `step` is its phase (booting, stopping…), which a resumed operation goes by
       await q.query(`UPDATE operations SET run_after = ${LEASE} WHERE id = $1`, [op.id]);
