@@ -3,8 +3,9 @@
  * control plane keeps it (`cvms.runtime`), and the three reads built from it: composition (#30), stats
  * (#27) and network (#28) of the client contract §2.3. Pure: the store is read elsewhere.
  */
-import { parse as parseYaml } from 'yaml';
-import { composeFlags, type CvmView } from './shapes.ts';
+import { composeFlags, gatewayUrls, type CvmView } from './shapes.ts';
+
+export { publishedPorts } from './published-ports.ts';
 
 /** One container as the guest agent's `ListContainers` reports it (guest_api.proto). */
 export interface GuestContainer {
@@ -116,15 +117,16 @@ export function statsShape(c: CvmView, runtime: RuntimeSnapshot | null) {
 
 /** `GET /cvms/{id}/network` (`CvmNetworkSchema`, contract #28). */
 export function networkShape(c: CvmView, runtime: RuntimeSnapshot | null) {
+  const f = composeFlags(c.app_compose);
   const rt = liveRuntime(c, runtime);
   const net = rt?.network ?? null;
   return {
     is_online: net !== null,
-    is_public: composeFlags(c.app_compose).public_sysinfo,
+    is_public: f.public_sysinfo,
     error: net ? null : offlineReason(c, 'network details', runtime),
     internal_ip: net ? internalIp(net) : null,
     latest_handshake: net?.wg_info?.match(/latest handshake:\s*(.+)/)?.[1]?.trim() ?? null,
-    public_urls: gatewayUrls(c),
+    public_urls: gatewayUrls(c, f),
   };
 }
 
@@ -133,62 +135,4 @@ function internalIp(net: GuestNetwork): string | null {
   const ifaces = net.interfaces ?? [];
   const pick = ifaces.find((i) => i.name === 'wg0') ?? ifaces.find((i) => i.name !== 'lo' && i.addresses?.length);
   return pick?.addresses?.[0]?.address ?? null;
-}
-
-/**
- * Gateway URLs of each port the compose publishes, in dstack's `<id>-<port>.<base_domain>` form (dstack-facts
- * §6.4): the app form (any instance) and this instance's form. Empty when the app is not behind a gateway.
- */
-export function gatewayUrls(c: CvmView): { app: string; instance: string }[] {
-  const base = c.node.gateway_base_domain;
-  const f = composeFlags(c.app_compose);
-  if (!base || !f.gateway_enabled || !f.docker_compose_file) return [];
-  return publishedPorts(f.docker_compose_file).map((port) => ({
-    app: `https://${c.app_id}-${port}.${base}`,
-    instance: c.instance_id ? `https://${c.instance_id}-${port}.${base}` : '',
-  }));
-}
-
-const MAX_RANGE = 100;
-
-/**
- * The TCP ports a docker compose file publishes inside the CVM (the host side of each `ports` entry; the
- * gateway forwards to those). A container-only entry (`"80"`) gets an ephemeral port and is skipped, as
- * are UDP entries (the gateway proxies TCP). Unparseable YAML publishes nothing.
- */
-export function publishedPorts(composeYaml: string): number[] {
-  let doc: unknown;
-  try {
-    doc = parseYaml(composeYaml);
-  } catch {
-    return [];
-  }
-  const services = (doc as { services?: Record<string, { ports?: unknown }> } | null)?.services;
-  if (!services || typeof services !== 'object') return [];
-  const ports = new Set<number>();
-  const addRange = (spec: string) => {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(spec.trim());
-    if (!m) return;
-    const from = Number(m[1]);
-    const to = m[2] ? Math.min(Number(m[2]), from + MAX_RANGE - 1) : from;
-    for (let p = from; p <= to; p++) if (p > 0 && p < 65536) ports.add(p);
-  };
-  for (const svc of Object.values(services)) {
-    const list = svc && typeof svc === 'object' && Array.isArray(svc.ports) ? svc.ports : [];
-    for (const entry of list) {
-      if (entry && typeof entry === 'object') {
-        const e = entry as { published?: unknown; protocol?: unknown };
-        if (e.protocol === 'udp' || e.published === undefined || e.published === null) continue;
-        addRange(String(e.published));
-      } else if (typeof entry === 'string') {
-        const [spec, proto] = entry.split('/');
-        if (proto === 'udp') continue;
-        // [ip:]host:container, with IPv6 addresses in brackets
-        const parts = spec.replace(/^\[[^\]]*\]:/, 'ip:').split(':');
-        if (parts.length < 2) continue;
-        addRange(parts[parts.length - 2]);
-      }
-    }
-  }
-  return [...ports].sort((a, b) => a - b);
 }

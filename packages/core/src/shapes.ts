@@ -3,6 +3,7 @@
  * Each builder follows the client contract §2.2 to the key: required-but-nullable keys are always
  * present, optional-but-not-nullable keys are omitted rather than null.
  */
+import { publishedPortsOf } from './published-ports.ts';
 
 export interface KmsRecord {
   id: string;
@@ -155,10 +156,22 @@ function appUrl(c: CvmView): string | null {
   return `https://${c.instance_id}-8090.${c.node.gateway_base_domain}`;
 }
 
-function publicUrls(c: CvmView): { app: string; instance: string }[] {
+/**
+ * The CVM's gateway URLs, one per TCP port its compose publishes, in dstack's `<id>-<port>.<base_domain>` form
+ * (dstack-facts §6.4): the app form (any instance) and this instance's form (empty until the instance id is
+ * known). Empty when the app is not behind a gateway. The one answer for `public_urls` (v2025 detail and
+ * list), `endpoints` (v2026) and `/cvms/{id}/network`. The ports are memoised by compose hash.
+ */
+export function gatewayUrls(
+  c: CvmView,
+  f: Pick<ReturnType<typeof composeFlags>, 'gateway_enabled' | 'docker_compose_file'> = composeFlags(c.app_compose),
+): { app: string; instance: string }[] {
   const base = c.node.gateway_base_domain;
-  if (!base || !composeFlags(c.app_compose).gateway_enabled) return [];
-  return [{ app: `https://${c.app_id}.${base}`, instance: c.instance_id ? `https://${c.instance_id}.${base}` : '' }];
+  if (!base || !f.gateway_enabled || !f.docker_compose_file) return [];
+  return publishedPortsOf(c.compose_hash, f.docker_compose_file).map((port) => ({
+    app: `https://${c.app_id}-${port}.${base}`,
+    instance: c.instance_id ? `https://${c.instance_id}-${port}.${base}` : '',
+  }));
 }
 
 /**
@@ -196,7 +209,7 @@ export function cvmDetailV2025(c: CvmView, extras: { syslogEndpoint?: string } =
     gateway_domain: c.node.gateway_base_domain,
     updated_at: c.updated_at.toISOString(),
     kms_info: kmsInfo(c.kms),
-    public_urls: publicUrls(c),
+    public_urls: gatewayUrls(c, f),
     machine_info: { vcpu: c.vcpu, memory: c.memory_mb, disk_size: c.disk_gb, gpu_count: 0 },
   };
 }
@@ -246,7 +259,7 @@ export function cvmInfoV2026(c: CvmView, detail = false) {
       : null,
     compose_hash: c.compose_hash,
     services: [],
-    endpoints: publicUrls(c),
+    endpoints: gatewayUrls(c, f),
     public_logs: f.public_logs,
     public_sysinfo: f.public_sysinfo,
     public_tcbinfo: f.public_tcbinfo,

@@ -1,7 +1,8 @@
 /**
  * Log URLs (client contract §4.4) and the official CLI's `ps` and `logs` against a real server and the
  * simulated host: signed URLs work without an API key and cannot be forged, `public_logs` opens container
- * logs (never serial), `follow` streams until the host ends it, and the CLI prints the sim's real lines.
+ * logs (never serial), `follow` streams until the host ends it, and the CLI prints the sim's real lines
+ * (`logs` with no container picks container logs or the serial console from the CVM's status, §4.3).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { createClient } from '@phala/cloud';
 import { makeCli } from './testing/cli.ts';
 import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
+import { deployRunning, settle } from './testing/deploy.ts';
 
 let env: TestEnv;
 before(async () => {
@@ -210,4 +212,35 @@ test('follow streams new lines until the host ends the stream; server shutdown e
   const ended = lingering.toEnd();
   await env.restartServer();
   assert.equal(await ended, true);
+});
+
+test('the official CLI: logs with no container follows the CVM: container logs while running, the serial console otherwise', async () => {
+  const cli = makeCli(env.apiUrl, env.apiKey);
+  const running = await deployRunning(env, 'auto-logs-running', 'services:\n  web:\n    image: nginx:latest\n');
+  const stopped = await deployRunning(env, 'auto-logs-stopped', 'services:\n  api:\n    image: busybox\n');
+  await client().stopCvm({ id: stopped.vm_uuid! });
+  await settle(env, stopped.vm_uuid!, 'stopped');
+  // the CLI's container mode needs the composition to list the containers
+  await waitFor(async () => ((await client().getCvmContainersStats({ id: running.vm_uuid! })).is_online ? true : null), 15_000);
+
+  // running: the CLI looks the CVM up (v2026, app_id form), sees `running`, and prints the first container's
+  // lines, bare: no serial console line, no compose prefix
+  const live = await cli.run(['logs', '--cvm-id', running.vm_uuid!]);
+  assert.equal(live.code, 0, live.stdout + live.stderr);
+  assert.equal(live.stdout, 'started nginx:latest\nready\n');
+  assert.doesNotMatch(live.stderr, /Falling back/);
+
+  // stopped: no containers to read, so the lookup's status sends it to the serial console
+  const serial = await cli.run(['logs', '--cvm-id', stopped.vm_uuid!]);
+  assert.equal(serial.code, 0, serial.stdout + serial.stderr);
+  assert.match(serial.stderr, /CVM is stopped\. Falling back to serial console logs\./);
+  assert.match(serial.stdout, /Linux version 6\.9\.0-dstack/);
+  assert.match(serial.stdout, /boot progress: done/);
+  assert.doesNotMatch(serial.stdout, /started busybox/, 'not the container channel');
+
+  // the same with the app id form the lookup itself uses (`app_<app_id>`)
+  const byApp = await cli.run(['logs', '--cvm-id', `app_${stopped.app_id}`]);
+  assert.equal(byApp.code, 0, byApp.stdout + byApp.stderr);
+  assert.match(byApp.stderr, /CVM is stopped\. Falling back/);
+  assert.match(byApp.stdout, /Linux version 6\.9\.0-dstack/);
 });

@@ -80,6 +80,15 @@ test(`composition, stats and network come from the store and show the guest (${t
     { app: `https://${info.app_id}-8080.${base}`, instance: `https://${info.instance_id}-8080.${base}` },
     { app: `https://${info.app_id}-9000.${base}`, instance: `https://${info.instance_id}-9000.${base}` },
   ]);
+  // the same per-port URLs wherever a CVM's gateway URLs appear: v2025 detail and list item (`public_urls`),
+  // v2026 detail and list item (`endpoints`)
+  const read = async (path: string, version: string) =>
+    (await (await fetch(`${env.apiUrl}${path}`, { headers: { 'x-api-key': env.apiKey, 'x-phala-version': version } })).json()) as any;
+  const listed = (page: any) => page.items.find((i: any) => (i.hosted?.id ?? i.id) === vm.vm_uuid);
+  assert.deepEqual((await read(`/cvms/${vm.vm_uuid}`, '2025-10-28')).public_urls, net.public_urls);
+  assert.deepEqual((await read(`/cvms/${vm.vm_uuid}`, '2026-01-21')).endpoints, net.public_urls);
+  assert.deepEqual(listed(await read('/cvms/paginated?page_size=100', '2025-10-28')).public_urls, net.public_urls);
+  assert.deepEqual(listed(await read('/cvms/paginated?page_size=100', '2026-01-21')).endpoints, net.public_urls);
 
   // served from the store: no read reaches the host. With the reconciler paused, a fault armed on the
   // guest API is still there after the three reads (nobody called it)
@@ -155,6 +164,7 @@ test('a VM stopped behind the control plane\'s back shows as stopped; compositio
   assert.equal(net.is_online, false);
   assert.equal(net.internal_ip, null);
   assert.equal(net.public_urls!.length, 2, 'gateway URLs follow from the compose, running or not');
+  assert.deepEqual(stopped.endpoints, net.public_urls);
   const [row] = await env.server.db.query('SELECT runtime, exited_at FROM cvms WHERE vm_uuid = $1', [vm.vm_uuid]);
   assert.equal(row.runtime, null, 'the snapshot of a stopped CVM is dropped');
   assert.ok(row.exited_at);
