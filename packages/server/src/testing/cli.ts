@@ -20,7 +20,7 @@ export function makeCli(apiUrl: string, apiKey: string) {
     home,
     run(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
       return new Promise((resolve) => {
-        execFile(
+        const child = execFile(
           process.execPath,
           [CLI, ...args],
           {
@@ -37,8 +37,14 @@ export function makeCli(apiUrl: string, apiKey: string) {
               NO_COLOR: '1',
             },
           },
-          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+          (err, stdout, stderr) => {
+            // a command killed by the timeout (e.g. waiting at a prompt) failed, whatever it exited with
+            if (err && (err as { killed?: boolean }).killed) return resolve({ code: 124, stdout, stderr: `${stderr}\n[killed after the timeout]` });
+            resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+          },
         );
+        // no terminal and no input: a command that asks a question gets EOF at once instead of hanging
+        child.stdin?.end();
       });
     },
   };
