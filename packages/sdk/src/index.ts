@@ -1,12 +1,48 @@
 /**
  * @opencvm/sdk — the TypeScript client of opencvm (and of any Phala-Cloud-compatible API).
- * This first cut covers the two-phase deploy: provision, seal the env, commit, read the CVM.
+ * It covers the two-phase deploy (provision, seal the env, commit, read the CVM) and the configuration
+ * updates (`updates.ts`: the unified PATCH and its prepare/commit form, envs, compose-file provision/commit,
+ * resources, revisions and rollback, a new instance id, and waiting for an operation to end).
  * Actions are standalone functions `fn(client, params)`, also bound as `client.fn(params)`, each with
  * a `safe*` twin that returns `{success, data | error}` instead of throwing.
  */
 import { DEFAULT_API_VERSION, encryptEnv, type ApiVersion, type EnvVar } from '@opencvm/core';
+import { safe, toError, type SafeResult } from './errors.ts';
+import {
+  commitComposeUpdate,
+  commitCvmUpdate,
+  getCvmDetail,
+  getRevision,
+  listRevisions,
+  prepareCvmUpdate,
+  provisionComposeUpdate,
+  refreshInstanceId,
+  rollbackToRevision,
+  updateCvm,
+  updateCvmEnvs,
+  updateResources,
+  waitForOperation,
+  waitForStatus,
+  type ComposeFileFields,
+  type ComposeUpdateProvision,
+  type CvmDetail,
+  type CvmId,
+  type GetRevisionParams,
+  type InstanceIdRefresh,
+  type PreparedUpdate,
+  type RevisionDetail,
+  type RevisionPage,
+  type SealedEnvChange,
+  type UpdateAccepted,
+  type UpdateCvmParams,
+  type UpdateResourcesParams,
+  type WaitForOperationParams,
+  type WaitForStatusParams,
+} from './updates.ts';
 
 export type { EnvVar };
+export { CvmWaitError, OpenCvmError, type ErrorDetail, type SafeResult } from './errors.ts';
+export * from './updates.ts';
 
 export interface ClientConfig {
   /** API prefix including /api/v1; default $PHALA_CLOUD_API_PREFIX or http://127.0.0.1:8000/api/v1 */
@@ -17,31 +53,51 @@ export interface ClientConfig {
   timeoutMs?: number;
 }
 
-/** An API error: the HTTP status, the `ERR-xx-yyy` code and the server's message. */
-export class OpenCvmError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly code: string | null,
-    readonly details: { field?: string; message?: string }[] = [],
-    readonly suggestions: string[] = [],
-  ) {
-    super(message);
-    this.name = 'OpenCvmError';
-  }
+/** Per-request options of `client.request`. */
+export interface RequestOptions {
+  /** extra headers (they win over the client's own, e.g. `x-phala-version`) */
+  headers?: Record<string, string>;
 }
 
 export interface Client {
   readonly config: Required<Omit<ClientConfig, 'apiKey'>> & { apiKey?: string };
-  request<T>(method: string, path: string, body?: unknown): Promise<T>;
+  request<T>(method: string, path: string, body?: unknown, opts?: RequestOptions): Promise<T>;
+  // deploy
   provisionCvm(p: ProvisionCvmParams): Promise<ProvisionCvmResult>;
   safeProvisionCvm(p: ProvisionCvmParams): Promise<SafeResult<ProvisionCvmResult>>;
   commitCvmProvision(p: CommitCvmProvisionParams): Promise<CvmVm>;
   safeCommitCvmProvision(p: CommitCvmProvisionParams): Promise<SafeResult<CvmVm>>;
   getCvmInfo(p: { id: string }): Promise<Record<string, unknown> & { id: string; name: string; status: string }>;
+  getCvmDetail(p: { id: CvmId }): Promise<CvmDetail>;
+  safeGetCvmDetail(p: { id: CvmId }): Promise<SafeResult<CvmDetail>>;
+  // configuration updates (updates.ts)
+  updateCvm(p: UpdateCvmParams): Promise<UpdateAccepted>;
+  safeUpdateCvm(p: UpdateCvmParams): Promise<SafeResult<UpdateAccepted>>;
+  prepareCvmUpdate(p: UpdateCvmParams): Promise<PreparedUpdate>;
+  safePrepareCvmUpdate(p: UpdateCvmParams): Promise<SafeResult<PreparedUpdate>>;
+  commitCvmUpdate(p: { id: CvmId; token: string; compose_hash?: string }): Promise<UpdateAccepted>;
+  safeCommitCvmUpdate(p: { id: CvmId; token: string; compose_hash?: string }): Promise<SafeResult<UpdateAccepted>>;
+  updateCvmEnvs(p: { id: CvmId; envs: EnvVar[] }): Promise<UpdateAccepted>;
+  safeUpdateCvmEnvs(p: { id: CvmId; envs: EnvVar[] }): Promise<SafeResult<UpdateAccepted>>;
+  provisionComposeUpdate(p: { id: CvmId } & ComposeFileFields): Promise<ComposeUpdateProvision>;
+  safeProvisionComposeUpdate(p: { id: CvmId } & ComposeFileFields): Promise<SafeResult<ComposeUpdateProvision>>;
+  commitComposeUpdate(p: { id: CvmId; compose_hash: string } & SealedEnvChange): Promise<UpdateAccepted>;
+  safeCommitComposeUpdate(p: { id: CvmId; compose_hash: string } & SealedEnvChange): Promise<SafeResult<UpdateAccepted>>;
+  updateResources(p: UpdateResourcesParams): Promise<UpdateAccepted>;
+  safeUpdateResources(p: UpdateResourcesParams): Promise<SafeResult<UpdateAccepted>>;
+  listRevisions(p: { app_id: string; page?: number; page_size?: number }): Promise<RevisionPage>;
+  safeListRevisions(p: { app_id: string; page?: number; page_size?: number }): Promise<SafeResult<RevisionPage>>;
+  getRevision<Raw extends boolean = false>(p: GetRevisionParams<Raw>): Promise<RevisionDetail<Raw>>;
+  safeGetRevision<Raw extends boolean = false>(p: GetRevisionParams<Raw>): Promise<SafeResult<RevisionDetail<Raw>>>;
+  rollbackToRevision(p: { app_id: string; revision_id: string; cvm_id?: CvmId }): Promise<UpdateAccepted>;
+  safeRollbackToRevision(p: { app_id: string; revision_id: string; cvm_id?: CvmId }): Promise<SafeResult<UpdateAccepted>>;
+  refreshInstanceId(p: { id: CvmId }): Promise<InstanceIdRefresh>;
+  safeRefreshInstanceId(p: { id: CvmId }): Promise<SafeResult<InstanceIdRefresh>>;
+  waitForOperation(p: WaitForOperationParams): Promise<CvmDetail>;
+  safeWaitForOperation(p: WaitForOperationParams): Promise<SafeResult<CvmDetail>>;
+  waitForStatus(p: WaitForStatusParams): Promise<CvmDetail>;
+  safeWaitForStatus(p: WaitForStatusParams): Promise<SafeResult<CvmDetail>>;
 }
-
-export type SafeResult<T> = { success: true; data: T } | { success: false; error: OpenCvmError };
 
 export interface ProvisionCvmParams {
   name: string;
@@ -105,13 +161,14 @@ export function createClient(config: ClientConfig = {}): Client {
   };
   const client: Client = {
     config: cfg,
-    async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    async request<T>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
       const res = await fetch(`${cfg.baseURL}${path}`, {
         method,
         headers: {
           'x-phala-version': cfg.version,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(cfg.apiKey ? { 'x-api-key': cfg.apiKey } : {}),
+          ...opts.headers,
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(cfg.timeoutMs),
@@ -126,6 +183,34 @@ export function createClient(config: ClientConfig = {}): Client {
     commitCvmProvision: (p) => commitCvmProvision(client, p),
     safeCommitCvmProvision: (p) => safe(commitCvmProvision(client, p)),
     getCvmInfo: (p) => getCvmInfo(client, p),
+    getCvmDetail: (p) => getCvmDetail(client, p),
+    safeGetCvmDetail: (p) => safe(getCvmDetail(client, p)),
+    updateCvm: (p) => updateCvm(client, p),
+    safeUpdateCvm: (p) => safe(updateCvm(client, p)),
+    prepareCvmUpdate: (p) => prepareCvmUpdate(client, p),
+    safePrepareCvmUpdate: (p) => safe(prepareCvmUpdate(client, p)),
+    commitCvmUpdate: (p) => commitCvmUpdate(client, p),
+    safeCommitCvmUpdate: (p) => safe(commitCvmUpdate(client, p)),
+    updateCvmEnvs: (p) => updateCvmEnvs(client, p),
+    safeUpdateCvmEnvs: (p) => safe(updateCvmEnvs(client, p)),
+    provisionComposeUpdate: (p) => provisionComposeUpdate(client, p),
+    safeProvisionComposeUpdate: (p) => safe(provisionComposeUpdate(client, p)),
+    commitComposeUpdate: (p) => commitComposeUpdate(client, p),
+    safeCommitComposeUpdate: (p) => safe(commitComposeUpdate(client, p)),
+    updateResources: (p) => updateResources(client, p),
+    safeUpdateResources: (p) => safe(updateResources(client, p)),
+    listRevisions: (p) => listRevisions(client, p),
+    safeListRevisions: (p) => safe(listRevisions(client, p)),
+    getRevision: (p) => getRevision(client, p),
+    safeGetRevision: (p) => safe(getRevision(client, p)),
+    rollbackToRevision: (p) => rollbackToRevision(client, p),
+    safeRollbackToRevision: (p) => safe(rollbackToRevision(client, p)),
+    refreshInstanceId: (p) => refreshInstanceId(client, p),
+    safeRefreshInstanceId: (p) => safe(refreshInstanceId(client, p)),
+    waitForOperation: (p) => waitForOperation(client, p),
+    safeWaitForOperation: (p) => safe(waitForOperation(client, p)),
+    waitForStatus: (p) => waitForStatus(client, p),
+    safeWaitForStatus: (p) => safe(waitForStatus(client, p)),
   };
   return client;
 }
@@ -154,28 +239,10 @@ export async function encryptEnvVars(envs: EnvVar[], publicKeyHex: string): Prom
   return encryptEnv(envs, publicKeyHex);
 }
 
-async function safe<T>(p: Promise<T>): Promise<SafeResult<T>> {
-  try {
-    return { success: true, data: await p };
-  } catch (e) {
-    return { success: false, error: e instanceof OpenCvmError ? e : new OpenCvmError(String((e as Error)?.message ?? e), 0, null) };
-  }
-}
-
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
     return text;
   }
-}
-
-function toError(status: number, data: unknown, text: string): OpenCvmError {
-  const detail = (data as { detail?: unknown } | undefined)?.detail;
-  if (detail && typeof detail === 'object' && !Array.isArray(detail)) {
-    const d = detail as { error_code?: string; message?: string; details?: []; suggestions?: string[] };
-    return new OpenCvmError(d.message ?? `HTTP ${status}`, status, d.error_code ?? null, d.details, d.suggestions);
-  }
-  if (typeof detail === 'string') return new OpenCvmError(detail, status, null);
-  return new OpenCvmError(text || `HTTP ${status}`, status, null);
 }
