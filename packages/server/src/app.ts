@@ -17,6 +17,7 @@ import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { logRoutes } from './routes/logs.ts';
 import { runtimeRoutes } from './routes/runtime.ts';
 import { updateRoutes } from './routes/updates.ts';
+import { operationRoutes } from './routes/operations.ts';
 import { instanceIdRoutes } from './routes/instance-ids.ts';
 import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
@@ -107,6 +108,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await app.register(async (api) => lifecycleRoutes(api, services), { prefix: '/api/v1' });
     await app.register(async (api) => runtimeRoutes(api, services), { prefix: '/api/v1' });
     await app.register(async (api) => updateRoutes(api, services), { prefix: '/api/v1' });
+    await app.register(async (api) => operationRoutes(api, services), { prefix: '/api/v1' });
     await app.register(async (api) => instanceIdRoutes(api, services), { prefix: '/api/v1' });
     logRoutes(app, services);
     guestKmsRoutes(app, services);
