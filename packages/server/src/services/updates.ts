@@ -78,8 +78,11 @@ interface SubmitOptions {
   prepareOnly?: boolean;
   /** the CVM must still be on this compose hash (two-phase commits) */
   baseHash?: string;
-  /** a pending_updates row this submit consumes (marked used in the same transaction) */
-  consumes?: number;
+  /**
+   * a pending_updates row this submit consumes: marked used in the same transaction, first thing under
+   * the CVM's row lock, so that of two concurrent commits the second gets `spent()` (not a 409, and never a second apply)
+   */
+  consumes?: { id: number; spent: () => ApiError };
   /** empty PATCHes are allowed to say "nothing to change" instead of a validation error */
   allowNoop?: boolean;
 }
@@ -157,7 +160,11 @@ export class UpdateService {
       throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
         `compose_hash ${composeHash} is not the hash this token was prepared for (${pending.compose_hash}).`);
     }
-    return this.submit(p, rawId, pending.change, { operationType: 'update', baseHash: pending.base_hash, consumes: pending.id }) as Promise<SubmitResult>;
+    return this.submit(p, rawId, pending.change, {
+      operationType: 'update',
+      baseHash: pending.base_hash,
+      consumes: { id: pending.id, spent: () => invalid('This commit token was already used: a token applies its change once.') },
+    }) as Promise<SubmitResult>;
   }
 
   /** `PATCH /cvms/{id}/resources`. */
@@ -303,7 +310,11 @@ export class UpdateService {
     } else if (req.env_keys) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'env_keys name the keys of a new encrypted_env: send encrypted_env with them, or leave both out.');
     }
-    return this.submit(p, rawId, patch, { operationType: 'compose_update', baseHash: pending.base_hash, consumes: pending.id }) as Promise<SubmitResult>;
+    return this.submit(p, rawId, patch, {
+      operationType: 'compose_update',
+      baseHash: pending.base_hash,
+      consumes: { id: pending.id, spent: () => badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${hash} was already committed: provision again for another update.`) },
+    }) as Promise<SubmitResult>;
   }
 
   /** `GET /apps/{app_id}/revisions`. */
@@ -363,6 +374,10 @@ export class UpdateService {
       const cvm = await findCvm(q, p.workspaceId, ref);
       if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
       const [row] = await q.query<{ status: string; host_vm_id: string | null }>('SELECT status, host_vm_id FROM cvms WHERE id = $1 FOR UPDATE', [cvm.id]);
+      if (o.consumes) {
+        const claimed = await q.query('UPDATE pending_updates SET used_at = now() WHERE id = $1 AND used_at IS NULL RETURNING id', [o.consumes.id]);
+        if (!claimed.length) throw o.consumes.spent();
+      }
       await assertIdle(q, cvm.id, cvm.name);
       const config = await configOf(q, cvm.id);
       if (o.baseHash && o.baseHash !== config.compose_hash) {
@@ -393,7 +408,6 @@ export class UpdateService {
         prepared = { token, hash: plan.next.compose_hash, expires: pending.expires_at };
         return { cvm, plan, op: null };
       }
-      if (o.consumes) await q.query('UPDATE pending_updates SET used_at = now() WHERE id = $1', [o.consumes]);
       if (!plan.needsHost) {
         await applyConfig(q, cvm.id, plan.next);
         const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'update', target: row.status, state: 'succeeded', params: { operation_type: o.operationType, fields: plan.changed } });
