@@ -193,10 +193,11 @@ function nextCompose(current: Record<string, unknown>, patch: ComposePatch): Rec
 
 /**
  * Apply a patch to a CVM's configuration: validates what it can without I/O (compose YAML and size,
- * disk growth, env keys against `allowed_envs`) and says what changed. Capacity and image checks need
+ * disk growth, env keys against `allowed_envs`; `sealedEnvCheck: false` leaves that one to a later phase
+ * that may bring a new sealed env) and says what changed. Capacity and image checks need
  * the node and are the caller's.
  */
-export function planChange(current: CvmConfig, patch: ConfigPatch): PlannedChange {
+export function planChange(current: CvmConfig, patch: ConfigPatch, opts: { sealedEnvCheck?: boolean } = {}): PlannedChange {
   const next: CvmConfig = { ...current, env_keys: [...current.env_keys] };
   const currentCompose = JSON.parse(current.app_compose) as Record<string, unknown>;
   let composeObj = currentCompose;
@@ -237,7 +238,7 @@ export function planChange(current: CvmConfig, patch: ConfigPatch): PlannedChang
   if (patch.allow_force_stop !== undefined) next.allow_force_stop = patch.allow_force_stop;
 
   // the sealed env must not carry keys the compose no longer lets through: the app would boot without them
-  if (next.encrypted_env) {
+  if (next.encrypted_env && opts.sealedEnvCheck !== false) {
     const dropped = next.env_keys.filter((k) => !allowed.includes(k));
     if (dropped.length) {
       throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG,

@@ -221,6 +221,33 @@ test('compose commit: a hash provisioned for another CVM is refused; the env sea
   assert.deepEqual(after.guest.env, { FOO: 'uno', BAR: 'dos' });
 });
 
+test('compose update with update_env_vars swaps env keys: provision drops a sealed key, the commit brings the env without it', async () => {
+  const vm = await deployWithEnv(env, 'tp-swap', ENV_COMPOSE, ['FOO', 'BAR'], { FOO: 'one', BAR: 'two' });
+  const id = vm.vm_uuid!;
+  const before = hostVm(env, 'tp-swap');
+  const swapYaml = 'services:\n  web:\n    image: nginx\n    environment:\n      - FOO=${FOO}\n      - BAZ=${BAZ}\n';
+  const current = await c().getCvmComposeFile({ id });
+  const prov = await c().provisionCvmComposeFileUpdate({
+    id,
+    app_compose: { ...current, docker_compose_file: swapYaml, allowed_envs: ['FOO', 'BAZ'] },
+    update_env_vars: true,
+  } as Parameters<ReturnType<typeof c>['provisionCvmComposeFileUpdate']>[0]);
+  // committed without a new env, the sealed BAR would fall outside allowed_envs: refused, nothing written
+  const snap = await snapshot('tp-swap', id);
+  const e = await refused(commitCompose({ id, compose_hash: prov.compose_hash }), 400, 'ERR-02-009');
+  assert.match(e.message, /BAR/);
+  assert.deepEqual(await snapshot('tp-swap', id), snap);
+  // with the env that fits the new allowance, the same provision applies
+  const pubkey = (await c().getCvmInfo({ id })).kms_info!.encrypted_env_pubkey!;
+  const sealed = await encryptEnvVars([{ key: 'FOO', value: 'uno' }, { key: 'BAZ', value: 'tres' }], pubkey);
+  await commitCompose({ id, compose_hash: prov.compose_hash, encrypted_env: sealed, env_keys: ['FOO', 'BAZ'] });
+  await running(id);
+  const after = updatedHostVm(env, 'tp-swap', before);
+  assert.equal(after.composeHash, prov.compose_hash);
+  assert.deepEqual(composeOf(after).allowed_envs, ['FOO', 'BAZ']);
+  assert.deepEqual(after.guest.env, { FOO: 'uno', BAZ: 'tres' });
+});
+
 test('revisions: the create revision and one per compose-hash change, newest first; a rollback restores one on the host', async () => {
   const vm = await deploy('tp-rev');
   const id = vm.vm_uuid!;

@@ -270,7 +270,8 @@ export class UpdateService {
     if (!req.update_env_vars) built.allowed_envs = (current.allowed_envs as string[] | undefined) ?? [];
     const patch: ConfigPatch = { compose: { replace: built } };
     const config = await configOf(this.db, cvm.id);
-    const plan = planChange(config, patch);
+    // the commit may bring a new sealed env, so the sealed-env keys are checked there, not here
+    const plan = planChange(config, patch, { sealedEnvCheck: !req.update_env_vars });
     await this.db.query(
       `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, change, created_by, expires_at)
        VALUES ('compose_provision', $1, $2, $3, $4, $5, $6, now() + ($7 || ' milliseconds')::interval)`,
