@@ -31,7 +31,7 @@ export async function assertIdle(q: Queryable, cvmId: number, name: string): Pro
 /** Record an operation; `state` 'succeeded' records a change that needed no host work. Answers its correlation id. */
 export async function queueOperation(
   q: Queryable,
-  o: { workspaceId: number; cvmId: number; kind: string; target: string; params?: Record<string, unknown>; state?: 'pending' | 'succeeded' },
+  o: { workspaceId: number; cvmId: number; kind: string; target: string; params?: object; state?: 'pending' | 'succeeded' },
 ): Promise<{ id: number; correlation_id: string }> {
   const done = o.state === 'succeeded';
   const [row] = await q.query<{ id: number; correlation_id: string }>(

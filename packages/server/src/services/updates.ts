@@ -83,8 +83,6 @@ interface SubmitOptions {
    * the CVM's row lock, so that of two concurrent commits the second gets `spent()` (not a 409, and never a second apply)
    */
   consumes?: { id: number; spent: () => ApiError };
-  /** empty PATCHes are allowed to say "nothing to change" instead of a validation error */
-  allowNoop?: boolean;
 }
 
 /** The columns `CvmConfig` is read from. */
@@ -416,7 +414,7 @@ export class UpdateService {
         return { cvm, plan, op, applied: true };
       }
       const params: UpdateParams = { next: plan.next, previous: config, operation_type: o.operationType, restart: row.status === 'running' };
-      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'update', target: params.restart ? 'running' : 'stopped', params: { ...params, triggered_by: p.userId } as unknown as Record<string, unknown> });
+      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'update', target: params.restart ? 'running' : 'stopped', params: { ...params, triggered_by: p.userId } });
       await q.query(`UPDATE cvms SET status = 'updating', updated_at = now() WHERE id = $1`, [cvm.id]);
       return { cvm, plan, op, applied: false };
     });
@@ -434,7 +432,7 @@ export class UpdateService {
       cvm_id: result.cvm.id,
       message: result.applied
         ? `Recorded: ${plan.changed.join(', ')} changed; nothing on the host needed a restart.`
-        : params(plan, result.cvm),
+        : restartMessage(plan, result.cvm),
     };
   }
 
@@ -452,7 +450,7 @@ export class UpdateService {
   }
 }
 
-function params(plan: PlannedChange, cvm: CvmView): string {
+function restartMessage(plan: PlannedChange, cvm: CvmView): string {
   return `Updating CVM ${cvm.name} (${plan.changed.join(', ')}): it stops, the host applies the change, then it starts again. Follow the correlation_id on GET /cvms/${cvm.vm_uuid}/state.`;
 }
 
