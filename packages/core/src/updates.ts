@@ -124,6 +124,17 @@ export const envsPatchSchema = z.object({
   transaction_hash: z.string().nullish(),
 });
 
+/** `PUT /cvms/{id}/compose`: the deprecated `phala cvms upgrade` (contract C6). Only the YAML and the env are taken from it. */
+export const legacyComposeSchema = z.object({
+  compose_manifest: z.object({
+    docker_compose_file: z.string().nullish(),
+    allowed_envs: z.array(envKey).nullish(),
+  }, { error: 'compose_manifest is required: {docker_compose_file, allowed_envs}' }),
+  encrypted_env: hex.nullish(),
+  env_keys: z.array(envKey).nullish(),
+  allow_restart: z.union([z.boolean(), z.literal(0), z.literal(1)]).nullish(),
+});
+
 /** `POST /cvms/{id}/compose_file/provision` (seed 003 `ProvisionComposeFileUpdateRequest`, passthrough fields dropped). */
 export const composeProvisionSchema = z.object({
   name: z.string().nullish(),

@@ -132,6 +132,20 @@ test('deploy --cvm-id: the existing CVM runs the new compose and env', async () 
   assert.deepEqual(vm.guest.env, { FOO: 'uno', BAZ: 'three' });
 });
 
+test('cvms upgrade (deprecated): PUT /cvms/app_<id>/compose updates the compose and the env in place', async () => {
+  const before = await deploy('cli-legacy', 'compose-a.yml', 'a.env');
+  const out = await ok(['cvms', 'upgrade', `app_${before.appId}`, '-c', 'compose-b.yml', '-e', 'b.env']);
+  assert.match(out, /being upgraded/);
+  assert.match(out, /correlation_id/);
+  const vm = await settledRunning('cli-legacy');
+  assert.equal(vm.id, before.id, 'upgraded in place: no second VM');
+  assert.equal(composeOf(vm).docker_compose_file, COMPOSE_B);
+  assert.deepEqual(composeOf(vm).allowed_envs, ['FOO', 'BAZ']);
+  assert.equal(JSON.parse(vm.configuration.compose_file).name, JSON.parse(before.configuration.compose_file).name, "the manifest's app_<id> name is not taken");
+  assert.deepEqual(vm.guest.env, { FOO: 'uno', BAZ: 'three' });
+  assert.equal((await getCvm('cli-legacy')).compose_hash, vm.composeHash);
+});
+
 test('deploy --prepare-only changes nothing; --commit applies it once', async () => {
   const before = await deploy('cli-prep', 'compose-a.yml', 'a.env');
   const hash0 = (await getCvm('cli-prep')).compose_hash;

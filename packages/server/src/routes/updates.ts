@@ -87,6 +87,12 @@ export function updateRoutes(app: FastifyInstance, s: Services): void {
     });
   });
 
+  // the deprecated `phala cvms upgrade` (contract C6): the CLI prints `detail` when there is one
+  app.put<{ Params: { id: string } }>('/cvms/:id/compose', async (req, reply) => {
+    const a = accepted(await s.updates.legacyUpgrade(await principal(s, req), req.params.id, req.body));
+    return reply.status(202).send({ ...a, detail: `${a.message} (correlation_id ${a.correlation_id})` });
+  });
+
   app.post<{ Params: { id: string } }>('/cvms/:id/compose_file/provision', async (req) =>
     s.updates.provisionCompose(await principal(s, req), req.params.id, req.body),
   );

@@ -20,6 +20,7 @@ import {
   composeCommitSchema,
   composeProvisionSchema,
   envsPatchSchema,
+  legacyComposeSchema,
   kmsInfo,
   notFound,
   osImagePatchSchema,
@@ -256,6 +257,26 @@ export class UpdateService {
       ? { encrypted_env: req.encrypted_env, env_keys: req.env_keys, compose: { allowed_envs: req.env_keys } }
       : { encrypted_env: req.encrypted_env, env_keys: 'allowed_envs' };
     return this.submit(p, rawId, patch, { operationType: 'env_update' }) as Promise<SubmitResult>;
+  }
+
+  /**
+   * `PUT /cvms/{id}/compose` (the deprecated `phala cvms upgrade`): a new docker-compose YAML and/or a new
+   * sealed env. Its manifest's other fields (`name: app_<id>`, manifest_version 1) are not taken: the
+   * CVM's app-compose keeps them. With a new env, `allowed_envs` becomes its keys.
+   */
+  async legacyUpgrade(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
+    const req = parseOrThrow(legacyComposeSchema, body ?? {});
+    const yaml = req.compose_manifest.docker_compose_file;
+    const keys = req.env_keys ?? req.compose_manifest.allowed_envs ?? [];
+    const patch: ConfigPatch = {
+      ...((yaml || req.encrypted_env) && {
+        compose: { ...(yaml && { docker_compose_file: yaml }), ...(req.encrypted_env && { allowed_envs: keys }) },
+      }),
+      ...(req.encrypted_env && { encrypted_env: req.encrypted_env, env_keys: keys }),
+    };
+    if (!patch.compose) throw badRequest(ErrorCodes.COMPOSE_FILE_REQUIRED, 'Send compose_manifest.docker_compose_file, an encrypted_env, or both.');
+    const allowRestart = req.allow_restart == null ? true : Boolean(req.allow_restart);
+    return this.submit(p, rawId, patch, { operationType: 'compose_update', allowRestart }) as Promise<SubmitResult>;
   }
 
   /** `POST /cvms/{id}/compose_file/provision` (seed 003): validate and hash the new compose, keep it 14 days. */
