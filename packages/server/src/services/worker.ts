@@ -85,6 +85,7 @@ export class Worker {
 
   /** Start looking for work; operations left running by a previous process are taken up again at once. */
   async start(): Promise<void> {
+    this.stopped = false;
     await this.db.query(`UPDATE operations SET run_after = now() WHERE state = 'running'`);
     this.timer = setInterval(() => this.wake(), this.opts.pollMs);
     this.timer.unref();
