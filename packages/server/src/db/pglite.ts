@@ -7,8 +7,11 @@ import type { Db, Queryable } from './index.ts';
  * Postgres settings on top of PGlite's own (`PGlite.defaultStartParams`). PGlite runs Postgres in a wasm
  * heap that never shrinks, so what Postgres allocates at start, and the most any request ever touches,
  * stays in the process's RSS for good:
- * - shared_buffers: 128MB by default, all of it touched at start. 16MB holds the pages a list read needs
+ * - shared_buffers: 128MB by default, all of it touched at start. 8MB holds the pages a list read needs
  *   (the workspace index, the page's rows); the table files stay in the OS page cache, outside the process.
+ * - max_connections: PGlite has one session; the default 100 sizes per-connection shared state for 100.
+ * - default_statistics_target: 10 instead of 100, so ANALYZE (db maintenance below) samples and keeps less;
+ *   the planner needs no more for these indexed lookups.
  */
 const SETTINGS: Record<string, string> = {
   shared_buffers: '8MB',
