@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { encryptEnvVars } from '@phala/cloud';
+import type { CvmConfig } from '@opencvm/core';
 import type { SimVmView } from '@opencvm/vmm-sim';
 import type { TestEnv } from './harness.ts';
 import { sdkClient, settle } from './deploy.ts';
@@ -36,21 +37,10 @@ export function updatedHostVm(env: TestEnv, name: string, before: SimVmView): Si
   return vm;
 }
 
-export interface CvmRecord {
+/** The CVM row: its configuration (as updates see it, less the instance type) and where it runs. */
+export interface CvmRecord extends Omit<CvmConfig, 'instance_type'> {
   id: number;
   status: string;
-  app_compose: string;
-  compose_hash: string;
-  encrypted_env: string | null;
-  env_keys: string[];
-  user_config: string | null;
-  vcpu: number;
-  memory_mb: number;
-  disk_gb: number;
-  image: string;
-  listed: boolean;
-  shutdown_timeout_s: number | null;
-  allow_force_stop: boolean;
   host_vm_id: string | null;
   operations: number;
   revisions: number;
