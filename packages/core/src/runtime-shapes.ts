@@ -1,30 +1,16 @@
 /**
  * What a running CVM reports about itself (its guest agent: containers, SysInfo, NetworkInfo), as the
- * control plane keeps it (`cvms.runtime`), and the three reads built from it: composition (#30), stats
- * (#27) and network (#28) of the client contract §2.3. Pure: the store is read elsewhere.
+ * control plane keeps it (`cvms.runtime`), and the three reads built from it: `GET /cvms/{id}/composition`,
+ * `/stats` and `/network`. Pure: the store is read elsewhere.
  */
+import type { compositionSchema, networkSchema, prpc, statsSchema, z } from '@opencvm/contract';
 import { composeFlags, gatewayUrls, type CvmView } from './shapes.ts';
 
 export { publishedPorts } from './published-ports.ts';
 
-/** One container as the guest agent's `ListContainers` reports it (guest_api.proto). */
-export interface GuestContainer {
-  id: string;
-  names: string[];
-  image: string;
-  image_id: string;
-  command?: string | null;
-  created: number;
-  state: string;
-  status: string;
-}
-
-export interface GuestNetwork {
-  dns_servers?: string[];
-  gateways?: { address: string }[];
-  interfaces?: { name: string; addresses?: { address: string; prefix: number }[]; rx_bytes?: number; tx_bytes?: number }[];
-  wg_info?: string;
-}
+/** One container as the guest agent's `ListContainers` reports it (dstack's `guest-api/proto/guest_api.proto`). */
+export type GuestContainer = prpc.GuestContainer;
+export type GuestNetwork = prpc.GuestNetwork;
 
 /**
  * `cvms.runtime`: the last snapshot the reconciler (or the worker after a boot) read from the guest.
@@ -71,7 +57,7 @@ function offlineReason(c: CvmView, what: string, rt: RuntimeSnapshot | null): st
 }
 
 /** `GET /cvms/{id}/composition` (`CvmContainersStatsSchema`, contract #30). */
-export function compositionShape(c: CvmView, runtime: RuntimeSnapshot | null, logEndpoint: (container: string) => string | null) {
+export function compositionShape(c: CvmView, runtime: RuntimeSnapshot | null, logEndpoint: (container: string) => string | null): z.input<typeof compositionSchema> {
   const f = composeFlags(c.app_compose);
   const rt = liveRuntime(c, runtime);
   return {
@@ -100,7 +86,7 @@ export function compositionShape(c: CvmView, runtime: RuntimeSnapshot | null, lo
 }
 
 /** `GET /cvms/{id}/stats` (`CvmSystemInfoSchema`, contract #27). */
-export function statsShape(c: CvmView, runtime: RuntimeSnapshot | null) {
+export function statsShape(c: CvmView, runtime: RuntimeSnapshot | null): z.input<typeof statsSchema> {
   const rt = liveRuntime(c, runtime);
   const sysinfo = rt?.sysinfo ?? null;
   return {
@@ -116,7 +102,7 @@ export function statsShape(c: CvmView, runtime: RuntimeSnapshot | null) {
 }
 
 /** `GET /cvms/{id}/network` (`CvmNetworkSchema`, contract #28). */
-export function networkShape(c: CvmView, runtime: RuntimeSnapshot | null) {
+export function networkShape(c: CvmView, runtime: RuntimeSnapshot | null): z.input<typeof networkSchema> {
   const f = composeFlags(c.app_compose);
   const rt = liveRuntime(c, runtime);
   const net = rt?.network ?? null;

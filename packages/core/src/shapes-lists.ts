@@ -1,16 +1,32 @@
 /**
- * Response shapes of the list and state reads (client contract §2.2, §2.3 #2–6, #10, #36a, #41, #43,
- * #54, #56, #57), built from the same `CvmView` rows as `GET /cvms/{id}`. Optional-but-not-nullable keys
- * are omitted rather than null; required-but-nullable keys are always present.
+ * Answers of the list and state reads, built from the same `CvmView` rows as `GET /cvms/{id}`, each typed by
+ * its contract schema. Optional-but-not-nullable keys are omitted rather than null (the official SDK refuses a
+ * null there); required-but-nullable keys are always present.
  */
+import type {
+  ApiVersion,
+  CvmStatus,
+  KmsType,
+  OperationKind,
+  appV2025Schema,
+  appV2026Schema,
+  cvmBasicInfoV2025Schema,
+  cvmInfoV2026Schema,
+  cvmListItemV2025Schema,
+  cvmStateSchema,
+  cvmStatusEntrySchema,
+  nodeRefSchema,
+  userConfigSchema,
+  workspaceSchema,
+  z,
+} from '@opencvm/contract';
 import { cvmDetailV2025, cvmInfoV2026, kmsInfo, uptimeOf, type CvmView } from './shapes.ts';
-import type { ApiVersion } from './api-version.ts';
 
 /**
  * `CvmInfoV20251028Schema`: an item of `/cvms/paginated` and `/apps/{id}/cvms` under 2025-10-28.
  * `syslogEndpoint`: the signed log URL, as for the v2025 detail.
  */
-export function cvmListItemV2025(c: CvmView, extras: { syslogEndpoint?: string } = {}) {
+export function cvmListItemV2025(c: CvmView, extras: { syslogEndpoint?: string } = {}): z.input<typeof cvmListItemV2025Schema> {
   const d = cvmDetailV2025(c, extras);
   return {
     hosted: {
@@ -51,7 +67,7 @@ export function cvmListItemV2025(c: CvmView, extras: { syslogEndpoint?: string }
 }
 
 /** `CvmBasicInfoV20251028Schema`: an app's `current_cvm` / `cvms[]` under 2025-10-28. */
-export function cvmBasicInfoV2025(c: CvmView) {
+export function cvmBasicInfoV2025(c: CvmView): z.input<typeof cvmBasicInfoV2025Schema> {
   return {
     vm_uuid: c.vm_uuid,
     app_id: c.app_id,
@@ -76,6 +92,8 @@ export function cvmBasicInfoV2025(c: CvmView) {
 }
 
 /** A CVM as a list item in the shape the API version asks for (`/cvms/paginated`, `/apps/{id}/cvms`). */
+export function cvmListItem(c: CvmView, version: '2025-10-28', extras?: { syslogEndpoint?: string }): z.input<typeof cvmListItemV2025Schema>;
+export function cvmListItem(c: CvmView, version: '2026-01-21', extras?: { syslogEndpoint?: string }): z.input<typeof cvmInfoV2026Schema>;
 export function cvmListItem(c: CvmView, version: ApiVersion, extras: { syslogEndpoint?: string } = {}) {
   return version === '2025-10-28' ? cvmListItemV2025(c, extras) : cvmInfoV2026(c);
 }
@@ -84,15 +102,18 @@ export interface AppRecord {
   app_id: string;
   name: string;
   created_at: Date;
-  kms_type: string;
+  kms_type: KmsType;
 }
 
 /**
  * `DstackAppFullResponse` (both versions): the app, its live CVMs newest first, and `current_cvm` = the
  * newest of them (null when it has none). `id` is the app id itself, so it works in `/apps/{id}` paths.
  */
+export function appShape(app: AppRecord, cvms: CvmView[], version: '2025-10-28'): z.input<typeof appV2025Schema>;
+export function appShape(app: AppRecord, cvms: CvmView[], version: '2026-01-21'): z.input<typeof appV2026Schema>;
+export function appShape(app: AppRecord, cvms: CvmView[], version: ApiVersion): z.input<typeof appV2025Schema> | z.input<typeof appV2026Schema>;
 export function appShape(app: AppRecord, cvms: CvmView[], version: ApiVersion) {
-  const one = (c: CvmView): object => (version === '2025-10-28' ? cvmBasicInfoV2025(c) : cvmInfoV2026(c));
+  const one = (c: CvmView) => (version === '2025-10-28' ? cvmBasicInfoV2025(c) : cvmInfoV2026(c));
   return {
     id: app.app_id,
     name: app.name,
@@ -108,7 +129,7 @@ export function appShape(app: AppRecord, cvms: CvmView[], version: ApiVersion) {
 /** The columns `/cvms/{id}/state` and `/status/batch` read (a light query, polled by the SSE watch). */
 export interface CvmStateRecord {
   name: string;
-  status: string;
+  status: CvmStatus;
   vm_uuid: string;
   instance_id: string | null;
   boot_progress: string | null;
@@ -117,14 +138,14 @@ export interface CvmStateRecord {
   started_at: Date | null;
   exited_at: Date | null;
   /** the active operation (pending or running), if any */
-  op_kind: string | null;
+  op_kind: OperationKind | null;
   op_started_at: Date | null;
   op_correlation_id: string | null;
 }
 
 /** `CvmStateSchema` (#36a): strings only, and a key is absent rather than null (null fails the SDK). */
-export function cvmStateShape(c: CvmStateRecord, now = Date.now()): Record<string, string> {
-  const out: Record<string, string> = { id: c.vm_uuid, name: c.name, status: c.status };
+export function cvmStateShape(c: CvmStateRecord, now = Date.now()): z.input<typeof cvmStateSchema> {
+  const out: z.input<typeof cvmStateSchema> & Record<string, string> = { id: c.vm_uuid, name: c.name, status: c.status };
   const opt: [string, string | null | undefined][] = [
     ['instance_id', c.instance_id],
     ['uptime', uptimeOf(c, now) || null],
@@ -138,7 +159,7 @@ export function cvmStateShape(c: CvmStateRecord, now = Date.now()): Record<strin
 }
 
 /** `CvmStatusSchema` (#43): one entry of the `/status/batch` map. */
-export function cvmStatusShape(c: CvmStateRecord, now = Date.now()) {
+export function cvmStatusShape(c: CvmStateRecord, now = Date.now()): z.input<typeof cvmStatusEntrySchema> {
   return {
     vm_uuid: c.vm_uuid,
     status: c.status,
@@ -153,7 +174,7 @@ export function cvmStatusShape(c: CvmStateRecord, now = Date.now()) {
 }
 
 /** `CvmUserConfigSchema` (#41): `ssh_authorized_keys` is never null (optional-not-nullable, default []). */
-export function userConfigShape(userConfig: string | null, fallback: { hostname: string; gatewayDomain: string | null }) {
+export function userConfigShape(userConfig: string | null, fallback: { hostname: string; gatewayDomain: string | null }): z.input<typeof userConfigSchema> {
   let parsed: Record<string, unknown> = {};
   try {
     const v = userConfig ? JSON.parse(userConfig) : {};
@@ -177,7 +198,7 @@ export function versionTuple(version: string): [number, number, number] | [numbe
 }
 
 /** A node as a `NodeRef` (`object_type: "node"`): `/workspaces/{slug}/nodes` items. */
-export function nodeRef(n: { id: number; name: string; region: string; device_id: string; ppid: string; status: string; version: string | null }) {
+export function nodeRef(n: { id: number; name: string; region: string; device_id: string; ppid: string; status: string; version: string | null }): z.input<typeof nodeRefSchema> {
   return { object_type: 'node' as const, id: n.id, name: n.name, region: n.region, device_id: n.device_id, ppid: n.ppid, status: n.status, version: n.version };
 }
 
@@ -191,7 +212,7 @@ export interface WorkspaceRecord {
 }
 
 /** `WorkspaceResponseSchema` (#2, #3); `is_default` marks the workspace of the API key in use. */
-export function workspaceShape(w: WorkspaceRecord, currentWorkspaceId: number) {
+export function workspaceShape(w: WorkspaceRecord, currentWorkspaceId: number): z.input<typeof workspaceSchema> {
   return {
     id: String(w.id),
     name: w.name,

@@ -3,12 +3,23 @@
  * Each builder follows the client contract §2.2 to the key: required-but-nullable keys are always
  * present, optional-but-not-nullable keys are omitted rather than null.
  */
+import type {
+  CvmStatus,
+  KmsType,
+  OperationKind,
+  commitResultSchema,
+  cvmDetailV2025Schema,
+  cvmInfoV2026Schema,
+  kmsInfoSchema,
+  vmSchema,
+  z,
+} from '@opencvm/contract';
 import { publishedPortsOf } from './published-ports.ts';
 
 export interface KmsRecord {
   id: string;
   slug: string | null;
-  kms_type: string;
+  kms_type: KmsType;
   url: string;
   version: string;
   chain_id: number | null;
@@ -29,7 +40,7 @@ export interface NodeRecord {
 }
 
 export interface OperationProgress {
-  kind: string;
+  kind: OperationKind;
   target: string;
   started_at: Date;
   correlation_id: string;
@@ -40,7 +51,7 @@ export interface CvmView {
   id: number;
   vm_uuid: string;
   name: string;
-  status: string;
+  status: CvmStatus;
   app_id: string;
   instance_id: string | null;
   workspace: { id: number; name: string; slug: string };
@@ -71,7 +82,7 @@ export interface CvmView {
   progress: OperationProgress | null;
 }
 
-export function kmsInfo(k: KmsRecord) {
+export function kmsInfo(k: KmsRecord): z.input<typeof kmsInfoSchema> {
   return {
     id: k.id,
     slug: k.slug,
@@ -115,7 +126,7 @@ export function composeFlags(appCompose: string) {
 }
 
 /** `VMSchema`: the answer to start/stop/restart/replicate (contract §2.2). */
-export function vmShape(c: CvmView) {
+export function vmShape(c: CvmView): z.input<typeof vmSchema> {
   const f = composeFlags(c.app_compose);
   return {
     id: c.id,
@@ -143,7 +154,7 @@ export function vmShape(c: CvmView) {
 }
 
 /** `POST /cvms` answer: a VM plus the on-chain fields (contract #12). */
-export function commitShape(c: CvmView) {
+export function commitShape(c: CvmView): z.input<typeof commitResultSchema> {
   return {
     ...vmShape(c),
     app_auth_contract_address: c.contract_address,
@@ -178,7 +189,7 @@ export function gatewayUrls(
  * `CvmDetailV20251028Schema`: `GET /cvms/{id}` under `X-Phala-Version: 2025-10-28` (contract §2.2).
  * `syslogEndpoint`: the signed log URL (it needs the server's secret, so the caller computes it).
  */
-export function cvmDetailV2025(c: CvmView, extras: { syslogEndpoint?: string } = {}) {
+export function cvmDetailV2025(c: CvmView, extras: { syslogEndpoint?: string } = {}): z.input<typeof cvmDetailV2025Schema> {
   const f = composeFlags(c.app_compose);
   return {
     id: c.id,
@@ -214,10 +225,12 @@ export function cvmDetailV2025(c: CvmView, extras: { syslogEndpoint?: string } =
   };
 }
 
-/** `CvmInfoV20260121Schema` (list item), and with `detail` the `GET /cvms/{id}` detail (contract §2.2). */
+/** `CvmInfoV20260121Schema` (list item), and with `detail` the `GET /cvms/{id}` detail's part of it (plus `compose_file`). */
+export function cvmInfoV2026(c: CvmView): z.input<typeof cvmInfoV2026Schema>;
+export function cvmInfoV2026(c: CvmView, detail: true): z.input<typeof cvmInfoV2026Schema> & { compose_file: Record<string, unknown> };
 export function cvmInfoV2026(c: CvmView, detail = false) {
   const f = composeFlags(c.app_compose);
-  const info = {
+  const info: z.input<typeof cvmInfoV2026Schema> = {
     id: c.vm_uuid,
     name: c.name,
     status: c.status,

@@ -8,20 +8,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { startVmmSim, type VmmSim } from '@opencvm/vmm-sim';
 import type { Config, HostConfig } from './config.ts';
 import { openDatabase, type Db } from './db/index.ts';
-import { installBodyParsers, installErrorHandling } from './http/errors.ts';
+import { errorHandlingOptions, installBodyParsers, installErrorHandling } from './http/errors.ts';
 import type { Services } from './http/context.ts';
-import { apiRoutes } from './routes/api.ts';
-import { guestKmsRoutes } from './routes/guest-kms.ts';
-import { readRoutes } from './routes/reads.ts';
-import { lifecycleRoutes } from './routes/lifecycle.ts';
-import { logRoutes } from './routes/logs.ts';
-import { runtimeRoutes } from './routes/runtime.ts';
-import { updateRoutes } from './routes/updates.ts';
-import { operationRoutes } from './routes/operations.ts';
-import { instanceIdRoutes } from './routes/instance-ids.ts';
+import { registerRoutes } from './http/endpoint.ts';
+import { endStreams } from './http/streams.ts';
+import { routes } from './endpoints/index.ts';
 import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
-import { CvmService } from './services/cvms.ts';
+import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
 import { KmsService, loadOrCreateRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
@@ -40,12 +34,16 @@ export interface StartOptions {
   logger?: boolean;
   /** worker timings (tests make them shorter) */
   worker?: { bootPollMs?: number; pollMs?: number };
+  /** called with the HTTP server before any route is registered (tests check every answer this way) */
+  instrument?: (app: FastifyInstance) => void;
 }
 
 export interface RunningServer {
   url: string;
   apiUrl: string;
   app: FastifyInstance;
+  /** every route the HTTP server registered (method, fastify path) */
+  registeredRoutes: { method: string; url: string }[];
   services: Services;
   worker: Worker;
   /** brings host VM state and guest runtime into the store (`refreshRuntime(cvmId)` after a boot) */
@@ -66,6 +64,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     loadDataDir: opts.loadDataDir,
   });
   const app = Fastify({
+    ...errorHandlingOptions(),
+    // a request without Host reaches the server, which answers it in the error envelope (Node's own answer has no body)
+    http: { requireHostHeader: false },
     logger: opts.logger ? { level: config.logLevel, redact: ['req.headers["x-api-key"]', 'req.headers.authorization'] } : false,
   });
   let sim: VmmSim | undefined;
@@ -92,26 +93,25 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       nodes,
       deploy: new DeployService(db, kms, config.provisionTtlMs, () => w.wake()),
       lifecycle: new LifecycleService(db, () => w.wake()),
-      cvms: new CvmService(db),
+      reads: new ReadService(db, logUrls),
       catalog: new CatalogService(db),
       logUrls,
-      runtime: new RuntimeService(db, new CvmService(db), logUrls),
+      runtime: new RuntimeService(db, logUrls),
       updates: new UpdateService(db, () => w.wake()),
       instanceIds: new InstanceIdService(db, nodes, () => w.wake()),
       publicUrl: () => urlBox.value,
     };
 
+    const registeredRoutes: { method: string; url: string }[] = [];
+    app.addHook('onRoute', (r) => {
+      for (const method of [r.method].flat()) registeredRoutes.push({ method, url: r.url });
+    });
+    opts.instrument?.(app);
     installBodyParsers(app);
     installErrorHandling(app);
-    app.get('/healthz', async () => ({ status: 'ok' }));
-    await app.register(async (api) => { apiRoutes(api, services); readRoutes(api, services); }, { prefix: '/api/v1' });
-    await app.register(async (api) => lifecycleRoutes(api, services), { prefix: '/api/v1' });
-    await app.register(async (api) => runtimeRoutes(api, services), { prefix: '/api/v1' });
-    await app.register(async (api) => updateRoutes(api, services), { prefix: '/api/v1' });
-    await app.register(async (api) => operationRoutes(api, services), { prefix: '/api/v1' });
-    await app.register(async (api) => instanceIdRoutes(api, services), { prefix: '/api/v1' });
-    logRoutes(app, services);
-    guestKmsRoutes(app, services);
+    // streams (SSE watches, followed logs) never end by themselves: end them when the server closes
+    app.addHook('preClose', async () => endStreams(app));
+    registerRoutes(app, services, routes);
 
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
@@ -153,6 +153,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       url,
       apiUrl: `${url}/api/v1`,
       app,
+      registeredRoutes,
       services,
       worker: w,
       reconciler,

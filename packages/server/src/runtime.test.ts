@@ -3,6 +3,7 @@
  * composition (#30), stats (#27) and network (#28) come from the store and show the guest's containers,
  * SysInfo and gateway URLs; a VM stopped or removed behind the control plane's back is seen as such.
  */
+import { prpc } from '@opencvm/contract';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@phala/cloud';
@@ -223,9 +224,9 @@ test('the reconciler leaves a CVM with an operation in progress to the worker', 
   assert.equal(after.status, 'stopped');
 });
 
-test('hostStatePatch maps the host\'s view (dstack-facts §5.3) and writes nothing when nothing changed', () => {
+test('hostStatePatch maps the host\'s view (dstack-vmm\'s statuses) and writes nothing when nothing changed', () => {
   const row = { id: 1, host_vm_id: 'h', status: 'running', boot_progress: 'done', boot_error: null, shutdown_progress: null, instance_id: 'i1', version: '1' };
-  const vm = (over: object) => ({ id: 'h', name: 'n', app_id: 'a', status: 'running', boot_progress: 'done', boot_error: '', shutdown_progress: '', instance_id: 'i1', ...over });
+  const vm = (over: object) => prpc.vmInfoSchema.parse({ id: 'h', name: 'n', app_id: 'a', status: 'running', boot_progress: 'done', boot_error: '', shutdown_progress: '', instance_id: 'i1', ...over });
   assert.equal(hostStatePatch(row, vm({})), null);
   assert.equal(hostStatePatch(row, vm({ boot_progress: 'setting up docker' }))?.status, 'starting');
   assert.deepEqual(hostStatePatch(row, vm({ status: 'exited', boot_error: 'oom' })), {

@@ -1,4 +1,5 @@
-/** Public option/view types of the simulator and the dstack-vmm wire types it speaks (§5.2). */
+/** Public option/view types of the simulator, and the dstack-vmm wire types it speaks. */
+import type { prpc, z } from '@opencvm/contract';
 
 export interface VmmSimOptions {
   /** Listen address, default 127.0.0.1. */
@@ -85,79 +86,13 @@ export interface SimVmView {
   guest: { env: Record<string, string> | null; droppedEnvKeys: string[]; containers: SimContainerView[] };
 }
 
-// ---- dstack-vmm wire types (JSON form) ----
+// ---- dstack-vmm wire types (JSON form): declared once, in @opencvm/contract, for this host and the server's driver ----
 
-export interface PortMapping {
-  protocol: string;
-  host_port: number;
-  vm_port: number;
-  host_address: string;
-}
-
-export interface GpuConfig {
-  gpus: { slot: string }[];
-  attach_mode: string;
-}
-
-export interface NetworkingConfig {
-  mode: string;
-  bridge_name: string;
-}
-
-export interface VmConfiguration {
-  name: string;
-  image: string;
-  compose_file: string;
-  vcpu: number;
-  memory: number;
-  disk_size: number;
-  ports: PortMapping[];
-  encrypted_env: string;
-  app_id: string | null;
-  user_config: string;
-  hugepages: boolean;
-  pin_numa: boolean;
-  gpus: GpuConfig | null;
-  kms_urls: string[];
-  gateway_urls: string[];
-  stopped: boolean;
-  no_tee: boolean;
-  networking: NetworkingConfig | null;
-  networks: NetworkingConfig[];
-  simulated_tee: string | null;
-}
-
-export interface GuestEvent {
-  event: string;
-  body: string;
-  timestamp: number;
-}
-
-export interface VmInfo {
-  id: string;
-  name: string;
-  status: string;
-  uptime: string;
-  app_url: string | null;
-  app_id: string;
-  instance_id: string | null;
-  configuration: VmConfiguration | null;
-  exited_at: string | null;
-  boot_progress: string;
-  boot_error: string;
-  shutdown_progress: string;
-  image_version: string;
-  events: GuestEvent[];
-  interfaces: { mode: string; backend: string; mac: string; bridge_name: string | null; netdev_id: string | null }[];
-}
-
+export type PortMapping = z.output<typeof prpc.portMappingSchema>;
+export type GpuConfig = z.output<typeof prpc.gpuConfigSchema>;
+export type NetworkingConfig = z.output<typeof prpc.networkingConfigSchema>;
+export type VmConfiguration = prpc.VmConfiguration;
+export type GuestEvent = z.output<typeof prpc.guestEventSchema>;
+export type VmInfo = prpc.VmInfo;
 /** The KMS `AppKeyResponse` (hex bytes). */
-export interface AppKeys {
-  ca_cert: string;
-  disk_crypt_key: string;
-  env_crypt_key: string;
-  k256_key: string;
-  k256_signature: string;
-  gateway_app_id: string;
-  os_image_hash: string;
-}
+export type AppKeys = prpc.AppKeys;

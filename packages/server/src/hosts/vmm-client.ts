@@ -1,54 +1,15 @@
 /**
- * Host driver: a client for dstack-vmm's pRPC API in JSON mode (dstack-facts §0, §5). It talks to any
- * dstack-vmm (the simulated one in tests and `npm start`) and knows nothing of a host's internals.
+ * Host driver: a client for dstack-vmm's pRPC API in JSON mode (`POST /prpc/<Method>?json`, dstack's
+ * `vmm/rpc/proto/vmm_rpc.proto`). It talks to any dstack-vmm (the simulated one in tests and `npm start`) and
+ * knows nothing of a host's internals. Every answer is parsed with the contract's pRPC schemas: a host that
+ * answers something else is an error, never a cast.
  */
+import { prpc, type z } from '@opencvm/contract';
 
-export interface VmConfiguration {
-  name: string;
-  image: string;
-  compose_file: string;
-  vcpu: number;
-  memory: number;
-  disk_size: number;
-  ports?: { protocol: string; host_port: number; vm_port: number; host_address?: string }[];
-  encrypted_env?: string;
-  app_id?: string;
-  user_config?: string;
-  hugepages?: boolean;
-  pin_numa?: boolean;
-  gpus?: { gpus: { slot: string }[]; attach_mode?: string };
-  kms_urls?: string[];
-  gateway_urls?: string[];
-  stopped?: boolean;
-}
-
-export interface VmInfo {
-  id: string;
-  name: string;
-  status: string;
-  uptime?: string;
-  app_url?: string | null;
-  app_id: string;
-  instance_id?: string | null;
-  exited_at?: string | null;
-  boot_progress?: string;
-  boot_error?: string;
-  shutdown_progress?: string;
-  image_version?: string;
-}
-
-export interface HostMeta {
-  kms?: { url?: string; urls?: string[] };
-  gateway?: { url?: string; base_domain?: string; port?: number; agent_port?: number };
-  resources?: { max_cvm_number?: number; max_allocable_vcpu?: number; max_allocable_memory_in_mb?: number };
-}
-
-export interface HostImage {
-  name: string;
-  description: string;
-  version: string;
-  is_dev: boolean;
-}
+export type VmConfiguration = prpc.VmConfigurationInput;
+export type VmInfo = prpc.VmInfo;
+export type HostMeta = prpc.HostMeta;
+export type HostImage = prpc.HostImage;
 
 /** A host answered with a pRPC error (HTTP 400 `{"error"}`), or could not be reached. */
 export class HostError extends Error {
@@ -69,7 +30,8 @@ export class VmmClient {
     private readonly timeoutMs = 15_000,
   ) {}
 
-  async call<T = unknown>(method: string, body: unknown = {}, service: 'prpc' | 'guest' = 'prpc'): Promise<T> {
+  /** One call; the answer is parsed with `schema` (a host answering another shape is a HostError). */
+  async call<S extends z.ZodType>(method: string, body: unknown, schema: S, service: 'prpc' | 'guest' = 'prpc'): Promise<z.output<S>> {
     let res: Response;
     try {
       res = await fetch(`${this.base}/${service}/${method}?json`, {
@@ -94,7 +56,18 @@ export class VmmClient {
       }
       throw new HostError(`${method}: ${message || `HTTP ${res.status}`}`, method, true);
     }
-    return (text ? JSON.parse(text) : {}) as T;
+    let data: unknown;
+    try {
+      data = text ? JSON.parse(text) : {};
+    } catch {
+      throw new HostError(`${method}: the host answered something that is not JSON (HTTP ${res.status})`, method, true);
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new HostError(`${method}: the host's answer is not what dstack-vmm answers (${issue.path.join('.') || 'answer'}: ${issue.message})`, method, true);
+    }
+    return parsed.data;
   }
 
   private get base() {
@@ -106,8 +79,14 @@ export class VmmClient {
   }
 
   /** The guest agent's API as the host proxies it: `POST /guest/<Method>` `{"id"}` (dstack-facts §5.1, §6.1). */
-  guest<T = unknown>(method: 'Info' | 'SysInfo' | 'NetworkInfo' | 'ListContainers', id: string): Promise<T> {
-    return this.call<T>(method, { id }, 'guest');
+  listContainers(id: string) {
+    return this.call('ListContainers', { id }, prpc.listContainersResultSchema, 'guest');
+  }
+  sysInfo(id: string) {
+    return this.call('SysInfo', { id }, prpc.guestSysInfoSchema, 'guest');
+  }
+  networkInfo(id: string) {
+    return this.call('NetworkInfo', { id }, prpc.guestNetworkSchema, 'guest');
   }
 
   /**
@@ -125,39 +104,38 @@ export class VmmClient {
   }
 
   createVm(config: VmConfiguration) {
-    return this.call<{ id: string }>('CreateVm', config);
+    return this.call('CreateVm', config, prpc.idResultSchema);
   }
   startVm(id: string) {
-    return this.call('StartVm', { id });
+    return this.call('StartVm', { id }, prpc.emptyResultSchema);
   }
   stopVm(id: string) {
-    return this.call('StopVm', { id });
+    return this.call('StopVm', { id }, prpc.emptyResultSchema);
   }
   shutdownVm(id: string) {
-    return this.call('ShutdownVm', { id });
+    return this.call('ShutdownVm', { id }, prpc.emptyResultSchema);
   }
-  /** UpdateVmRequest (dstack-facts §5.2): only the fields given change; resources need a stopped VM. */
-  updateVm(id: string, update: Record<string, unknown>) {
-    return this.call<{ id: string }>('UpdateVm', { id, ...update });
+  /** `UpdateVmRequest`: only the fields given change; resources need a stopped VM. */
+  updateVm(id: string, update: Omit<prpc.UpdateVmRequest, 'id'>) {
+    return this.call('UpdateVm', { id, ...update }, prpc.idResultSchema);
   }
   removeVm(id: string) {
-    return this.call('RemoveVm', { id });
+    return this.call('RemoveVm', { id }, prpc.emptyResultSchema);
   }
   async getInfo(id: string): Promise<VmInfo | null> {
-    const r = await this.call<{ found: boolean; info?: VmInfo }>('GetInfo', { id });
+    const r = await this.call('GetInfo', { id }, prpc.getInfoResultSchema);
     return r.found && r.info ? r.info : null;
   }
   async status(opts: { ids?: string[]; keyword?: string; brief?: boolean } = {}): Promise<VmInfo[]> {
-    const r = await this.call<{ vms?: VmInfo[] }>('Status', { brief: true, ...opts });
-    return r.vms ?? [];
+    return (await this.call('Status', { brief: true, ...opts }, prpc.statusResultSchema)).vms;
   }
   getMeta() {
-    return this.call<HostMeta>('GetMeta');
+    return this.call('GetMeta', {}, prpc.hostMetaSchema);
   }
   async listImages(): Promise<HostImage[]> {
-    return (await this.call<{ images?: HostImage[] }>('ListImages')).images ?? [];
+    return (await this.call('ListImages', {}, prpc.listImagesResultSchema)).images;
   }
   version() {
-    return this.call<{ version: string; rev?: string }>('Version');
+    return this.call('Version', {}, prpc.versionResultSchema);
   }
 }

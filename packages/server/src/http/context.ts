@@ -4,7 +4,7 @@ import { apiVersionOf, type ApiVersion } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
 import type { AuthService, Principal } from '../services/auth.ts';
 import type { CatalogService } from '../services/catalog.ts';
-import type { CvmService } from '../services/cvms.ts';
+import type { ReadService } from '../services/reads.ts';
 import type { DeployService } from '../services/deploy.ts';
 import type { KmsService } from '../services/kms.ts';
 import type { LifecycleService } from '../services/lifecycle.ts';
@@ -21,7 +21,7 @@ export interface Services {
   nodes: NodeService;
   deploy: DeployService;
   lifecycle: LifecycleService;
-  cvms: CvmService;
+  reads: ReadService;
   catalog: CatalogService;
   runtime: RuntimeService;
   logUrls: LogUrlService;

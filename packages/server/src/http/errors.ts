@@ -1,37 +1,117 @@
 /**
- * One error envelope for every failure (DESIGN §Conventions): `{"detail": {error_code, message, ...}}`.
- * A 5xx is a bug: it is logged with its stack and answered without internals.
+ * One error envelope for every failure: `{"detail": {error_code, message, details, suggestions, links}}`,
+ * including the errors raised before a handler runs — by fastify (a malformed percent-encoding, an overlong
+ * path parameter, a body that is not JSON), by Node's HTTP parser (raw control bytes in the path, headers over
+ * 16 KB), or by the router (no such route, a method the path does not have). A 5xx is a bug: it is logged with
+ * its stack and answered without internals.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
-import { ApiError, ErrorCodes } from '@opencvm/core';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { ApiError, ErrorCodes, endpoints, type ErrorEnvelope } from '@opencvm/core';
+
+const GUEST_KMS = '/kms/prpc/';
+
+/** The body of an error answer; guests of the KMS also get dstack's pRPC `{"error"}` beside the envelope. */
+function body(req: FastifyRequest | undefined, e: ApiError): ErrorEnvelope | (ErrorEnvelope & { error: string }) {
+  const envelope = e.toEnvelope();
+  return req?.url.startsWith(GUEST_KMS) ? { ...envelope, error: e.message } : envelope;
+}
+
+/** Fastify's own errors with a 4xx status, in words a user can act on. */
+function frameworkError(err: FastifyError, req: FastifyRequest): ApiError {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return new ApiError(400, ErrorCodes.INVALID_REQUEST, 'The URL is not valid: a "%" must start a percent-encoded byte (%XX, two hex digits). Encode a literal "%" as %25.');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError(414, ErrorCodes.INVALID_REQUEST, `A path parameter is longer than ${MAX_PARAM_LENGTH} characters: no identifier of this API is that long.`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, ErrorCodes.INVALID_REQUEST, `Content-Type ${req.headers['content-type']} is not accepted here: send application/json (or the text type the endpoint documents).`);
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, ErrorCodes.INVALID_REQUEST, 'The request body is too large (limit 1 MiB).');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError(400, ErrorCodes.INVALID_REQUEST, 'The request body does not match its Content-Length.');
+    default:
+      return new ApiError(err.statusCode!, ErrorCodes.INVALID_REQUEST, `The request was refused: ${err.message}`);
+  }
+}
+
+/** Longer path parameters are refused by the router (414); up to this, the endpoint's own limit answers (422). */
+export const MAX_PARAM_LENGTH = 1000;
+
+/** Options of the fastify instance that route errors raised before a route runs into the envelope. */
+export function errorHandlingOptions(): Pick<FastifyServerOptions, 'routerOptions' | 'frameworkErrors' | 'clientErrorHandler'> {
+  return {
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors(err, req, reply) {
+      const e = err.statusCode && err.statusCode < 500 ? frameworkError(err as FastifyError, req) : new ApiError(400, ErrorCodes.INVALID_REQUEST, err.message);
+      void (reply as FastifyReply).status(e.status).send(body(req, e));
+    },
+    /** Node's HTTP parser refused the request (no route ran): answer on the socket, in the envelope. */
+    clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
+      if (!socket.writable) return socket.destroy();
+      const e =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? new ApiError(431, ErrorCodes.INVALID_REQUEST, 'The request headers are too large (limit 16 KB): send fewer or shorter headers.')
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? new ApiError(408, ErrorCodes.INVALID_REQUEST, 'The request took too long to arrive.')
+            : new ApiError(400, ErrorCodes.INVALID_REQUEST,
+                'The request is not valid HTTP: its request line or headers contain characters HTTP does not allow (percent-encode control and non-ASCII bytes in the path).');
+      const text = JSON.stringify(e.toEnvelope());
+      socket.end(
+        `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
+    },
+  };
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/** Each contract path as a pattern over concrete paths, for a 405 that names the methods a path has. */
+const PATHS = endpoints.map((e) => ({
+  method: e.method,
+  re: new RegExp(`^${e.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+')}$`),
+}));
+
+function allowedMethods(path: string): string[] {
+  const methods = new Set<string>(PATHS.filter((p) => p.re.test(path)).map((p) => p.method));
+  if (methods.has('GET')) methods.add('HEAD');
+  return [...methods];
+}
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | ApiError | Error, req, reply) => {
-    if (err instanceof ApiError) {
-      return reply.status(err.status).headers(err.headers).send(err.toEnvelope());
-    }
+    if (err instanceof ApiError) return reply.status(err.status).headers(err.headers).send(body(req, err));
     const fe = err as FastifyError;
-    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.status(415).send(
-        new ApiError(415, ErrorCodes.INVALID_REQUEST, `Content-Type ${req.headers['content-type']} is not accepted here: send application/json.`).toEnvelope(),
-      );
-    }
-    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.status(413).send(new ApiError(413, ErrorCodes.INVALID_REQUEST, 'The request body is too large (limit 1 MiB).').toEnvelope());
-    }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-      return reply.status(fe.statusCode).send(new ApiError(fe.statusCode, ErrorCodes.INVALID_REQUEST, fe.message).toEnvelope());
+      const e = frameworkError(fe, req);
+      return reply.status(e.status).send(body(req, e));
     }
     req.log.error({ err }, 'unhandled error');
-    return reply.status(500).send(
-      new ApiError(500, ErrorCodes.INTERNAL_ERROR, 'Internal error: this is a bug in opencvm; the server log has the details.').toEnvelope(),
-    );
+    return reply
+      .status(500)
+      .send(body(req, new ApiError(500, ErrorCodes.INTERNAL_ERROR, 'Internal error: this is a bug in opencvm; the server log has the details.')));
   });
 
-  app.setNotFoundHandler((req, reply) => {
-    reply.status(404).send(
-      new ApiError(404, ErrorCodes.ROUTE_NOT_FOUND, `No route ${req.method} ${req.url.split('?')[0]}: see the API reference in README.md.`).toEnvelope(),
-    );
+  app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0];
+    const allowed = allowedMethods(path);
+    if (allowed.length) {
+      return reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .send(body(req, new ApiError(405, ErrorCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}: use ${allowed.join(' or ')}.`)));
+    }
+    return reply
+      .status(404)
+      .send(body(req, new ApiError(404, ErrorCodes.ROUTE_NOT_FOUND, `No route ${req.method} ${path}: the API reference is at /api/v1/docs (OpenAPI: /api/v1/openapi.json).`)));
+  });
+
+  // HTTP/1.1 requires a Host header; Node answers its absence with an empty 400 unless the server lets it through
+  app.addHook('onRequest', async (req) => {
+    if (req.raw.httpVersion === '1.1' && !req.headers.host) {
+      throw new ApiError(400, ErrorCodes.INVALID_REQUEST, 'The request has no Host header: HTTP/1.1 requires one.');
+    }
   });
 }
 
@@ -41,17 +121,17 @@ export function installErrorHandling(app: FastifyInstance): void {
  */
 export function installBodyParsers(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_req, body, done) => {
-    const text = (body as string).trim();
-    if (!text) return done(null, undefined);
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_req, text, done) => {
+    const trimmed = (text as string).trim();
+    if (!trimmed) return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, JSON.parse(trimmed));
     } catch (e) {
       done(new ApiError(400, ErrorCodes.INVALID_REQUEST, `The request body is not valid JSON: ${(e as Error).message}`), undefined);
     }
   });
   app.removeContentTypeParser('text/plain');
   for (const type of ['text/plain', 'text/yaml', 'application/yaml', 'application/x-yaml']) {
-    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_req, text, done) => done(null, text));
   }
 }

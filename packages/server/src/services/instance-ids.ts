@@ -28,9 +28,12 @@ import {
   badRequest,
   notFound,
   parseCvmRef,
-  parseOrThrow,
-  z,
   type CvmRef,
+  type CvmView,
+  type renewInstanceIdsBodySchema,
+  type syncInstanceIdBodySchema,
+  type syncInstanceIdsBodySchema,
+  type z,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import type { VmInfo } from '../hosts/vmm-client.ts';
@@ -38,6 +41,10 @@ import { findCvm } from '../store/cvms.ts';
 import type { Principal } from './auth.ts';
 import type { NodeService } from './nodes.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
+
+export type RenewManyRequest = z.output<typeof renewInstanceIdsBodySchema>;
+export type SyncRequest = z.output<typeof syncInstanceIdBodySchema>;
+export type SyncManyRequest = z.output<typeof syncInstanceIdsBodySchema>;
 
 export type RefreshStatus = 'updated' | 'unchanged' | 'skipped' | 'conflict' | 'error';
 
@@ -72,34 +79,7 @@ export interface InstanceIdBatch {
   items: InstanceIdResult[];
 }
 
-const MAX_BATCH = 500;
 const DEFAULT_LIMIT = 100;
-
-const newIdsBody = z.object({
-  ids: z
-    .array(z.string().min(1, 'an id must not be empty'), { error: 'ids must be a list of CVM identifiers' })
-    .min(1, 'ids must name at least one CVM')
-    .max(MAX_BATCH, `at most ${MAX_BATCH} ids per request`),
-});
-
-const syncBody = z
-  .object({
-    overwrite: z.boolean({ error: 'overwrite must be true or false' }).nullish(),
-    dry_run: z.boolean({ error: 'dry_run must be true or false' }).nullish(),
-  })
-  .nullish();
-
-/** The SDK's `RefreshCvmInstanceIdsRequestSchema` is strict; so is the server. */
-const syncManyBody = z
-  .object({
-    cvm_ids: z.array(z.string().min(1)).max(MAX_BATCH, `at most ${MAX_BATCH} cvm_ids per request`).optional(),
-    running_only: z.boolean().optional(),
-    missing_only: z.boolean().optional(),
-    overwrite: z.boolean().optional(),
-    dry_run: z.boolean().optional(),
-    limit: z.number().int().min(1).max(MAX_BATCH).optional(),
-  })
-  .strict();
 
 interface CvmRow {
   id: number;
@@ -145,15 +125,14 @@ export class InstanceIdService {
   // ------------------------------------------------------------ form 1: a new instance id (seed 004)
 
   /** `POST /cvms/{id}/refresh-instance-id`: queue the `refresh_instance_id` operation; API errors are thrown. */
-  async renew(p: Principal, rawId: string): Promise<InstanceIdResult> {
-    const r = await this.queueRenew(p, parseCvmRef(decodeURIComponent(rawId)), rawId);
+  async renew(p: Principal, cvm: CvmView, identifier: string): Promise<InstanceIdResult> {
+    const r = await this.queueRenew(p, { kind: 'id', value: cvm.id }, identifier);
     this.onQueued();
     return r;
   }
 
   /** `POST /cvms/refresh-instance-ids` `{ids}`: the same per CVM; a refused CVM is an item, not a failed batch. */
-  async renewMany(p: Principal, body: unknown): Promise<InstanceIdBatch> {
-    const { ids } = parseOrThrow(newIdsBody, body ?? {});
+  async renewMany(p: Principal, { ids }: RenewManyRequest): Promise<InstanceIdBatch> {
     const items: InstanceIdResult[] = [];
     const seen = new Map<number, string>();
     for (const identifier of ids) {
@@ -214,10 +193,8 @@ export class InstanceIdService {
   // ------------------------------------------------------------ form 2: sync from the host (SDK 0.2.9)
 
   /** `PATCH /cvms/{id}/instance-id` `{overwrite?, dry_run?}`. A CVM not in this workspace is a 404. */
-  async sync(p: Principal, rawId: string, body: unknown): Promise<InstanceIdResult> {
-    const opts = parseOrThrow(syncBody, body ?? {}) ?? {};
-    const cvm = await findCvm(this.db, p.workspaceId, parseCvmRef(decodeURIComponent(rawId)));
-    if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
+  async sync(p: Principal, cvm: CvmView, rawId: string, body: SyncRequest): Promise<InstanceIdResult> {
+    const opts = body ?? {};
     const [row] = await this.db.query<CvmRow>(`SELECT ${ROW_COLUMNS} FROM cvms c WHERE c.id = $1`, [cvm.id]);
     const early = await this.precheck(row, rawId);
     if (early) return early;
@@ -231,8 +208,8 @@ export class InstanceIdService {
   }
 
   /** `PATCH /cvms/instance-ids`: the named CVMs, or the workspace's (filtered), up to `limit`; one host call per node. */
-  async syncMany(p: Principal, body: unknown): Promise<InstanceIdBatch> {
-    const req = parseOrThrow(syncManyBody, body ?? {});
+  async syncMany(p: Principal, body: SyncManyRequest): Promise<InstanceIdBatch> {
+    const req = body ?? {};
     const limit = req.limit ?? DEFAULT_LIMIT;
     const flags = { overwrite: !!req.overwrite, dryRun: !!req.dry_run };
 

@@ -10,17 +10,20 @@ import {
   badRequest,
   normalizeAppId,
   notFound,
-  parseCvmRef,
-  parseOrThrow,
-  z,
   type CvmView,
+  type instanceBodySchema,
+  type replicaBodySchema,
+  type z,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
-import { findCvm, findCvmById } from '../store/cvms.ts';
+import { findCvm, findCvmById, lockLiveCvm } from '../store/cvms.ts';
 import type { Principal } from './auth.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 import { place } from './scheduler.ts';
 import { recordRevision } from './updates.ts';
+
+export type ReplicaRequest = z.output<typeof replicaBodySchema>;
+export type InstanceRequest = z.output<typeof instanceBodySchema>;
 
 export type LifecycleKind = 'start' | 'stop' | 'shutdown' | 'restart' | 'delete';
 
@@ -64,27 +67,6 @@ function checkState(kind: LifecycleKind, cvm: { name: string; status: string }):
   }
 }
 
-const replicaBody = z
-  .object({
-    node_id: z.number().int().nullish(),
-    teepod_id: z.number().int().nullish(),
-    encrypted_env: z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'encrypted_env must be hex').nullish(),
-    compose_hash: z.string().nullish(),
-  })
-  .optional();
-
-const instanceBody = z
-  .object({
-    node_id: z.number().int().nullish(),
-    docker_compose_file: z.string().nullish(),
-    pre_launch_script: z.string().nullish(),
-    encrypted_env: z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'encrypted_env must be hex').nullish(),
-    compose_hash: z.string().nullish(),
-    token: z.string().nullish(),
-    transaction_hash: z.string().nullish(),
-  })
-  .optional();
-
 export class LifecycleService {
   constructor(
     private readonly db: Db,
@@ -92,15 +74,9 @@ export class LifecycleService {
   ) {}
 
   /** Queue a lifecycle operation on a CVM; answers with the CVM as it is now (transitional status). */
-  async act(p: Principal, rawId: string, kind: LifecycleKind, params: Record<string, unknown> = {}): Promise<CvmView> {
-    const ref = parseCvmRef(decodeURIComponent(rawId));
-    const cvmId = await withBusyCheck(this.db, rawId, async (q) => {
-      const cvm = await findCvm(q, p.workspaceId, ref);
-      if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
-      const [row] = await q.query<{ status: string; host_vm_id: string | null }>(
-        'SELECT status, host_vm_id FROM cvms WHERE id = $1 FOR UPDATE',
-        [cvm.id],
-      );
+  async act(p: Principal, cvm: CvmView, kind: LifecycleKind, params: Record<string, unknown> = {}): Promise<CvmView> {
+    const cvmId = await withBusyCheck(this.db, cvm.name, async (q) => {
+      const row = await lockLiveCvm(q, cvm);
       await assertIdle(q, cvm.id, cvm.name);
       checkState(kind, { name: cvm.name, status: row.status });
       // a CVM whose first boot failed before the host had a VM starts with a fresh create
@@ -114,17 +90,14 @@ export class LifecycleService {
   }
 
   /** A new CVM with the source's app_id and configuration, on `node_id` or where the scheduler puts it. */
-  async replicate(p: Principal, rawId: string, body: unknown): Promise<CvmView> {
-    const req = parseOrThrow(replicaBody, body) ?? {};
-    const source = await findCvm(this.db, p.workspaceId, parseCvmRef(decodeURIComponent(rawId)));
-    if (!source) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
-    return this.createReplica(p, source, { nodeId: req.node_id ?? req.teepod_id, encryptedEnv: req.encrypted_env, composeHash: req.compose_hash });
+  async replicate(p: Principal, source: CvmView, req: ReplicaRequest): Promise<CvmView> {
+    return this.createReplica(p, source, { nodeId: req?.node_id ?? req?.teepod_id, encryptedEnv: req?.encrypted_env, composeHash: req?.compose_hash });
   }
 
   /** `POST /apps/{app_id}/instances`: one more instance of an app, like its newest CVM. */
-  async addInstance(p: Principal, rawAppId: string, body: unknown): Promise<CvmView> {
-    const req = parseOrThrow(instanceBody, body) ?? {};
-    const appId = normalizeAppId(decodeURIComponent(rawAppId));
+  async addInstance(p: Principal, rawAppId: string, body: InstanceRequest): Promise<CvmView> {
+    const req = body ?? {};
+    const appId = normalizeAppId(rawAppId);
     if (!appId) throw badRequest(ErrorCodes.INVALID_REQUEST, `"${rawAppId}" is not an app id: use its 40 hex characters.`);
     const source = await findCvm(this.db, p.workspaceId, { kind: 'app_id', value: appId });
     if (!source || source.app_id !== appId) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no CVM in this workspace to add an instance to.`);

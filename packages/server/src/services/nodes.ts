@@ -65,11 +65,11 @@ export class NodeService {
           host.region ?? 'local',
           host.deviceId ?? simulatedDeviceId(host.name),
           sha256Hex(`ppid:${host.name}`).slice(0, 32),
-          meta.gateway?.base_domain ?? null,
-          meta.resources?.max_cvm_number ?? 0,
-          meta.resources?.max_allocable_vcpu ?? 0,
-          meta.resources?.max_allocable_memory_in_mb ?? 0,
-          version.version ?? null,
+          meta.gateway.base_domain || null,
+          meta.resources.max_cvm_number,
+          meta.resources.max_allocable_vcpu,
+          meta.resources.max_allocable_memory_in_mb,
+          version.version || null,
         ],
       );
       await q.query('DELETE FROM node_images WHERE node_id = $1', [node.id]);

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, conflict, type ApiError } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
+import type { OperationRow } from '../store/operations.ts';
 
 export function busy(name: string, op?: { kind: string; correlation_id: string; created_at: Date }): ApiError {
   return conflict(
@@ -52,4 +53,23 @@ export async function withBusyCheck<T>(db: Db, name: string, fn: (q: Queryable) 
     }
     throw e;
   }
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** An operation as `GET /cvms/{id}/operations[/{correlation_id}]` answers it. */
+export function operationShape(o: OperationRow) {
+  return {
+    correlation_id: o.correlation_id,
+    kind: o.kind,
+    // what an update was recorded as (resources, env_update, rollback, …)
+    operation_type: typeof o.params.operation_type === 'string' ? o.params.operation_type : o.kind,
+    target: o.target_status,
+    state: o.state,
+    step: o.step,
+    error: o.error,
+    created_at: o.created_at.toISOString(),
+    started_at: iso(o.started_at),
+    finished_at: iso(o.finished_at),
+  };
 }

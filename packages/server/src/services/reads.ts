@@ -5,6 +5,9 @@
  */
 import {
   ErrorCodes,
+  cvmInfoV2026,
+  cvmListItemV2025,
+  type ApiVersion,
   normalizeAppId,
   normalizeUuid,
   notFound,
@@ -17,6 +20,7 @@ import {
 import type { Db } from '../db/index.ts';
 import { listCvmPage, listCvmsOfApps, type CvmListFilter } from '../store/cvms.ts';
 import type { Principal } from './auth.ts';
+import type { LogUrlService } from './log-urls.ts';
 import type { NodeImageRow, NodeRow } from './nodes.ts';
 
 export interface AppListFilter {
@@ -42,8 +46,23 @@ const UUID_ANY = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{
 const STATE_COLUMNS = `c.name, c.status, c.vm_uuid, c.instance_id, c.boot_progress, c.boot_error, c.shutdown_progress,
        c.started_at, c.exited_at, o.kind AS op_kind, o.created_at AS op_started_at, o.correlation_id AS op_correlation_id`;
 
+/** How many pages of `pageSize` hold `total` items (at least one). */
+export const pageCount = (total: number, pageSize: number) => Math.max(1, Math.ceil(total / pageSize));
+
 export class ReadService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly logUrls: LogUrlService,
+  ) {}
+
+  /** CVM list items; the 2025-10-28 ones carry their signed `syslog_endpoint` as the 2025-10-28 detail does. */
+  listItems(cvms: CvmView[], version: '2025-10-28'): Promise<ReturnType<typeof cvmListItemV2025>[]>;
+  listItems(cvms: CvmView[], version: '2026-01-21'): Promise<ReturnType<typeof cvmInfoV2026>[]>;
+  async listItems(cvms: CvmView[], version: ApiVersion) {
+    return version === '2025-10-28'
+      ? Promise.all(cvms.map(async (c) => cvmListItemV2025(c, { syslogEndpoint: await this.logUrls.syslogEndpoint(c.vm_uuid) })))
+      : cvms.map((c) => cvmInfoV2026(c));
+  }
 
   cvmPage(p: Principal, filter: CvmListFilter, page: number, pageSize: number) {
     return listCvmPage(this.db, p.workspaceId, filter, { limit: pageSize, offset: (page - 1) * pageSize });
@@ -124,7 +143,7 @@ export class ReadService {
 
   /** One app of the workspace (bare 40 hex, `app_` or `0x` prefixed) with its live CVMs; 404 otherwise. */
   async app(p: Principal, rawId: string): Promise<{ app: AppRecord; cvms: CvmView[] }> {
-    const appId = normalizeAppId(decodeURIComponent(rawId));
+    const appId = normalizeAppId(rawId);
     const rows = appId
       ? await this.db.query<AppRecord>(
           `SELECT a.app_id, a.name, a.created_at, k.kms_type FROM apps a JOIN kms_instances k ON k.id = a.kms_id

@@ -18,8 +18,7 @@ import {
   compositionShape,
   networkShape,
   statsShape,
-  type GuestContainer,
-  type GuestNetwork,
+  type CvmView,
 } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
 import type { VmInfo, VmmClient } from '../hosts/vmm-client.ts';
@@ -35,8 +34,6 @@ import {
   type HostStatePatch,
   type RuntimeTarget,
 } from '../store/runtime.ts';
-import type { Principal } from './auth.ts';
-import type { CvmService } from './cvms.ts';
 import type { LogUrlService } from './log-urls.ts';
 import type { NodeService } from './nodes.ts';
 
@@ -153,12 +150,12 @@ export class RuntimeReconciler {
 
   private async refresh(host: VmmClient, t: RuntimeTarget): Promise<boolean> {
     const [list, sysinfo, network] = await Promise.all([
-      host.guest<{ containers?: GuestContainer[] }>('ListContainers', t.host_vm_id),
-      host.guest<Record<string, unknown>>('SysInfo', t.host_vm_id),
-      host.guest<GuestNetwork>('NetworkInfo', t.host_vm_id),
+      host.listContainers(t.host_vm_id),
+      host.sysInfo(t.host_vm_id),
+      host.networkInfo(t.host_vm_id),
     ]);
     if (this.stopped) return false;
-    return saveRuntime(this.db, t, { containers: list.containers ?? [], sysinfo, network });
+    return saveRuntime(this.db, t, { containers: list.containers, sysinfo, network });
   }
 }
 
@@ -200,31 +197,22 @@ export function hostStatePatch(row: HostedCvmRow, vm: VmInfo | undefined): HostS
   return same ? null : next;
 }
 
-/** The runtime reads (contract #27, #28, #30): the CVM row and its stored snapshot, never a host. */
+/** The runtime reads (`/cvms/{id}/composition`, `/stats`, `/network`): the CVM row and its stored snapshot, never a host. */
 export class RuntimeService {
   constructor(
     private readonly db: Db,
-    private readonly cvms: CvmService,
     private readonly logUrls: LogUrlService,
   ) {}
 
-  private async read(p: Principal, id: string) {
-    const cvm = await this.cvms.get(p, id);
-    return { cvm, runtime: await readRuntime(this.db, cvm.id) };
+  async composition(cvm: CvmView) {
+    return compositionShape(cvm, await readRuntime(this.db, cvm.id), await this.logUrls.containerEndpoints(cvm.vm_uuid));
   }
 
-  async composition(p: Principal, id: string) {
-    const { cvm, runtime } = await this.read(p, id);
-    return compositionShape(cvm, runtime, await this.logUrls.containerEndpoints(cvm.vm_uuid));
+  async stats(cvm: CvmView) {
+    return statsShape(cvm, await readRuntime(this.db, cvm.id));
   }
 
-  async stats(p: Principal, id: string) {
-    const { cvm, runtime } = await this.read(p, id);
-    return statsShape(cvm, runtime);
-  }
-
-  async network(p: Principal, id: string) {
-    const { cvm, runtime } = await this.read(p, id);
-    return networkShape(cvm, runtime);
+  async network(cvm: CvmView) {
+    return networkShape(cvm, await readRuntime(this.db, cvm.id));
   }
 }

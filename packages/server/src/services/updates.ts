@@ -16,29 +16,41 @@ import {
   ErrorCodes,
   assertSomethingChanges,
   badRequest,
+  UNIFIED_PATCH_FIELDS,
   buildAppCompose,
-  composeCommitSchema,
-  composeProvisionSchema,
-  envsPatchSchema,
-  legacyComposeSchema,
   kmsInfo,
   notFound,
-  osImagePatchSchema,
   parseCvmRef,
-  parseOrThrow,
   planChange,
-  resourcesPatchSchema,
-  unifiedPatchSchema,
-  visibilityPatchSchema,
+  type composeCommitSchema,
+  type composeProvisionSchema,
+  type envsPatchSchema,
+  type legacyComposeSchema,
+  type osImagePatchSchema,
+  type resourcesPatchSchema,
+  type rollbackBodySchema,
+  type unifiedPatchSchema,
+  type visibilityPatchSchema,
+  type z,
   type ConfigPatch,
   type CvmConfig,
   type CvmView,
   type PlannedChange,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
-import { findCvm, findCvmById } from '../store/cvms.ts';
+import { findCvm, findCvmById, lockLiveCvm } from '../store/cvms.ts';
 import type { Principal } from './auth.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
+
+export type UnifiedPatch = z.output<typeof unifiedPatchSchema>;
+export type ResourcesPatch = z.output<typeof resourcesPatchSchema>;
+export type VisibilityPatch = z.output<typeof visibilityPatchSchema>;
+export type OsImagePatch = z.output<typeof osImagePatchSchema>;
+export type EnvsPatch = z.output<typeof envsPatchSchema>;
+export type LegacyCompose = z.output<typeof legacyComposeSchema>;
+export type ComposeProvision = z.output<typeof composeProvisionSchema>;
+export type ComposeCommit = z.output<typeof composeCommitSchema>;
+export type RollbackRequest = z.output<typeof rollbackBodySchema>;
 
 /** What the worker's `update` operation carries. */
 export interface UpdateParams {
@@ -107,10 +119,10 @@ export class UpdateService {
   // ---------------------------------------------------------------- the endpoints
 
   /** `PATCH /cvms/{id}` (seed 004): any subset of fields, atomically; `prepareOnly` keeps it under a token. */
-  async patch(p: Principal, rawId: string, body: unknown, prepareOnly: boolean): Promise<SubmitResult | PreparedResult> {
-    const req = parseOrThrow(unifiedPatchSchema, body ?? {});
+  async patch(p: Principal, cvm: CvmView, body: UnifiedPatch | undefined, prepareOnly: boolean): Promise<SubmitResult | PreparedResult> {
+    const req = body ?? {};
     if (!Object.keys(req).length) {
-      throw badRequest(ErrorCodes.INVALID_REQUEST, 'The PATCH body is empty: send at least one field to change (seed 004 lists them).');
+      throw badRequest(ErrorCodes.INVALID_REQUEST, `The PATCH body is empty: send at least one field to change (${UNIFIED_PATCH_FIELDS.join(', ')}).`);
     }
     if (req.gpus && req.gpus.count > 0) {
       throw badRequest(ErrorCodes.INSUFFICIENT_GPU, 'No node of this server has GPUs to attach: send gpus with count 0, or leave gpus out.');
@@ -138,12 +150,11 @@ export class UpdateService {
     };
     // a new sealed env without env_keys carries what the (new) compose lets through
     if (req.encrypted_env !== undefined && req.env_keys === undefined) patch.env_keys = 'allowed_envs';
-    return this.submit(p, rawId, patch, { operationType: 'update', prepareOnly });
+    return this.submit(p, cvm, patch, { operationType: 'update', prepareOnly });
   }
 
   /** `POST /cvms/{id}/commit-update`: apply what a prepare-only PATCH kept, once. */
-  async commitPrepared(p: Principal, rawId: string, token: string, composeHash?: string | null): Promise<SubmitResult> {
-    const cvm = await this.cvm(p, rawId);
+  async commitPrepared(p: Principal, cvm: CvmView, token: string, composeHash?: string | null): Promise<SubmitResult> {
     const rows = await this.db.query<{ id: number; cvm_id: number; compose_hash: string; base_hash: string; change: ConfigPatch; expires_at: Date; used_at: Date | null }>(
       `SELECT id, cvm_id, compose_hash, base_hash, change, expires_at, used_at FROM pending_updates
         WHERE kind = 'prepared_patch' AND token_hash = $1 AND workspace_id = $2`,
@@ -159,7 +170,7 @@ export class UpdateService {
       throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
         `compose_hash ${composeHash} is not the hash this token was prepared for (${pending.compose_hash}).`);
     }
-    return this.submit(p, rawId, pending.change, {
+    return this.submit(p, cvm, pending.change, {
       operationType: 'update',
       baseHash: pending.base_hash,
       consumes: { id: pending.id, spent: () => invalid('This commit token was already used: a token applies its change once.') },
@@ -167,8 +178,8 @@ export class UpdateService {
   }
 
   /** `PATCH /cvms/{id}/resources`. */
-  async resources(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
-    const req = parseOrThrow(resourcesPatchSchema, body ?? {});
+  async resources(p: Principal, cvm: CvmView, body: ResourcesPatch | undefined): Promise<SubmitResult> {
+    const req = body ?? {};
     let type = null;
     if (req.instance_type) {
       type = DEFAULT_INSTANCE_TYPES.find((t) => t.id === req.instance_type);
@@ -188,12 +199,12 @@ export class UpdateService {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'Send at least one of vcpu, memory (MB), disk_size (GB) or instance_type.');
     }
     const allowRestart = req.allow_restart == null ? true : Boolean(req.allow_restart);
-    return this.submit(p, rawId, patch, { operationType: 'resources', allowRestart }) as Promise<SubmitResult>;
+    return this.submit(p, cvm, patch, { operationType: 'resources', allowRestart }) as Promise<SubmitResult>;
   }
 
   /** `PATCH /cvms/{id}/visibility`: `listed` is recorded at once; the public_* flags live in the compose. */
-  async visibility(p: Principal, rawId: string, body: unknown): Promise<CvmView> {
-    const req = parseOrThrow(visibilityPatchSchema, body ?? {});
+  async visibility(p: Principal, cvm: CvmView, body: VisibilityPatch | undefined): Promise<CvmView> {
+    const req = body ?? {};
     const compose = {
       ...(req.public_logs !== undefined && { public_logs: req.public_logs }),
       ...(req.public_sysinfo !== undefined && { public_sysinfo: req.public_sysinfo }),
@@ -203,25 +214,24 @@ export class UpdateService {
     if (!Object.keys(patch).length) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'Send at least one of listed, public_sysinfo, public_logs or public_tcbinfo.');
     }
-    const r = (await this.submit(p, rawId, patch, { operationType: 'visibility' })) as SubmitResult;
+    const r = (await this.submit(p, cvm, patch, { operationType: 'visibility' })) as SubmitResult;
     return (await findCvmById(this.db, r.cvm_id))!;
   }
 
   /** `PATCH /cvms/{id}/os-image`. */
-  async osImage(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
-    const req = parseOrThrow(osImagePatchSchema, body ?? {});
-    return this.submit(p, rawId, { image: req.os_image_name }, { operationType: 'os_image' }) as Promise<SubmitResult>;
+  async osImage(p: Principal, cvm: CvmView, req: OsImagePatch): Promise<SubmitResult> {
+    return this.submit(p, cvm, { image: req.os_image_name }, { operationType: 'os_image' }) as Promise<SubmitResult>;
   }
 
   /** `GET /cvms/{id}/available-os-images`: the CVM's node's images that suit it, by version, prod and dev. */
-  async availableOsImages(p: Principal, rawId: string) {
-    const cvm = await this.cvm(p, rawId);
+  async availableOsImages(cvm: CvmView) {
     const images = await this.db.query<{ name: string; version: string; is_dev: boolean; os_image_hash: string | null }>(
       `SELECT name, version, is_dev, os_image_hash FROM node_images WHERE node_id = $1 AND requires_gpu = false`,
       [cvm.node.id],
     );
     const onChain = cvm.kms.kms_type !== 'phala';
-    const byVersion = new Map<string, { version: number[]; prod: unknown; dev: unknown }>();
+    type Variant = { name: string; os_image_hash: string | null; is_current: boolean };
+    const byVersion = new Map<string, { version: number[]; prod: Variant | null; dev: Variant | null }>();
     for (const img of images) {
       if (onChain && img.is_dev) continue; // an on-chain KMS releases keys to production images only
       const entry = byVersion.get(img.version) ?? { version: img.version.split('.').map(Number), prod: null, dev: null };
@@ -236,27 +246,24 @@ export class UpdateService {
   }
 
   /** `PATCH /cvms/{id}/pre-launch-script` (text body; empty removes the script). */
-  async preLaunchScript(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
-    const script = textBody(body, 'the pre-launch script');
-    return this.submit(p, rawId, { compose: { pre_launch_script: script || null } }, { operationType: 'pre_launch_script' }) as Promise<SubmitResult>;
+  async preLaunchScript(p: Principal, cvm: CvmView, script: string): Promise<SubmitResult> {
+    return this.submit(p, cvm, { compose: { pre_launch_script: script || null } }, { operationType: 'pre_launch_script' }) as Promise<SubmitResult>;
   }
 
   /** `PATCH /cvms/{id}/docker-compose` (YAML body). */
-  async dockerCompose(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
-    const yaml = textBody(body, 'the docker-compose YAML');
-    return this.submit(p, rawId, { compose: { docker_compose_file: yaml } }, { operationType: 'compose_update' }) as Promise<SubmitResult>;
+  async dockerCompose(p: Principal, cvm: CvmView, yaml: string): Promise<SubmitResult> {
+    return this.submit(p, cvm, { compose: { docker_compose_file: yaml } }, { operationType: 'compose_update' }) as Promise<SubmitResult>;
   }
 
   /**
    * `PATCH /cvms/{id}/envs`: the sealed env is replaced as a whole (keys left out are gone). With
    * `env_keys`, the compose's `allowed_envs` becomes exactly those keys (`allowed_envs_changed`).
    */
-  async envs(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
-    const req = parseOrThrow(envsPatchSchema, body ?? {});
+  async envs(p: Principal, cvm: CvmView, req: EnvsPatch): Promise<SubmitResult> {
     const patch: ConfigPatch = req.env_keys
       ? { encrypted_env: req.encrypted_env, env_keys: req.env_keys, compose: { allowed_envs: req.env_keys } }
       : { encrypted_env: req.encrypted_env, env_keys: 'allowed_envs' };
-    return this.submit(p, rawId, patch, { operationType: 'env_update' }) as Promise<SubmitResult>;
+    return this.submit(p, cvm, patch, { operationType: 'env_update' }) as Promise<SubmitResult>;
   }
 
   /**
@@ -264,8 +271,7 @@ export class UpdateService {
    * sealed env. Its manifest's other fields (`name: app_<id>`, manifest_version 1) are not taken: the
    * CVM's app-compose keeps them. With a new env, `allowed_envs` becomes its keys.
    */
-  async legacyUpgrade(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
-    const req = parseOrThrow(legacyComposeSchema, body ?? {});
+  async legacyUpgrade(p: Principal, cvm: CvmView, req: LegacyCompose): Promise<SubmitResult> {
     const yaml = req.compose_manifest.docker_compose_file;
     const keys = req.env_keys ?? req.compose_manifest.allowed_envs ?? [];
     const patch: ConfigPatch = {
@@ -276,13 +282,11 @@ export class UpdateService {
     };
     if (!patch.compose) throw badRequest(ErrorCodes.COMPOSE_FILE_REQUIRED, 'Send compose_manifest.docker_compose_file, an encrypted_env, or both.');
     const allowRestart = req.allow_restart == null ? true : Boolean(req.allow_restart);
-    return this.submit(p, rawId, patch, { operationType: 'compose_update', allowRestart }) as Promise<SubmitResult>;
+    return this.submit(p, cvm, patch, { operationType: 'compose_update', allowRestart }) as Promise<SubmitResult>;
   }
 
   /** `POST /cvms/{id}/compose_file/provision` (seed 003): validate and hash the new compose, keep it 14 days. */
-  async provisionCompose(p: Principal, rawId: string, body: unknown) {
-    const req = parseOrThrow(composeProvisionSchema, body ?? {});
-    const cvm = await this.cvm(p, rawId);
+  async provisionCompose(p: Principal, cvm: CvmView, req: ComposeProvision) {
     const current = JSON.parse(cvm.app_compose) as Record<string, unknown>;
     const built = buildAppCompose({ ...req, name: req.name || (current.name as string) }, cvm.name);
     // update_env_vars decides whether allowed_envs changes; otherwise the sealed env's allowance stays
@@ -307,9 +311,7 @@ export class UpdateService {
   }
 
   /** Phase two: apply a provisioned compose (plus an optional new sealed env). */
-  async commitCompose(p: Principal, rawId: string, body: unknown): Promise<SubmitResult> {
-    const req = parseOrThrow(composeCommitSchema, body ?? {});
-    const cvm = await this.cvm(p, rawId);
+  async commitCompose(p: Principal, cvm: CvmView, req: ComposeCommit): Promise<SubmitResult> {
     const hash = normHash(req.compose_hash);
     const rows = await this.db.query<{ id: number; base_hash: string; change: ConfigPatch; expires_at: Date; used_at: Date | null }>(
       `SELECT id, base_hash, change, expires_at, used_at FROM pending_updates
@@ -330,7 +332,7 @@ export class UpdateService {
     } else if (req.env_keys) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'env_keys name the keys of a new encrypted_env: send encrypted_env with them, or leave both out.');
     }
-    return this.submit(p, rawId, patch, {
+    return this.submit(p, cvm, patch, {
       operationType: 'compose_update',
       baseHash: pending.base_hash,
       consumes: { id: pending.id, spent: () => badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${hash} was already committed: provision again for another update.`) },
@@ -365,35 +367,27 @@ export class UpdateService {
    * `POST /apps/{app_id}/revisions/{revision_id}/rollback`: redeploy a revision (its compose, sealed env
    * and user config) through the update path, on the revision's CVM or `cvm_id` of the same app.
    */
-  async rollback(p: Principal, rawAppId: string, revisionId: string, body: unknown): Promise<SubmitResult> {
+  async rollback(p: Principal, rawAppId: string, revisionId: string, body: RollbackRequest): Promise<SubmitResult> {
     const appId = await this.ownedApp(p, rawAppId);
     const [r] = await this.db.query<RevisionRow>(`${REVISION_SELECT} WHERE r.app_id = $1 AND r.revision_id = $2`, [appId, revisionId]);
     if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no revision ${revisionId}: list them with GET /apps/${appId}/revisions.`);
-    const target = (body as { cvm_id?: unknown } | undefined)?.cvm_id;
-    let rawId = r.vm_uuid;
-    if (target != null) {
-      if (typeof target !== 'string' && typeof target !== 'number') throw badRequest(ErrorCodes.INVALID_REQUEST, 'cvm_id must be a CVM identifier (string or number).');
-      const cvm = await this.cvm(p, String(target));
-      if (cvm.app_id !== appId) throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG, `CVM ${cvm.name} runs app ${cvm.app_id}, not ${appId}: a revision is redeployed on a CVM of its own app.`);
-      rawId = cvm.vm_uuid;
-    }
+    const target = body?.cvm_id;
+    const cvm = await this.cvm(p, target != null ? String(target) : r.vm_uuid);
+    if (cvm.app_id !== appId) throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG, `CVM ${cvm.name} runs app ${cvm.app_id}, not ${appId}: a revision is redeployed on a CVM of its own app.`);
     const patch: ConfigPatch = {
       compose: { replace: JSON.parse(r.app_compose) },
       ...(r.encrypted_env && { encrypted_env: r.encrypted_env, env_keys: r.env_keys }),
       ...(r.user_config && { user_config: r.user_config }),
     };
-    return this.submit(p, rawId, patch, { operationType: 'rollback' }) as Promise<SubmitResult>;
+    return this.submit(p, cvm, patch, { operationType: 'rollback' }) as Promise<SubmitResult>;
   }
 
   // ---------------------------------------------------------------- the one path every change takes
 
-  async submit(p: Principal, rawId: string, patch: ConfigPatch, o: SubmitOptions): Promise<SubmitResult | PreparedResult> {
-    const ref = parseCvmRef(decodeURIComponent(rawId));
+  async submit(p: Principal, cvm: CvmView, patch: ConfigPatch, o: SubmitOptions): Promise<SubmitResult | PreparedResult> {
     let prepared: { token: string; hash: string; expires: Date } | null = null;
-    const result = await withBusyCheck(this.db, rawId, async (q) => {
-      const cvm = await findCvm(q, p.workspaceId, ref);
-      if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
-      const [row] = await q.query<{ status: string; host_vm_id: string | null }>('SELECT status, host_vm_id FROM cvms WHERE id = $1 FOR UPDATE', [cvm.id]);
+    const result = await withBusyCheck(this.db, cvm.name, async (q) => {
+      const row = await lockLiveCvm(q, cvm);
       if (o.consumes) {
         const claimed = await q.query('UPDATE pending_updates SET used_at = now() WHERE id = $1 AND used_at IS NULL RETURNING id', [o.consumes.id]);
         if (!claimed.length) throw o.consumes.spent();
@@ -457,14 +451,15 @@ export class UpdateService {
     };
   }
 
+  /** A CVM of the caller's workspace named in a request body (a rollback's `cvm_id`). */
   private async cvm(p: Principal, rawId: string): Promise<CvmView> {
-    const cvm = await findCvm(this.db, p.workspaceId, parseCvmRef(decodeURIComponent(rawId)));
+    const cvm = await findCvm(this.db, p.workspaceId, parseCvmRef(rawId));
     if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
     return cvm;
   }
 
   private async ownedApp(p: Principal, rawAppId: string): Promise<string> {
-    const appId = decodeURIComponent(rawAppId).replace(/^(app_|0x)/i, '').toLowerCase();
+    const appId = rawAppId.replace(/^(app_|0x)/i, '').toLowerCase();
     const rows = await this.db.query('SELECT 1 FROM apps WHERE app_id = $1 AND workspace_id = $2', [appId, p.workspaceId]);
     if (!rows.length) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${rawAppId} was not found in this workspace.`);
     return appId;
@@ -473,12 +468,6 @@ export class UpdateService {
 
 function restartMessage(plan: PlannedChange, cvm: CvmView): string {
   return `Updating CVM ${cvm.name} (${plan.changed.join(', ')}): it stops, the host applies the change, then it starts again. Follow the correlation_id on GET /cvms/${cvm.vm_uuid}/state.`;
-}
-
-function textBody(body: unknown, what: string): string {
-  if (typeof body === 'string') return body;
-  if (body === undefined || body === null) return '';
-  throw badRequest(ErrorCodes.INVALID_REQUEST, `Send ${what} as the raw request body (Content-Type text/plain or text/yaml), not as JSON.`);
 }
 
 export async function configOf(q: Queryable, cvmId: number): Promise<CvmConfig> {

@@ -1,7 +1,7 @@
 /**
  * Reading CVMs: one query returns everything the response shapes need, always scoped to a workspace.
  */
-import type { CvmRef, CvmView } from '@opencvm/core';
+import { ErrorCodes, notFound, type CvmRef, type CvmView } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 
 const SELECT_VIEW = `
@@ -43,6 +43,19 @@ export async function findCvm(q: Queryable, workspaceId: number, ref: CvmRef): P
     [workspaceId, ref.value],
   );
   return rows.length ? toView(rows[0]) : null;
+}
+
+/**
+ * Lock a CVM the request resolved (its row, `FOR UPDATE`) for a change, and read what the change depends on.
+ * A CVM deleted since it was resolved is a 404, as if it had never been found.
+ */
+export async function lockLiveCvm(q: Queryable, cvm: Pick<CvmView, 'id' | 'name'>): Promise<{ id: number; status: string; host_vm_id: string | null }> {
+  const [row] = await q.query<{ id: number; status: string; host_vm_id: string | null }>(
+    'SELECT id, status, host_vm_id FROM cvms WHERE id = $1 AND deleted_at IS NULL FOR UPDATE',
+    [cvm.id],
+  );
+  if (!row) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM ${cvm.name} was deleted.`);
+  return row;
 }
 
 /** A CVM by its internal id, whatever its workspace (for workers, never for requests). */
@@ -109,7 +122,7 @@ function toView(r: Record<string, any>): CvmView {
   };
 }
 
-// ---- lists (routes/reads.ts): the same SELECT, a page at a time ----
+// ---- lists (`GET /cvms/paginated`, apps): the same SELECT, a page at a time ----
 
 /** the timestamp columns of SELECT_VIEW: JSON carries them as ISO strings, the view has them as Dates */
 const VIEW_DATES = ['started_at', 'exited_at', 'created_at', 'updated_at', 'op_started_at'] as const;

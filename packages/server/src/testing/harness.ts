@@ -13,9 +13,12 @@ import { startServer, type RunningServer } from '../app.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { migrations } from '../db/index.ts';
 import { simulatedDeviceId } from '../services/nodes.ts';
+import { checkAnswers, type Violation } from './response-check.ts';
 
 export interface TestEnv {
   server: RunningServer;
+  /** answers that did not match the contract so far (`close()` fails if there are any) */
+  violations: Violation[];
   sim: VmmSim;
   apiUrl: string;
   apiKey: string;
@@ -86,10 +89,17 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     ...opts.config,
   };
   let firstStart = true;
+  const violations: Violation[] = [];
   const start = async () => {
     const load = !databaseUrl && firstStart ? await pgliteTemplate() : undefined;
     firstStart = false;
-    return startServer({ config, loadDataDir: load, worker: { bootPollMs: 50, pollMs: 200 } });
+    return startServer({
+      config,
+      loadDataDir: load,
+      worker: { bootPollMs: 50, pollMs: 200 },
+      // every answer of every suite is checked against the contract (and the official SDK's schema)
+      instrument: (app) => checkAnswers(app, (v) => violations.push(v)),
+    });
   };
   let server = await start();
   // a restart keeps the port: the host's VMs were told this KMS URL
@@ -99,6 +109,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
       return server;
     },
     sim,
+    violations,
     get apiUrl() {
       return server.apiUrl;
     },
@@ -114,6 +125,11 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
       await server.close();
       await sim.close();
       rmSync(dataDir, { recursive: true, force: true });
+      if (violations.length) {
+        throw new Error(
+          `${violations.length} answer(s) did not match the contract:\n${violations.map((v) => `  ${v.request} → ${v.status}: ${v.problem}`).join('\n')}`,
+        );
+      }
     },
   } as TestEnv;
   return env;

@@ -1,0 +1,97 @@
+/**
+ * How an endpoint is declared: one object per endpoint, from which the server registers its route,
+ * OpenAPI is generated, the SDK takes its types and the tests check every answer.
+ */
+import type { z } from 'zod';
+import type { ApiVersion } from './api-version.ts';
+import { ErrorCodes, type ErrorCode } from './errors.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * Who may call it:
+ * - `apiKey`: an `X-API-Key` of a workspace (401 otherwise); everything it reads or changes is that workspace's;
+ * - `public`: anyone (health, the API reference);
+ * - `logToken`: the signed token in the URL (the log URLs the API hands out);
+ * - `hostToken`: a registered host's KMS credential (`Authorization: Bearer`), as its guests present it.
+ */
+export type Auth = 'apiKey' | 'public' | 'logToken' | 'hostToken';
+
+/** A JSON body whose shape depends on `X-Phala-Version`. */
+export interface Versioned<V2025 extends z.ZodType = z.ZodType, V2026 extends z.ZodType = z.ZodType> {
+  versioned: { '2025-10-28': V2025; '2026-01-21': V2026 };
+}
+export type JsonBody = z.ZodType | Versioned;
+
+export interface SuccessResponse {
+  status: 200 | 201 | 202 | 204;
+  description: string;
+  /** a JSON body (or one per API version) */
+  json?: JsonBody;
+  /** non-JSON media types the answer may have instead (text/yaml, text/event-stream, ...) */
+  media?: { type: string; description: string }[];
+}
+
+export interface RequestBody {
+  /** a JSON body (`application/json`); an empty body is read as `undefined` */
+  json?: z.ZodType;
+  /** a raw text body and the media types it may come as */
+  text?: { types: string[]; description: string };
+  /** whether the body may be left out */
+  optional?: boolean;
+}
+
+export interface Endpoint {
+  /** OpenAPI operationId; the server's file for it is named after it (kebab-case) */
+  id: string;
+  method: HttpMethod;
+  /** OpenAPI form, from the server's root: `/api/v1/cvms/{id}` */
+  path: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  auth: Auth;
+  /**
+   * `cvm`: `{id}` names a CVM of the caller's workspace (name, vm_uuid with or without dashes, `app_<app_id>`,
+   * instance id, numeric id); the route answers 404 `ERR-03-001` before the handler otherwise.
+   */
+  resolve?: 'cvm';
+  params?: z.ZodObject;
+  query?: z.ZodType;
+  /** request headers the endpoint reads (lowercase names) */
+  headers?: z.ZodObject;
+  body?: RequestBody;
+  success: SuccessResponse;
+  /** the 4xx answers it can give, by status, with the `ERR-` codes of each (all in the error envelope) */
+  errors?: Partial<Record<number, readonly ErrorCode[]>>;
+  /** the official `@phala/cloud` SDK's schema for this answer, per API version where it has one (tests check answers with it too) */
+  phalaSchema?: string | Partial<Record<ApiVersion, string>>;
+  /** not in Phala Cloud's API: opencvm's own */
+  extension?: boolean;
+}
+
+export const defineEndpoint = <const E extends Endpoint>(e: E): E => e;
+
+/**
+ * The 4xx answers every endpoint of a kind can give, on top of its own: a malformed request (400/413/415/422
+ * `ERR-02-008`), a missing or wrong API key, a CVM that is not the caller's.
+ */
+export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
+  const out = new Map<number, Set<ErrorCode>>();
+  const add = (status: number, ...codes: ErrorCode[]) => {
+    const set = out.get(status) ?? new Set<ErrorCode>();
+    for (const c of codes) set.add(c);
+    out.set(status, set);
+  };
+  for (const status of [400, 413, 415, 422]) add(status, ErrorCodes.INVALID_REQUEST);
+  if (e.auth === 'apiKey') add(401, ErrorCodes.API_KEY_REQUIRED, ErrorCodes.API_KEY_INVALID);
+  if (e.resolve === 'cvm') add(404, ErrorCodes.CVM_NOT_FOUND);
+  for (const [status, codes] of Object.entries(e.errors ?? {})) add(Number(status), ...(codes ?? []));
+  return out;
+}
+
+/** The body schema of an answer for an API version. */
+export function jsonBodyFor(body: JsonBody | undefined, version: ApiVersion): z.ZodType | undefined {
+  if (!body) return undefined;
+  return 'versioned' in body ? body.versioned[version] : body;
+}

@@ -1,0 +1,54 @@
+/** Apps: the workspace's apps that have a live CVM, one app, its CVMs. */
+import { z } from 'zod';
+import { defineEndpoint } from '../endpoint.ts';
+import { ErrorCodes as E } from '../errors.ts';
+import { appListQuerySchema } from '../requests/reads.ts';
+import { appPageV2025Schema, appPageV2026Schema, appV2025Schema, appV2026Schema } from '../shapes/apps.ts';
+import { cvmInfoV2026Schema, cvmListItemV2025Schema } from '../shapes/cvm.ts';
+import { appIdParams } from './params.ts';
+
+export const getAppList = defineEndpoint({
+  id: 'getAppList',
+  method: 'GET',
+  path: '/api/v1/apps',
+  summary: "A page of the workspace's apps with a live CVM, newest first",
+  description: 'CVM filters (status, listed, base_image, instance_type, node, region, search) need one of the app\'s live CVMs to match them all.',
+  tag: 'Apps',
+  auth: 'apiKey',
+  query: appListQuerySchema,
+  success: {
+    status: 200,
+    description: 'The page',
+    json: { versioned: { '2025-10-28': appPageV2025Schema, '2026-01-21': appPageV2026Schema } },
+  },
+  phalaSchema: { '2025-10-28': 'DstackAppListResponseV20251028Schema', '2026-01-21': 'DstackAppListResponseV20260121Schema' },
+});
+
+export const getAppInfo = defineEndpoint({
+  id: 'getAppInfo',
+  method: 'GET',
+  path: '/api/v1/apps/{app_id}',
+  summary: 'One app with its live CVMs',
+  tag: 'Apps',
+  auth: 'apiKey',
+  params: appIdParams,
+  success: { status: 200, description: 'The app', json: { versioned: { '2025-10-28': appV2025Schema, '2026-01-21': appV2026Schema } } },
+  errors: { 404: [E.CVM_NOT_FOUND] },
+  phalaSchema: { '2025-10-28': 'DstackAppWithCvmResponseV20251028Schema', '2026-01-21': 'DstackAppWithCvmResponseV20260121Schema' },
+});
+
+export const getAppCvms = defineEndpoint({
+  id: 'getAppCvms',
+  method: 'GET',
+  path: '/api/v1/apps/{app_id}/cvms',
+  summary: "An app's live CVMs, newest first",
+  tag: 'Apps',
+  auth: 'apiKey',
+  params: appIdParams,
+  success: {
+    status: 200,
+    description: 'The CVMs',
+    json: { versioned: { '2025-10-28': z.array(cvmListItemV2025Schema), '2026-01-21': z.array(cvmInfoV2026Schema) } },
+  },
+  errors: { 404: [E.CVM_NOT_FOUND] },
+});

@@ -1,0 +1,155 @@
+/** The catalogue: instance types, OS images, nodes with free capacity, KMS instances, workspaces. */
+import { defineEndpoint } from '../endpoint.ts';
+import { ErrorCodes as E } from '../errors.ts';
+import { kmsListQuerySchema, nodesQuerySchema, osImagesQuerySchema, workspacesQuerySchema } from '../requests/reads.ts';
+import {
+  availableNodesSchema,
+  instanceTypeFamiliesSchema,
+  instanceTypeFamilySchema,
+  kmsPageSchema,
+  osImagePageSchema,
+  signedPubkeySchema,
+  workspaceListSchema,
+  workspaceNodesSchema,
+  workspaceQuotasSchema,
+  workspaceSchema,
+} from '../shapes/catalog.ts';
+import { kmsInfoSchema } from '../shapes/common.ts';
+import { familyParams, kmsParams, kmsPubkeyParams, slugParams } from './params.ts';
+
+export const listAllInstanceTypeFamilies = defineEndpoint({
+  id: 'listAllInstanceTypeFamilies',
+  method: 'GET',
+  path: '/api/v1/instance-types',
+  summary: 'Instance types by family',
+  tag: 'Catalog',
+  auth: 'apiKey',
+  success: { status: 200, description: 'The families', json: instanceTypeFamiliesSchema },
+  phalaSchema: 'AllFamiliesResponseSchema',
+});
+
+export const listFamilyInstanceTypes = defineEndpoint({
+  id: 'listFamilyInstanceTypes',
+  method: 'GET',
+  path: '/api/v1/instance-types/{family}',
+  summary: 'The instance types of one family',
+  tag: 'Catalog',
+  auth: 'apiKey',
+  params: familyParams,
+  success: { status: 200, description: 'The family', json: instanceTypeFamilySchema },
+  errors: { 404: [E.INSTANCE_TYPE_NOT_FOUND] },
+  phalaSchema: 'FamilyInstanceTypesResponseSchema',
+});
+
+export const getOsImages = defineEndpoint({
+  id: 'getOsImages',
+  method: 'GET',
+  path: '/api/v1/os-images',
+  summary: 'The OS images the nodes have, once per name',
+  tag: 'Catalog',
+  auth: 'apiKey',
+  query: osImagesQuerySchema,
+  success: { status: 200, description: 'The page', json: osImagePageSchema },
+  phalaSchema: 'GetOsImagesResponseSchema',
+});
+
+export const getAvailableNodes = defineEndpoint({
+  id: 'getAvailableNodes',
+  method: 'GET',
+  path: '/api/v1/teepods/available',
+  summary: 'Online nodes with their free capacity (-1: not capped) and images, and the KMS instances',
+  tag: 'Catalog',
+  auth: 'apiKey',
+  success: { status: 200, description: 'The nodes', json: availableNodesSchema },
+  phalaSchema: 'AvailableNodesSchema',
+});
+
+export const getKmsList = defineEndpoint({
+  id: 'getKmsList',
+  method: 'GET',
+  path: '/api/v1/kms',
+  summary: 'The KMS instances',
+  tag: 'KMS',
+  auth: 'apiKey',
+  query: kmsListQuerySchema,
+  success: { status: 200, description: 'The page', json: kmsPageSchema },
+  phalaSchema: 'GetKmsListSchema',
+});
+
+export const getKmsInfo = defineEndpoint({
+  id: 'getKmsInfo',
+  method: 'GET',
+  path: '/api/v1/kms/{kms}',
+  summary: 'One KMS, by id, slug or type',
+  tag: 'KMS',
+  auth: 'apiKey',
+  params: kmsParams,
+  success: { status: 200, description: 'The KMS', json: kmsInfoSchema },
+  errors: { 404: [E.KMS_NOT_FOUND] },
+  phalaSchema: 'KmsInfoSchema',
+});
+
+export const getAppEnvEncryptPubKey = defineEndpoint({
+  id: 'getAppEnvEncryptPubKey',
+  method: 'GET',
+  path: '/api/v1/kms/{kms}/pubkey/{app_id}',
+  summary: "An app's env-encryption key, signed by the KMS",
+  tag: 'KMS',
+  auth: 'apiKey',
+  params: kmsPubkeyParams,
+  success: { status: 200, description: 'The key and its signature', json: signedPubkeySchema },
+  errors: { 400: [E.INVALID_REQUEST, E.KMS_NOT_FOUND], 404: [E.KMS_NOT_FOUND] },
+  phalaSchema: 'GetAppEnvEncryptPubKeySchema',
+});
+
+export const listWorkspaces = defineEndpoint({
+  id: 'listWorkspaces',
+  method: 'GET',
+  path: '/api/v1/workspaces',
+  summary: "The caller's workspaces",
+  tag: 'Workspaces',
+  auth: 'apiKey',
+  query: workspacesQuerySchema,
+  success: { status: 200, description: 'A cursor page', json: workspaceListSchema },
+  phalaSchema: 'ListWorkspacesSchema',
+});
+
+export const getWorkspace = defineEndpoint({
+  id: 'getWorkspace',
+  method: 'GET',
+  path: '/api/v1/workspaces/{slug}',
+  summary: 'One of the caller\'s workspaces',
+  tag: 'Workspaces',
+  auth: 'apiKey',
+  params: slugParams,
+  success: { status: 200, description: 'The workspace', json: workspaceSchema },
+  errors: { 404: [E.WORKSPACE_NOT_FOUND] },
+  phalaSchema: 'WorkspaceResponseSchema',
+});
+
+export const getWorkspaceNodes = defineEndpoint({
+  id: 'getWorkspaceNodes',
+  method: 'GET',
+  path: '/api/v1/workspaces/{slug}/nodes',
+  summary: 'The nodes the workspace can deploy to',
+  tag: 'Workspaces',
+  auth: 'apiKey',
+  params: slugParams,
+  query: nodesQuerySchema,
+  success: { status: 200, description: 'The page', json: workspaceNodesSchema },
+  errors: { 404: [E.WORKSPACE_NOT_FOUND] },
+  phalaSchema: 'GetWorkspaceNodesSchema',
+});
+
+export const getWorkspaceQuotas = defineEndpoint({
+  id: 'getWorkspaceQuotas',
+  method: 'GET',
+  path: '/api/v1/workspaces/{slug}/quotas',
+  summary: 'What the workspace can still place (a self-hosted workspace is limited by its online nodes)',
+  tag: 'Workspaces',
+  auth: 'apiKey',
+  params: slugParams,
+  success: { status: 200, description: 'The quotas', json: workspaceQuotasSchema },
+  errors: { 404: [E.WORKSPACE_NOT_FOUND] },
+  phalaSchema: 'GetWorkspaceQuotasSchema',
+});

@@ -1,0 +1,36 @@
+/** Every endpoint the server registers, declared once. A test fails if the server's routes and this list differ. */
+import type { Endpoint } from '../endpoint.ts';
+import * as apps from './apps.ts';
+import * as auth from './auth.ts';
+import * as catalog from './catalog.ts';
+import * as cvms from './cvms.ts';
+import * as deploy from './deploy.ts';
+import * as guestKms from './guest-kms.ts';
+import * as instanceIds from './instance-ids.ts';
+import * as lifecycle from './lifecycle.ts';
+import * as logs from './logs.ts';
+import * as meta from './meta.ts';
+import * as runtime from './runtime.ts';
+import * as updates from './updates.ts';
+
+export * from './apps.ts';
+export * from './auth.ts';
+export * from './catalog.ts';
+export * from './cvms.ts';
+export * from './deploy.ts';
+export * from './guest-kms.ts';
+export * from './instance-ids.ts';
+export * from './lifecycle.ts';
+export * from './logs.ts';
+export * from './meta.ts';
+export * from './runtime.ts';
+export * from './updates.ts';
+export * from './params.ts';
+
+const isEndpoint = (v: unknown): v is Endpoint =>
+  typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
+
+/** All endpoints, in a stable order (by path, then method). */
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, runtime, catalog, logs, guestKms]
+  .flatMap((m) => Object.values(m).filter(isEndpoint))
+  .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

@@ -1,0 +1,114 @@
+/**
+ * The CVM lifecycle. Each call records an operation and answers at once; the worker drives the host.
+ * One operation per CVM at a time: another gets 409 `ERR-03-009` with `Retry-After`; an action that makes no
+ * sense in the CVM's state (start a running CVM) gets 400 `ERR-03-008`.
+ */
+import { defineEndpoint, type Endpoint } from '../endpoint.ts';
+import { ErrorCodes as E } from '../errors.ts';
+import { instanceBodySchema, prepareOnlyHeaderSchema, replicaBodySchema, restartBodySchema } from '../requests/lifecycle.ts';
+import { deleteAcceptedSchema, vmSchema } from '../shapes/cvm.ts';
+import { PLACEMENT_ERRORS } from './deploy.ts';
+import { appIdParams, cvmIdParams } from './params.ts';
+
+const lifecycle = {
+  tag: 'Lifecycle',
+  auth: 'apiKey',
+  resolve: 'cvm',
+  params: cvmIdParams,
+  errors: { 400: [E.CVM_INVALID_STATE], 409: [E.CVM_BUSY] },
+  phalaSchema: 'VMSchema',
+} as const satisfies Partial<Endpoint>;
+
+export const startCvm = defineEndpoint({
+  ...lifecycle,
+  id: 'startCvm',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/start',
+  summary: 'Start a stopped (or exited) CVM',
+  success: { status: 200, description: 'The CVM, starting', json: vmSchema },
+});
+
+export const stopCvm = defineEndpoint({
+  ...lifecycle,
+  id: 'stopCvm',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/stop',
+  summary: 'Stop a CVM at once (its VM is killed)',
+  success: { status: 200, description: 'The CVM, stopping', json: vmSchema },
+});
+
+export const shutdownCvm = defineEndpoint({
+  ...lifecycle,
+  id: 'shutdownCvm',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/shutdown',
+  summary: 'Shut a running CVM down gracefully (its containers stop cleanly first)',
+  success: { status: 200, description: 'The CVM, stopping', json: vmSchema },
+});
+
+export const restartCvm = defineEndpoint({
+  ...lifecycle,
+  id: 'restartCvm',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/restart',
+  summary: 'Restart a CVM: graceful by default, `force` skips the graceful phase',
+  body: { json: restartBodySchema, optional: true },
+  success: { status: 200, description: 'The CVM, restarting', json: vmSchema },
+});
+
+export const deleteCvm = defineEndpoint({
+  ...lifecycle,
+  id: 'deleteCvm',
+  method: 'DELETE',
+  path: '/api/v1/cvms/{id}',
+  summary: 'Delete a CVM: its VM and disk are removed from the host, its name becomes free',
+  success: { status: 202, description: 'Accepted: the CVM is deleting', json: deleteAcceptedSchema },
+  phalaSchema: undefined,
+});
+
+export const replicateCvm = defineEndpoint({
+  ...lifecycle,
+  id: 'replicateCvm',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/replicas',
+  summary: 'A new CVM of the same app and configuration, on `node_id` or where the scheduler puts it',
+  headers: prepareOnlyHeaderSchema,
+  body: { json: replicaBodySchema, optional: true },
+  success: { status: 200, description: 'The replica, starting', json: vmSchema },
+  errors: {
+    400: [E.INVALID_REQUEST, E.HASH_INVALID_OR_EXPIRED, E.REPLICA_IMAGE_NOT_AVAILABLE, ...PLACEMENT_ERRORS],
+    409: [E.DUPLICATE_CVM_NAME],
+  },
+});
+
+export const createAppInstance = defineEndpoint({
+  id: 'createAppInstance',
+  method: 'POST',
+  path: '/api/v1/apps/{app_id}/instances',
+  summary: "One more instance of an app, like its newest CVM",
+  tag: 'Lifecycle',
+  auth: 'apiKey',
+  params: appIdParams,
+  headers: prepareOnlyHeaderSchema,
+  body: { json: instanceBodySchema, optional: true },
+  success: { status: 200, description: 'The new instance, starting', json: vmSchema },
+  errors: {
+    400: [E.INVALID_REQUEST, E.INCOMPATIBLE_CONFIG, E.HASH_INVALID_OR_EXPIRED, E.REPLICA_IMAGE_NOT_AVAILABLE, ...PLACEMENT_ERRORS],
+    404: [E.CVM_NOT_FOUND],
+    409: [E.DUPLICATE_CVM_NAME],
+  },
+  phalaSchema: 'VMSchema',
+});
+
+export const commitCvmReplica = defineEndpoint({
+  id: 'commitCvmReplica',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/commit-replica',
+  summary: 'Complete an on-chain KMS replica after its compose hash is registered (on-chain KMS only)',
+  tag: 'Lifecycle',
+  auth: 'apiKey',
+  params: cvmIdParams,
+  body: { json: replicaBodySchema, optional: true },
+  success: { status: 200, description: 'The replica, starting', json: vmSchema },
+  errors: { 400: [E.INVALID_REQUEST] },
+});

@@ -1,0 +1,243 @@
+/**
+ * Configuration updates. Each answers at once with the operation's `correlation_id`: a change that reaches
+ * the host restarts the CVM (`status: in_progress`), one that does not is recorded at once (`applied`).
+ */
+import { defineEndpoint, type Endpoint } from '../endpoint.ts';
+import { ErrorCodes as E } from '../errors.ts';
+import { onChainConfirmationHeadersSchema } from '../requests/lifecycle.ts';
+import { revisionQuerySchema, revisionsQuerySchema } from '../requests/reads.ts';
+import { rollbackBodySchema } from '../requests/instance-ids.ts';
+import {
+  commitUpdateSchema,
+  composeCommitSchema,
+  composeProvisionSchema,
+  envsPatchSchema,
+  legacyComposeSchema,
+  osImagePatchSchema,
+  resourcesPatchSchema,
+  unifiedPatchSchema,
+  visibilityPatchSchema,
+} from '../requests/updates.ts';
+import { revisionDetailSchema, revisionPageSchema } from '../shapes/apps.ts';
+import { availableOsImagesSchema } from '../shapes/catalog.ts';
+import { cvmDetailV2025Schema } from '../shapes/cvm.ts';
+import { composeProvisionResultSchema, legacyUpgradeAcceptedSchema, updateAcceptedSchema } from '../shapes/updates.ts';
+import { cvmIdParams, revisionParams, appIdParams } from './params.ts';
+
+/** What any change can be refused for. */
+const CHANGE_ERRORS = {
+  400: [
+    E.INVALID_REQUEST,
+    E.CVM_INVALID_STATE,
+    E.INCOMPATIBLE_CONFIG,
+    E.COMPOSE_FILE_REQUIRED,
+    E.INVALID_COMPOSE_FILE,
+    E.INSUFFICIENT_VCPU,
+    E.INSUFFICIENT_MEMORY,
+    E.IMAGE_NOT_FOUND,
+    E.OS_IMAGE_NOT_COMPATIBLE,
+    E.INSTANCE_TYPE_NOT_FOUND,
+    E.INSUFFICIENT_GPU,
+  ],
+  409: [E.CVM_BUSY],
+  413: [E.INVALID_COMPOSE_FILE],
+} as const;
+
+const change = {
+  tag: 'Configuration',
+  auth: 'apiKey',
+  resolve: 'cvm',
+  params: cvmIdParams,
+  errors: CHANGE_ERRORS,
+} as const satisfies Partial<Endpoint>;
+
+const accepted = { status: 202, description: 'Accepted', json: updateAcceptedSchema } as const;
+
+export const patchCvm = defineEndpoint({
+  ...change,
+  id: 'patchCvm',
+  method: 'PATCH',
+  path: '/api/v1/cvms/{id}',
+  summary: 'Change any subset of a CVM\'s configuration at once',
+  description:
+    'With `X-Prepare-Only: true` nothing changes: the answer is HTTP 465 whose `details` carry `compose_hash` and a one-time `commit_token` for `POST /cvms/{id}/commit-update` (the official SDK turns it into `{requiresOnChainHash: true, commitToken, ...}`).',
+  headers: onChainConfirmationHeadersSchema,
+  body: { json: unifiedPatchSchema, optional: true },
+  success: accepted,
+  errors: { ...CHANGE_ERRORS, 465: [E.HASH_REGISTRATION_REQUIRED] },
+});
+
+export const commitCvmUpdate = defineEndpoint({
+  ...change,
+  id: 'commitCvmUpdate',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/commit-update',
+  summary: 'Apply what a prepare-only PATCH kept, once, with its commit token',
+  body: { json: commitUpdateSchema },
+  success: accepted,
+  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.COMMIT_TOKEN_INVALID, E.HASH_INVALID_OR_EXPIRED] },
+});
+
+export const updateCvmResources = defineEndpoint({
+  ...change,
+  id: 'updateCvmResources',
+  method: 'PATCH',
+  path: '/api/v1/cvms/{id}/resources',
+  summary: 'Change vCPU, memory (MB), disk size (GB, grows only) or instance type',
+  body: { json: resourcesPatchSchema, optional: true },
+  success: accepted,
+});
+
+export const updateCvmVisibility = defineEndpoint({
+  ...change,
+  id: 'updateCvmVisibility',
+  method: 'PATCH',
+  path: '/api/v1/cvms/{id}/visibility',
+  summary: 'Change `listed` and the public logs / sysinfo / tcbinfo flags',
+  description: 'Answers the CVM in the 2025-10-28 detail shape whatever X-Phala-Version says, as the official SDK expects.',
+  body: { json: visibilityPatchSchema, optional: true },
+  success: { status: 200, description: 'The CVM', json: cvmDetailV2025Schema },
+  phalaSchema: 'CvmDetailV20251028Schema',
+});
+
+export const updateOsImage = defineEndpoint({
+  ...change,
+  id: 'updateOsImage',
+  method: 'PATCH',
+  path: '/api/v1/cvms/{id}/os-image',
+  summary: 'Boot another OS image of the CVM\'s node',
+  body: { json: osImagePatchSchema },
+  success: accepted,
+});
+
+export const getAvailableOsImages = defineEndpoint({
+  id: 'getAvailableOsImages',
+  method: 'GET',
+  path: '/api/v1/cvms/{id}/available-os-images',
+  summary: "The OS images of the CVM's node that suit it, newest version first",
+  tag: 'Configuration',
+  auth: 'apiKey',
+  resolve: 'cvm',
+  params: cvmIdParams,
+  success: { status: 200, description: 'Images by version, production and dev', json: availableOsImagesSchema },
+  phalaSchema: 'GetAvailableOSImagesResponseSchema',
+});
+
+export const updatePreLaunchScript = defineEndpoint({
+  ...change,
+  id: 'updatePreLaunchScript',
+  method: 'PATCH',
+  path: '/api/v1/cvms/{id}/pre-launch-script',
+  summary: 'Replace the pre-launch script (an empty body removes it)',
+  headers: onChainConfirmationHeadersSchema,
+  body: { text: { types: ['text/plain'], description: 'the script' }, optional: true },
+  success: accepted,
+  phalaSchema: 'UpdatePreLaunchScriptResultSchema',
+});
+
+export const updateDockerCompose = defineEndpoint({
+  ...change,
+  id: 'updateDockerCompose',
+  method: 'PATCH',
+  path: '/api/v1/cvms/{id}/docker-compose',
+  summary: 'Replace the docker-compose YAML',
+  headers: onChainConfirmationHeadersSchema,
+  body: { text: { types: ['text/yaml', 'application/yaml', 'application/x-yaml', 'text/plain'], description: 'docker-compose.yml' } },
+  success: accepted,
+  phalaSchema: 'UpdateDockerComposeResultSchema',
+});
+
+export const updateCvmEnvs = defineEndpoint({
+  ...change,
+  id: 'updateCvmEnvs',
+  method: 'PATCH',
+  path: '/api/v1/cvms/{id}/envs',
+  summary: 'Replace the sealed env as a whole (keys left out are gone)',
+  description: 'With `env_keys`, the compose\'s `allowed_envs` becomes exactly those keys (`allowed_envs_changed`).',
+  body: { json: envsPatchSchema },
+  success: accepted,
+  phalaSchema: 'UpdateCvmEnvsResultSchema',
+});
+
+export const upgradeCvmCompose = defineEndpoint({
+  ...change,
+  id: 'upgradeCvmCompose',
+  method: 'PUT',
+  path: '/api/v1/cvms/{id}/compose',
+  summary: "The deprecated `phala cvms upgrade`: a new docker-compose YAML and/or sealed env",
+  body: { json: legacyComposeSchema },
+  success: { status: 202, description: 'Accepted', json: legacyUpgradeAcceptedSchema },
+});
+
+export const provisionCvmComposeFileUpdate = defineEndpoint({
+  ...change,
+  id: 'provisionCvmComposeFileUpdate',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/compose_file/provision',
+  summary: 'Phase one of a compose update: validate and hash the new app-compose, kept 14 days',
+  body: { json: composeProvisionSchema },
+  success: { status: 200, description: 'The new compose hash', json: composeProvisionResultSchema },
+  phalaSchema: 'ProvisionCvmComposeFileUpdateResultSchema',
+});
+
+export const commitCvmComposeFileUpdate = defineEndpoint({
+  ...change,
+  id: 'commitCvmComposeFileUpdate',
+  method: 'PATCH',
+  path: '/api/v1/cvms/{id}/compose_file',
+  summary: 'Phase two of a compose update: apply a provisioned compose (and an optional new sealed env)',
+  body: { json: composeCommitSchema },
+  success: accepted,
+  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.HASH_INVALID_OR_EXPIRED] },
+});
+
+export const commitCvmComposeFile = defineEndpoint({
+  ...change,
+  id: 'commitCvmComposeFile',
+  method: 'POST',
+  path: '/api/v1/cvms/{id}/compose_file/commit',
+  summary: 'Phase two of a compose update (the same as PATCH /cvms/{id}/compose_file)',
+  body: { json: composeCommitSchema },
+  success: accepted,
+  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.HASH_INVALID_OR_EXPIRED] },
+});
+
+const app = { tag: 'Apps', auth: 'apiKey', errors: { 404: [E.CVM_NOT_FOUND] } } as const satisfies Partial<Endpoint>;
+
+export const getAppRevisions = defineEndpoint({
+  ...app,
+  id: 'getAppRevisions',
+  method: 'GET',
+  path: '/api/v1/apps/{app_id}/revisions',
+  summary: "The app's revisions, newest first: every change that moved its compose hash, and each deploy",
+  params: appIdParams,
+  query: revisionsQuerySchema,
+  success: { status: 200, description: 'The page', json: revisionPageSchema },
+  phalaSchema: 'AppRevisionsResponseSchema',
+});
+
+export const getAppRevisionDetail = defineEndpoint({
+  ...app,
+  id: 'getAppRevisionDetail',
+  method: 'GET',
+  path: '/api/v1/apps/{app_id}/revisions/{revision_id}',
+  summary: 'One revision with what it deployed',
+  params: revisionParams,
+  query: revisionQuerySchema,
+  success: { status: 200, description: 'The revision', json: revisionDetailSchema },
+  phalaSchema: 'AppRevisionDetailResponseSchema',
+});
+
+export const rollbackAppRevision = defineEndpoint({
+  ...app,
+  id: 'rollbackAppRevision',
+  method: 'POST',
+  path: '/api/v1/apps/{app_id}/revisions/{revision_id}/rollback',
+  summary: "Redeploy a revision's compose, sealed env and user config (on its CVM, or `cvm_id` of the same app)",
+  extension: true,
+  params: revisionParams,
+  body: { json: rollbackBodySchema, optional: true },
+  success: accepted,
+  errors: { ...CHANGE_ERRORS, 404: [E.CVM_NOT_FOUND] },
+});
+

@@ -1,0 +1,136 @@
+/**
+ * Phala Cloud error codes and the one error envelope every 4xx/5xx uses:
+ * `{"detail": {error_code, message, details, suggestions, links}}`, which the official `@phala/cloud` SDK
+ * turns into a `ResourceError` carrying the code and the message.
+ */
+import { z } from 'zod';
+
+export const ErrorCodes = {
+  NODE_NOT_FOUND: 'ERR-01-001',
+  COMPOSE_FILE_REQUIRED: 'ERR-01-002',
+  INVALID_COMPOSE_FILE: 'ERR-01-003',
+  DUPLICATE_CVM_NAME: 'ERR-01-004',
+  HASH_REGISTRATION_REQUIRED: 'ERR-01-005',
+  HASH_INVALID_OR_EXPIRED: 'ERR-01-006',
+  TX_VERIFICATION_FAILED: 'ERR-01-007',
+  HASH_NOT_ALLOWED: 'ERR-01-008',
+  INSTANCE_TYPE_NOT_FOUND: 'ERR-02-001',
+  RESOURCE_NOT_AVAILABLE: 'ERR-02-002',
+  INSUFFICIENT_VCPU: 'ERR-02-003',
+  INSUFFICIENT_MEMORY: 'ERR-02-004',
+  INSUFFICIENT_SLOTS: 'ERR-02-005',
+  GPU_ALLOCATION_ERROR: 'ERR-02-006',
+  INSUFFICIENT_GPU: 'ERR-02-007',
+  INVALID_REQUEST: 'ERR-02-008',
+  INCOMPATIBLE_CONFIG: 'ERR-02-009',
+  IMAGE_NOT_FOUND: 'ERR-02-010',
+  KMS_NOT_FOUND: 'ERR-02-011',
+  TEEPOD_NOT_ACCESSIBLE: 'ERR-02-012',
+  OS_IMAGE_NOT_COMPATIBLE: 'ERR-02-013',
+  NODE_CAPACITY_NOT_CONFIGURED: 'ERR-02-014',
+  QUOTA_EXCEEDED: 'ERR-02-015',
+  CVM_NOT_FOUND: 'ERR-03-001',
+  MULTIPLE_CVMS_SAME_NAME: 'ERR-03-002',
+  CVM_NOT_IN_WORKSPACE: 'ERR-03-003',
+  CVM_ACCESS_DENIED: 'ERR-03-005',
+  REPLICA_IMAGE_NOT_AVAILABLE: 'ERR-03-006',
+  CVM_APP_ID_CONFLICT: 'ERR-03-007',
+  /** opencvm: the action makes no sense in the CVM's current state (start a running CVM…). Not retriable. */
+  CVM_INVALID_STATE: 'ERR-03-008',
+  /** opencvm: another operation is running on the CVM (HTTP 409, Retry-After). Retriable. */
+  CVM_BUSY: 'ERR-03-009',
+  /** opencvm: a commit token is unknown, used, expired, or for another CVM. */
+  COMMIT_TOKEN_INVALID: 'ERR-01-009',
+  /** opencvm: the request needs an API key (`X-API-Key`). */
+  API_KEY_REQUIRED: 'ERR-06-101',
+  /** opencvm: the API key is unknown or revoked. */
+  API_KEY_INVALID: 'ERR-06-102',
+  /** opencvm: no workspace with that slug among the caller's (unknown, or the caller is not a member). */
+  WORKSPACE_NOT_FOUND: 'ERR-06-201',
+  /** opencvm: no such route. */
+  ROUTE_NOT_FOUND: 'ERR-00-404',
+  /** opencvm: the path exists, but not with this method (the `Allow` header lists the methods it has). */
+  METHOD_NOT_ALLOWED: 'ERR-00-405',
+  /** opencvm: an unexpected server fault (a bug: please report it). */
+  INTERNAL_ERROR: 'ERR-00-500',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface ErrorDetail {
+  field?: string;
+  value?: unknown;
+  message?: string;
+}
+
+export interface ErrorEnvelope {
+  detail: {
+    error_code: ErrorCode;
+    message: string;
+    details: ErrorDetail[];
+    suggestions: string[];
+    links: { label: string; url: string }[];
+  };
+}
+
+/** An error a client can act on: it carries the HTTP status and the envelope fields. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly details: ErrorDetail[];
+  readonly suggestions: string[];
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    code: ErrorCode,
+    message: string,
+    opts: { details?: ErrorDetail[]; suggestions?: string[]; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = opts.details ?? [];
+    this.suggestions = opts.suggestions ?? [];
+    this.headers = opts.headers ?? {};
+  }
+
+  toEnvelope(): ErrorEnvelope {
+    return {
+      detail: {
+        error_code: this.code,
+        message: this.message,
+        details: this.details,
+        suggestions: this.suggestions,
+        links: [],
+      },
+    };
+  }
+}
+
+export const badRequest = (code: ErrorCode, message: string, opts?: ConstructorParameters<typeof ApiError>[3]) =>
+  new ApiError(400, code, message, opts);
+export const notFound = (code: ErrorCode, message: string, opts?: ConstructorParameters<typeof ApiError>[3]) =>
+  new ApiError(404, code, message, opts);
+export const conflict = (code: ErrorCode, message: string, opts?: ConstructorParameters<typeof ApiError>[3]) =>
+  new ApiError(409, code, message, opts);
+
+const errorCodeValues = Object.values(ErrorCodes) as [ErrorCode, ...ErrorCode[]];
+
+/** `{"detail": {error_code, message, details, suggestions, links}}`: the body of every 4xx and 5xx. */
+export const errorEnvelopeSchema = z.strictObject({
+  detail: z.strictObject({
+    error_code: z.enum(errorCodeValues),
+    message: z.string().min(1),
+    details: z.array(
+      z.strictObject({
+        field: z.string().optional(),
+        value: z.unknown().optional(),
+        message: z.string().optional(),
+      }),
+    ),
+    suggestions: z.array(z.string()),
+    links: z.array(z.strictObject({ label: z.string(), url: z.string() })),
+  }),
+}).meta({ id: 'ErrorEnvelope', description: "Every error answer: Phala Cloud's structured error, which the official SDK turns into a ResourceError carrying error_code and message." });

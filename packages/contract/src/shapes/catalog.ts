@@ -1,0 +1,144 @@
+/** Catalogue answers: instance types, OS images, KMS instances, nodes, workspaces, quotas, the caller. */
+import { z } from 'zod';
+import { kmsInfoSchema, nodeRefSchema, nullableString, pageOf, timestamp } from './common.ts';
+
+/** `InstanceType` (price shown, never charged). */
+export const instanceTypeSchema = z
+  .strictObject({
+    id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    vcpu: z.number().int(),
+    memory_mb: z.number().int(),
+    hourly_rate: z.string(),
+    requires_gpu: z.boolean(),
+    default_disk_size_gb: z.number().int(),
+    family: z.string(),
+  })
+  .meta({ id: 'InstanceType' });
+
+/** `GET /instance-types` (the official SDK refuses any extra key here). */
+export const instanceTypeFamiliesSchema = z.strictObject({
+  result: z.array(z.strictObject({ name: z.string(), items: z.array(instanceTypeSchema), total: z.number().int() })),
+});
+export const instanceTypeFamilySchema = z.strictObject({ items: z.array(instanceTypeSchema), total: z.number().int(), family: z.string() });
+
+export const osImageSchema = z
+  .strictObject({
+    name: z.string(),
+    slug: z.string(),
+    version: z.string(),
+    os_image_hash: nullableString,
+    is_dev: z.boolean(),
+    requires_gpu: z.boolean(),
+  })
+  .meta({ id: 'OsImage' });
+export const osImagePageSchema = pageOf(osImageSchema);
+
+/** `GET /kms` (the official SDK refuses any extra key here). */
+export const kmsPageSchema = pageOf(kmsInfoSchema);
+
+/** `GET /kms/{kms}/pubkey/{app_id}`: the app's X25519 env key and the KMS's secp256k1 signature of it. */
+export const signedPubkeySchema = z
+  .strictObject({ public_key: z.string().regex(/^[0-9a-f]{64}$/), signature: z.string().regex(/^[0-9a-f]{130}$/) })
+  .meta({ id: 'SignedEnvPublicKey' });
+
+/** [major, minor, patch(, build)] */
+const versionTuple = z.union([z.tuple([z.number(), z.number(), z.number()]), z.tuple([z.number(), z.number(), z.number(), z.number()])]);
+
+/** `GET /teepods/available`: nodes with free capacity (-1: not capped) and their images. */
+export const availableNodesSchema = z.strictObject({
+  tier: z.string(),
+  capacity: z.strictObject({ max_instances: z.null(), max_vcpu: z.null(), max_memory: z.null(), max_disk: z.null() }),
+  nodes: z.array(
+    z.strictObject({
+      teepod_id: z.number().int(),
+      name: z.string(),
+      listed: z.boolean(),
+      resource_score: z.number(),
+      remaining_vcpu: z.number().int(),
+      remaining_memory: z.number().int(),
+      remaining_cvm_slots: z.number().int(),
+      images: z.array(
+        z.strictObject({ name: z.string(), is_dev: z.boolean(), version: versionTuple, os_image_hash: nullableString, requires_gpu: z.boolean() }),
+      ),
+      support_onchain_kms: z.boolean(),
+      fmspc: nullableString,
+      device_id: z.string(),
+      region_identifier: z.string(),
+      default_kms: nullableString,
+      kms_list: z.array(z.string()),
+      gateway_base_domain: nullableString,
+    }),
+  ),
+  kms_list: z.array(kmsInfoSchema),
+});
+
+/** `GET /cvms/{id}/available-os-images`: the node's images that suit the CVM, newest version first. */
+export const availableOsImagesSchema = z.array(
+  z.strictObject({
+    version: z.array(z.number()),
+    prod: z.strictObject({ name: z.string(), os_image_hash: nullableString, is_current: z.boolean() }).nullable(),
+    dev: z.strictObject({ name: z.string(), os_image_hash: nullableString, is_current: z.boolean() }).nullable(),
+  }),
+);
+
+export const workspaceSchema = z
+  .strictObject({
+    id: z.string(),
+    name: z.string(),
+    slug: z.string(),
+    tier: z.string(),
+    role: z.string(),
+    is_default: z.boolean(),
+    created_at: timestamp,
+  })
+  .meta({ id: 'Workspace' });
+
+export const workspaceListSchema = z.strictObject({
+  data: z.array(workspaceSchema),
+  pagination: z.strictObject({ has_more: z.boolean(), next_cursor: nullableString, total: z.number().int() }),
+});
+
+export const workspaceNodesSchema = pageOf(nodeRefSchema);
+
+const quota = z.strictObject({ limit: z.number().int(), remaining: z.number().int() });
+export const workspaceQuotasSchema = z.strictObject({
+  team_slug: z.string(),
+  tier: z.string(),
+  quotas: z.strictObject({ vm_slots: quota, vcpu: quota, memory_mb: quota, disk_gb: quota }),
+  reserved_nodes: quota,
+  reserved_gpu: z.strictObject({ gpus: quota, in_use: z.number().int(), misconfigured: z.number().int() }),
+  as_of: timestamp,
+});
+
+/** `GET /auth/me` under 2025-10-28. */
+export const currentUserV2025Schema = z
+  .strictObject({
+    username: z.string(),
+    email: z.string(),
+    credits: z.number(),
+    granted_credits: z.number(),
+    avatar: z.string(),
+    team_name: z.string(),
+    team_tier: z.string(),
+  })
+  .meta({ id: 'CurrentUserV20251028' });
+
+/** `GET /auth/me` under 2026-01-21. */
+export const currentUserV2026Schema = z
+  .strictObject({
+    user: z.strictObject({
+      username: z.string(),
+      email: z.string(),
+      role: z.enum(['admin', 'user']),
+      avatar: z.string(),
+      email_verified: z.boolean(),
+      totp_enabled: z.boolean(),
+      has_backup_codes: z.boolean(),
+      flag_has_password: z.boolean(),
+    }),
+    workspace: z.strictObject({ id: z.string(), name: z.string(), slug: z.string(), tier: z.string(), role: z.string(), avatar: z.null() }),
+    credits: z.strictObject({ balance: z.number(), granted_balance: z.number(), is_post_paid: z.boolean(), outstanding_amount: z.null() }),
+  })
+  .meta({ id: 'CurrentUserV20260121' });

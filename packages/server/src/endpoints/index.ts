@@ -1,0 +1,138 @@
+/**
+ * Every endpoint the server serves, one file each, named after the contract's operationId (kebab-case) in a
+ * folder per area. `npm test` fails if this list and the contract's endpoints differ.
+ */
+import type { Route } from '../http/endpoint.ts';
+import getAppCvms from './apps/get-app-cvms.ts';
+import getAppInfo from './apps/get-app-info.ts';
+import getAppList from './apps/get-app-list.ts';
+import getCurrentUser from './auth/get-current-user.ts';
+import getAppEnvEncryptPubKey from './catalog/get-app-env-encrypt-pub-key.ts';
+import getAvailableNodes from './catalog/get-available-nodes.ts';
+import getKmsInfo from './catalog/get-kms-info.ts';
+import getKmsList from './catalog/get-kms-list.ts';
+import getOsImages from './catalog/get-os-images.ts';
+import getWorkspaceNodes from './catalog/get-workspace-nodes.ts';
+import getWorkspaceQuotas from './catalog/get-workspace-quotas.ts';
+import getWorkspace from './catalog/get-workspace.ts';
+import listAllInstanceTypeFamilies from './catalog/list-all-instance-type-families.ts';
+import listFamilyInstanceTypes from './catalog/list-family-instance-types.ts';
+import listWorkspaces from './catalog/list-workspaces.ts';
+import getCvmComposeFile from './cvms/get-cvm-compose-file.ts';
+import getCvmDockerCompose from './cvms/get-cvm-docker-compose.ts';
+import getCvmOperation from './cvms/get-cvm-operation.ts';
+import getCvmPreLaunchScript from './cvms/get-cvm-pre-launch-script.ts';
+import getCvmState from './cvms/get-cvm-state.ts';
+import getCvmStatusBatch from './cvms/get-cvm-status-batch.ts';
+import getCvmUserConfig from './cvms/get-cvm-user-config.ts';
+import getCvm from './cvms/get-cvm.ts';
+import listCvmOperations from './cvms/list-cvm-operations.ts';
+import listCvms from './cvms/list-cvms.ts';
+import commitCvmProvision from './deploy/commit-cvm-provision.ts';
+import provisionCvm from './deploy/provision-cvm.ts';
+import callGuestKms from './guest-kms/call-guest-kms.ts';
+import refreshCvmInstanceIdNew from './instance-ids/refresh-cvm-instance-id-new.ts';
+import refreshCvmInstanceId from './instance-ids/refresh-cvm-instance-id.ts';
+import refreshCvmInstanceIdsNew from './instance-ids/refresh-cvm-instance-ids-new.ts';
+import refreshCvmInstanceIds from './instance-ids/refresh-cvm-instance-ids.ts';
+import commitCvmReplica from './lifecycle/commit-cvm-replica.ts';
+import createAppInstance from './lifecycle/create-app-instance.ts';
+import deleteCvm from './lifecycle/delete-cvm.ts';
+import replicateCvm from './lifecycle/replicate-cvm.ts';
+import restartCvm from './lifecycle/restart-cvm.ts';
+import shutdownCvm from './lifecycle/shutdown-cvm.ts';
+import startCvm from './lifecycle/start-cvm.ts';
+import stopCvm from './lifecycle/stop-cvm.ts';
+import getContainerLog from './logs/get-container-log.ts';
+import getSyslog from './logs/get-syslog.ts';
+import getApiReferenceAsset from './meta/get-api-reference-asset.ts';
+import getApiReference from './meta/get-api-reference.ts';
+import getHealth from './meta/get-health.ts';
+import getOpenApi from './meta/get-open-api.ts';
+import getCvmContainersStats from './runtime/get-cvm-containers-stats.ts';
+import getCvmNetwork from './runtime/get-cvm-network.ts';
+import getCvmStats from './runtime/get-cvm-stats.ts';
+import commitCvmComposeFileUpdate from './updates/commit-cvm-compose-file-update.ts';
+import commitCvmComposeFile from './updates/commit-cvm-compose-file.ts';
+import commitCvmUpdate from './updates/commit-cvm-update.ts';
+import getAppRevisionDetail from './updates/get-app-revision-detail.ts';
+import getAppRevisions from './updates/get-app-revisions.ts';
+import getAvailableOsImages from './updates/get-available-os-images.ts';
+import patchCvm from './updates/patch-cvm.ts';
+import provisionCvmComposeFileUpdate from './updates/provision-cvm-compose-file-update.ts';
+import rollbackAppRevision from './updates/rollback-app-revision.ts';
+import updateCvmEnvs from './updates/update-cvm-envs.ts';
+import updateCvmResources from './updates/update-cvm-resources.ts';
+import updateCvmVisibility from './updates/update-cvm-visibility.ts';
+import updateDockerCompose from './updates/update-docker-compose.ts';
+import updateOsImage from './updates/update-os-image.ts';
+import updatePreLaunchScript from './updates/update-pre-launch-script.ts';
+import upgradeCvmCompose from './updates/upgrade-cvm-compose.ts';
+
+export const routes = [
+  getAppCvms,
+  getAppInfo,
+  getAppList,
+  getCurrentUser,
+  getAppEnvEncryptPubKey,
+  getAvailableNodes,
+  getKmsInfo,
+  getKmsList,
+  getOsImages,
+  getWorkspaceNodes,
+  getWorkspaceQuotas,
+  getWorkspace,
+  listAllInstanceTypeFamilies,
+  listFamilyInstanceTypes,
+  listWorkspaces,
+  getCvmComposeFile,
+  getCvmDockerCompose,
+  getCvmOperation,
+  getCvmPreLaunchScript,
+  getCvmState,
+  getCvmStatusBatch,
+  getCvmUserConfig,
+  getCvm,
+  listCvmOperations,
+  listCvms,
+  commitCvmProvision,
+  provisionCvm,
+  callGuestKms,
+  refreshCvmInstanceIdNew,
+  refreshCvmInstanceId,
+  refreshCvmInstanceIdsNew,
+  refreshCvmInstanceIds,
+  commitCvmReplica,
+  createAppInstance,
+  deleteCvm,
+  replicateCvm,
+  restartCvm,
+  shutdownCvm,
+  startCvm,
+  stopCvm,
+  getContainerLog,
+  getSyslog,
+  getApiReferenceAsset,
+  getApiReference,
+  getHealth,
+  getOpenApi,
+  getCvmContainersStats,
+  getCvmNetwork,
+  getCvmStats,
+  commitCvmComposeFileUpdate,
+  commitCvmComposeFile,
+  commitCvmUpdate,
+  getAppRevisionDetail,
+  getAppRevisions,
+  getAvailableOsImages,
+  patchCvm,
+  provisionCvmComposeFileUpdate,
+  rollbackAppRevision,
+  updateCvmEnvs,
+  updateCvmResources,
+  updateCvmVisibility,
+  updateDockerCompose,
+  updateOsImage,
+  updatePreLaunchScript,
+  upgradeCvmCompose,
+] as unknown as readonly Route[];

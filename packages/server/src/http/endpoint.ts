@@ -1,0 +1,152 @@
+/**
+ * How an endpoint of the contract becomes a route. `route(endpoint, handler)` declares the server side of
+ * one endpoint; `registerRoutes` registers them all. Before a handler runs, the route:
+ * 1. authenticates the caller (an `X-API-Key`) unless the contract says otherwise → 401;
+ * 2. reads the API version (`X-Phala-Version`);
+ * 3. refuses text the API does not accept (NUL, unpaired surrogates) anywhere in the path, query or body → 422
+ *    naming the field;
+ * 4. parses path parameters, query, the headers it reads and the body into typed values → 422 `ERR-02-008`
+ *    naming each field;
+ * 5. resolves `{id}` into the caller's CVM where the contract says `resolve: 'cvm'` → 404 `ERR-03-001`.
+ * The handler gets typed input and resolved records, and answers the contract's success shape; the route
+ * sends it with the contract's status.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ApiError,
+  ErrorCodes,
+  apiVersionOf,
+  findUnacceptableText,
+  notFound,
+  parseCvmRef,
+  validationError,
+  type ApiVersion,
+  type CvmView,
+  type Endpoint,
+  type Versioned,
+  type z,
+} from '@opencvm/core';
+import type { Principal } from '../services/auth.ts';
+import { findCvm } from '../store/cvms.ts';
+import type { Services } from './context.ts';
+
+type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
+type In<S> = S extends z.ZodType ? z.input<S> : never;
+type JsonAnswer<B> = B extends Versioned<infer A, infer C> ? In<A> | In<C> : In<B>;
+
+/** A handler that wrote the answer itself (a stream): the route sends nothing more. */
+export const STREAMED: unique symbol = Symbol('streamed');
+
+export type AnswerOf<E extends Endpoint> =
+  | (E['success']['json'] extends object ? JsonAnswer<E['success']['json']> : never)
+  | (E['success']['media'] extends readonly unknown[] ? string | Buffer : never)
+  | typeof STREAMED;
+
+type BodyOf<E extends Endpoint> = E['body'] extends { json: infer J }
+  ? Out<J>
+  : E['body'] extends { text: object }
+    ? string
+    : undefined;
+
+export interface Input<E extends Endpoint> {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  services: Services;
+  principal: E['auth'] extends 'apiKey' ? Principal : undefined;
+  version: ApiVersion;
+  params: Out<E['params']>;
+  query: Out<E['query']>;
+  headers: Out<E['headers']>;
+  body: BodyOf<E>;
+  /** the CVM `{id}` names, in the caller's workspace (endpoints with `resolve: 'cvm'`) */
+  cvm: E['resolve'] extends 'cvm' ? CvmView : undefined;
+}
+
+export interface Route<E extends Endpoint = Endpoint> {
+  endpoint: E;
+  handler: (input: Input<E>) => Promise<AnswerOf<E>>;
+}
+
+/** The server side of one endpoint. */
+export const route = <E extends Endpoint>(endpoint: E, handler: (input: Input<E>) => Promise<AnswerOf<E>>): Route<E> => ({
+  endpoint,
+  handler,
+});
+
+/** `/api/v1/cvms/{id}` → `/api/v1/cvms/:id` */
+export const fastifyPath = (path: string) => path.replace(/\{([^}]+)\}/g, ':$1');
+
+function refuseText(where: string, value: unknown): void {
+  const found = findUnacceptableText(value);
+  if (!found) return;
+  const field = found.path || where;
+  throw new ApiError(422, ErrorCodes.INVALID_REQUEST, `${field}: ${found.problem}.`, {
+    details: [{ field, message: found.problem }],
+  });
+}
+
+function parse<S extends z.ZodType>(schema: S | undefined, value: unknown): z.output<S> | undefined {
+  if (!schema) return undefined;
+  const r = schema.safeParse(value);
+  if (!r.success) throw validationError(r.error);
+  return r.data;
+}
+
+function textBody(e: Endpoint, body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (body === undefined || body === null) {
+    if (e.body?.optional) return '';
+    throw new ApiError(422, ErrorCodes.INVALID_REQUEST, `The request body is required: send ${e.body!.text!.description} as the raw body (Content-Type ${e.body!.text!.types[0]}).`);
+  }
+  throw new ApiError(400, ErrorCodes.INVALID_REQUEST,
+    `Send ${e.body!.text!.description} as the raw request body (Content-Type ${e.body!.text!.types.join(' or ')}), not as JSON.`);
+}
+
+/** Register every route on `app` (paths are absolute: the contract's paths include `/api/v1`). */
+export function registerRoutes(app: FastifyInstance, services: Services, routes: readonly Route[]): void {
+  for (const { endpoint: e, handler } of routes) {
+    app.route({
+      method: e.method,
+      url: fastifyPath(e.path),
+      handler: async (req, reply) => {
+        const principal = e.auth === 'apiKey' ? await services.auth.authenticate(header(req, 'x-api-key')) : undefined;
+        const version = apiVersionOf(req.headers['x-phala-version']);
+        refuseText('path', req.params);
+        refuseText('query', req.query);
+        refuseText('body', req.body);
+        const params = parse(e.params, req.params);
+        const query = parse(e.query, req.query ?? {});
+        const headers = parse(e.headers, req.headers);
+        let body: unknown;
+        if (e.body?.json) body = parse(e.body.json, typeof req.body === 'string' ? jsonOfText(req.body) : req.body);
+        else if (e.body?.text) body = textBody(e, req.body);
+        let cvm: CvmView | undefined;
+        if (e.resolve === 'cvm') {
+          const id = (params as { id: string }).id;
+          cvm = (await findCvm(services.db, principal!.workspaceId, parseCvmRef(id))) ?? undefined;
+          if (!cvm) {
+            throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${id}" was not found in this workspace: check the id, name, app_<app_id> or vm_uuid.`);
+          }
+        }
+        const answer = await handler({ req, reply, services, principal, version, params, query, headers, body, cvm } as Input<Endpoint>);
+        if (answer === STREAMED) return reply;
+        return reply.status(e.success.status).send(answer);
+      },
+    });
+  }
+}
+
+/** A JSON endpoint that got a text body (e.g. `Content-Type: text/plain`): it must still be JSON. */
+function jsonOfText(text: string): unknown {
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ApiError(400, ErrorCodes.INVALID_REQUEST, `The request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return (Array.isArray(v) ? v[0] : v)?.trim() || undefined;
+}
