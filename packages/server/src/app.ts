@@ -25,7 +25,7 @@ import { CvmService } from './services/cvms.ts';
 import { DeployService } from './services/deploy.ts';
 import { KmsService, loadOrCreateRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
-import { LogUrlService } from './services/log-urls.ts';
+import { LogUrlService, loggerOptions } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
@@ -38,6 +38,8 @@ export interface StartOptions {
   loadDataDir?: Blob;
   /** log requests (main: yes; tests: no) */
   logger?: boolean;
+  /** where log lines go when `logger` is on (default stdout; tests capture them) */
+  logStream?: { write(line: string): unknown };
   /** worker timings (tests make them shorter) */
   worker?: { bootPollMs?: number; pollMs?: number };
 }
@@ -66,7 +68,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     loadDataDir: opts.loadDataDir,
   });
   const app = Fastify({
-    logger: opts.logger ? { level: config.logLevel, redact: ['req.headers["x-api-key"]', 'req.headers.authorization'] } : false,
+    logger: opts.logger ? loggerOptions(config.logLevel, opts.logStream) : false,
   });
   let sim: VmmSim | undefined;
   let worker: Worker | undefined;

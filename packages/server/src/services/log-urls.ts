@@ -4,9 +4,13 @@
  * that is an HMAC of the CVM's vm_uuid under a server secret (`server_secrets.log_url_key`, 32 random
  * bytes created on first use). A URL works without a key, cannot be forged for another CVM, and stays
  * valid for the CVM's life.
+ *
+ * A token is a bearer secret, so it never reaches the server log: `loggerOptions` redacts `token=` from
+ * every line (the request's URL, and any message or error that quotes one).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ApiError, ErrorCodes, composeFlags } from '@opencvm/core';
+import type { FastifyServerOptions } from 'fastify';
 import type { Db } from '../db/index.ts';
 import { logTarget, type LogTarget } from '../store/runtime.ts';
 
@@ -90,4 +94,37 @@ export class LogUrlService {
     if (!target) throw new ApiError(404, ErrorCodes.CVM_NOT_FOUND, `CVM ${uuid} does not exist (or was deleted).`);
     return target;
   }
+}
+
+/** `token=<secret>` in a URL or a line of text → `token=[REDACTED]`. */
+const TOKEN_PARAM = /([?&]token=)[^&#\s"'\\]+/gi;
+
+export function redactLogTokens(text: string): string {
+  return text.replace(TOKEN_PARAM, '$1[REDACTED]');
+}
+
+type LineSink = { write(line: string): unknown };
+
+/**
+ * The server's logger settings. Log URL tokens are bearer secrets and must not land in the log: the
+ * request serializer logs the URL with `token=[REDACTED]`, and every line is scrubbed the same way on its
+ * way out, so a message or an error that quotes a URL (fastify's own "Reply was already sent … in <url>",
+ * an error's stack) does not leak one either. API keys never reach a line: the request serializer logs no
+ * headers, and the header paths stay redacted should one be logged.
+ */
+export function loggerOptions(level: string, destination: LineSink = process.stdout): FastifyServerOptions['logger'] {
+  return {
+    level,
+    redact: ['req.headers["x-api-key"]', 'req.headers.authorization', 'headers["x-api-key"]', 'headers.authorization'],
+    serializers: {
+      req: (req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+        method: req.method,
+        url: req.url === undefined ? undefined : redactLogTokens(req.url),
+        host: req.host,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+    },
+    stream: { write: (line: string) => destination.write(redactLogTokens(line)) },
+  };
 }
