@@ -25,7 +25,7 @@ import { CvmService } from './services/cvms.ts';
 import { DeployService } from './services/deploy.ts';
 import { KmsService, loadOrCreateRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
-import { LogUrlService, loggerOptions } from './services/log-urls.ts';
+import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
@@ -40,6 +40,8 @@ export interface StartOptions {
   logger?: boolean;
   /** where log lines go when `logger` is on (default stdout; tests capture them) */
   logStream?: { write(line: string): unknown };
+  /** log URL lifetime and clock (tests shorten or move them) */
+  logUrls?: LogUrlOptions;
   /** worker timings (tests make them shorter) */
   worker?: { bootPollMs?: number; pollMs?: number };
 }
@@ -77,7 +79,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     const urlBox = { value: config.publicUrl ?? '' };
     const kms = new KmsService(db, loadOrCreateRootKeys(config.dataDir), urlBox);
     const nodes = new NodeService(db);
-    const logUrls = new LogUrlService(db, urlBox);
+    const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const reconciler = new RuntimeReconciler(db, nodes, { intervalMs: config.reconcileMs, log: (msg, err) => app.log.warn({ err }, msg) });
     const w = new Worker(db, nodes, {
       kmsUrls: [],

@@ -1,11 +1,11 @@
 /**
- * Log URLs outside /api/v1 (client contract §4.4), fetched by the CLI with no API key: the URL's token
- * (services/log-urls.ts) is the authority.
+ * Log URLs outside /api/v1, fetched by the `phala` CLI's log commands with no API key: the URL's token
+ * (services/log-urls.ts; it expires) is the authority.
  *
- *   GET /logs/syslog?cvm=<vm_uuid>&token=<t>&ch=serial|stdout|stderr[&tail=N&lines=N][&follow][&ansi]
+ *   GET /logs/syslog?cvm=<vm_uuid>&exp=<unix s>&token=<t>&ch=serial|stdout|stderr[&tail=N&lines=N][&follow][&ansi]
  *       a VM channel as the host keeps it (dstack-vmm `GET /logs`), passed through as text;
- *   GET /logs/container/<name>?cvm=<vm_uuid>&token=<t>[&tail=N][&follow][&text][&bare][&ansi]
- *       one container's output, in the guest agent's `/logs/<container>` format (dstack-facts §6.1): JSON
+ *   GET /logs/container/<name>?cvm=<vm_uuid>&exp=<unix s>&token=<t>[&tail=N][&follow][&text][&bare][&ansi]
+ *       one container's output, in the format of dstack's guest agent `/logs/<container>`: JSON
  *       lines `{"channel","message"}` (message base64, or text with `text`), or the bare lines with `bare`.
  *       The host's stdout/stderr channels carry docker compose's output, each container's lines prefixed
  *       `<service>-<n>  | `; a container's log is its lines of both channels without that prefix.
@@ -57,7 +57,7 @@ export function logRoutes(app: FastifyInstance, s: Services): void {
 
   app.get<{ Querystring: Query }>('/logs/syslog', async (req, reply) => {
     const q = req.query;
-    const target = await s.logUrls.authorize(q.cvm, q.token, 'syslog');
+    const target = await s.logUrls.authorize(q, 'syslog');
     const ch = (q.ch || 'serial') as Channel;
     if (!['serial', 'stdout', 'stderr'].includes(ch)) {
       throw new ApiError(400, ErrorCodes.INVALID_REQUEST, `ch must be serial, stdout or stderr, not "${ch}".`);
@@ -69,7 +69,7 @@ export function logRoutes(app: FastifyInstance, s: Services): void {
 
   app.get<{ Params: { name: string }; Querystring: Query }>('/logs/container/:name', async (req, reply) => {
     const q = req.query;
-    const target = await s.logUrls.authorize(q.cvm, q.token, 'container');
+    const target = await s.logUrls.authorize(q, 'container');
     const name = req.params.name.replace(/^\//, '');
     const tail = lineCount(q) ?? (q.tail === 'all' || q.lines === 'all' ? Infinity : CONTAINER_TAIL);
     const [follow, ansi, bare, text] = ['follow', 'ansi', 'bare', 'text'].map((k) => flag(q, k));

@@ -66,8 +66,8 @@ async function freshPostgresDatabase(adminUrl: string): Promise<string> {
 export interface TestEnvOptions {
   sim?: VmmSimOptions;
   config?: Partial<Config>;
-  /** server options beyond the config: request logging and where it goes */
-  server?: Pick<StartOptions, 'logger' | 'logStream'>;
+  /** server options beyond the config: request logging and where it goes, log URL lifetime and clock */
+  server?: Pick<StartOptions, 'logger' | 'logStream' | 'logUrls'>;
 }
 
 export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
