@@ -19,7 +19,7 @@ import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
 import { KmsService, loadOrCreateRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
-import { LogUrlService } from './services/log-urls.ts';
+import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
@@ -32,6 +32,10 @@ export interface StartOptions {
   loadDataDir?: Blob;
   /** log requests (main: yes; tests: no) */
   logger?: boolean;
+  /** where log lines go when `logger` is on (default stdout; tests capture them) */
+  logStream?: { write(line: string): unknown };
+  /** log URL lifetime and clock (tests shorten or move them) */
+  logUrls?: LogUrlOptions;
   /** worker timings (tests make them shorter) */
   worker?: { bootPollMs?: number; pollMs?: number };
   /** called with the HTTP server before any route is registered (tests check every answer this way) */
@@ -67,7 +71,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ...errorHandlingOptions(),
     // a request without Host reaches the server, which answers it in the error envelope (Node's own answer has no body)
     http: { requireHostHeader: false },
-    logger: opts.logger ? { level: config.logLevel, redact: ['req.headers["x-api-key"]', 'req.headers.authorization'] } : false,
+    logger: opts.logger ? loggerOptions(config.logLevel, opts.logStream) : false,
   });
   let sim: VmmSim | undefined;
   let worker: Worker | undefined;
@@ -76,7 +80,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     const urlBox = { value: config.publicUrl ?? '' };
     const kms = new KmsService(db, loadOrCreateRootKeys(config.dataDir), urlBox);
     const nodes = new NodeService(db);
-    const logUrls = new LogUrlService(db, urlBox);
+    const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const reconciler = new RuntimeReconciler(db, nodes, { intervalMs: config.reconcileMs, log: (msg, err) => app.log.warn({ err }, msg) });
     const w = new Worker(db, nodes, {
       kmsUrls: [],

@@ -1,8 +1,9 @@
 /**
- * Log URLs (client contract §4.4) and the official CLI's `ps` and `logs` against a real server and the
- * simulated host: signed URLs work without an API key and cannot be forged, `public_logs` opens container
+ * Log URLs as the `phala` CLI fetches them, and the official CLI's `ps` and `logs` against a real server and
+ * the simulated host: signed URLs work without an API key and cannot be forged, `public_logs` opens container
  * logs (never serial), `follow` streams until the host ends it, and the CLI prints the sim's real lines
- * (`logs` with no container picks container logs or the serial console from the CVM's status, §4.3).
+ * (`logs` with no container picks container logs or the serial console from the CVM's status). Expiry and
+ * the server log's redaction: log-urls.test.ts.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,7 +109,7 @@ test(`the official CLI: ps lists the containers, logs prints a container's lines
 
 test('log URLs work without an API key, in the guest agent\'s formats, and honour tail', async () => {
   const { vm, syslog, endpoint } = await deploy('url-app', 'services:\n  web:\n    image: nginx:latest\n  side:\n    image: busybox\n');
-  assert.match(syslog, new RegExp(`^${env.server.url}/logs/syslog\\?cvm=${vm.vm_uuid}&token=[\\w-]+$`));
+  assert.match(syslog, new RegExp(`^${env.server.url}/logs/syslog\\?cvm=${vm.vm_uuid}&exp=\\d+&token=[\\w-]+$`));
 
   const serial = await fetch(`${syslog}&ch=serial&tail=3&lines=3&ansi`);
   assert.equal(serial.status, 200);

@@ -61,7 +61,7 @@ test(`composition, stats and network come from the store and show the guest (${t
   assert.equal(web.state, 'running');
   assert.match(web.status, /^Up /);
   assert.equal(typeof web.created, 'number');
-  assert.match(web.log_endpoint!, new RegExp(`^${env.server.url}/logs/container/web\\?cvm=${vm.vm_uuid}&token=[\\w-]+$`));
+  assert.match(web.log_endpoint!, new RegExp(`^${env.server.url}/logs/container/web\\?cvm=${vm.vm_uuid}&exp=\\d+&token=[\\w-]+$`));
 
   const stats = await c.getCvmStats({ id: vm.vm_uuid! });
   assert.equal(stats.is_online, true);

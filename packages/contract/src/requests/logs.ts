@@ -12,6 +12,8 @@ const lineCount = z
 
 const common = {
   cvm: z.string({ error: 'A log URL names its CVM with cvm=<vm_uuid>: use the URL the API returned.' }),
+  /** when the URL stops working (unix seconds); signed with it */
+  exp: z.string().optional(),
   token: z.string().optional(),
   tail: lineCount,
   lines: lineCount,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startVmmSim, type VmmSim, type VmmSimOptions } from '@opencvm/vmm-sim';
-import { startServer, type RunningServer } from '../app.ts';
+import { startServer, type RunningServer, type StartOptions } from '../app.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { migrations } from '../db/index.ts';
 import { simulatedDeviceId } from '../services/nodes.ts';
@@ -69,6 +69,8 @@ async function freshPostgresDatabase(adminUrl: string): Promise<string> {
 export interface TestEnvOptions {
   sim?: VmmSimOptions;
   config?: Partial<Config>;
+  /** server options beyond the config: request logging and where it goes, log URL lifetime and clock */
+  server?: Pick<StartOptions, 'logger' | 'logStream' | 'logUrls'>;
 }
 
 export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
@@ -94,6 +96,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     const load = !databaseUrl && firstStart ? await pgliteTemplate() : undefined;
     firstStart = false;
     return startServer({
+      ...opts.server,
       config,
       loadDataDir: load,
       worker: { bootPollMs: 50, pollMs: 200 },

@@ -4,7 +4,7 @@ import { abortOnClose, CONTAINER_TAIL, flag, lineCount, sendContainerLog } from 
 
 /** One container's output (`since`, `until` and `timestamps` are accepted and ignored: host log lines carry no time). */
 export default route(getContainerLog, async ({ req, reply, services, params, query: q }) => {
-  const target = await services.logUrls.authorize(q.cvm, q.token, 'container');
+  const target = await services.logUrls.authorize(q, 'container');
   const name = params.name.replace(/^\//, '');
   const tail = lineCount(q) ?? (q.tail === 'all' || q.lines === 'all' ? Infinity : CONTAINER_TAIL);
   const [follow, ansi, bare, text] = ['follow', 'ansi', 'bare', 'text'].map((k) => flag(q, k));

@@ -4,7 +4,7 @@ import { abortOnClose, flag, lineCount, openHostLog, relay, type Channel } from 
 
 /** A VM channel as the host keeps it (dstack-vmm `GET /logs`), passed through as text. */
 export default route(getSyslog, async ({ req, reply, services, query: q }) => {
-  const target = await services.logUrls.authorize(q.cvm, q.token, 'syslog');
+  const target = await services.logUrls.authorize(q, 'syslog');
   const ch: Channel = q.ch || 'serial';
   const signal = abortOnClose(req, reply);
   const res = await openHostLog(services, target, { ch, lines: lineCount(q), follow: flag(q, 'follow'), ansi: flag(q, 'ansi') }, signal);
