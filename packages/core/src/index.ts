@@ -9,6 +9,7 @@ export * from './validation.ts';
 export * from './ids.ts';
 export * from './provision.ts';
 export * from './catalog.ts';
+export * from './resource-limits.ts';
 export * from './api-version.ts';
 export * from './shapes.ts';
 export * from './runtime-shapes.ts';

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ApiError, ErrorCodes, badRequest } from './errors.ts';
 import { canonicalJson, composeHashOf } from './compose-hash.ts';
 import { checkComposeSize, checkDockerCompose } from './provision.ts';
+import { checkResourceLimits } from './resource-limits.ts';
 
 /** The part of a CVM that updates change. `app_compose` is the exact hashed text. */
 export interface CvmConfig {
@@ -204,9 +205,9 @@ function nextCompose(current: Record<string, unknown>, patch: ComposePatch): Rec
 
 /**
  * Apply a patch to a CVM's configuration: validates what it can without I/O (compose YAML and size,
- * disk growth, env keys against `allowed_envs`; `sealedEnvCheck: false` leaves that one to a later phase
- * that may bring a new sealed env) and says what changed. Capacity and image checks need
- * the node and are the caller's.
+ * vCPU/memory/disk within `RESOURCE_LIMITS`, disk growth, env keys against `allowed_envs`;
+ * `sealedEnvCheck: false` leaves that one to a later phase that may bring a new sealed env) and says what
+ * changed. Capacity and image checks need the node and are the caller's.
  */
 export function planChange(current: CvmConfig, patch: ConfigPatch, opts: { sealedEnvCheck?: boolean } = {}): PlannedChange {
   const next: CvmConfig = { ...current, env_keys: [...current.env_keys] };
@@ -233,6 +234,9 @@ export function planChange(current: CvmConfig, patch: ConfigPatch, opts: { seale
     }
     next.user_config = patch.user_config;
   }
+  // sizes are checked where they move: a CVM kept on a size from before a limit existed can still change the rest
+  const moving = (k: 'vcpu' | 'memory_mb' | 'disk_gb') => (patch[k] !== undefined && patch[k] !== current[k] ? patch[k] : undefined);
+  checkResourceLimits({ vcpu: moving('vcpu'), memory_mb: moving('memory_mb'), disk_gb: moving('disk_gb') });
   if (patch.vcpu !== undefined) next.vcpu = patch.vcpu;
   if (patch.memory_mb !== undefined) next.memory_mb = patch.memory_mb;
   if (patch.disk_gb !== undefined) {
