@@ -4,7 +4,7 @@
  * Every endpoint (resources, visibility, envs, compose, the unified PATCH, a rollback) is a patch.
  */
 import { z } from 'zod';
-import { ApiError, ErrorCodes, badRequest } from './errors.ts';
+import { ErrorCodes, badRequest } from './errors.ts';
 import { canonicalJson, composeHashOf } from './compose-hash.ts';
 import { checkComposeSize, checkDockerCompose } from './provision.ts';
 import { checkResourceLimits } from './resource-limits.ts';
@@ -290,10 +290,10 @@ export function hostUpdateOf(current: CvmConfig, next: CvmConfig): Record<string
   return u;
 }
 
-/** Refuse a patch that changes nothing: an update never silently does nothing. */
-export function assertSomethingChanges(plan: PlannedChange, cvmName: string): void {
-  if (!plan.changed.length) {
-    throw new ApiError(400, ErrorCodes.INVALID_REQUEST,
-      `Nothing to change: CVM ${cvmName} already has this configuration (compose_hash ${plan.next.compose_hash}).`);
-  }
+/**
+ * What a change that changes nothing answers: a repeated deploy of the same thing succeeds and does nothing
+ * (no restart, no revision). A request that names no field at all is still refused by its endpoint.
+ */
+export function unchangedMessage(cvmName: string, composeHash: string): string {
+  return `Nothing changed: CVM ${cvmName} already has this configuration (compose_hash ${composeHash}). Nothing was queued and it was not restarted.`;
 }

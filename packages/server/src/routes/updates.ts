@@ -18,6 +18,18 @@ function accepted(r: SubmitResult) {
   return { status: r.status, message: r.message, correlation_id: r.correlation_id, compose_hash: r.compose_hash, allowed_envs_changed: r.allowed_envs_changed };
 }
 
+/** 202 when something was queued or recorded; 200 when nothing changed (nothing was accepted for processing). */
+const httpStatus = (r: SubmitResult) => (r.status === 'unchanged' ? 200 : 202);
+
+/**
+ * The SDK's updateCvmEnvs, updateDockerCompose and updatePreLaunchScript accept `status: "in_progress"` only
+ * (or an on-chain `precondition_required`): for them an unchanged answer keeps that word, with the correlation id
+ * of the operation that already succeeded and a message saying nothing changed.
+ */
+function acceptedInProgress(r: SubmitResult) {
+  return { ...accepted(r), status: r.status === 'unchanged' ? 'in_progress' : r.status };
+}
+
 const header = (req: FastifyRequest, name: string) => {
   const v = req.headers[name];
   return (Array.isArray(v) ? v[0] : v)?.trim() || undefined;
@@ -38,28 +50,30 @@ export function updateRoutes(app: FastifyInstance, s: Services): void {
     const prepareOnly = header(req, 'x-prepare-only')?.toLowerCase() === 'true';
     const r = await s.updates.patch(p, req.params.id, req.body, prepareOnly);
     if ('prepared' in r) throw preparedAnswer(r, s);
-    return reply.status(202).send(accepted(r));
+    return reply.status(httpStatus(r)).send(accepted(r));
   });
 
   app.post<{ Params: { id: string } }>('/cvms/:id/commit-update', async (req, reply) => {
     const p = await principal(s, req);
     const body = parseOrThrow(commitUpdateSchema, req.body ?? {});
     const r = await s.updates.commitPrepared(p, req.params.id, body.token, body.compose_hash);
-    return reply.status(202).send(accepted(r));
+    return reply.status(httpStatus(r)).send(accepted(r));
   });
 
-  app.patch<{ Params: { id: string } }>('/cvms/:id/resources', async (req, reply) =>
-    reply.status(202).send(accepted(await s.updates.resources(await principal(s, req), req.params.id, req.body))),
-  );
+  app.patch<{ Params: { id: string } }>('/cvms/:id/resources', async (req, reply) => {
+    const r = await s.updates.resources(await principal(s, req), req.params.id, req.body);
+    return reply.status(httpStatus(r)).send(accepted(r));
+  });
 
   app.patch<{ Params: { id: string } }>('/cvms/:id/visibility', async (req) => {
     const cvm = await s.updates.visibility(await principal(s, req), req.params.id, req.body);
     return cvmDetailV2025(cvm, { syslogEndpoint: await s.logUrls.syslogEndpoint(cvm.vm_uuid) });
   });
 
-  app.patch<{ Params: { id: string } }>('/cvms/:id/os-image', async (req, reply) =>
-    reply.status(202).send(accepted(await s.updates.osImage(await principal(s, req), req.params.id, req.body))),
-  );
+  app.patch<{ Params: { id: string } }>('/cvms/:id/os-image', async (req, reply) => {
+    const r = await s.updates.osImage(await principal(s, req), req.params.id, req.body);
+    return reply.status(httpStatus(r)).send(accepted(r));
+  });
 
   app.get<{ Params: { id: string } }>('/cvms/:id/available-os-images', async (req) =>
     s.updates.availableOsImages(await principal(s, req), req.params.id),
@@ -68,19 +82,22 @@ export function updateRoutes(app: FastifyInstance, s: Services): void {
   app.patch<{ Params: { id: string } }>('/cvms/:id/pre-launch-script', async (req, reply) => {
     const p = await principal(s, req);
     rejectOnChainConfirmation(req);
-    return reply.status(202).send(accepted(await s.updates.preLaunchScript(p, req.params.id, req.body)));
+    const r = await s.updates.preLaunchScript(p, req.params.id, req.body);
+    return reply.status(httpStatus(r)).send(acceptedInProgress(r));
   });
 
   app.patch<{ Params: { id: string } }>('/cvms/:id/docker-compose', async (req, reply) => {
     const p = await principal(s, req);
     rejectOnChainConfirmation(req);
-    return reply.status(202).send(accepted(await s.updates.dockerCompose(p, req.params.id, req.body)));
+    const r = await s.updates.dockerCompose(p, req.params.id, req.body);
+    return reply.status(httpStatus(r)).send(acceptedInProgress(r));
   });
 
   app.patch<{ Params: { id: string } }>('/cvms/:id/envs', async (req, reply) => {
     const p = await principal(s, req);
     const r = await s.updates.envs(p, req.params.id, req.body);
-    const a = accepted(r);
+    const a = acceptedInProgress(r);
+    if (r.status === 'unchanged') return reply.status(200).send(a);
     return reply.status(202).send({
       ...a,
       message: `${a.message} The sealed env was replaced as a whole: keys not in this encrypted_env are gone.`,
@@ -89,8 +106,9 @@ export function updateRoutes(app: FastifyInstance, s: Services): void {
 
   // the deprecated `phala cvms upgrade` (contract C6): the CLI prints `detail` when there is one
   app.put<{ Params: { id: string } }>('/cvms/:id/compose', async (req, reply) => {
-    const a = accepted(await s.updates.legacyUpgrade(await principal(s, req), req.params.id, req.body));
-    return reply.status(202).send({ ...a, detail: `${a.message} (correlation_id ${a.correlation_id})` });
+    const r = await s.updates.legacyUpgrade(await principal(s, req), req.params.id, req.body);
+    const a = accepted(r);
+    return reply.status(httpStatus(r)).send({ ...a, detail: `${a.message} (correlation_id ${a.correlation_id})` });
   });
 
   app.post<{ Params: { id: string } }>('/cvms/:id/compose_file/provision', async (req) =>
@@ -102,7 +120,10 @@ export function updateRoutes(app: FastifyInstance, s: Services): void {
     app.route<{ Params: { id: string } }>({
       method,
       url: path,
-      handler: async (req, reply) => reply.status(202).send(accepted(await s.updates.commitCompose(await principal(s, req), req.params.id, req.body))),
+      handler: async (req, reply) => {
+        const r = await s.updates.commitCompose(await principal(s, req), req.params.id, req.body);
+        return reply.status(httpStatus(r)).send(accepted(r));
+      },
     });
   }
 
@@ -118,8 +139,8 @@ export function updateRoutes(app: FastifyInstance, s: Services): void {
   );
 
   app.post<{ Params: { app_id: string; revision_id: string } }>('/apps/:app_id/revisions/:revision_id/rollback', async (req, reply) => {
-    const p = await principal(s, req);
-    return reply.status(202).send(accepted(await s.updates.rollback(p, req.params.app_id, req.params.revision_id, req.body)));
+    const r = await s.updates.rollback(await principal(s, req), req.params.app_id, req.params.revision_id, req.body);
+    return reply.status(httpStatus(r)).send(accepted(r));
   });
 }
 
