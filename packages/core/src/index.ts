@@ -8,6 +8,7 @@ export * from './crypto.ts';
 export * from './ids.ts';
 export * from './provision.ts';
 export * from './catalog.ts';
+export * from './resource-limits.ts';
 export * from './shapes.ts';
 export * from './runtime-shapes.ts';
 export * from './shapes-lists.ts';

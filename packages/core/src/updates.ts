@@ -3,9 +3,10 @@
  * pure function that turns a CVM's current configuration plus a patch into the next configuration.
  * Every endpoint (resources, visibility, envs, compose, the unified PATCH, a rollback) is a patch.
  */
-import { ApiError, ErrorCodes, badRequest } from '@opencvm/contract';
+import { ErrorCodes, badRequest } from '@opencvm/contract';
 import { canonicalJson, composeHashOf } from './compose-hash.ts';
 import { checkComposeSize, checkDockerCompose } from './provision.ts';
+import { checkResourceLimits } from './resource-limits.ts';
 
 /** The part of a CVM that updates change. `app_compose` is the exact hashed text. */
 export interface CvmConfig {
@@ -91,9 +92,9 @@ function nextCompose(current: Record<string, unknown>, patch: ComposePatch): Rec
 
 /**
  * Apply a patch to a CVM's configuration: validates what it can without I/O (compose YAML and size,
- * disk growth, env keys against `allowed_envs`; `sealedEnvCheck: false` leaves that one to a later phase
- * that may bring a new sealed env) and says what changed. Capacity and image checks need
- * the node and are the caller's.
+ * vCPU/memory/disk within `RESOURCE_LIMITS`, disk growth, env keys against `allowed_envs`;
+ * `sealedEnvCheck: false` leaves that one to a later phase that may bring a new sealed env) and says what
+ * changed. Capacity and image checks need the node and are the caller's.
  */
 export function planChange(current: CvmConfig, patch: ConfigPatch, opts: { sealedEnvCheck?: boolean } = {}): PlannedChange {
   const next: CvmConfig = { ...current, env_keys: [...current.env_keys] };
@@ -120,6 +121,9 @@ export function planChange(current: CvmConfig, patch: ConfigPatch, opts: { seale
     }
     next.user_config = patch.user_config;
   }
+  // sizes are checked where they move: a CVM kept on a size from before a limit existed can still change the rest
+  const moving = (k: 'vcpu' | 'memory_mb' | 'disk_gb') => (patch[k] !== undefined && patch[k] !== current[k] ? patch[k] : undefined);
+  checkResourceLimits({ vcpu: moving('vcpu'), memory_mb: moving('memory_mb'), disk_gb: moving('disk_gb') });
   if (patch.vcpu !== undefined) next.vcpu = patch.vcpu;
   if (patch.memory_mb !== undefined) next.memory_mb = patch.memory_mb;
   if (patch.disk_gb !== undefined) {
@@ -173,10 +177,10 @@ export function hostUpdateOf(current: CvmConfig, next: CvmConfig): Record<string
   return u;
 }
 
-/** Refuse a patch that changes nothing: an update never silently does nothing. */
-export function assertSomethingChanges(plan: PlannedChange, cvmName: string): void {
-  if (!plan.changed.length) {
-    throw new ApiError(400, ErrorCodes.INVALID_REQUEST,
-      `Nothing to change: CVM ${cvmName} already has this configuration (compose_hash ${plan.next.compose_hash}).`);
-  }
+/**
+ * What a change that changes nothing answers: a repeated deploy of the same thing succeeds and does nothing
+ * (no restart, no revision). A request that names no field at all is still refused by its endpoint.
+ */
+export function unchangedMessage(cvmName: string, composeHash: string): string {
+  return `Nothing changed: CVM ${cvmName} already has this configuration (compose_hash ${composeHash}). Nothing was queued and it was not restarted.`;
 }

@@ -5,7 +5,9 @@
  *
  * Every change that reaches the host restarts the CVM: the server answers at once with a `correlation_id`
  * (`status: "in_progress"`) and applies it in the background; `waitForOperation` follows it. Changes that
- * need no host (`listed`, `shutdown_timeout`, `allow_force_stop`) answer `status: "applied"`.
+ * need no host (`listed`, `shutdown_timeout`, `allow_force_stop`) answer `status: "applied"`; a change that
+ * changes nothing (the same deploy again) answers `status: "unchanged"` and does nothing (the envs, compose
+ * and pre-launch-script forms keep `in_progress` there, which the official SDK insists on).
  * Env values are sealed on this machine to the app's key (`envs` parameters); plaintext never leaves it.
  */
 import { encryptEnv, validateEnvVars, type AppCompose, type EnvVar } from '@opencvm/core';
@@ -79,9 +81,12 @@ export interface KmsInfo {
   gateway_app_id: string | null;
 }
 
-/** The answer to every change: queued (`in_progress`, the CVM restarts) or recorded at once (`applied`). */
+/**
+ * The answer to every change: queued (`in_progress`, the CVM restarts), recorded at once (`applied`), or
+ * nothing to do (`unchanged`: the CVM already had this configuration; its operation has already succeeded).
+ */
 export interface UpdateAccepted {
-  status: 'in_progress' | 'applied';
+  status: 'in_progress' | 'applied' | 'unchanged';
   /** the operation: pass it to `waitForOperation` */
   correlation_id: string;
   /** the compose hash the CVM will run */
@@ -401,7 +406,7 @@ export function refreshInstanceId(client: Client, p: { id: CvmId }): Promise<Ins
  * Resolves with the CVM; rejects with a `CvmWaitError` if the CVM settled in `exited`/`error` (`failed`,
  * with the host's boot error), is not on `compose_hash` or not in the status the operation was heading for
  * (`not_applied`: the host refused the change and the CVM went back to its previous configuration), or on
- * timeout. An operation that already ended (or an `applied` answer) resolves on the first read.
+ * timeout. An operation that already ended (or an `applied` or `unchanged` answer) resolves on the first read.
  */
 export async function waitForOperation(client: Client, p: WaitForOperationParams): Promise<CvmDetail> {
   let target: string | null = null;

@@ -132,6 +132,44 @@ test('deploy --cvm-id: the existing CVM runs the new compose and env', async () 
   assert.deepEqual(vm.guest.env, { FOO: 'uno', BAZ: 'three' });
 });
 
+test('deploy --cvm-id twice with the same compose: both exit 0, the second changes nothing and queues nothing', async () => {
+  const before = await deploy('cli-same', 'compose-a.yml', 'a.env');
+  await ok(['deploy', '--cvm-id', 'cli-same', '-c', 'compose-c.yml', '--wait']);
+  const first = await settledRunning('cli-same');
+  assert.equal(first.id, before.id);
+  assert.equal(composeOf(first).docker_compose_file, COMPOSE_C);
+  const operations = async () => {
+    const r = await fetch(`${env.apiUrl}/cvms/cli-same/operations?limit=100`, { headers: { 'x-api-key': env.apiKey } });
+    return ((await r.json()) as { items: { kind: string; state: string; step: string | null }[] }).items;
+  };
+  const ops0 = await operations();
+
+  // the same deploy again, watching the CVM the whole time it runs
+  const seen = new Set<string>();
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const cvm = await getCvm('cli-same');
+      seen.add(cvm.progress ? `${cvm.status} (in progress)` : cvm.status);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const out = await ok(['deploy', '--cvm-id', 'cli-same', '-c', 'compose-c.yml', '--wait']).finally(() => { watching = false; });
+  await watcher;
+  assert.match(out, /CVM updated successfully|"success": true/);
+  assert.deepEqual([...seen], ['running'], 'the CVM never left running');
+
+  const ops = await operations();
+  assert.equal(ops.length, ops0.length + 1);
+  assert.deepEqual(ops[0], { ...ops[0], kind: 'update', state: 'succeeded', step: 'unchanged' }, 'no operation queued: one already finished, saying nothing changed');
+  const vm = await settledRunning('cli-same');
+  assert.deepEqual(
+    { id: vm.id, status: vm.status, composeHash: vm.composeHash, configuration: vm.configuration, env: vm.guest.env },
+    { id: first.id, status: first.status, composeHash: first.composeHash, configuration: first.configuration, env: first.guest.env },
+    'the host VM is as it was: not restarted, nothing sent',
+  );
+});
+
 test('cvms upgrade (deprecated): PUT /cvms/app_<id>/compose updates the compose and the env in place', async () => {
   const before = await deploy('cli-legacy', 'compose-a.yml', 'a.env');
   const out = await ok(['cvms', 'upgrade', `app_${before.appId}`, '-c', 'compose-b.yml', '-e', 'b.env']);

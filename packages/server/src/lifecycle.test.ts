@@ -171,3 +171,36 @@ test('replicate: a second VM with the same app_id and configuration', async () =
   const bad = await replicateCvm(c, { id: vm.vm_uuid!, node_id: 999 }).catch((e) => e);
   assert.equal(bad.errorCode, 'ERR-01-001');
 });
+
+test("replicating a replica names it after the app, not the replica: <app>-<4 hex>, within 63 characters", async () => {
+  const c = client();
+  const vm = await deployRunning('chain-app');
+  const first = await replicateCvm(c, { id: vm.vm_uuid! });
+  assert.match(first.name, /^chain-app-[0-9a-f]{4}$/);
+  const second = await replicateCvm(c, { id: first.vm_uuid! });
+  assert.match(second.name, /^chain-app-[0-9a-f]{4}$/, `not a chained suffix: ${second.name}`);
+  assert.notEqual(second.name, first.name);
+  assert.equal(second.app_id, vm.app_id);
+  // and through the route the CLI's `cvms replicate` posts to, from the second replica
+  const res = await fetch(`${env.apiUrl}/cvms/${second.vm_uuid}/replicas`, {
+    method: 'POST',
+    headers: { 'x-api-key': env.apiKey, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  assert.equal(res.status, 200);
+  const third = (await res.json()) as { name: string; vm_uuid: string };
+  assert.match(third.name, /^chain-app-[0-9a-f]{4}$/);
+  assert.equal(new Set([first.name, second.name, third.name]).size, 3, 'each name is free in the workspace');
+
+  // a 63-character app name: the replica's name is cut to fit, and a replica of it is cut the same way
+  const long = `long${'x'.repeat(55)}-app`;
+  assert.equal(long.length, 63);
+  const big = await deployRunning(long);
+  const r1 = await replicateCvm(c, { id: big.vm_uuid! });
+  const r2 = await replicateCvm(c, { id: r1.vm_uuid! });
+  for (const r of [r1, r2]) {
+    assert.equal(r.name.length, 63);
+    assert.match(r.name, new RegExp(`^${long.slice(0, 58)}-[0-9a-f]{4}$`));
+  }
+  for (const r of [first, second, third, r1, r2]) await settle(r.vm_uuid!, 'running');
+});

@@ -9,7 +9,7 @@ import { composeHashHex, kmsInfoSchema, nullableString, nullableTimestamp, times
  */
 export const updateAcceptedSchema = z
   .strictObject({
-    status: z.enum(['in_progress', 'applied']),
+    status: z.enum(['in_progress', 'applied', 'unchanged']),
     message: z.string(),
     correlation_id: z.string(),
     compose_hash: composeHashHex,

@@ -7,6 +7,15 @@ export function accepted(r: SubmitResult) {
   return { status: r.status, message: r.message, correlation_id: r.correlation_id, compose_hash: r.compose_hash, allowed_envs_changed: r.allowed_envs_changed };
 }
 
+/**
+ * The official SDK's `updateCvmEnvs`, `updateDockerCompose` and `updatePreLaunchScript` accept `status: "in_progress"`
+ * only (or an on-chain `precondition_required`): for them an unchanged answer keeps that word, with the correlation id
+ * of the operation that already succeeded and a message saying nothing changed.
+ */
+export function acceptedInProgress(r: SubmitResult) {
+  return { ...accepted(r), status: r.status === 'unchanged' ? ('in_progress' as const) : r.status };
+}
+
 /** Confirmation headers complete an on-chain KMS update; a PHALA KMS CVM never needs them. */
 export function rejectOnChainConfirmation(headers: { 'x-compose-hash'?: string; 'x-transaction-hash'?: string }): void {
   if (headers['x-compose-hash']?.trim() || headers['x-transaction-hash']?.trim()) {

@@ -12,6 +12,7 @@ import {
   buildAppCompose,
   checkComposeSize,
   checkDockerCompose,
+  checkResourceLimits,
   commitRequestSchema,
   composeHashOf,
   conflict,
@@ -97,6 +98,7 @@ export class DeployService {
     const vcpu = req.vcpu ?? type?.vcpu ?? 1;
     const memoryMb = req.memory ?? type?.memory_mb ?? 2048;
     const diskGb = req.disk_size ?? type?.default_disk_size_gb ?? 20;
+    checkResourceLimits({ vcpu, memory_mb: memoryMb, disk_gb: diskGb });
 
     const appCompose = buildAppCompose(
       { ...compose, secure_time: compose.secure_time ?? req.secure_time },

@@ -137,7 +137,7 @@ export class LifecycleService {
         }
         throw e;
       });
-      const name = await replicaName(q, p.workspaceId, src.name);
+      const name = await replicaName(q, p.workspaceId, src.app_id, src.name);
       const [row] = await q.query<{ id: number }>(
         `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
                            memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
@@ -161,12 +161,18 @@ async function queue(q: Queryable, workspaceId: number, cvmId: number, kind: str
   await queueOperation(q, { workspaceId, cvmId, kind, target: TARGET[kind as LifecycleKind] ?? 'running', params });
 }
 
-/** `<source>-<4 hex>`, kept within the 63-character hostname limit and free in the workspace. */
-async function replicaName(q: Queryable, workspaceId: number, source: string): Promise<string> {
+/**
+ * `<app name>-<4 hex>`, kept within the 63-character hostname limit and free in the workspace. The base is
+ * the app's name (`apps.name`, what its first CVM was called), not the source CVM's, so replicating a
+ * replica gives `myapp-7de9`, not `myapp-425d-7de9`.
+ */
+async function replicaName(q: Queryable, workspaceId: number, appId: string, sourceName: string): Promise<string> {
+  const [app] = await q.query<{ name: string }>('SELECT name FROM apps WHERE app_id = $1', [appId]);
+  const base = (app?.name || sourceName).slice(0, 58).replace(/-+$/, '');
   for (let i = 0; i < 8; i++) {
-    const name = `${source.slice(0, 58).replace(/-+$/, "")}-${randomBytes(2).toString("hex")}`;
+    const name = `${base}-${randomBytes(2).toString('hex')}`;
     const taken = await q.query('SELECT 1 FROM cvms WHERE workspace_id = $1 AND name = $2 AND deleted_at IS NULL', [workspaceId, name]);
     if (!taken.length) return name;
   }
-  throw new ApiError(409, ErrorCodes.DUPLICATE_CVM_NAME, `Could not find a free name for a replica of ${source}: retry.`);
+  throw new ApiError(409, ErrorCodes.DUPLICATE_CVM_NAME, `Could not find a free name for a replica of app ${base}: retry.`);
 }

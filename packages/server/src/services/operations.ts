@@ -29,16 +29,19 @@ export async function assertIdle(q: Queryable, cvmId: number, name: string): Pro
   if (op) throw busy(name, op);
 }
 
-/** Record an operation; `state` 'succeeded' records a change that needed no host work. Answers its correlation id. */
+/**
+ * Record an operation; `state` 'succeeded' records a change that needed no host work (its `step` is 'done',
+ * or e.g. 'unchanged' for a change that changed nothing). Answers its correlation id.
+ */
 export async function queueOperation(
   q: Queryable,
-  o: { workspaceId: number; cvmId: number; kind: string; target: string; params?: object; state?: 'pending' | 'succeeded' },
+  o: { workspaceId: number; cvmId: number; kind: string; target: string; params?: object; state?: 'pending' | 'succeeded'; step?: string },
 ): Promise<{ id: number; correlation_id: string }> {
   const done = o.state === 'succeeded';
   const [row] = await q.query<{ id: number; correlation_id: string }>(
     `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state, params, step, started_at, finished_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ${done ? 'now(), now()' : 'NULL, NULL'}) RETURNING id, correlation_id`,
-    [randomUUID(), o.workspaceId, o.cvmId, o.kind, o.target, o.state ?? 'pending', JSON.stringify(o.params ?? {}), done ? 'done' : null],
+    [randomUUID(), o.workspaceId, o.cvmId, o.kind, o.target, o.state ?? 'pending', JSON.stringify(o.params ?? {}), done ? (o.step ?? 'done') : null],
   );
   return row;
 }

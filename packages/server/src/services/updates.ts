@@ -3,8 +3,10 @@
  * and hands it to `submit`, which, in one transaction: finds the CVM (workspace-scoped), refuses if
  * another operation runs (409), plans the change (core `planChange`), checks it against the node
  * (capacity, image), and either records it at once (control-plane-only fields such as `listed`) or
- * queues an `update` operation. The worker then stops the CVM, applies the change on the host
- * (UpdateVm), records the new configuration (and a revision if the compose hash moved) and starts it.
+ * queues an `update` operation. The worker then stops the CVM, applies the change on the host (UpdateVm),
+ * records the new configuration (and a revision if the compose hash moved) and starts it. A change that
+ * changes nothing (the same deploy again) does nothing: it records a `succeeded` operation (step
+ * `unchanged`) whose correlation id the answer carries.
  *
  * Two-phase forms keep the validated patch in `pending_updates` for 14 days: a compose-file provision
  * (found again by CVM + compose hash) and a prepare-only PATCH (found by its one-time commit token).
@@ -14,7 +16,6 @@ import {
   ApiError,
   DEFAULT_INSTANCE_TYPES,
   ErrorCodes,
-  assertSomethingChanges,
   badRequest,
   UNIFIED_PATCH_FIELDS,
   buildAppCompose,
@@ -22,6 +23,7 @@ import {
   notFound,
   parseCvmRef,
   planChange,
+  unchangedMessage,
   type composeCommitSchema,
   type composeProvisionSchema,
   type envsPatchSchema,
@@ -66,8 +68,11 @@ export interface UpdateParams {
 
 export interface SubmitResult {
   correlation_id: string;
-  /** `in_progress`: the worker applies it (restart); `applied`: recorded at once, nothing to restart */
-  status: 'in_progress' | 'applied';
+  /**
+   * `in_progress`: the worker applies it (restart); `applied`: recorded at once, nothing to restart;
+   * `unchanged`: the CVM already had this configuration, nothing was done (a `succeeded` operation says so)
+   */
+  status: 'in_progress' | 'applied' | 'unchanged';
   compose_hash: string;
   allowed_envs_changed: boolean;
   message: string;
@@ -399,7 +404,11 @@ export class UpdateService {
           `CVM ${cvm.name} changed since this update was prepared (compose_hash ${config.compose_hash}, prepared on ${o.baseHash}): prepare it again.`);
       }
       const plan = planChange(config, patch);
-      assertSomethingChanges(plan, cvm.name);
+      // the same thing again (a repeated deploy) succeeds and does nothing; the operation is its receipt
+      if (!plan.changed.length && !o.prepareOnly) {
+        const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'update', target: row.status, state: 'succeeded', step: 'unchanged', params: { operation_type: o.operationType, fields: [] } });
+        return { cvm, plan, op, applied: true, unchanged: true };
+      }
       if (plan.needsHost) {
         if (!UPDATABLE.has(row.status) || !row.host_vm_id) {
           throw new ApiError(400, ErrorCodes.CVM_INVALID_STATE,
@@ -439,15 +448,18 @@ export class UpdateService {
     }
     if (!result.applied) this.onQueued();
     const plan = result.plan as PlannedChange;
+    const unchanged = 'unchanged' in result;
     return {
       correlation_id: result.op!.correlation_id,
-      status: result.applied ? 'applied' : 'in_progress',
+      status: unchanged ? 'unchanged' : result.applied ? 'applied' : 'in_progress',
       compose_hash: plan.next.compose_hash,
       allowed_envs_changed: plan.allowedEnvsChanged,
       cvm_id: result.cvm.id,
-      message: result.applied
-        ? `Recorded: ${plan.changed.join(', ')} changed; nothing on the host needed a restart.`
-        : restartMessage(plan, result.cvm),
+      message: unchanged
+        ? unchangedMessage(result.cvm.name, plan.next.compose_hash)
+        : result.applied
+          ? `Recorded: ${plan.changed.join(', ')} changed; nothing on the host needed a restart.`
+          : restartMessage(plan, result.cvm),
     };
   }
 
