@@ -1,13 +1,21 @@
 /**
  * `npm start`: serve the API from the environment (README "Configuration"). With no hosts configured,
  * one simulated dstack host runs beside the server. SIGTERM and SIGINT shut down cleanly.
+ * An invalid configuration stops it before anything starts: one line on stderr, exit code 1.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { startServer } from './app.ts';
 
-const config = loadConfig();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  process.stderr.write(`opencvm: ${e.message}\n`);
+  process.exit(1);
+}
 mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 
 const server = await startServer({ config, logger: true });
