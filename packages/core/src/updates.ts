@@ -92,8 +92,10 @@ export const unifiedPatchSchema = z.strictObject(
     allow_force_stop: z.boolean().optional(),
     listed: z.boolean().optional(),
   },
-  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s) ${iss.keys.join(', ')}: PATCH /cvms/{id} takes the fields of seed 004` : undefined) },
+  { error: (iss): string | undefined => (iss.code === 'unrecognized_keys' ? `unknown field(s) ${iss.keys.join(', ')}: PATCH /cvms/{id} takes ${UNIFIED_PATCH_FIELDS.join(', ')}` : undefined) },
 );
+/** The fields `PATCH /cvms/{id}` takes (what its error messages list). */
+export const UNIFIED_PATCH_FIELDS: readonly string[] = Object.keys(unifiedPatchSchema.shape);
 export type UnifiedPatch = z.infer<typeof unifiedPatchSchema>;
 
 /** `PATCH /cvms/{id}/resources`: the CLI sends `allow_restart` as 1/0, the SDK also passes the id fields. */

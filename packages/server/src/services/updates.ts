@@ -29,6 +29,7 @@ import {
   planChange,
   resourcesPatchSchema,
   unifiedPatchSchema,
+  UNIFIED_PATCH_FIELDS,
   visibilityPatchSchema,
   type ConfigPatch,
   type CvmConfig,
@@ -110,7 +111,7 @@ export class UpdateService {
   async patch(p: Principal, rawId: string, body: unknown, prepareOnly: boolean): Promise<SubmitResult | PreparedResult> {
     const req = parseOrThrow(unifiedPatchSchema, body ?? {});
     if (!Object.keys(req).length) {
-      throw badRequest(ErrorCodes.INVALID_REQUEST, 'The PATCH body is empty: send at least one field to change (seed 004 lists them).');
+      throw badRequest(ErrorCodes.INVALID_REQUEST, `The PATCH body is empty: send at least one field to change (${UNIFIED_PATCH_FIELDS.join(', ')}).`);
     }
     if (req.gpus && req.gpus.count > 0) {
       throw badRequest(ErrorCodes.INSUFFICIENT_GPU, 'No node of this server has GPUs to attach: send gpus with count 0, or leave gpus out.');
