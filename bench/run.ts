@@ -52,6 +52,8 @@ const GET_CONCURRENCY = 16;
 const GET_WARMUP_MS = 500;
 const GET_DURATION_MS = 5000;
 const TARGET = 0.7;
+/** the server's pool size on PostgreSQL: OPENCVM_DB_POOL, parsed as the server parses it */
+const DB_POOL = loadConfig({ OPENCVM_DB_POOL: process.env.OPENCVM_DB_POOL }).dbPool;
 /** the whole run is aborted (as an error) past this */
 const WATCHDOG_MS = 10 * 60_000;
 
@@ -330,6 +332,7 @@ async function benchOne(label: string, databaseUrl: string | undefined): Promise
   const closeSim = onCleanup(() => sim.close());
   const config: Config = {
     ...loadConfig({}),
+    dbPool: DB_POOL,
     host: '127.0.0.1',
     port: 0,
     dataDir,
@@ -419,7 +422,7 @@ async function benchPostgres(results: DbResult[]) {
   await admin.query('CREATE DATABASE opencvm_bench');
   await admin.end();
   const dbUrl = cluster.url.replace(/\/postgres$/, '/opencvm_bench');
-  results.push(await benchOne(`PostgreSQL ${version} (throwaway cluster, fsync=off, pg pool max ${process.env.OPENCVM_DB_POOL ?? 10})`, dbUrl));
+  results.push(await benchOne(`PostgreSQL ${version} (throwaway cluster, fsync=off, pg pool max ${DB_POOL})`, dbUrl));
   report(results[results.length - 1]);
   const admin2 = new pg.Client({ connectionString: cluster.url });
   await admin2.connect();

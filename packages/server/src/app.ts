@@ -64,6 +64,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const { config } = opts;
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
+    poolMax: config.dbPool,
     dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pgdata'),
     loadDataDir: opts.loadDataDir,
   });

@@ -1,5 +1,10 @@
-/** The server's settings, from the environment (README: "Configuration"). */
+/**
+ * The server's settings, from the environment (README: "Configuration"). Every variable the server reads is
+ * parsed here, by one schema, when it starts: a bad value stops the start with a message that names the
+ * variable, the value and what was expected. No other server file reads `process.env`.
+ */
 import { resolve } from 'node:path';
+import { z } from '@opencvm/core';
 
 export interface HostConfig {
   name: string;
@@ -16,6 +21,8 @@ export interface Config {
   port: number;
   dataDir: string;
   databaseUrl?: string;
+  /** most connections the PostgreSQL pool opens (DATABASE_URL only; PGlite has one) */
+  dbPool: number;
   /** the bootstrap workspace's API key; generated on first start when unset */
   apiKey?: string;
   /** URL guests and clients reach this server at; defaults to http://HOST:PORT */
@@ -33,38 +40,133 @@ export interface Config {
   logLevel: string;
 }
 
-/**
- * OPENCVM_HOSTS is a comma-separated list of `name=url` entries, each optionally followed by
- * `#authToken#kmsToken`, e.g. `host-a=http://10.0.0.5:9080#s3cret#guest-token`.
- */
-export function parseHosts(spec: string | undefined): HostConfig[] {
-  if (!spec?.trim()) return [];
-  return spec.split(',').map((entry) => {
-    const [nameUrl, authToken, kmsToken] = entry.trim().split('#');
-    const eq = nameUrl.indexOf('=');
-    if (eq < 1) throw new Error(`OPENCVM_HOSTS entry "${entry}" must look like name=http://host:port`);
-    return { name: nameUrl.slice(0, eq), url: nameUrl.slice(eq + 1), authToken: authToken || undefined, kmsToken: kmsToken || undefined };
+/** The configuration could not be read from the environment; `message` is one line, fit for an operator. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The log levels of fastify's logger (pino). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const HOSTS_FORM = 'comma-separated name=http://host:port[#authToken[#kmsToken]] entries';
+
+/** A value that is not what its variable expects, and why (shown after what is expected). */
+class Problem {
+  constructor(readonly why: string) {}
+}
+
+/** One variable: `parse` turns its text into the value, or answers undefined or a `Problem` when it cannot. */
+function variable<T>(expected: string, parse: (text: string) => T | undefined | Problem) {
+  return z.string().transform((text, ctx): T => {
+    const value = parse(text);
+    if (value === undefined || value instanceof Problem) {
+      const why = value instanceof Problem ? ` (${value.why})` : '';
+      ctx.issues.push({ code: 'custom', message: expected + why, input: text });
+      return z.NEVER;
+    }
+    return value;
   });
 }
 
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) => (text: string) => {
+  if (!/^\d+$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= min && n <= max ? n : undefined;
+};
+
+const httpUrl = (text: string): URL | undefined => {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** `name=url[#authToken[#kmsToken]]`, comma-separated, e.g. `host-a=http://10.0.0.5:9080#s3cret#guest-token`. */
+function parseHosts(spec: string): HostConfig[] | Problem {
+  const hosts: HostConfig[] = [];
+  for (const raw of spec.split(',')) {
+    const entry = raw.trim();
+    if (!entry) return new Problem('an entry is empty');
+    const [nameUrl, authToken, kmsToken, ...rest] = entry.split('#');
+    const eq = nameUrl.indexOf('=');
+    const name = eq < 0 ? '' : nameUrl.slice(0, eq).trim();
+    const url = eq < 0 ? '' : nameUrl.slice(eq + 1).trim();
+    if (!name || /\s/.test(name)) return new Problem(`entry "${nameUrl}" has no name= before its URL`);
+    if (!httpUrl(url)) return new Problem(`the URL of "${name}" is not an http:// or https:// URL`);
+    if (rest.length) return new Problem(`the entry of "${name}" has more than two #tokens`);
+    if (hosts.some((h) => h.name === name)) return new Problem(`"${name}" is named twice`);
+    hosts.push({ name, url, authToken: authToken || undefined, kmsToken: kmsToken || undefined });
+  }
+  return hosts;
+}
+
+const schema = z.object({
+  PORT: variable('a port number, 0 to 65535', wholeNumber(0, 65535)).default(8000),
+  HOST: variable('a host name or IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0', (t) =>
+    /^[\w.:%[\]-]+$/.test(t) ? t : undefined,
+  ).default('127.0.0.1'),
+  OPENCVM_DATA_DIR: variable('a directory', (t) => resolve(t)).default(() => resolve('./.opencvm')),
+  DATABASE_URL: variable('a postgres:// or postgresql:// URL (leave it unset for the embedded PGlite)', (t) =>
+    /^postgres(ql)?:\/\/./.test(t) ? t : undefined,
+  ).optional(),
+  OPENCVM_API_KEY: variable('printable ASCII characters without spaces (the key is sent in the X-API-Key header)', (t) =>
+    /^[\x21-\x7e]+$/.test(t) ? t : undefined,
+  ).optional(),
+  OPENCVM_PUBLIC_URL: variable('an http:// or https:// URL without query or fragment, e.g. https://cvm.example.com', (t) => {
+    const url = httpUrl(t);
+    return url && !url.search && !url.hash ? t.replace(/\/+$/, '') : undefined;
+  }).optional(),
+  OPENCVM_HOSTS: variable(HOSTS_FORM, parseHosts).default([]),
+  OPENCVM_SIMULATED_HOST: variable('0 (no simulated host) or 1 (run one)', (t) =>
+    ({ '0': false, false: false, '1': true, true: true } as Record<string, boolean | undefined>)[t.toLowerCase()],
+  ).optional(),
+  OPENCVM_SIM_BOOT_MS: variable('a whole number of milliseconds, 0 or more', wholeNumber(0)).default(2000),
+  OPENCVM_RECONCILE_MS: variable('a whole number of milliseconds, 50 or more', wholeNumber(50)).default(5000),
+  LOG_LEVEL: variable(`one of ${LOG_LEVELS.join(', ')}`, (t) => (LOG_LEVELS as readonly string[]).includes(t) ? t : undefined).default('info'),
+  OPENCVM_DB_POOL: variable('a whole number of connections, 1 or more', wholeNumber(1)).default(10),
+});
+
+/** The variables `loadConfig` reads, in the order of the README's table. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape) as (keyof typeof schema.shape)[];
+
+/** A value as an error message may show it: secrets are not repeated. */
+function shown(name: string, value: string): string {
+  if (name === 'OPENCVM_API_KEY') return `(${value.length} characters, not shown)`;
+  if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/^([^:/]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@'));
+  if (name === 'OPENCVM_HOSTS') return JSON.stringify(value.replace(/#[^,]*/g, '#***'));
+  return JSON.stringify(value);
+}
+
+/**
+ * The configuration from `env` (the process's environment by default). An empty variable counts as unset.
+ * Throws a `ConfigError` naming each variable whose value is invalid, the value and what is expected.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const hosts = parseHosts(env.OPENCVM_HOSTS);
-  const port = Number(env.PORT ?? 8000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${env.PORT}"`);
-  const reconcileMs = Number(env.OPENCVM_RECONCILE_MS ?? 5000);
-  if (!(reconcileMs >= 50)) throw new Error(`OPENCVM_RECONCILE_MS must be a number of milliseconds ≥ 50, not "${env.OPENCVM_RECONCILE_MS}"`);
+  const raw = Object.fromEntries(CONFIG_VARIABLES.map((k) => [k, env[k] === '' ? undefined : env[k]]));
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      return `${name}=${shown(name, raw[name] ?? '')}: expected ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const v = parsed.data;
   return {
-    host: env.HOST ?? '127.0.0.1',
-    port,
-    dataDir: resolve(env.OPENCVM_DATA_DIR ?? './.opencvm'),
-    databaseUrl: env.DATABASE_URL || undefined,
-    apiKey: env.OPENCVM_API_KEY || undefined,
-    publicUrl: env.OPENCVM_PUBLIC_URL || undefined,
-    hosts,
-    simulatedHost: env.OPENCVM_SIMULATED_HOST ? env.OPENCVM_SIMULATED_HOST !== '0' : hosts.length === 0,
-    simBootMs: Number(env.OPENCVM_SIM_BOOT_MS ?? 2000),
+    host: v.HOST,
+    port: v.PORT,
+    dataDir: v.OPENCVM_DATA_DIR,
+    databaseUrl: v.DATABASE_URL,
+    dbPool: v.OPENCVM_DB_POOL,
+    apiKey: v.OPENCVM_API_KEY,
+    publicUrl: v.OPENCVM_PUBLIC_URL,
+    hosts: v.OPENCVM_HOSTS,
+    simulatedHost: v.OPENCVM_SIMULATED_HOST ?? v.OPENCVM_HOSTS.length === 0,
+    simBootMs: v.OPENCVM_SIM_BOOT_MS,
     provisionTtlMs: 14 * 24 * 3600 * 1000,
-    reconcileMs,
-    logLevel: env.LOG_LEVEL ?? 'info',
+    reconcileMs: v.OPENCVM_RECONCILE_MS,
+    logLevel: v.LOG_LEVEL,
   };
 }

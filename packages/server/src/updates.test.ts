@@ -273,10 +273,12 @@ test('bad input is refused and writes nothing; a second update while one runs ge
 
   e = await refused(safePatchCvm(c(), { id }).then((r) => (r.success ? r : Promise.reject(r.error))), 400, 'ERR-02-008');
   assert.match(e.message, /empty/);
+  assert.match(e.message, /docker_compose_file, .*, listed/, 'the message lists the fields PATCH takes');
   await unchanged('empty PATCH');
 
   e = await refused(raw(`/cvms/${id}`, { vcpu: 2, colour: 'blue' }), 422, 'ERR-02-008');
   assert.match(e.message, /colour/);
+  assert.match(e.message, /takes docker_compose_file, .*, listed/, 'the message lists the fields PATCH takes');
   await unchanged('unknown PATCH field');
 
   // one update under way: a second one (any endpoint) is refused until it finishes

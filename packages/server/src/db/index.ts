@@ -24,6 +24,8 @@ export interface Db extends Queryable {
 export interface OpenOptions {
   /** postgres://… selects PostgreSQL; anything else (or nothing) selects PGlite. */
   databaseUrl?: string;
+  /** PostgreSQL only: most connections the pool opens (default 10; `OPENCVM_DB_POOL`). */
+  poolMax?: number;
   /** PGlite folder; omitted means in memory. */
   dataDir?: string;
   /** A PGlite data-dir dump to start from (tests use one to skip initdb). */
@@ -32,7 +34,7 @@ export interface OpenOptions {
 
 export async function openDatabase(opts: OpenOptions): Promise<Db> {
   const db = /^postgres(ql)?:\/\//.test(opts.databaseUrl ?? '')
-    ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl!)
+    ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl!, { max: opts.poolMax })
     : await (await import('./pglite.ts')).openPglite(opts.dataDir, opts.loadDataDir);
   await migrate(db);
   return db;

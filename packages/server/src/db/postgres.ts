@@ -5,9 +5,9 @@ import type { Db, Queryable } from './index.ts';
 // bigint columns (ids, counters) stay well below 2^53: read them as numbers
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-/** PostgreSQL through a `pg` pool. */
-export async function openPostgres(url: string): Promise<Db> {
-  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.OPENCVM_DB_POOL ?? 10) });
+/** PostgreSQL through a `pg` pool of at most `max` connections (10 unless given). */
+export async function openPostgres(url: string, opts: { max?: number } = {}): Promise<Db> {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
   await pool.query('SELECT 1');
   // every statement is a named prepared statement: after a few runs PostgreSQL reuses its plan,
   // which matters for the CVM read (an 8-table join that costs more to plan than to run)

@@ -1,0 +1,151 @@
+/**
+ * `loadConfig`: the whole environment through one schema. Defaults, the values each variable takes, and for
+ * each variable a bad value, refused with a message that names the variable, the value (secrets hidden) and
+ * what is expected. And no server file but config.ts reads `process.env`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.ts';
+
+function refused(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `not a ConfigError: ${e}`);
+    assert.ok(!e.message.includes('\n'), `more than one line: ${e.message}`);
+    return e.message;
+  }
+  assert.fail(`accepted ${JSON.stringify(env)}`);
+}
+
+test('defaults: an empty environment gives the documented configuration', () => {
+  assert.deepEqual(loadConfig({}), {
+    host: '127.0.0.1',
+    port: 8000,
+    dataDir: resolve('./.opencvm'),
+    databaseUrl: undefined,
+    dbPool: 10,
+    apiKey: undefined,
+    publicUrl: undefined,
+    hosts: [],
+    simulatedHost: true,
+    simBootMs: 2000,
+    provisionTtlMs: 14 * 24 * 3600 * 1000,
+    reconcileMs: 5000,
+    logLevel: 'info',
+  });
+  // an empty variable is unset, and variables the server does not know are ignored
+  const empty = Object.fromEntries(CONFIG_VARIABLES.map((k) => [k, '']));
+  assert.deepEqual(loadConfig({ ...empty, SOMETHING_ELSE: 'x' }), loadConfig({}));
+});
+
+test('each variable is read', () => {
+  const c = loadConfig({
+    PORT: '0',
+    HOST: '0.0.0.0',
+    OPENCVM_DATA_DIR: '/var/lib/opencvm',
+    DATABASE_URL: 'postgresql://opencvm:pw@db:5432/opencvm',
+    OPENCVM_API_KEY: 'phak_my-own_key',
+    OPENCVM_PUBLIC_URL: 'https://cvm.example.com/',
+    OPENCVM_HOSTS: 'host-a=http://10.0.0.5:9080#s3cret#guest-token, host-b=https://10.0.0.6:9080',
+    OPENCVM_SIMULATED_HOST: '1',
+    OPENCVM_SIM_BOOT_MS: '0',
+    OPENCVM_RECONCILE_MS: '50',
+    LOG_LEVEL: 'debug',
+    OPENCVM_DB_POOL: '32',
+  });
+  assert.equal(c.port, 0);
+  assert.equal(c.host, '0.0.0.0');
+  assert.equal(c.dataDir, '/var/lib/opencvm');
+  assert.equal(c.databaseUrl, 'postgresql://opencvm:pw@db:5432/opencvm');
+  assert.equal(c.apiKey, 'phak_my-own_key');
+  assert.equal(c.publicUrl, 'https://cvm.example.com', 'the trailing slash is dropped: paths are appended to it');
+  assert.deepEqual(c.hosts, [
+    { name: 'host-a', url: 'http://10.0.0.5:9080', authToken: 's3cret', kmsToken: 'guest-token' },
+    { name: 'host-b', url: 'https://10.0.0.6:9080', authToken: undefined, kmsToken: undefined },
+  ]);
+  assert.equal(c.simulatedHost, true, 'OPENCVM_SIMULATED_HOST=1 forces it beside real hosts');
+  assert.equal(c.simBootMs, 0);
+  assert.equal(c.reconcileMs, 50);
+  assert.equal(c.logLevel, 'debug');
+  assert.equal(c.dbPool, 32);
+
+  assert.equal(loadConfig({ OPENCVM_HOSTS: 'a=http://h:1' }).simulatedHost, false, 'no simulated host beside real ones by default');
+  assert.equal(loadConfig({ OPENCVM_SIMULATED_HOST: '0' }).simulatedHost, false);
+  assert.equal(loadConfig({ OPENCVM_SIMULATED_HOST: 'false' }).simulatedHost, false);
+  assert.equal(loadConfig({ OPENCVM_HOSTS: 'a=http://h:1', OPENCVM_SIMULATED_HOST: 'true' }).simulatedHost, true);
+});
+
+// [variable, bad value, words of what is expected]
+const bad: [string, string, RegExp][] = [
+  ['PORT', 'eighty', /port number, 0 to 65535/],
+  ['PORT', '65536', /port number/],
+  ['PORT', '80.5', /port number/],
+  ['HOST', 'http://0.0.0.0', /host name or IP address/],
+  ['DATABASE_URL', 'mysql://db/opencvm', /postgres:\/\/ or postgresql:\/\/ URL/],
+  ['OPENCVM_PUBLIC_URL', 'cvm.example.com', /http:\/\/ or https:\/\/ URL/],
+  ['OPENCVM_PUBLIC_URL', 'https://cvm.example.com/?x=1', /without query or fragment/],
+  ['OPENCVM_HOSTS', 'http://10.0.0.5:9080', /name=http:\/\/host:port.*no name=/],
+  ['OPENCVM_HOSTS', 'a=10.0.0.5:9080', /name=http:\/\/host:port.*URL of "a"/],
+  ['OPENCVM_HOSTS', 'a=http://x:1,a=http://y:1', /named twice/],
+  ['OPENCVM_HOSTS', 'a=http://x:1,,b=http://y:1', /an entry is empty/],
+  ['OPENCVM_SIMULATED_HOST', 'yes', /0 \(no simulated host\) or 1/],
+  ['OPENCVM_SIM_BOOT_MS', 'abc', /whole number of milliseconds, 0 or more/],
+  ['OPENCVM_SIM_BOOT_MS', '-5', /whole number of milliseconds/],
+  ['OPENCVM_RECONCILE_MS', '10', /whole number of milliseconds, 50 or more/],
+  ['OPENCVM_RECONCILE_MS', '5s', /milliseconds/],
+  ['LOG_LEVEL', 'verbose', /one of fatal, error, warn, info, debug, trace, silent/],
+  ['OPENCVM_DB_POOL', '0', /whole number of connections, 1 or more/],
+  ['OPENCVM_DB_POOL', 'many', /whole number of connections/],
+];
+
+for (const [name, value, expected] of bad) {
+  test(`${name}=${JSON.stringify(value)} is refused, named with its value and what is expected`, () => {
+    const message = refused({ [name]: value });
+    assert.ok(message.includes(`${name}=${JSON.stringify(value)}`), message);
+    assert.match(message, /expected /);
+    assert.match(message, expected);
+  });
+}
+
+test('every variable but OPENCVM_DATA_DIR (any path will do) has a bad value above', () => {
+  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_DATA_DIR']);
+  assert.deepEqual(CONFIG_VARIABLES.filter((k) => !covered.has(k)), []);
+});
+
+test('secrets are named but not repeated: OPENCVM_API_KEY, the DATABASE_URL password, host tokens', () => {
+  const key = refused({ OPENCVM_API_KEY: 'phak_has a space' });
+  assert.match(key, /OPENCVM_API_KEY=.*expected printable ASCII characters without spaces/);
+  assert.ok(!key.includes('has a space') && !key.includes('phak_'), key);
+
+  const db = refused({ DATABASE_URL: 'mysql://opencvm:hunter2@db/opencvm' });
+  assert.match(db, /DATABASE_URL="mysql:\/\/opencvm:\*\*\*@db\/opencvm"/);
+  assert.ok(!db.includes('hunter2'), db);
+
+  const hosts = refused({ OPENCVM_HOSTS: 'a=http://x:1#auth-secret#kms-secret,nope' });
+  assert.match(hosts, /OPENCVM_HOSTS="a=http:\/\/x:1#\*\*\*,nope"/);
+  assert.ok(!hosts.includes('auth-secret') && !hosts.includes('kms-secret'), hosts);
+});
+
+test('several bad values: each is named, on one line', () => {
+  const message = refused({ PORT: 'x', OPENCVM_SIM_BOOT_MS: 'abc', LOG_LEVEL: 'loud', OPENCVM_DB_POOL: '-1' });
+  for (const part of ['PORT="x"', 'OPENCVM_SIM_BOOT_MS="abc"', 'LOG_LEVEL="loud"', 'OPENCVM_DB_POOL="-1"']) {
+    assert.ok(message.includes(part), `${part} missing from: ${message}`);
+  }
+});
+
+test('no server file but config.ts reads process.env (test helpers aside)', () => {
+  const src = fileURLToPath(new URL('.', import.meta.url));
+  const files = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? (e.name === 'testing' ? [] : files(join(dir, e.name))) : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [join(dir, e.name)] : [],
+    );
+  const readers = files(src)
+    .filter((f) => relative(src, f) !== 'config.ts')
+    .filter((f) => /process\.env\b/.test(readFileSync(f, 'utf8')))
+    .map((f) => relative(src, f));
+  assert.deepEqual(readers, []);
+});
