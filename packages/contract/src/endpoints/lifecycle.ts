@@ -5,7 +5,7 @@
  */
 import { defineEndpoint, type Endpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
-import { instanceBodySchema, prepareOnlyHeaderSchema, replicaBodySchema, restartBodySchema } from '../requests/lifecycle.ts';
+import { commitReplicaBodySchema, instanceBodySchema, prepareOnlyHeaderSchema, replicaBodySchema, restartBodySchema } from '../requests/lifecycle.ts';
 import { deleteAcceptedSchema, vmSchema } from '../shapes/cvm.ts';
 import { PLACEMENT_ERRORS } from './deploy.ts';
 import { appIdParams, cvmIdParams } from './params.ts';
@@ -108,7 +108,7 @@ export const commitCvmReplica = defineEndpoint({
   tag: 'Lifecycle',
   auth: 'apiKey',
   params: cvmIdParams,
-  body: { json: replicaBodySchema, optional: true },
+  body: { json: commitReplicaBodySchema, optional: true },
   success: { status: 200, description: 'The replica, starting', json: vmSchema },
   errors: { 400: [E.INVALID_REQUEST] },
 });

@@ -39,3 +39,8 @@ export const onChainConfirmationHeadersSchema = z.object({
   'x-compose-hash': z.string().optional(),
   'x-transaction-hash': z.string().optional(),
 });
+
+/** `POST /cvms/{id}/commit-replica` (the `phala` CLI, after an on-chain registration). */
+export const commitReplicaBodySchema = z
+  .object({ token: z.string().nullish(), compose_hash: z.string().nullish(), transaction_hash: z.string().nullish() })
+  .nullish();
