@@ -26,11 +26,11 @@ import {
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import { findCvmById } from '../store/cvms.ts';
+import { recordRevision } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
 import type { KmsService } from './kms.ts';
 import { queueOperation } from './operations.ts';
 import { place } from './scheduler.ts';
-import { recordRevision } from './updates.ts';
 
 const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
 

@@ -17,10 +17,10 @@ import {
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import { findCvm, findCvmById } from '../store/cvms.ts';
+import { recordRevision } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 import { place } from './scheduler.ts';
-import { recordRevision } from './updates.ts';
 
 export type LifecycleKind = 'start' | 'stop' | 'shutdown' | 'restart' | 'delete';
 

@@ -36,7 +36,9 @@ import {
   type PlannedChange,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
+import { applyConfig, configOf } from '../store/cvm-config.ts';
 import { findCvm, findCvmById } from '../store/cvms.ts';
+import { recordRevision } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 
@@ -85,10 +87,6 @@ interface SubmitOptions {
    */
   consumes?: { id: number; spent: () => ApiError };
 }
-
-/** The columns `CvmConfig` is read from. */
-const CONFIG_COLUMNS = `app_compose, compose_hash, encrypted_env, env_keys, user_config, vcpu, memory_mb, disk_gb, image,
-  instance_type, listed, shutdown_timeout_s, allow_force_stop`;
 
 /** States a configuration update can start from. */
 const UPDATABLE = new Set(['running', 'stopped', 'exited']);
@@ -479,36 +477,6 @@ function textBody(body: unknown, what: string): string {
   if (typeof body === 'string') return body;
   if (body === undefined || body === null) return '';
   throw badRequest(ErrorCodes.INVALID_REQUEST, `Send ${what} as the raw request body (Content-Type text/plain or text/yaml), not as JSON.`);
-}
-
-export async function configOf(q: Queryable, cvmId: number): Promise<CvmConfig> {
-  const [row] = await q.query<CvmConfig>(`SELECT ${CONFIG_COLUMNS} FROM cvms WHERE id = $1`, [cvmId]);
-  return row;
-}
-
-/** Write a configuration onto the CVM record. */
-export async function applyConfig(q: Queryable, cvmId: number, c: CvmConfig): Promise<void> {
-  await q.query(
-    `UPDATE cvms SET app_compose = $2, compose_hash = $3, encrypted_env = $4, env_keys = $5, user_config = $6, vcpu = $7,
-            memory_mb = $8, disk_gb = $9, image = $10, instance_type = $11, listed = $12, shutdown_timeout_s = $13,
-            allow_force_stop = $14, updated_at = now() WHERE id = $1`,
-    [cvmId, c.app_compose, c.compose_hash, c.encrypted_env, JSON.stringify(c.env_keys), c.user_config, c.vcpu, c.memory_mb,
-      c.disk_gb, c.image, c.instance_type, c.listed, c.shutdown_timeout_s, c.allow_force_stop],
-  );
-}
-
-/** Record the CVM's current configuration as a revision (after the change is on the record). */
-export async function recordRevision(
-  q: Queryable,
-  r: { cvmId: number; userId: number | null; operationType: string; operationId?: number | null; correlationId?: string | null },
-): Promise<void> {
-  await q.query(
-    `INSERT INTO revisions (revision_id, workspace_id, app_id, cvm_id, compose_hash, app_compose, encrypted_env, env_keys,
-                            user_config, operation_type, operation_id, correlation_id, triggered_by)
-     SELECT $2, workspace_id, app_id, id, compose_hash, app_compose, encrypted_env, env_keys, user_config, $3, $4, $5, $6
-       FROM cvms WHERE id = $1`,
-    [r.cvmId, `rev_${randomBytes(8).toString('hex')}`, r.operationType, r.operationId ?? null, r.correlationId ?? null, r.userId],
-  );
 }
 
 /** Capacity and image checks against the CVM's node (the host checks again when it applies). */

@@ -6,7 +6,9 @@
 import type { Db } from '../db/index.ts';
 import { HostError, type VmConfiguration, type VmInfo } from '../hosts/vmm-client.ts';
 import type { NodeService } from './nodes.ts';
-import { applyConfig, recordRevision, type UpdateParams } from './updates.ts';
+import { applyConfig } from '../store/cvm-config.ts';
+import { recordRevision } from '../store/revisions.ts';
+import type { UpdateParams } from './updates.ts';
 import { hostUpdateOf } from '@opencvm/core';
 
 interface OperationRow {
