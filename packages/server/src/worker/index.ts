@@ -99,12 +99,18 @@ export class Worker {
     };
   }
 
+  /**
+   * An operation failed: ask the host first what the VM is doing (for the kinds whose CVM shows that), then
+   * write the CVM's status and the operation's failure in one transaction, so that no reader ever sees the
+   * operation ended while the CVM still shows `stopping`, `updating` or `deleting`.
+   */
   private async fail(op: OperationRow, message: string): Promise<void> {
     const onFailure = OPERATION_KINDS[op.kind]?.onFailure;
+    const status = onFailure === 'host' ? await statusFromHost(this.context(op)) : null;
     await this.db.tx(async (q) => {
-      await failOperation(q, op.id, message);
       if (onFailure === 'boot') await recordBootFailure(q, op.cvm_id, message);
+      if (status) await setStatus(q, op.cvm_id, status);
+      await failOperation(q, op.id, message);
     });
-    if (onFailure === 'host') await setStatus(this.db, op.cvm_id, await statusFromHost(this.context(op)));
   }
 }
