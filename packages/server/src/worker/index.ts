@@ -9,7 +9,7 @@ import { recordBootFailure, setStatus } from '../store/cvm-records.ts';
 import { failOperation, setStep, type OperationRow } from '../store/operations.ts';
 import type { OpContext, OpSettings } from './context.ts';
 import { OPERATION_KINDS } from './ops/index.ts';
-import { OperationQueue } from './queue.ts';
+import { DEFAULT_RETRY, OperationQueue, type RetryPolicy } from './queue.ts';
 import { statusFromHost } from './vm-steps.ts';
 
 export interface WorkerOptions {
@@ -27,6 +27,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** how long a claimed operation is held without a renewal (it is renewed every third of it while it runs), ms */
   leaseMs?: number;
+  /** when an operation whose host could not be reached runs again (default: 1 s doubling to 60 s, full jitter, 10 attempts) */
+  retry?: Partial<RetryPolicy>;
   log?: (msg: string, err?: unknown) => void;
   /** called after a boot completed and the CVM is recorded as running */
   onBooted?: (cvmId: number) => void;
@@ -53,7 +55,13 @@ export class Worker {
     this.queue = new OperationQueue(
       db,
       { run: (op) => this.run(op), fail: (op, message) => this.fail(op, message) },
-      { pollMs: opts.pollMs ?? 1000, concurrency: opts.concurrency ?? 32, leaseMs: opts.leaseMs ?? 60_000, log },
+      {
+        pollMs: opts.pollMs ?? 1000,
+        concurrency: opts.concurrency ?? 32,
+        leaseMs: opts.leaseMs ?? 60_000,
+        retry: { ...DEFAULT_RETRY, ...opts.retry },
+        log,
+      },
     );
   }
 

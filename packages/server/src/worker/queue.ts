@@ -2,8 +2,8 @@
  * The operation queue: claims due operations from the store (`FOR UPDATE SKIP LOCKED`, so several workers
  * can share a database), runs up to `concurrency` of them at once, holds each by a lease (`run_after`)
  * renewed while it runs, and decides what a failure means: a retriable one (the host could not be
- * reached) runs again later, any other ends the operation. If the process dies, a lease lapses and the
- * operation is claimed again, to continue from the step it had reached.
+ * reached) runs again after an exponential backoff with full jitter, any other ends the operation. If the
+ * process dies, a lease lapses and the operation is claimed again, to continue from the step it had reached.
  */
 import type { Db } from '../db/index.ts';
 import { HostError } from '../hosts/vmm-client.ts';
@@ -24,11 +24,30 @@ export interface QueueOptions {
   concurrency: number;
   /** how long a claim holds an operation; renewed every third of it while the operation runs, ms */
   leaseMs: number;
+  retry: RetryPolicy;
   log: (msg: string, err?: unknown) => void;
+  /** the jitter's source, in [0, 1) (tests pin it) */
+  random?: () => number;
 }
 
-const RETRY_MS = 2000;
-const MAX_ATTEMPTS = 5;
+/** When a retriable failure runs again: exponential backoff with full jitter. */
+export interface RetryPolicy {
+  /** the first retry waits up to this long, ms; each further one up to twice as long as the one before */
+  baseMs: number;
+  /** no wait is longer than this, ms */
+  capMs: number;
+  /** an operation claimed this many times (its first run, retries and resumptions) ends at its next retriable failure */
+  maxAttempts: number;
+}
+
+/** 1 s doubling to 60 s: ten attempts span about two minutes on average, at most four. */
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1000, capMs: 60_000, maxAttempts: 10 };
+
+/** The wait before the retry that follows `attempt` (1 = the first run): uniform in [0, min(cap, base · 2^(attempt−1))). */
+export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}
 
 /** A retriable failure: the host could not be reached (it answered nothing, or not in time). */
 export function isRetriable(e: unknown): boolean {
@@ -129,10 +148,18 @@ export class OperationQueue {
     if (this.halted) return; // the lease lapses and the next start takes it up again
     const e = failure.error;
     const message = e instanceof Error ? e.message : String(e);
-    const retry = isRetriable(e) && op.attempts < MAX_ATTEMPTS;
-    this.opts.log(`operation ${op.id} (${op.kind}) ${retry ? 'will retry' : 'failed'}: ${message}`);
-    if (retry) await scheduleRetry(this.db, op.id, RETRY_MS, message);
-    else await this.runner.fail(op, message);
+    const { retry } = this.opts;
+    if (!isRetriable(e)) {
+      this.opts.log(`operation ${op.id} (${op.kind}) failed: ${message}`);
+      return this.runner.fail(op, message);
+    }
+    if (op.attempts >= retry.maxAttempts) {
+      this.opts.log(`operation ${op.id} (${op.kind}) failed after ${op.attempts} attempts: ${message}`);
+      return this.runner.fail(op, `${message} (gave up after ${op.attempts} attempts)`);
+    }
+    const delay = retryDelayMs(op.attempts, retry, this.opts.random);
+    this.opts.log(`operation ${op.id} (${op.kind}) will retry in ${(delay / 1000).toFixed(1)} s (attempt ${op.attempts} of ${retry.maxAttempts}): ${message}`);
+    await scheduleRetry(this.db, op.id, delay, message);
   }
 }
 
