@@ -49,16 +49,19 @@ export function vmConfiguration(c: CvmRecord, kmsUrls: string[]): VmConfiguratio
   };
 }
 
-/** Boot an existing host VM again and follow the boot (`failWith`: see `followBoot`). */
-export async function bootAgain(ctx: OpContext, failWith?: string): Promise<void> {
+/**
+ * Boot an existing host VM again and follow the boot. `failWith`: see `followBoot`; `step`: the phase recorded
+ * while it boots (`booting`; a refused update keeps `reverting`, so that, resumed, it still ends failed).
+ */
+export async function bootAgain(ctx: OpContext, o: { failWith?: string; step?: string } = {}): Promise<void> {
   const { host, hostVmId, cvm } = await hostVm(ctx);
   const info = await host.getInfo(hostVmId);
   if (!info) throw new Error(`the host no longer has VM ${hostVmId}`);
   // retried after a crash: the VM may already be booting; never start it twice
   if (info.status !== 'running') await host.startVm(hostVmId);
   await clearBootOutcome(ctx.db, cvm.id);
-  await ctx.step('booting');
-  await followBoot(ctx, cvm.id, hostVmId, failWith);
+  await ctx.step(o.step ?? 'booting');
+  await followBoot(ctx, cvm.id, hostVmId, o.failWith);
 }
 
 /**

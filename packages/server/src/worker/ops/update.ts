@@ -3,7 +3,7 @@
  * fields that move, record the new configuration (and a revision if the compose hash moved), boot again
  * if it ran. A host that refuses the update keeps the VM as it was: the CVM is booted on its previous
  * configuration and the operation fails with the host's reason.
- * Steps: (halt) → applying → applied → booting; a refused one: reverting → booting.
+ * Steps: (halt) → applying → applied → booting; a refused one: reverting (while it boots again, if it ran).
  */
 import { hostUpdateOf } from '@opencvm/core';
 import { HostError } from '../../hosts/vmm-client.ts';
@@ -12,7 +12,7 @@ import { applyConfig } from '../../store/cvm-config.ts';
 import { setStatus } from '../../store/cvm-records.ts';
 import { failOperation, setStep, succeedOperation } from '../../store/operations.ts';
 import { recordRevision } from '../../store/revisions.ts';
-import type { OperationKind } from '../context.ts';
+import type { OpContext, OperationKind } from '../context.ts';
 import { bootAgain, halt, hostVm } from '../vm-steps.ts';
 
 export const update: OperationKind = {
@@ -20,7 +20,8 @@ export const update: OperationKind = {
   async run(ctx) {
     const { op, db } = ctx;
     const p = op.params as unknown as UpdateParams;
-    if (op.step === 'reverting') return bootAgain(ctx, op.error ?? 'the host refused the update');
+    // resumed after the host's refusal was recorded: end as a refused update does, booting only a CVM that ran
+    if (op.step === 'reverting') return refused(ctx, p, op.error ?? 'the host refused the update');
     if (op.step !== 'applied' && op.step !== 'booting') {
       if (op.step !== 'applying') {
         await halt(ctx, 'graceful', { finish: false, statusAfter: 'updating' });
@@ -35,12 +36,7 @@ export const update: OperationKind = {
         const reason = `the host refused the update: ${e.message}`;
         ctx.settings.log(`operation ${op.id} (update): ${reason}`);
         await ctx.step('reverting', reason);
-        if (p.restart) return bootAgain(ctx, reason);
-        await db.tx(async (q) => {
-          await setStatus(q, op.cvm_id, 'stopped');
-          await failOperation(q, op.id, reason);
-        });
-        return;
+        return refused(ctx, p, reason);
       }
       await db.tx(async (q) => {
         await applyConfig(q, op.cvm_id, p.next);
@@ -57,3 +53,12 @@ export const update: OperationKind = {
     });
   },
 };
+
+/** The host refused the update: the CVM boots again on its previous configuration if it ran, else stays stopped; the operation fails with the reason. */
+async function refused(ctx: OpContext, p: UpdateParams, reason: string): Promise<void> {
+  if (p.restart) return bootAgain(ctx, { failWith: reason, step: 'reverting' });
+  await ctx.db.tx(async (q) => {
+    await setStatus(q, ctx.op.cvm_id, 'stopped');
+    await failOperation(q, ctx.op.id, reason);
+  });
+}
