@@ -26,8 +26,6 @@ export interface QueueOptions {
   leaseMs: number;
   retry: RetryPolicy;
   log: (msg: string, err?: unknown) => void;
-  /** the jitter's source, in [0, 1) (tests pin it) */
-  random?: () => number;
 }
 
 /** When a retriable failure runs again: exponential backoff with full jitter. */
@@ -40,7 +38,7 @@ export interface RetryPolicy {
   maxAttempts: number;
 }
 
-/** 1 s doubling to 60 s: ten attempts span about two minutes on average, at most four. */
+/** 1 s doubling to 60 s: the waits between ten attempts add up to about two minutes on average, four at most. */
 export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1000, capMs: 60_000, maxAttempts: 10 };
 
 /** The wait before the retry that follows `attempt` (1 = the first run): uniform in [0, min(cap, base · 2^(attempt−1))). */
@@ -157,7 +155,7 @@ export class OperationQueue {
       this.opts.log(`operation ${op.id} (${op.kind}) failed after ${op.attempts} attempts: ${message}`);
       return this.runner.fail(op, `${message} (gave up after ${op.attempts} attempts)`);
     }
-    const delay = retryDelayMs(op.attempts, retry, this.opts.random);
+    const delay = retryDelayMs(op.attempts, retry);
     this.opts.log(`operation ${op.id} (${op.kind}) will retry in ${(delay / 1000).toFixed(1)} s (attempt ${op.attempts} of ${retry.maxAttempts}): ${message}`);
     await scheduleRetry(this.db, op.id, delay, message);
   }

@@ -186,12 +186,12 @@ export async function recordHostState(ctx: OpContext, cvmId: number, info: VmInf
  * `done`, the host's status otherwise, `error` if there is no VM or the host cannot be asked.
  */
 export async function statusFromHost(ctx: OpContext): Promise<string> {
-  const cvm = await readCvmRecord(ctx.db, ctx.op.cvm_id);
   try {
+    const cvm = await readCvmRecord(ctx.db, ctx.op.cvm_id);
     const info = cvm.host_vm_id ? await (await ctx.nodes.client(cvm.node_id)).getInfo(cvm.host_vm_id) : null;
     if (info) return info.status === 'running' && info.boot_progress !== 'done' ? 'starting' : info.status;
   } catch {
-    /* host unreachable: error */
+    /* no host VM, or the host cannot be asked: error */
   }
   return 'error';
 }
