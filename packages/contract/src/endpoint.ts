@@ -53,9 +53,10 @@ export interface Endpoint {
   auth: Auth;
   /**
    * `cvm`: `{id}` names a CVM of the caller's workspace (name, vm_uuid with or without dashes, `app_<app_id>`,
-   * instance id, numeric id); the route answers 404 `ERR-03-001` before the handler otherwise.
+   * instance id, numeric id); `app`: `{app_id}` names an app of the caller's workspace (40 hex, an `app_` or
+   * `0x` prefix accepted). The route answers 404 `ERR-03-001` before the handler otherwise.
    */
-  resolve?: 'cvm';
+  resolve?: 'cvm' | 'app';
   params?: z.ZodObject;
   query?: z.ZodType;
   /** request headers the endpoint reads (lowercase names) */
@@ -85,7 +86,7 @@ export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
   };
   for (const status of [400, 413, 415, 422]) add(status, ErrorCodes.INVALID_REQUEST);
   if (e.auth === 'apiKey') add(401, ErrorCodes.API_KEY_REQUIRED, ErrorCodes.API_KEY_INVALID);
-  if (e.resolve === 'cvm') add(404, ErrorCodes.CVM_NOT_FOUND);
+  if (e.resolve) add(404, ErrorCodes.CVM_NOT_FOUND);
   for (const [status, codes] of Object.entries(e.errors ?? {})) add(Number(status), ...(codes ?? []));
   return out;
 }

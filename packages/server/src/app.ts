@@ -24,7 +24,7 @@ import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
-import { Worker } from './services/worker.ts';
+import { Worker } from './worker/index.ts';
 
 export interface StartOptions {
   config: Config;

@@ -31,9 +31,9 @@ export const getAppInfo = defineEndpoint({
   summary: 'One app with its live CVMs',
   tag: 'Apps',
   auth: 'apiKey',
+  resolve: 'app',
   params: appIdParams,
   success: { status: 200, description: 'The app', json: { versioned: { '2025-10-28': appV2025Schema, '2026-01-21': appV2026Schema } } },
-  errors: { 404: [E.CVM_NOT_FOUND] },
   phalaSchema: { '2025-10-28': 'DstackAppWithCvmResponseV20251028Schema', '2026-01-21': 'DstackAppWithCvmResponseV20260121Schema' },
 });
 
@@ -44,11 +44,11 @@ export const getAppCvms = defineEndpoint({
   summary: "An app's live CVMs, newest first",
   tag: 'Apps',
   auth: 'apiKey',
+  resolve: 'app',
   params: appIdParams,
   success: {
     status: 200,
     description: 'The CVMs',
     json: { versioned: { '2025-10-28': z.array(cvmListItemV2025Schema), '2026-01-21': z.array(cvmInfoV2026Schema) } },
   },
-  errors: { 404: [E.CVM_NOT_FOUND] },
 });

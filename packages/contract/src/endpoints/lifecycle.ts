@@ -88,6 +88,7 @@ export const createAppInstance = defineEndpoint({
   summary: "One more instance of an app, like its newest CVM",
   tag: 'Lifecycle',
   auth: 'apiKey',
+  resolve: 'app',
   params: appIdParams,
   headers: prepareOnlyHeaderSchema,
   body: { json: instanceBodySchema, optional: true },

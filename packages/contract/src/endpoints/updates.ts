@@ -202,7 +202,7 @@ export const commitCvmComposeFile = defineEndpoint({
   errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.HASH_INVALID_OR_EXPIRED] },
 });
 
-const app = { tag: 'Apps', auth: 'apiKey', errors: { 404: [E.CVM_NOT_FOUND] } } as const satisfies Partial<Endpoint>;
+const app = { tag: 'Apps', auth: 'apiKey', resolve: 'app' } as const satisfies Partial<Endpoint>;
 
 export const getAppRevisions = defineEndpoint({
   ...app,
@@ -238,6 +238,6 @@ export const rollbackAppRevision = defineEndpoint({
   params: revisionParams,
   body: { json: rollbackBodySchema, optional: true },
   success: accepted,
-  errors: { ...CHANGE_ERRORS, 404: [E.CVM_NOT_FOUND] },
+  errors: CHANGE_ERRORS,
 });
 

@@ -18,8 +18,10 @@ import {
   apiVersionOf,
   findUnacceptableText,
   notFound,
+  normalizeAppId,
   parseCvmRef,
   validationError,
+  type AppRecord,
   type ApiVersion,
   type CvmView,
   type Endpoint,
@@ -27,7 +29,7 @@ import {
   type z,
 } from '@opencvm/core';
 import type { Principal } from '../services/auth.ts';
-import { findCvm } from '../store/cvms.ts';
+import { findApp, findCvm } from '../store/cvms.ts';
 import type { Services } from './context.ts';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -60,6 +62,8 @@ export interface Input<E extends Endpoint> {
   body: BodyOf<E>;
   /** the CVM `{id}` names, in the caller's workspace (endpoints with `resolve: 'cvm'`) */
   cvm: E['resolve'] extends 'cvm' ? CvmView : undefined;
+  /** the app `{app_id}` names, in the caller's workspace (endpoints with `resolve: 'app'`) */
+  app: E['resolve'] extends 'app' ? AppRecord : undefined;
 }
 
 export interface Route<E extends Endpoint = Endpoint> {
@@ -128,7 +132,21 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
             throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${id}" was not found in this workspace: check the id, name, app_<app_id> or vm_uuid.`);
           }
         }
-        const answer = await handler({ req, reply, services, principal, version, params, query, headers, body, cvm } as Input<Endpoint>);
+        let app: AppRecord | undefined;
+        if (e.resolve === 'app') {
+          const raw = (params as { app_id: string }).app_id;
+          const appId = normalizeAppId(raw);
+          app = appId ? ((await findApp(services.db, principal!.workspaceId, appId)) ?? undefined) : undefined;
+          if (!app) {
+            throw notFound(
+              ErrorCodes.CVM_NOT_FOUND,
+              appId
+                ? `App "${raw}" was not found in this workspace: list your apps with GET /apps.`
+                : `"${raw}" is not an app id: use the 40 hex characters of app_id (an app_ or 0x prefix is fine).`,
+            );
+          }
+        }
+        const answer = await handler({ req, reply, services, principal, version, params, query, headers, body, cvm, app } as Input<Endpoint>);
         if (answer === STREAMED) return reply;
         return reply.status(e.success.status).send(answer);
       },

@@ -13,25 +13,24 @@ import {
   checkComposeSize,
   checkDockerCompose,
   checkResourceLimits,
-  commitRequestSchema,
   composeHashOf,
   conflict,
   createAddress,
   kmsInfo,
   normalizeAppId,
-  parseOrThrow,
-  provisionRequestSchema,
   serializeAppCompose,
+  type CommitRequest,
   type CvmView,
   type KmsRecord,
+  type ProvisionRequest,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import { findCvmById } from '../store/cvms.ts';
+import { recordRevision } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
 import type { KmsService } from './kms.ts';
 import { queueOperation } from './operations.ts';
 import { place } from './scheduler.ts';
-import { recordRevision } from './updates.ts';
 
 const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
 
@@ -73,8 +72,7 @@ export class DeployService {
     private readonly onQueued: () => void,
   ) {}
 
-  async provision(p: Principal, body: unknown) {
-    const req = parseOrThrow(provisionRequestSchema, body);
+  async provision(p: Principal, req: ProvisionRequest) {
     const compose = req.compose_file;
     const runner = compose.runner || 'docker-compose';
     if (runner === 'docker-compose' && !compose.docker_compose_file?.trim()) {
@@ -157,8 +155,7 @@ export class DeployService {
     };
   }
 
-  async commit(p: Principal, body: unknown): Promise<CvmView> {
-    const req = parseOrThrow(commitRequestSchema, body);
+  async commit(p: Principal, req: CommitRequest): Promise<CvmView> {
     const appId = normalizeAppId(req.app_id);
     if (!appId) throw new ApiError(422, ErrorCodes.INVALID_REQUEST, `app_id "${req.app_id}" is not an app id: pass the 40-hex app_id that provision returned.`);
     const composeHash = req.compose_hash.replace(/^0x/, '').toLowerCase();

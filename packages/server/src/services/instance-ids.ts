@@ -193,10 +193,10 @@ export class InstanceIdService {
   // ------------------------------------------------------------ form 2: sync from the host (SDK 0.2.9)
 
   /** `PATCH /cvms/{id}/instance-id` `{overwrite?, dry_run?}`. A CVM not in this workspace is a 404. */
-  async sync(p: Principal, cvm: CvmView, rawId: string, body: SyncRequest): Promise<InstanceIdResult> {
+  async sync(p: Principal, cvm: CvmView, identifier: string, body: SyncRequest): Promise<InstanceIdResult> {
     const opts = body ?? {};
     const [row] = await this.db.query<CvmRow>(`SELECT ${ROW_COLUMNS} FROM cvms c WHERE c.id = $1`, [cvm.id]);
-    const early = await this.precheck(row, rawId);
+    const early = await this.precheck(row, identifier);
     if (early) return early;
     let reported: Reported;
     try {
@@ -204,7 +204,7 @@ export class InstanceIdService {
     } catch (e) {
       reported = { ok: false, message: (e as Error).message };
     }
-    return this.record(p, row, rawId, reported, { overwrite: !!opts.overwrite, dryRun: !!opts.dry_run });
+    return this.record(p, row, identifier, reported, { overwrite: !!opts.overwrite, dryRun: !!opts.dry_run });
   }
 
   /** `PATCH /cvms/instance-ids`: the named CVMs, or the workspace's (filtered), up to `limit`; one host call per node. */

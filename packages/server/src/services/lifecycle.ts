@@ -8,8 +8,8 @@ import {
   ApiError,
   ErrorCodes,
   badRequest,
-  normalizeAppId,
   notFound,
+  type AppRecord,
   type CvmView,
   type instanceBodySchema,
   type replicaBodySchema,
@@ -17,10 +17,10 @@ import {
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import { findCvm, findCvmById, lockLiveCvm } from '../store/cvms.ts';
+import { recordRevision } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 import { place } from './scheduler.ts';
-import { recordRevision } from './updates.ts';
 
 export type ReplicaRequest = z.output<typeof replicaBodySchema>;
 export type InstanceRequest = z.output<typeof instanceBodySchema>;
@@ -95,10 +95,9 @@ export class LifecycleService {
   }
 
   /** `POST /apps/{app_id}/instances`: one more instance of an app, like its newest CVM. */
-  async addInstance(p: Principal, rawAppId: string, body: InstanceRequest): Promise<CvmView> {
+  async addInstance(p: Principal, app: AppRecord, body: InstanceRequest): Promise<CvmView> {
     const req = body ?? {};
-    const appId = normalizeAppId(rawAppId);
-    if (!appId) throw badRequest(ErrorCodes.INVALID_REQUEST, `"${rawAppId}" is not an app id: use its 40 hex characters.`);
+    const appId = app.app_id;
     const source = await findCvm(this.db, p.workspaceId, { kind: 'app_id', value: appId });
     if (!source || source.app_id !== appId) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no CVM in this workspace to add an instance to.`);
     if (req.docker_compose_file != null || req.pre_launch_script != null) {

@@ -8,7 +8,6 @@ import {
   cvmInfoV2026,
   cvmListItemV2025,
   type ApiVersion,
-  normalizeAppId,
   normalizeUuid,
   notFound,
   type AppRecord,
@@ -141,25 +140,9 @@ export class ReadService {
     };
   }
 
-  /** One app of the workspace (bare 40 hex, `app_` or `0x` prefixed) with its live CVMs; 404 otherwise. */
-  async app(p: Principal, rawId: string): Promise<{ app: AppRecord; cvms: CvmView[] }> {
-    const appId = normalizeAppId(rawId);
-    const rows = appId
-      ? await this.db.query<AppRecord>(
-          `SELECT a.app_id, a.name, a.created_at, k.kms_type FROM apps a JOIN kms_instances k ON k.id = a.kms_id
-            WHERE a.app_id = $1 AND a.workspace_id = $2`,
-          [appId, p.workspaceId],
-        )
-      : [];
-    if (!rows.length) {
-      throw notFound(
-        ErrorCodes.CVM_NOT_FOUND,
-        appId
-          ? `App "${rawId}" was not found in this workspace: list your apps with GET /apps.`
-          : `"${rawId}" is not an app id: use the 40 hex characters of app_id (an app_ or 0x prefix is fine).`,
-      );
-    }
-    return { app: rows[0], cvms: await listCvmsOfApps(this.db, p.workspaceId, [rows[0].app_id]) };
+  /** An app's live CVMs, newest first. */
+  appCvms(p: Principal, app: AppRecord): Promise<CvmView[]> {
+    return listCvmsOfApps(this.db, p.workspaceId, [app.app_id]);
   }
 
   /**

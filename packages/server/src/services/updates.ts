@@ -40,7 +40,9 @@ import {
   type PlannedChange,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
+import { applyConfig, configOf } from '../store/cvm-config.ts';
 import { findCvm, findCvmById, lockLiveCvm } from '../store/cvms.ts';
+import { recordRevision } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 
@@ -102,10 +104,6 @@ interface SubmitOptions {
    */
   consumes?: { id: number; spent: () => ApiError };
 }
-
-/** The columns `CvmConfig` is read from. */
-const CONFIG_COLUMNS = `app_compose, compose_hash, encrypted_env, env_keys, user_config, vcpu, memory_mb, disk_gb, image,
-  instance_type, listed, shutdown_timeout_s, allow_force_stop`;
 
 /** States a configuration update can start from. */
 const UPDATABLE = new Set(['running', 'stopped', 'exited']);
@@ -345,8 +343,7 @@ export class UpdateService {
   }
 
   /** `GET /apps/{app_id}/revisions`. */
-  async revisions(p: Principal, rawAppId: string, page: number, pageSize: number) {
-    const appId = await this.ownedApp(p, rawAppId);
+  async revisions(appId: string, page: number, pageSize: number) {
     const [{ n }] = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM revisions WHERE app_id = $1', [appId]);
     const rows = await this.db.query<RevisionRow>(
       `${REVISION_SELECT} WHERE r.app_id = $1 ORDER BY r.id DESC LIMIT $2 OFFSET $3`,
@@ -356,8 +353,7 @@ export class UpdateService {
   }
 
   /** `GET /apps/{app_id}/revisions/{revision_id}`. */
-  async revision(p: Principal, rawAppId: string, revisionId: string, rawCompose: boolean) {
-    const appId = await this.ownedApp(p, rawAppId);
+  async revision(appId: string, revisionId: string, rawCompose: boolean) {
     const [r] = await this.db.query<RevisionRow>(`${REVISION_SELECT} WHERE r.app_id = $1 AND r.revision_id = $2`, [appId, revisionId]);
     if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no revision ${revisionId}: list them with GET /apps/${appId}/revisions.`);
     return {
@@ -372,8 +368,7 @@ export class UpdateService {
    * `POST /apps/{app_id}/revisions/{revision_id}/rollback`: redeploy a revision (its compose, sealed env
    * and user config) through the update path, on the revision's CVM or `cvm_id` of the same app.
    */
-  async rollback(p: Principal, rawAppId: string, revisionId: string, body: RollbackRequest): Promise<SubmitResult> {
-    const appId = await this.ownedApp(p, rawAppId);
+  async rollback(p: Principal, appId: string, revisionId: string, body: RollbackRequest): Promise<SubmitResult> {
     const [r] = await this.db.query<RevisionRow>(`${REVISION_SELECT} WHERE r.app_id = $1 AND r.revision_id = $2`, [appId, revisionId]);
     if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no revision ${revisionId}: list them with GET /apps/${appId}/revisions.`);
     const target = body?.cvm_id;
@@ -464,53 +459,19 @@ export class UpdateService {
   }
 
   /** A CVM of the caller's workspace named in a request body (a rollback's `cvm_id`). */
-  private async cvm(p: Principal, rawId: string): Promise<CvmView> {
-    const cvm = await findCvm(this.db, p.workspaceId, parseCvmRef(rawId));
-    if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${rawId}" was not found in this workspace.`);
+  private async cvm(p: Principal, identifier: string): Promise<CvmView> {
+    const cvm = await findCvm(this.db, p.workspaceId, parseCvmRef(identifier));
+    if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${identifier}" was not found in this workspace.`);
     return cvm;
   }
 
-  private async ownedApp(p: Principal, rawAppId: string): Promise<string> {
-    const appId = rawAppId.replace(/^(app_|0x)/i, '').toLowerCase();
-    const rows = await this.db.query('SELECT 1 FROM apps WHERE app_id = $1 AND workspace_id = $2', [appId, p.workspaceId]);
-    if (!rows.length) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${rawAppId} was not found in this workspace.`);
-    return appId;
-  }
+
 }
 
 function restartMessage(plan: PlannedChange, cvm: CvmView): string {
   return `Updating CVM ${cvm.name} (${plan.changed.join(', ')}): it stops, the host applies the change, then it starts again. Follow the correlation_id on GET /cvms/${cvm.vm_uuid}/state.`;
 }
 
-export async function configOf(q: Queryable, cvmId: number): Promise<CvmConfig> {
-  const [row] = await q.query<CvmConfig>(`SELECT ${CONFIG_COLUMNS} FROM cvms WHERE id = $1`, [cvmId]);
-  return row;
-}
-
-/** Write a configuration onto the CVM record. */
-export async function applyConfig(q: Queryable, cvmId: number, c: CvmConfig): Promise<void> {
-  await q.query(
-    `UPDATE cvms SET app_compose = $2, compose_hash = $3, encrypted_env = $4, env_keys = $5, user_config = $6, vcpu = $7,
-            memory_mb = $8, disk_gb = $9, image = $10, instance_type = $11, listed = $12, shutdown_timeout_s = $13,
-            allow_force_stop = $14, updated_at = now() WHERE id = $1`,
-    [cvmId, c.app_compose, c.compose_hash, c.encrypted_env, JSON.stringify(c.env_keys), c.user_config, c.vcpu, c.memory_mb,
-      c.disk_gb, c.image, c.instance_type, c.listed, c.shutdown_timeout_s, c.allow_force_stop],
-  );
-}
-
-/** Record the CVM's current configuration as a revision (after the change is on the record). */
-export async function recordRevision(
-  q: Queryable,
-  r: { cvmId: number; userId: number | null; operationType: string; operationId?: number | null; correlationId?: string | null },
-): Promise<void> {
-  await q.query(
-    `INSERT INTO revisions (revision_id, workspace_id, app_id, cvm_id, compose_hash, app_compose, encrypted_env, env_keys,
-                            user_config, operation_type, operation_id, correlation_id, triggered_by)
-     SELECT $2, workspace_id, app_id, id, compose_hash, app_compose, encrypted_env, env_keys, user_config, $3, $4, $5, $6
-       FROM cvms WHERE id = $1`,
-    [r.cvmId, `rev_${randomBytes(8).toString('hex')}`, r.operationType, r.operationId ?? null, r.correlationId ?? null, r.userId],
-  );
-}
 
 /** Capacity and image checks against the CVM's node (the host checks again when it applies). */
 async function checkAgainstNode(q: Queryable, cvm: CvmView, current: CvmConfig, plan: PlannedChange): Promise<void> {

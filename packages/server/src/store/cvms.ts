@@ -1,7 +1,7 @@
 /**
  * Reading CVMs: one query returns everything the response shapes need, always scoped to a workspace.
  */
-import { ErrorCodes, notFound, type CvmRef, type CvmView } from '@opencvm/core';
+import { ErrorCodes, notFound, type AppRecord, type CvmRef, type CvmView } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 
 const SELECT_VIEW = `
@@ -214,4 +214,14 @@ export async function listCvmsOfApps(q: Queryable, workspaceId: number, appIds: 
   if (!appIds.length) return [];
   const [{ j }] = await q.query<{ j: string | null }>(viewsJson('c.app_id = ANY($1::text[]) AND c.deleted_at IS NULL'), [appIds]);
   return viewsOf(j).filter((c) => c.workspace.id === workspaceId);
+}
+
+/** An app of a workspace by its (normalised) app id, or null: another workspace's app is not found. */
+export async function findApp(q: Queryable, workspaceId: number, appId: string): Promise<AppRecord | null> {
+  const [row] = await q.query<AppRecord>(
+    `SELECT a.app_id, a.name, a.created_at, k.kms_type FROM apps a JOIN kms_instances k ON k.id = a.kms_id
+      WHERE a.app_id = $1 AND a.workspace_id = $2`,
+    [appId, workspaceId],
+  );
+  return row ?? null;
 }

@@ -1,6 +1,18 @@
-/** The `operations` table: what the worker does with each CVM, one active operation per CVM at a time. */
+/**
+ * The `operations` table as the worker uses it: claim a due operation, hold it by a lease (`run_after`),
+ * record its phase (`step`), and end it. An operation is due when it is pending or running and its
+ * `run_after` has passed: a running one whose lease lapsed (its worker died) is taken up again.
+ */
 import type { OperationKind, OperationState } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
+
+/** What an operation carries for the worker (`params`): a restart's `force`, an update's change set, … */
+export interface OperationParams {
+  force?: boolean;
+  triggered_by?: number;
+  old_instance_id?: string | null;
+  [key: string]: unknown;
+}
 
 export interface OperationRow {
   id: number;
@@ -10,25 +22,83 @@ export interface OperationRow {
   kind: OperationKind;
   target_status: string;
   state: OperationState;
+  /** the phase it reached (booting, stopping, applying…): a resumed operation continues from it */
   step: string | null;
+  /** the last error: a retriable one while it waits to run again, the reason once it failed */
   error: string | null;
+  /** how many times it was claimed (the first run, each retry, each resumption) */
   attempts: number;
-  params: Record<string, unknown>;
+  params: OperationParams;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+}
+
+const COLUMNS = 'id, correlation_id, workspace_id, cvm_id, kind, target_status, state, step, error, attempts, params, created_at, started_at, finished_at';
+const LEASE = `now() + $2::int * interval '1 millisecond'`;
+
+/** Make every running operation due now (a worker starting takes up what the previous process left). */
+export async function makeRunningDue(q: Queryable): Promise<void> {
+  await q.query(`UPDATE operations SET run_after = now() WHERE state = 'running'`);
+}
+
+/**
+ * Claim the oldest due operation, skipping rows another worker holds locked and the ids in `exclude`
+ * (this worker's own, in hand): it becomes `running`, its attempts counted, leased for `leaseMs`.
+ */
+export async function claimDue(q: Queryable, leaseMs: number, exclude: number[] = []): Promise<OperationRow | null> {
+  const [op] = await q.query<OperationRow>(
+    `UPDATE operations SET state = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1, run_after = ${LEASE}
+      WHERE id = (SELECT id FROM operations
+                   WHERE state IN ('pending', 'running') AND run_after <= now() AND id <> ALL($1::bigint[])
+                   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+      RETURNING ${COLUMNS}`,
+    [exclude, leaseMs],
+  );
+  return op ?? null;
+}
+
+/** Extend the lease of an operation still running. */
+export async function renewLease(q: Queryable, id: number, leaseMs: number): Promise<void> {
+  await q.query(`UPDATE operations SET run_after = ${LEASE} WHERE id = $1 AND state = 'running'`, [id, leaseMs]);
+}
+
+/** Record the phase an operation reached; `error` is kept with it (a refused update's reason while it reverts). */
+export async function setStep(q: Queryable, id: number, step: string, error?: string): Promise<void> {
+  if (error === undefined) await q.query('UPDATE operations SET step = $2 WHERE id = $1', [id, step]);
+  else await q.query('UPDATE operations SET step = $2, error = $3 WHERE id = $1', [id, step, error]);
+}
+
+/** A retriable failure: run it again after `delayMs`, the error kept on the row meanwhile. */
+export async function scheduleRetry(q: Queryable, id: number, delayMs: number, error: string): Promise<void> {
+  await q.query(`UPDATE operations SET run_after = now() + $2::int * interval '1 millisecond', error = $3 WHERE id = $1`, [id, Math.round(delayMs), error]);
+}
+
+export async function succeedOperation(q: Queryable, id: number, step: string): Promise<void> {
+  await q.query(`UPDATE operations SET state = 'succeeded', step = $2, finished_at = now(), error = NULL WHERE id = $1`, [id, step]);
+}
+
+/** End an operation as failed with `error`; `step`, if given, is the phase it is recorded at. */
+export async function failOperation(q: Queryable, id: number, error: string, step?: string): Promise<void> {
+  await q.query(`UPDATE operations SET state = 'failed', step = coalesce($3, step), error = $2, finished_at = now() WHERE id = $1`, [id, error, step ?? null]);
+}
+
+/** How many operations are pending or running. */
+export async function countActive(q: Queryable): Promise<number> {
+  const [r] = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM operations WHERE state IN ('pending', 'running')`);
+  return r.n;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A CVM's operations, newest first. */
 export function listOperations(q: Queryable, cvmId: number, limit: number): Promise<OperationRow[]> {
-  return q.query<OperationRow>('SELECT * FROM operations WHERE cvm_id = $1 ORDER BY id DESC LIMIT $2', [cvmId, limit]);
+  return q.query<OperationRow>(`SELECT ${COLUMNS} FROM operations WHERE cvm_id = $1 ORDER BY id DESC LIMIT $2`, [cvmId, limit]);
 }
 
 /** One operation of a CVM by correlation id (null for anything that is not one of its correlation ids). */
 export async function findOperation(q: Queryable, cvmId: number, correlationId: string): Promise<OperationRow | null> {
   if (!UUID.test(correlationId)) return null;
-  const [row] = await q.query<OperationRow>('SELECT * FROM operations WHERE cvm_id = $1 AND correlation_id = $2::uuid', [cvmId, correlationId]);
+  const [row] = await q.query<OperationRow>(`SELECT ${COLUMNS} FROM operations WHERE cvm_id = $1 AND correlation_id = $2::uuid`, [cvmId, correlationId]);
   return row ?? null;
 }

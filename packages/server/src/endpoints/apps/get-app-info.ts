@@ -2,7 +2,4 @@ import { getAppInfo } from '@opencvm/contract';
 import { appShape } from '@opencvm/core';
 import { route } from '../../http/endpoint.ts';
 
-export default route(getAppInfo, async ({ services, principal, params, version }) => {
-  const { app, cvms } = await services.reads.app(principal, params.app_id);
-  return appShape(app, cvms, version);
-});
+export default route(getAppInfo, async ({ services, principal, app, version }) => appShape(app, await services.reads.appCvms(principal, app), version));

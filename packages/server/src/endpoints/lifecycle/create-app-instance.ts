@@ -3,7 +3,7 @@ import { vmShape } from '@opencvm/core';
 import { route } from '../../http/endpoint.ts';
 import { rejectPrepareOnly } from '../../http/prepare-only.ts';
 
-export default route(createAppInstance, async ({ services, principal, params, headers, body }) => {
+export default route(createAppInstance, async ({ services, principal, app, headers, body }) => {
   rejectPrepareOnly(headers);
-  return vmShape(await services.lifecycle.addInstance(principal, params.app_id, body));
+  return vmShape(await services.lifecycle.addInstance(principal, app, body));
 });

@@ -1,0 +1,111 @@
+/**
+ * The `cvms` row as the operation worker reads and writes it: what a VM is created from, and what the
+ * host said about it (host VM id, boot and shutdown progress, instance id, status).
+ */
+import type { Queryable } from '../db/index.ts';
+import type { VmConfiguration } from '../hosts/vmm-client.ts';
+
+export interface CvmRecord {
+  id: number;
+  vm_uuid: string;
+  name: string;
+  status: string;
+  node_id: number;
+  host_vm_id: string | null;
+  app_id: string;
+  image: string;
+  app_compose: string;
+  vcpu: number;
+  memory_mb: number;
+  disk_gb: number;
+  encrypted_env: string | null;
+  user_config: string | null;
+  ports: VmConfiguration['ports'];
+  gpus: VmConfiguration['gpus'] | null;
+  hugepages: boolean;
+  pin_numa: boolean;
+  shutdown_timeout_s: number | null;
+  allow_force_stop: boolean;
+}
+
+const COLUMNS = `id, vm_uuid, name, status, node_id, host_vm_id, app_id, image, app_compose, vcpu, memory_mb, disk_gb, encrypted_env,
+  user_config, ports, gpus, hugepages, pin_numa, shutdown_timeout_s, allow_force_stop`;
+
+export async function readCvmRecord(q: Queryable, id: number): Promise<CvmRecord> {
+  const [row] = await q.query<CvmRecord>(`SELECT ${COLUMNS} FROM cvms WHERE id = $1`, [id]);
+  if (!row) throw new Error(`CVM ${id} vanished`);
+  return row;
+}
+
+/** The host's id of the VM just created for the CVM (recorded before the VM can ask the KMS for keys). */
+export async function setHostVmId(q: Queryable, id: number, hostVmId: string): Promise<void> {
+  await q.query('UPDATE cvms SET host_vm_id = $2, updated_at = now() WHERE id = $1', [id, hostVmId]);
+}
+
+/** The VM was removed to be created again (a new instance id): no host VM, no instance id, starting. */
+export async function forgetHostVm(q: Queryable, id: number): Promise<void> {
+  await q.query(
+    `UPDATE cvms SET host_vm_id = NULL, instance_id = NULL, status = 'starting', runtime = NULL, updated_at = now() WHERE id = $1`,
+    [id],
+  );
+}
+
+/** A boot starts again: the previous one's error and exit time no longer apply. */
+export async function clearBootOutcome(q: Queryable, id: number): Promise<void> {
+  await q.query('UPDATE cvms SET boot_error = NULL, exited_at = NULL, updated_at = now() WHERE id = $1', [id]);
+}
+
+export interface HostProgress {
+  boot_progress: string | null;
+  /** '' or null: none */
+  boot_error: string | null;
+  /** '' or null: none */
+  shutdown_progress: string | null;
+  /** '' or null: keep the recorded one */
+  instance_id: string | null;
+}
+
+/** Copy a VM's progress as its host reports it onto the CVM. */
+export async function recordProgress(q: Queryable, id: number, p: HostProgress): Promise<void> {
+  await q.query(
+    `UPDATE cvms SET boot_progress = $2, boot_error = nullif($3, ''), shutdown_progress = nullif($4, ''),
+            instance_id = coalesce(nullif($5, ''), instance_id), updated_at = now() WHERE id = $1`,
+    [id, p.boot_progress, p.boot_error ?? '', p.shutdown_progress ?? '', p.instance_id ?? ''],
+  );
+}
+
+/** The VM booted: running. */
+export async function recordRunning(q: Queryable, id: number): Promise<void> {
+  await q.query(`UPDATE cvms SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`, [id]);
+}
+
+/** The VM stopped; the CVM shows `status` (stopped, or the phase of a longer operation: restarting, updating). */
+export async function recordHalted(q: Queryable, id: number, status: string): Promise<void> {
+  await q.query(
+    `UPDATE cvms SET status = $2, boot_progress = NULL, boot_error = NULL, shutdown_progress = NULL,
+            started_at = NULL, exited_at = now(), runtime = NULL, updated_at = now() WHERE id = $1`,
+    [id, status],
+  );
+}
+
+/** The VM is gone from its host: the record is retired (the name is free) and its secrets dropped. */
+export async function recordDeleted(q: Queryable, id: number): Promise<void> {
+  await q.query(
+    `UPDATE cvms SET status = 'deleted', deleted_at = now(), encrypted_env = NULL, user_config = NULL, runtime = NULL,
+            boot_progress = NULL, shutdown_progress = NULL, updated_at = now() WHERE id = $1`,
+    [id],
+  );
+}
+
+export async function setStatus(q: Queryable, id: number, status: string): Promise<void> {
+  await q.query('UPDATE cvms SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
+}
+
+/** A boot failed: `exited` (or `error` if no VM was ever created), the first boot error kept. */
+export async function recordBootFailure(q: Queryable, id: number, message: string): Promise<void> {
+  await q.query(
+    `UPDATE cvms SET status = CASE WHEN host_vm_id IS NULL THEN 'error' ELSE 'exited' END,
+            boot_error = coalesce(boot_error, $2), exited_at = now(), updated_at = now() WHERE id = $1`,
+    [id, message],
+  );
+}

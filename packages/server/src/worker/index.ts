@@ -1,0 +1,124 @@
+/**
+ * The operation worker: the queue (`queue.ts`) claims due operations from the store, and the module of
+ * each operation's kind (`ops/`) drives the host through the pRPC driver, recording progress on the CVM
+ * and the operation's `step`, so an operation taken up again after a crash continues where it was.
+ */
+import type { Db } from '../db/index.ts';
+import type { NodeService } from '../services/nodes.ts';
+import { recordBootFailure, setStatus } from '../store/cvm-records.ts';
+import { failOperation, setStep, type OperationRow } from '../store/operations.ts';
+import type { OpContext, OpSettings } from './context.ts';
+import { OPERATION_MODULES } from './ops/index.ts';
+import { DEFAULT_RETRY, OperationQueue, type RetryPolicy } from './queue.ts';
+import { statusFromHost } from './vm-steps.ts';
+
+export interface WorkerOptions {
+  /** KMS URLs guests are told to ask for their keys (`<public url>/kms`). */
+  kmsUrls: string[];
+  /** how often the worker looks for due operations when nobody wakes it, ms */
+  pollMs?: number;
+  /** how often a booting VM's progress is read from its host, ms */
+  bootPollMs?: number;
+  /** give up on a boot after this long, ms */
+  bootTimeoutMs?: number;
+  /** a graceful shutdown that takes longer than this becomes a forced stop, ms */
+  shutdownTimeoutMs?: number;
+  /** at most this many operations at once */
+  concurrency?: number;
+  /** how long a claimed operation is held without a renewal (it is renewed every third of it while it runs), ms */
+  leaseMs?: number;
+  /** when an operation whose host could not be reached runs again (default: 1 s doubling to 60 s, full jitter, 10 attempts) */
+  retry?: Partial<RetryPolicy>;
+  log?: (msg: string, err?: unknown) => void;
+  /** called after a boot completed and the CVM is recorded as running */
+  onBooted?: (cvmId: number) => void;
+}
+
+export class Worker {
+  private readonly settings: OpSettings;
+  private readonly queue: OperationQueue;
+
+  constructor(
+    private readonly db: Db,
+    private readonly nodes: Pick<NodeService, 'client'>,
+    opts: WorkerOptions,
+  ) {
+    const log = opts.log ?? (() => {});
+    this.settings = {
+      kmsUrls: opts.kmsUrls,
+      bootPollMs: opts.bootPollMs ?? 200,
+      bootTimeoutMs: opts.bootTimeoutMs ?? 10 * 60_000,
+      shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 5 * 60_000,
+      log,
+      onBooted: opts.onBooted ?? (() => {}),
+    };
+    this.queue = new OperationQueue(
+      db,
+      { run: (op) => this.run(op), fail: (op, message) => this.fail(op, message) },
+      {
+        pollMs: opts.pollMs ?? 1000,
+        concurrency: opts.concurrency ?? 32,
+        leaseMs: opts.leaseMs ?? 60_000,
+        retry: { ...DEFAULT_RETRY, ...opts.retry },
+        log,
+      },
+    );
+  }
+
+  /** The KMS URLs new VMs are given (known once the server listens). */
+  setKmsUrls(urls: string[]): void {
+    this.settings.kmsUrls = urls;
+  }
+
+  /** Start looking for work; operations left running by a previous process are taken up again at once. */
+  start(): Promise<void> {
+    return this.queue.start();
+  }
+
+  /** Finish what is in hand (each operation checks between steps whether the worker is stopping), then stop. */
+  stop(): Promise<void> {
+    return this.queue.stop();
+  }
+
+  /** Look for due operations now (called after a request queues one). */
+  wake(): void {
+    this.queue.wake();
+  }
+
+  /** Wait until no operation is queued or running (tests and shutdown). */
+  idle(timeoutMs?: number): Promise<void> {
+    return this.queue.idle(timeoutMs);
+  }
+
+  private async run(op: OperationRow): Promise<void> {
+    const kind = OPERATION_MODULES[op.kind];
+    if (!kind) throw new Error(`unknown operation kind "${op.kind}"`);
+    return kind.run(this.context(op));
+  }
+
+  private context(op: OperationRow): OpContext {
+    return {
+      op,
+      db: this.db,
+      nodes: this.nodes,
+      settings: this.settings,
+      stopping: () => this.queue.stopping,
+      step: (name, error) => setStep(this.db, op.id, name, error),
+    };
+  }
+
+  /**
+   * An operation failed: ask the host first what the VM is doing (for the kinds whose CVM shows that), then
+   * write the CVM's status and the operation's failure in one transaction, so that no reader ever sees the
+   * operation ended while the CVM still shows `stopping`, `updating` or `deleting`.
+   */
+  private async fail(op: OperationRow, message: string): Promise<void> {
+    const onFailure = OPERATION_MODULES[op.kind]?.onFailure;
+    const status = onFailure === 'host' ? await statusFromHost(this.context(op)) : null;
+    await this.db.tx(async (q) => {
+      if (onFailure === 'boot') await recordBootFailure(q, op.cvm_id, message);
+      if (status) await setStatus(q, op.cvm_id, status);
+      await failOperation(q, op.id, message);
+    });
+  }
+}
