@@ -1,4 +1,4 @@
-/** `X-Phala-Version` values the official clients send (contract §1.1); the default is the newest. */
+/** `X-Phala-Version` values the official clients send (`@phala/cloud`'s `SUPPORTED_API_VERSIONS`); the default is the newest. */
 export const API_VERSIONS = ['2025-10-28', '2026-01-21'] as const;
 export type ApiVersion = (typeof API_VERSIONS)[number];
 export const DEFAULT_API_VERSION: ApiVersion = '2026-01-21';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { getComposeHash } from '@phala/dstack-sdk';
 import { canonicalJson, composeHashOf, defaultAppIdOf, sha256Hex } from './compose-hash.ts';
 
-// Objects from shared/spec/dstack-facts.md §1.2.
+// The cross-language example object of the dstack JS SDK's `getComposeHash` tests, and app-composes whose hashes
+// were computed independently (dstack JS and Python SDKs, `sha256sum`).
 const crossLanguage = {
   runner: 'docker-compose',
   docker_compose_file: 'docker-compose.yml',
@@ -32,12 +33,12 @@ const realistic = {
 
 const small = { runner: 'docker-compose', name: 'x', allowed_envs: ['A'], kms_enabled: true };
 
-/** Phala Cloud SDK `dumpAppCompose` style (§1.2), written here only to check the spec's vectors. */
+/** The `@phala/cloud` SDK's `dumpAppCompose` style (4-space indent, `": ` -> `":`), here only to check its hashes. */
 function phalaStyle(obj: unknown): string {
   return JSON.stringify(JSON.parse(canonicalJson(obj)), null, 4).replaceAll('": ', '":');
 }
 
-test('§1.2 cross-language example: deterministic string and hash', () => {
+test('getComposeHash cross-language example: deterministic string and hash', () => {
   const json = canonicalJson(crossLanguage);
   assert.equal(
     json,
@@ -46,7 +47,7 @@ test('§1.2 cross-language example: deterministic string and hash', () => {
   assert.equal(composeHashOf(json), '0705386656362891629ac994406f4e31ba5c805b9638538df415c56768a504f4');
 });
 
-test('§1.2 small vectors: {"runner":...}, {}, explicit null', () => {
+test('compose hash small vectors: {"runner":...}, {}, explicit null', () => {
   assert.equal(composeHashOf(canonicalJson({ runner: 'docker-compose' })), '1120e42a7b5f2ca50128696ea414771441b4fa92373427108a7173181cc80b55');
   assert.equal(canonicalJson({}), '{}');
   assert.equal(composeHashOf(canonicalJson({})), '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a');
@@ -55,7 +56,7 @@ test('§1.2 small vectors: {"runner":...}, {}, explicit null', () => {
   assert.equal(composeHashOf(canonicalJson(withNull)), 'd1593246f3a2ec4f7819d9f4e6fc9eb1011cbbf0b76a594c9c5525fee3db2c4f');
 });
 
-test('§1.2 realistic compose: compact-sorted, insertion order, Phala style, default app_id', () => {
+test('compose hash of a realistic compose: compact-sorted, insertion order, Phala style, default app_id', () => {
   const json = canonicalJson(realistic);
   assert.equal(
     json,
@@ -69,7 +70,7 @@ test('§1.2 realistic compose: compact-sorted, insertion order, Phala style, def
   assert.equal(composeHashOf(phalaStyle(realistic)), 'afb394f70b038991dcaf20175a1c816725b03ca49fe67802250ea3c57f08a47c');
 });
 
-test('§1.2 small compose: compact-sorted and Phala style', () => {
+test('compose hash of a small compose: compact-sorted and Phala style', () => {
   assert.equal(composeHashOf(canonicalJson(small)), '09184a554a13f06a2c56cd2da4d789c79c2001fb778d9e7e4c42478cf948fe11');
   const phala = phalaStyle(small);
   assert.equal(

@@ -1,5 +1,5 @@
 /**
- * Compose hash (shared/spec/dstack-facts.md §1).
+ * Compose hash, as dstack computes it (dstack-util `measure_app_info`, the VMM's `GetComposeHash`).
  *
  * The system hashes the exact `app-compose.json` bytes that reach the VM; nothing normalises them.
  * `canonicalJson` reproduces the dstack JS SDK convention (`getComposeHash`) for producing those bytes:

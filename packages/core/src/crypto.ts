@@ -1,5 +1,5 @@
 /**
- * dstack cryptography, reproduced byte-for-byte (shared/spec/dstack-facts.md §1–§3).
+ * dstack cryptography, reproduced byte-for-byte: compose hash, env encryption, KMS key derivation and signatures.
  * Pure functions only (no I/O); implementations live in the modules re-exported below.
  */
 export * from './hex.ts';

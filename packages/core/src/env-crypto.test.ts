@@ -50,7 +50,7 @@ const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 // ---------------------------------------------------------------------------------------------
-// §2.2 vectors
+// Vectors: dstack-util's `crypto.rs::test_dh_decrypt`, and a deterministic known-answer test
 // ---------------------------------------------------------------------------------------------
 
 const UPSTREAM = {
@@ -77,7 +77,7 @@ const KAT = {
     '132c442be010fbd57e72603328aa76e71fccc1503aae219327d14d9c9993f472000102030405060708090a0b66a361f3976978796cdde062a965eb0ab70dc1fc72dd6907984e8195c6778669cb7dd866eba28308267521c3981ad7b1d6c8660ef7c4182d214164b9ab441b6bb97e66b5ab6e9f5f6e8ee92cd6047fca8e90ca61',
 };
 
-test('§2.2 upstream test_dh_decrypt: public key and crypto-layer decryption', async () => {
+test('dstack-util test_dh_decrypt vector: public key and crypto-layer decryption', async () => {
   assert.equal(toHex(x25519PublicKey(UPSTREAM.secret)), UPSTREAM.publicKey);
   assert.equal(text(decryptEnvBytes(UPSTREAM.ciphertext, UPSTREAM.secret)), UPSTREAM.plaintext);
   // The reference implementation agrees, so the vector itself is checked independently.
@@ -86,7 +86,7 @@ test('§2.2 upstream test_dh_decrypt: public key and crypto-layer decryption', a
   assert.throws(() => decryptEnv(UPSTREAM.ciphertext, UPSTREAM.secret), EnvDecryptError);
 });
 
-test('§2.2 deterministic KAT: keys, shared secret and exact output', async () => {
+test('deterministic known-answer test: keys, shared secret and exact output', async () => {
   assert.equal(toHex(x25519PublicKey(KAT.recipientSecret)), KAT.recipientPublic);
   assert.equal(toHex(x25519PublicKey(KAT.ephemeralSecret)), KAT.ephemeralPublic);
   assert.equal(toHex(x25519.getSharedSecret(KAT.ephemeralSecret, fromHex(KAT.recipientPublic))), KAT.shared);
@@ -220,7 +220,7 @@ test('bad JSON shape after successful decryption: EnvDecryptError', async () => 
 });
 
 // ---------------------------------------------------------------------------------------------
-// §2.4 allowed_envs and parse_env rules
+// allowed_envs and parse_env rules (dstack-util `parse_env_file.rs`)
 // ---------------------------------------------------------------------------------------------
 
 test('filterAllowedEnvs keeps listed keys in order and reports the dropped ones', () => {

@@ -1,5 +1,5 @@
 /**
- * Encrypted environment variables (shared/spec/dstack-facts.md §2).
+ * Encrypted environment variables (dstack's `docs/encrypted-env-spec.md`).
  *
  * X25519 with a fresh ephemeral key; the raw 32-byte shared secret is the AES-256-GCM key (no KDF);
  * 12-byte IV, no AAD, 16-byte tag appended. Wire layout: `eph_pub(32) ‖ iv(12) ‖ ciphertext ‖ tag(16)`,
@@ -179,7 +179,7 @@ export function decryptEnv(encryptedHex: string, recipientSecret: Uint8Array): E
   return envListOf(parsed);
 }
 
-/** dstack `parse_env` limits (§2.4). */
+/** dstack `parse_env` limits (dstack-util `parse_env_file.rs`). */
 export const ENV_LIMITS = {
   maxItems: 1024,
   maxKeyBytes: 255,

@@ -1,6 +1,6 @@
 /**
  * Small Ethereum helpers: CREATE contract addresses and EIP-55 checksums
- * (used for on-chain app ids, shared/spec/dstack-facts.md §3.7 and §4).
+ * (used for on-chain app ids: with an on-chain KMS the app id is the address of the app's DstackApp contract).
  */
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { fromHex, toHex } from './hex.ts';

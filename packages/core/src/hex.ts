@@ -1,6 +1,5 @@
 /**
- * Hex helpers used across the dstack wire formats (pRPC bytes are lowercase hex without `0x`,
- * see shared/spec/dstack-facts.md §0).
+ * Hex helpers used across the dstack wire formats (in pRPC JSON, `bytes` are lowercase hex without `0x`).
  */
 
 const HEX_BODY = /^[0-9a-fA-F]*$/;

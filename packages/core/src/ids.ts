@@ -1,5 +1,5 @@
 /**
- * The identifier forms the official clients put in `/cvms/{id}` paths (client contract §2.1),
+ * The identifier forms the official clients put in `/cvms/{id}` paths (`@phala/cloud`'s `CvmIdSchema`),
  * and the one classification the server resolves them with.
  */
 

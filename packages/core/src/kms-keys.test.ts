@@ -58,7 +58,7 @@ function referenceDhSecret(root: Uint8Array, info: Uint8Array): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §3.1 vectors
+// Key derivation vectors (dstack `ra-tls/src/kdf.rs`, `kms/src/crypto.rs`)
 // ---------------------------------------------------------------------------------------------
 
 const ROOT_DER = fromHex(
@@ -66,20 +66,20 @@ const ROOT_DER = fromHex(
 );
 const ROOT = p256ScalarFromPkcs8(ROOT_DER);
 
-test('§3.1 root key PKCS#8: scalar extraction and exact 138-byte re-encoding', () => {
+test('root key PKCS#8: scalar extraction and exact 138-byte re-encoding', () => {
   assert.equal(toHex(ROOT), 'f57527cea4ab7ffb49af99b158cdc0e3ec06398f528349ea236b7d2afe19cec1');
   assert.equal(ROOT_DER.length, 138);
   assert.deepEqual(p256Pkcs8Der(ROOT), ROOT_DER);
   assert.deepEqual(opensslPkcs8(ROOT), ROOT_DER);
 });
 
-test('§3.1 upstream test_derive_dh_secret_stable_output', () => {
+test('dstack upstream test_derive_dh_secret_stable_output', () => {
   const secret = deriveDhSecret(ROOT, ['context one', 'context two']);
   assert.equal(toHex(secret), '663afd58820be8ad645f9c035e93199d114ab16f738db62393bc1d7d623e8813');
   assert.deepEqual(referenceDhSecret(ROOT, utf8('context onecontext two')), secret);
 });
 
-test('§3.1 env keys under the test root key', () => {
+test('env keys under the test root key', () => {
   const zero = deriveAppEnvKeyPair(ROOT, '00'.repeat(20));
   assert.equal(toHex(zero.secret), 'bd41ba1b4afc83aa6ffaa33db4c24d849e2aff9cfb6d0dc8b2107aea32a2852c');
   assert.equal(toHex(zero.publicKey), 'fb40ea5800075665b1747cbe1dd54e1e9514c1fb5cbad7819c9158fb15e0de2c');
@@ -161,7 +161,7 @@ test('keccak256 is Ethereum Keccak-256', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// §3.2 signatures
+// Env public key signatures (dstack SDK `verifyEnvEncryptPublicKey`)
 // ---------------------------------------------------------------------------------------------
 
 const UPSTREAM_SIG = {
@@ -173,7 +173,7 @@ const UPSTREAM_SIG = {
   signer: '0x0217610d74cbd39b6143842c6d8bc310d79da1d82cc9d17f8876376221eda0c38f',
 };
 
-test('§3.2 upstream legacy signature recovers the KMS k256 key', () => {
+test('dstack SDK legacy signature vector recovers the KMS k256 key', () => {
   const { publicKey, appId, signature, signer } = UPSTREAM_SIG;
   assert.equal(recoverEnvPubkeySigner(publicKey, signature, appId), signer);
   assert.equal(recoverEnvPubkeySigner(publicKey, signature, `0x${appId}`), signer);
@@ -201,7 +201,7 @@ const V1 = {
     '266350979b1840e2b62ba14f17ac5f234034fbf2d2b0f19f453165d2e4b42dae07b1c531b2f5313d163671cd6fb8dba611b05471793cf9fe194d196cd5e1a88400',
 };
 
-test('§3.2 computed v1 vector: message, digest, signature (fixed timestamp, no clock)', () => {
+test('computed v1 vector: message, digest, signature (fixed timestamp, no clock)', () => {
   assert.equal(toHex(k256CompressedPublicKey(V1.priv)), V1.compressed);
   assert.equal(toHex(keccak256(fromHex(V1.message))), V1.keccak);
   const digest = signedMessageDigest('dstack-env-encrypt-pubkey', fromHex(V1.appId), V1.publicKey, V1.timestamp);
@@ -216,7 +216,7 @@ test('§3.2 computed v1 vector: message, digest, signature (fixed timestamp, no 
   assert.notEqual(recoverEnvPubkeySigner(V1.publicKey, sigV1, V1.appId), `0x${V1.compressed}`);
 });
 
-test('§3.2 computed legacy vector with the same key', () => {
+test('computed legacy vector with the same key', () => {
   const sig = signEnvPubkey(V1.priv, V1.appId, V1.publicKey);
   assert.equal(toHex(sig), V1.legacy);
   assert.deepEqual(signMessage(V1.priv, 'dstack-env-encrypt-pubkey', fromHex(V1.appId), V1.publicKey), sig);

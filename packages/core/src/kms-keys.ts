@@ -1,5 +1,5 @@
 /**
- * dstack KMS key derivation and signatures (shared/spec/dstack-facts.md §3.1, §3.2), reproducing
+ * dstack KMS key derivation and the env public key signatures (`GetAppEnvEncryptPubKey`), reproducing
  * `ra-tls/src/kdf.rs` and `kms/src/crypto.rs` byte for byte.
  *
  * - `derive_key`: HKDF-SHA256, salt "RATLS", info = concatenated context parts.

@@ -6,7 +6,7 @@ import { canonicalJson } from './compose-hash.ts';
 /** Combined limit on `docker_compose_file` + `pre_launch_script` (Phala Cloud's limit: 200 KB together). */
 export const MAX_COMPOSE_BYTES = 200 * 1024;
 
-/** The AppComposeV2 defaults of seed 001, in the order dstack documents them. */
+/** The `AppComposeV2` defaults of `POST /cvms/provision` (Phala Cloud's API schema), in the order dstack documents them. */
 export interface AppCompose {
   [key: string]: unknown;
   manifest_version: number;
@@ -39,7 +39,7 @@ export function checkDockerCompose(yamlText: string): void {
   }
 }
 
-/** Byte size check for compose + pre-launch script (seed 000: at most 200 KB together). */
+/** Byte size check for compose + pre-launch script (Phala Cloud's `provisionCvm`: at most 200 KB together). */
 export function checkComposeSize(compose: string, preLaunch?: string | null): void {
   const bytes = Buffer.byteLength(compose, 'utf8') + Buffer.byteLength(preLaunch ?? '', 'utf8');
   if (bytes > MAX_COMPOSE_BYTES) {
@@ -50,7 +50,7 @@ export function checkComposeSize(compose: string, preLaunch?: string | null): vo
 
 /**
  * Build the app-compose the host will receive from a provision's `compose_file`, filling in the
- * AppComposeV2 defaults of seed 001. Optional fields left unset stay absent (they are hashed as sent).
+ * `AppComposeV2` defaults of `POST /cvms/provision`. Optional fields left unset stay absent (they are hashed as sent).
  */
 export function buildAppCompose(input: AppComposeInput, cvmName: string, envKeys?: string[] | null): AppCompose {
   const gateway = input.gateway_enabled ?? input.tproxy_enabled ?? true;
@@ -79,7 +79,7 @@ export function buildAppCompose(input: AppComposeInput, cvmName: string, envKeys
   return compose;
 }
 
-/** The exact string sent to the host and hashed: compact JSON with sorted keys (dstack-facts §1.2). */
+/** The exact string sent to the host and hashed: compact JSON with sorted keys (the dstack JS SDK's `getComposeHash`). */
 export function serializeAppCompose(compose: AppCompose): string {
   return canonicalJson(compose);
 }

@@ -1,5 +1,5 @@
 /**
- * The TCP ports a CVM's docker compose publishes (what the gateway URLs are made of, dstack-facts §6.4), and
+ * The TCP ports a CVM's docker compose publishes (what the dstack-gateway URLs `<id>-<port>.<base_domain>` are made of), and
  * the same memoised by compose hash so that `GET /cvms/{id}` and list pages do not parse YAML on every read.
  */
 import { parse as parseYaml } from 'yaml';

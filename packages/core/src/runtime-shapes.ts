@@ -56,7 +56,7 @@ function offlineReason(c: CvmView, what: string, rt: RuntimeSnapshot | null): st
   }
 }
 
-/** `GET /cvms/{id}/composition` (`CvmContainersStatsSchema`, contract #30). */
+/** `GET /cvms/{id}/composition` (`CvmContainersStatsSchema`, SDK `getCvmContainersStats`). */
 export function compositionShape(c: CvmView, runtime: RuntimeSnapshot | null, logEndpoint: (container: string) => string | null): z.input<typeof compositionSchema> {
   const f = composeFlags(c.app_compose);
   const rt = liveRuntime(c, runtime);
@@ -85,7 +85,7 @@ export function compositionShape(c: CvmView, runtime: RuntimeSnapshot | null, lo
   };
 }
 
-/** `GET /cvms/{id}/stats` (`CvmSystemInfoSchema`, contract #27). */
+/** `GET /cvms/{id}/stats` (`CvmSystemInfoSchema`, SDK `getCvmStats`). */
 export function statsShape(c: CvmView, runtime: RuntimeSnapshot | null): z.input<typeof statsSchema> {
   const rt = liveRuntime(c, runtime);
   const sysinfo = rt?.sysinfo ?? null;
@@ -101,7 +101,7 @@ export function statsShape(c: CvmView, runtime: RuntimeSnapshot | null): z.input
   };
 }
 
-/** `GET /cvms/{id}/network` (`CvmNetworkSchema`, contract #28). */
+/** `GET /cvms/{id}/network` (`CvmNetworkSchema`, SDK `getCvmNetwork`). */
 export function networkShape(c: CvmView, runtime: RuntimeSnapshot | null): z.input<typeof networkSchema> {
   const f = composeFlags(c.app_compose);
   const rt = liveRuntime(c, runtime);

@@ -1,6 +1,6 @@
 /**
  * Response shapes of the Phala Cloud API, built from the control plane's records.
- * Each builder follows the client contract §2.2 to the key: required-but-nullable keys are always
+ * Each builder follows the `@phala/cloud` SDK's response schema to the key: required-but-nullable keys are always
  * present, optional-but-not-nullable keys are omitted rather than null.
  */
 import type {
@@ -125,7 +125,7 @@ export function composeFlags(appCompose: string) {
   };
 }
 
-/** `VMSchema`: the answer to start/stop/restart/replicate (contract §2.2). */
+/** `VMSchema` (`@phala/cloud`): the answer to start/stop/restart/replicate. */
 export function vmShape(c: CvmView): z.input<typeof vmSchema> {
   const f = composeFlags(c.app_compose);
   return {
@@ -153,7 +153,7 @@ export function vmShape(c: CvmView): z.input<typeof vmSchema> {
   };
 }
 
-/** `POST /cvms` answer: a VM plus the on-chain fields (contract #12). */
+/** `POST /cvms` answer (SDK `commitCvmProvision`): a VM plus the on-chain fields. */
 export function commitShape(c: CvmView): z.input<typeof commitResultSchema> {
   return {
     ...vmShape(c),
@@ -169,7 +169,7 @@ function appUrl(c: CvmView): string | null {
 
 /**
  * The CVM's gateway URLs, one per TCP port its compose publishes, in dstack's `<id>-<port>.<base_domain>` form
- * (dstack-facts §6.4): the app form (any instance) and this instance's form (empty until the instance id is
+ * (dstack-gateway's routing): the app form (any instance) and this instance's form (empty until the instance id is
  * known). Empty when the app is not behind a gateway. The one answer for `public_urls` (v2025 detail and
  * list), `endpoints` (v2026) and `/cvms/{id}/network`. The ports are memoised by compose hash.
  */
@@ -186,7 +186,7 @@ export function gatewayUrls(
 }
 
 /**
- * `CvmDetailV20251028Schema`: `GET /cvms/{id}` under `X-Phala-Version: 2025-10-28` (contract §2.2).
+ * `CvmDetailV20251028Schema`: `GET /cvms/{id}` under `X-Phala-Version: 2025-10-28` (SDK `getCvmInfo`).
  * `syslogEndpoint`: the signed log URL (it needs the server's secret, so the caller computes it).
  */
 export function cvmDetailV2025(c: CvmView, extras: { syslogEndpoint?: string } = {}): z.input<typeof cvmDetailV2025Schema> {

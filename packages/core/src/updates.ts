@@ -1,5 +1,5 @@
 /**
- * Configuration updates (seeds 003, 004): the request schemas of every update endpoint, and the one
+ * Configuration updates (`patchCvm`, `provisionCvmComposeFileUpdate` and the single-aspect updates): the request schemas of every update endpoint, and the one
  * pure function that turns a CVM's current configuration plus a patch into the next configuration.
  * Every endpoint (resources, visibility, envs, compose, the unified PATCH, a rollback) is a patch.
  */
@@ -164,7 +164,7 @@ export function planChange(current: CvmConfig, patch: ConfigPatch, opts: { seale
   };
 }
 
-/** What the host is sent (UpdateVmRequest, dstack-facts §5.2) for a planned change: only what moves. */
+/** What the host is sent (`UpdateVmRequest` of dstack's `vmm/rpc/proto/vmm_rpc.proto`) for a planned change: only what moves. */
 export function hostUpdateOf(current: CvmConfig, next: CvmConfig): Record<string, unknown> {
   const u: Record<string, unknown> = {};
   if (next.app_compose !== current.app_compose) u.compose_file = next.app_compose;

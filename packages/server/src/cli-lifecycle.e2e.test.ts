@@ -1,6 +1,7 @@
 /**
- * The official `phala` CLI (1.1.18) against a real server and simulated host: the commands of issue 4,
- * each exiting 0, with the host's state checked after each change.
+ * The official `phala` CLI (1.1.18) against a real server and simulated host: `deploy`, the `cvms`
+ * lifecycle commands and the catalogue and account commands, each exiting 0, with the host's state checked
+ * after each change.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

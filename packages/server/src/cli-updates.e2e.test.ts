@@ -1,6 +1,6 @@
 /**
- * The official `phala` CLI (1.1.18) against a real server and simulated host: the configuration updates
- * of issue 5 (`envs update`, `cvms resize`, `deploy --cvm-id`, `deploy --prepare-only` + `--commit`),
+ * The official `phala` CLI (1.1.18) against a real server and simulated host: the configuration update
+ * commands (`envs update`, `cvms resize`, `deploy --cvm-id`, `deploy --prepare-only` + `--commit`),
  * each checked on the host after the CVM has restarted.
  */
 import { after, before, test } from 'node:test';

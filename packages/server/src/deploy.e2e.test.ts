@@ -1,5 +1,5 @@
 /**
- * The seed-000 PHALA-KMS flow, driven by the official `@phala/cloud` SDK against a real server and a
+ * The PHALA-KMS deploy flow, driven by the official `@phala/cloud` SDK against a real server and a
  * simulated dstack host: provision → encryptEnvVars → commit → running, and the guest's env is
  * exactly what the client sealed (only allowed_envs survive).
  */
@@ -30,7 +30,7 @@ after(async () => {
 
 const client = () => createClient({ apiKey: env.apiKey, baseURL: env.apiUrl });
 
-test(`seed 000 PHALA flow reaches running with the sealed env (${testDatabaseKind})`, async () => {
+test(`PHALA KMS provision and commit reach running with the sealed env (${testDatabaseKind})`, async () => {
   const c = client();
   const provision = await c.provisionCvm({
     name: 'my-app-e2e',
@@ -95,7 +95,7 @@ test(`seed 000 PHALA flow reaches running with the sealed env (${testDatabaseKin
   assert.equal(running.instance_id, vm.instanceId);
 });
 
-test('the app-compose carries the AppComposeV2 defaults of seed 001', async () => {
+test('the app-compose carries the AppComposeV2 defaults of POST /cvms/provision', async () => {
   const c = client();
   const provision = await c.provisionCvm({
     name: 'defaults-app',
@@ -128,7 +128,7 @@ test('the app-compose carries the AppComposeV2 defaults of seed 001', async () =
   assert.equal(compose.docker_compose_file, composeYaml);
 });
 
-test('every id form of contract §2.1 finds the CVM, in both API versions', async () => {
+test('every id form the SDK sends (CvmIdSchema) finds the CVM, in both API versions', async () => {
   const c = client();
   const provision = await c.provisionCvm({ name: 'idforms-app', compose_file: { docker_compose_file: composeYaml } });
   const vm = await c.commitCvmProvision({ app_id: provision.app_id!, compose_hash: provision.compose_hash });

@@ -1,7 +1,8 @@
 /**
- * Instance ids (issue 5) against a real server and simulated host, in both forms:
- * - seed 004 `POST /cvms/{id}/refresh-instance-id` / `POST /cvms/refresh-instance-ids`: a NEW id (the VM is
- *   removed and created again; the old id stops naming the CVM), queued as one operation per CVM;
+ * Instance ids against a real server and simulated host, in both forms:
+ * - as Phala's SDK documentation describes them (`POST /cvms/{id}/refresh-instance-id`,
+ *   `POST /cvms/refresh-instance-ids`): a NEW id (the VM is removed and created again; the old id stops naming
+ *   the CVM), queued as one operation per CVM;
  * - SDK 0.2.9 `refreshCvmInstanceId(s)` (`PATCH /cvms/{id}/instance-id`, `PATCH /cvms/instance-ids`): the id
  *   the host reports is recorded (unchanged / updated / skipped / conflict / error, dry_run writes nothing).
  * The runtime reconciler would copy host instance ids onto idle CVMs by itself, so it is kept from ticking
@@ -64,7 +65,7 @@ async function holdBusy(vmUuid: string): Promise<() => Promise<void>> {
   };
 }
 
-test(`seed 004: POST refresh-instance-id recreates the VM with a new instance id; the old one no longer finds the CVM (${testDatabaseKind})`, async () => {
+test(`POST refresh-instance-id recreates the VM with a new instance id; the old one no longer finds the CVM (${testDatabaseKind})`, async () => {
   const vm = await deploy('iid-renew');
   const [before] = hostVms('iid-renew');
   const old = before.instanceId!;
@@ -111,7 +112,7 @@ test(`seed 004: POST refresh-instance-id recreates the VM with a new instance id
   assert.equal(synced.new_instance_id, after[0].instanceId);
 });
 
-test('seed 004: one operation per CVM (409 ERR-03-009), and a CVM that never had a host VM is 400 ERR-03-008', async () => {
+test('refresh-instance-id: one operation per CVM (409 ERR-03-009), and a CVM that never had a host VM is 400 ERR-03-008', async () => {
   const vm = await deploy('iid-busy');
   // concurrent: exactly one refresh (or stop) proceeds
   const calls = await Promise.all([
@@ -157,7 +158,7 @@ test('seed 004: one operation per CVM (409 ERR-03-009), and a CVM that never had
   assert.match(none.reason!, /no VM on a host/);
 });
 
-test('seed 004 batch: POST /cvms/refresh-instance-ids queues each CVM; refused ones are items, not a failed batch', async () => {
+test('batch: POST /cvms/refresh-instance-ids queues each CVM; refused ones are items, not a failed batch', async () => {
   const a = await deploy('iid-batch-a');
   const b = await deploy('iid-batch-b');
   const oldA = hostVms('iid-batch-a')[0].instanceId!;

@@ -1,5 +1,5 @@
 /**
- * CVM lifecycle with the official SDK (seed 002): start, stop, shutdown, restart (graceful and force),
+ * CVM lifecycle with the official SDK: start, stop, shutdown, restart (graceful and force),
  * delete, replicate — each checked against what the simulated host then holds — and one operation per
  * CVM at a time under concurrent calls.
  */

@@ -1,5 +1,5 @@
 /**
- * Provision and commit failures (seeds 000–001), driven by the official `@phala/cloud` SDK's safe actions
+ * Provision and commit failures (`POST /cvms/provision`, `POST /cvms`), driven by the official `@phala/cloud` SDK's safe actions
  * against a real server: every bad input comes back as `success: false` with the Phala error code and a
  * message that names the problem. Where the SDK validates client-side (names, size, kms enum) the same body
  * is also posted raw, so the server's own validation is tested too. After every failure the store and the

@@ -1,8 +1,9 @@
 /**
- * Two-phase configuration updates with the official SDK (issue 5; seeds 003, 004; contract rows 14, 17,
- * 18, 38, 60, 61, §2.4): the compose-file provision + commit, the prepare-only PATCH + commit token (once,
- * not expired, for its own CVM only), and app revisions with a rollback — each checked on the simulated
- * host, and each refusal checked to leave the host and the record as they were.
+ * Two-phase configuration updates with the official SDK: the compose-file provision + commit
+ * (`provisionCvmComposeFileUpdate`, `commitCvmComposeFileUpdate`), the prepare-only PATCH + commit token
+ * (`patchCvm`, `commitCvmUpdate`; once, not expired, for its own CVM only), and app revisions with a rollback
+ * (`getAppRevisions`, `getAppRevisionDetail`) — each checked on the simulated host, and each refusal checked
+ * to leave the host and the record as they were.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -196,7 +197,7 @@ test('compose commit: a hash provisioned for another CVM is refused; the env sea
   let snapB = await snapshot('tp-hash-b', b);
   let e = await refused(commitCompose({ id: b, compose_hash: provA.compose_hash }), 400, 'ERR-01-006');
   assert.match(e.message, /not provisioned for CVM tp-hash-b/);
-  // seed 003's form of the same commit
+  // the documented `POST …/compose_file/commit` form of the same commit
   await refused(c().post(`/cvms/${b}/compose_file/commit`, { compose_hash: provA.compose_hash }), 400, 'ERR-01-006');
   assert.deepEqual(await snapshot('tp-hash-a', a), snapA);
   assert.deepEqual(await snapshot('tp-hash-b', b), snapB);

@@ -1,6 +1,7 @@
 /**
- * Configuration updates with the official SDK (issue 5; seeds 003, 004; contract rows 14, 19–21, 32–35):
- * every single-aspect update and the unified PATCH, each checked on the simulated host after the CVM's
+ * Configuration updates with the official SDK: every single-aspect update (`updateCvmResources`,
+ * `updateCvmVisibility`, `updatePreLaunchScript`, `updateOsImage`, `updateDockerCompose`, `updateCvmEnvs`) and
+ * the unified PATCH (`patchCvm`), each checked on the simulated host after the CVM's
  * stop and start (the same host VM, running, its configuration changed and the old value gone); a host
  * that refuses the update; and bad input, each refused without writing anything to the record or the host.
  * The two-phase forms, tokens and revisions are in updates-twophase.test.ts.

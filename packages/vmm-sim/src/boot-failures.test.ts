@@ -98,7 +98,7 @@ test('without a KMS key provider an encrypted env cannot be decrypted; without e
   assert.ok(!progress.includes('setting up dstack-gateway'));
   const info = await call(sim.url, 'Info', { id }, 'guest');
   assert.equal(JSON.parse(info.key_provider_info).name, 'none');
-  // Key provider none: a fresh instance id at every boot (§6.3).
+  // Key provider none: a fresh instance id at every boot, as in dstack.
   const first = ok.instanceId;
   await call(sim.url, 'StopVm', { id });
   await call(sim.url, 'StartVm', { id });

@@ -1,5 +1,5 @@
 /**
- * The app compose (`app-compose.json`) as the VMM and the guest parse it (dstack-facts §1.3), and the
+ * The app compose (`app-compose.json`) as the VMM and the guest parse it (dstack's `dstack-types` `AppCompose`), and the
  * docker-compose services inside it.
  */
 import { parse as parseYaml } from 'yaml';

@@ -1,8 +1,8 @@
 /**
  * The guest side of a simulated CVM: what dstack-util / the guest agent do inside the VM.
- * - the KMS key request (dstack-facts §3.4, with a bearer token standing in for RA-TLS),
- * - env decryption and `allowed_envs` filtering (§2.3–2.4),
- * - RTMR3 runtime events and the AppInfo the guest agent reports (§6.1–6.3),
+ * - the KMS key request (`GetAppKey` of dstack's `kms/rpc/proto/kms_rpc.proto`, a bearer token standing in for RA-TLS),
+ * - env decryption and `allowed_envs` filtering (as dstack-util's `dh_decrypt` and `parse_env` do them),
+ * - RTMR3 runtime events, the instance id, and the AppInfo the guest agent reports (its `Info` method),
  * - the guest API answers the VMM proxies at `/guest/<Method>` (SysInfo, NetworkInfo, ListContainers).
  */
 import { X509Certificate } from 'node:crypto';
@@ -183,7 +183,7 @@ export function decryptGuestEnv(encryptedEnvHex: string, envCryptKeyHex: string,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Measurements (§6.2): RTMR3 v1 digests and replay; MRTD/RTMR0-2 are stand-ins derived from the image.
+// Measurements: RTMR3 digests of dstack's runtime events (event log version 1) and replay; MRTD/RTMR0-2 are stand-ins derived from the image.
 
 const EVENT_TYPE = 0x08000001;
 

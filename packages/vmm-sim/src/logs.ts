@@ -1,5 +1,5 @@
 /**
- * Per-VM log channels (serial, stdout, stderr) and the `GET /logs` endpoint (dstack-facts §5.1):
+ * Per-VM log channels (serial, stdout, stderr) and dstack-vmm's `GET /logs` endpoint:
  * plain text, the last `lines` (default 10000) lines, `follow=true` keeps streaming until the VM's
  * process stops or the client goes away, `[vmm heartbeat]\n` every 60 s while idle.
  */

@@ -1,5 +1,5 @@
 /**
- * HTTP plumbing of the simulated dstack-vmm (dstack-facts §0, §5.1):
+ * HTTP plumbing of the simulated dstack-vmm (the routes of dstack's `vmm/src/main_routes.rs`):
  *   POST|GET /prpc/<Method>   service Vmm (legacy prefix `Teepod.` stripped)
  *   POST|GET /guest/<Method>  proxied guest API
  *   GET /logs                 serial / stdout / stderr text streams

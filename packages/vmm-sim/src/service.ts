@@ -1,5 +1,5 @@
 /**
- * `service Vmm` (dstack-facts §5.2) and the proxied guest API (`/guest/<Method>`), as pRPC handlers
+ * `service Vmm` (dstack's `vmm/rpc/proto/vmm_rpc.proto`) and the proxied guest API (`/guest/<Method>`), as pRPC handlers
  * over decoded JSON messages.
  */
 import { parseAppCompose } from './compose.ts';

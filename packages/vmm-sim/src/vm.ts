@@ -1,6 +1,6 @@
 /**
  * One simulated CVM: the VMM's view (manifest, `started` flag, process, progress reported by the
- * guest, events) and the state machine of dstack-facts §5.3, driving the simulated guest boot.
+ * guest, events) and the status state machine dstack-vmm reports, driving the simulated guest boot.
  *
  * Status = removing | f(started flag, process running): running / exited / stopping / stopped.
  */
@@ -185,7 +185,7 @@ export class SimVm {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Guest notifications (what the guest reports over the host API: §5.3)
+  // Guest notifications (what the guest reports over the host API's `Notify`)
 
   private notify(event: string, body: string): void {
     this.events.push({ event, body, timestamp: Date.now() });
@@ -278,7 +278,7 @@ export class SimVm {
     const fault = this.host.takeFault('boot');
     if (fault !== undefined) return fail(fault);
 
-    // Instance id (§6.3): a seed generated once and reused, except with key provider `none`.
+    // Instance id (as dstack-util derives it): a seed generated once and reused, except with key provider `none`.
     let seed = this.instance?.instance_id_seed ?? '';
     if (!seed || keyProvider === 'none') seed = randomHex(20);
     const instanceId = compose.no_instance_id

@@ -1,5 +1,5 @@
 /**
- * pRPC JSON request decoding (shared/spec/dstack-facts.md §0).
+ * pRPC JSON request decoding, as dstack's services (the `prpc` crate's JSON mode) do it.
  *
  * Every field is optional on input (`#[serde(default)]`): a missing string is "", a missing number
  * 0, a missing list []. `bytes` travel as lowercase hex, a leading `0x` is accepted. A GET request

@@ -1,4 +1,4 @@
--- Configuration updates (seeds 003, 004): revisions, compose-update provisions, commit tokens.
+-- Configuration updates (PATCH /cvms/{id} and the other update endpoints): revisions, compose-update provisions, commit tokens.
 
 -- how long a graceful stop may take before it becomes a forced one, and whether it may (PATCH fields)
 ALTER TABLE cvms ADD COLUMN shutdown_timeout_s integer;
