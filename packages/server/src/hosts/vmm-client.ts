@@ -78,7 +78,7 @@ export class VmmClient {
     return this.authToken ? { authorization: `Bearer ${this.authToken}` } : {};
   }
 
-  /** The guest agent's API as the host proxies it: `POST /guest/<Method>` `{"id"}` (dstack-facts §5.1, §6.1). */
+  /** The guest agent's API as dstack-vmm proxies it: `POST /guest/<Method>` `{"id"}` (dstack's `guest-api/proto/guest_api.proto`). */
   listContainers(id: string) {
     return this.call('ListContainers', { id }, prpc.listContainersResultSchema, 'guest');
   }
@@ -90,8 +90,8 @@ export class VmmClient {
   }
 
   /**
-   * A VM's log channel as the host streams it: `GET /logs?id&ch&lines&follow&ansi` (plain text, dstack-facts
-   * §5.1). Answers the open response (the caller reads and closes its body); 404 if the host has no such VM.
+   * A VM's log channel as dstack-vmm streams it: `GET /logs?id&ch&lines&follow&ansi` (plain text). Answers the
+   * open response (the caller reads and closes its body); 404 if the host has no such VM.
    */
   async logs(id: string, opts: { ch: 'serial' | 'stdout' | 'stderr'; lines?: number; follow?: boolean; ansi?: boolean }, signal?: AbortSignal): Promise<Response> {
     const q = new URLSearchParams({ id, ch: opts.ch, follow: String(!!opts.follow), ansi: String(!!opts.ansi) });
