@@ -5,8 +5,12 @@
  * resources, revisions and rollback, a new instance id, and waiting for an operation to end).
  * Actions are standalone functions `fn(client, params)`, also bound as `client.fn(params)`, each with
  * a `safe*` twin that returns `{success, data | error}` instead of throwing.
+ * Paths and types come from `@opencvm/contract`, where every endpoint is declared once.
  */
-import { DEFAULT_API_VERSION, encryptEnv, type ApiVersion, type EnvVar } from '@opencvm/core';
+import * as api from '@opencvm/contract';
+import { DEFAULT_API_VERSION, type ApiVersion, type DefaultApiVersion, type KmsType } from '@opencvm/contract';
+import { encryptEnv, type EnvVar } from '@opencvm/core';
+import { callEndpoint, type AnswerOf, type BodyOf } from './call.ts';
 import { safe, toError, type SafeResult } from './errors.ts';
 import {
   commitComposeUpdate,
@@ -23,24 +27,28 @@ import {
   updateResources,
   waitForOperation,
   waitForStatus,
-  type ComposeFileFields,
+  type CommitComposeUpdateParams,
+  type CommitCvmUpdateParams,
   type ComposeUpdateProvision,
   type CvmDetail,
   type CvmId,
   type GetRevisionParams,
   type InstanceIdRefresh,
+  type ListRevisionsParams,
   type PreparedUpdate,
+  type ProvisionComposeUpdateParams,
   type RevisionDetail,
   type RevisionPage,
-  type SealedEnvChange,
+  type RollbackToRevisionParams,
   type UpdateAccepted,
+  type UpdateCvmEnvsParams,
   type UpdateCvmParams,
   type UpdateResourcesParams,
   type WaitForOperationParams,
   type WaitForStatusParams,
 } from './updates.ts';
 
-export type { EnvVar };
+export type { ApiVersion, DefaultApiVersion, EnvVar };
 export { CvmWaitError, OpenCvmError, type ErrorDetail, type SafeResult } from './errors.ts';
 export * from './updates.ts';
 
@@ -49,6 +57,7 @@ export interface ClientConfig {
   baseURL?: string;
   /** default $PHALA_CLOUD_API_KEY */
   apiKey?: string;
+  /** the `X-Phala-Version` sent; it decides the shape `getCvmInfo` answers with. Default 2026-01-21 */
   version?: ApiVersion;
   timeoutMs?: number;
 }
@@ -59,15 +68,16 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
-export interface Client {
-  readonly config: Required<Omit<ClientConfig, 'apiKey'>> & { apiKey?: string };
+/** A client whose requests ask for API version `V` (the SDK's own actions take a client of any version). */
+export interface Client<V extends ApiVersion = ApiVersion> {
+  readonly config: Required<Omit<ClientConfig, 'apiKey' | 'version'>> & { apiKey?: string; version: V };
   request<T>(method: string, path: string, body?: unknown, opts?: RequestOptions): Promise<T>;
   // deploy
   provisionCvm(p: ProvisionCvmParams): Promise<ProvisionCvmResult>;
   safeProvisionCvm(p: ProvisionCvmParams): Promise<SafeResult<ProvisionCvmResult>>;
   commitCvmProvision(p: CommitCvmProvisionParams): Promise<CvmVm>;
   safeCommitCvmProvision(p: CommitCvmProvisionParams): Promise<SafeResult<CvmVm>>;
-  getCvmInfo(p: { id: string }): Promise<Record<string, unknown> & { id: string; name: string; status: string }>;
+  getCvmInfo(p: { id: CvmId }): Promise<CvmInfo<V>>;
   getCvmDetail(p: { id: CvmId }): Promise<CvmDetail>;
   safeGetCvmDetail(p: { id: CvmId }): Promise<SafeResult<CvmDetail>>;
   // configuration updates (updates.ts)
@@ -75,22 +85,22 @@ export interface Client {
   safeUpdateCvm(p: UpdateCvmParams): Promise<SafeResult<UpdateAccepted>>;
   prepareCvmUpdate(p: UpdateCvmParams): Promise<PreparedUpdate>;
   safePrepareCvmUpdate(p: UpdateCvmParams): Promise<SafeResult<PreparedUpdate>>;
-  commitCvmUpdate(p: { id: CvmId; token: string; compose_hash?: string }): Promise<UpdateAccepted>;
-  safeCommitCvmUpdate(p: { id: CvmId; token: string; compose_hash?: string }): Promise<SafeResult<UpdateAccepted>>;
-  updateCvmEnvs(p: { id: CvmId; envs: EnvVar[] }): Promise<UpdateAccepted>;
-  safeUpdateCvmEnvs(p: { id: CvmId; envs: EnvVar[] }): Promise<SafeResult<UpdateAccepted>>;
-  provisionComposeUpdate(p: { id: CvmId } & ComposeFileFields): Promise<ComposeUpdateProvision>;
-  safeProvisionComposeUpdate(p: { id: CvmId } & ComposeFileFields): Promise<SafeResult<ComposeUpdateProvision>>;
-  commitComposeUpdate(p: { id: CvmId; compose_hash: string } & SealedEnvChange): Promise<UpdateAccepted>;
-  safeCommitComposeUpdate(p: { id: CvmId; compose_hash: string } & SealedEnvChange): Promise<SafeResult<UpdateAccepted>>;
+  commitCvmUpdate(p: CommitCvmUpdateParams): Promise<UpdateAccepted>;
+  safeCommitCvmUpdate(p: CommitCvmUpdateParams): Promise<SafeResult<UpdateAccepted>>;
+  updateCvmEnvs(p: UpdateCvmEnvsParams): Promise<UpdateAccepted>;
+  safeUpdateCvmEnvs(p: UpdateCvmEnvsParams): Promise<SafeResult<UpdateAccepted>>;
+  provisionComposeUpdate(p: ProvisionComposeUpdateParams): Promise<ComposeUpdateProvision>;
+  safeProvisionComposeUpdate(p: ProvisionComposeUpdateParams): Promise<SafeResult<ComposeUpdateProvision>>;
+  commitComposeUpdate(p: CommitComposeUpdateParams): Promise<UpdateAccepted>;
+  safeCommitComposeUpdate(p: CommitComposeUpdateParams): Promise<SafeResult<UpdateAccepted>>;
   updateResources(p: UpdateResourcesParams): Promise<UpdateAccepted>;
   safeUpdateResources(p: UpdateResourcesParams): Promise<SafeResult<UpdateAccepted>>;
-  listRevisions(p: { app_id: string; page?: number; page_size?: number }): Promise<RevisionPage>;
-  safeListRevisions(p: { app_id: string; page?: number; page_size?: number }): Promise<SafeResult<RevisionPage>>;
+  listRevisions(p: ListRevisionsParams): Promise<RevisionPage>;
+  safeListRevisions(p: ListRevisionsParams): Promise<SafeResult<RevisionPage>>;
   getRevision<Raw extends boolean = false>(p: GetRevisionParams<Raw>): Promise<RevisionDetail<Raw>>;
   safeGetRevision<Raw extends boolean = false>(p: GetRevisionParams<Raw>): Promise<SafeResult<RevisionDetail<Raw>>>;
-  rollbackToRevision(p: { app_id: string; revision_id: string; cvm_id?: CvmId }): Promise<UpdateAccepted>;
-  safeRollbackToRevision(p: { app_id: string; revision_id: string; cvm_id?: CvmId }): Promise<SafeResult<UpdateAccepted>>;
+  rollbackToRevision(p: RollbackToRevisionParams): Promise<UpdateAccepted>;
+  safeRollbackToRevision(p: RollbackToRevisionParams): Promise<SafeResult<UpdateAccepted>>;
   refreshInstanceId(p: { id: CvmId }): Promise<InstanceIdRefresh>;
   safeRefreshInstanceId(p: { id: CvmId }): Promise<SafeResult<InstanceIdRefresh>>;
   waitForOperation(p: WaitForOperationParams): Promise<CvmDetail>;
@@ -99,59 +109,27 @@ export interface Client {
   safeWaitForStatus(p: WaitForStatusParams): Promise<SafeResult<CvmDetail>>;
 }
 
-export interface ProvisionCvmParams {
-  name: string;
-  compose_file: {
-    docker_compose_file: string;
-    allowed_envs?: string[];
-    pre_launch_script?: string;
-    gateway_enabled?: boolean;
-    kms_enabled?: boolean;
-    public_logs?: boolean;
-    public_sysinfo?: boolean;
-  };
-  instance_type?: string;
-  node_id?: number;
-  region?: string;
-  image?: string;
-  vcpu?: number;
-  memory?: number;
-  disk_size?: number;
-  kms?: 'PHALA' | 'ETHEREUM' | 'BASE';
-  env_keys?: string[];
-  nonce?: number;
-  app_id?: string;
-  listed?: boolean;
-}
+/**
+ * `POST /cvms/provision`'s body (Phala Cloud's `ProvisionDstackAppRequestV2`). `node_id` is sent as
+ * `teepod_id`; without `instance_type`, `vcpu` or `memory` the SDK asks for `tdx.small`. `kms` names the
+ * KMS type in capitals.
+ */
+export type ProvisionCvmParams = Omit<BodyOf<typeof api.provisionCvm>, 'kms'> & { kms?: Uppercase<KmsType> | null };
 
-export interface ProvisionCvmResult {
-  compose_hash: string;
-  app_id: string | null;
-  app_env_encrypt_pubkey: string | null;
-  kms_id: string | null;
-  device_id: string | null;
-  fmspc: string | null;
-  os_image_hash: string | null;
-  instance_type: string | null;
-  node_id: number | null;
-}
+/** The app's measured identity: `compose_hash`, and with the PHALA KMS `app_id` and `app_env_encrypt_pubkey`. */
+export type ProvisionCvmResult = AnswerOf<typeof api.provisionCvm>;
 
-export interface CommitCvmProvisionParams {
-  app_id: string;
-  compose_hash: string;
-  encrypted_env?: string;
-  env_keys?: string[];
-}
+/** `POST /cvms`'s body: the `app_id` and `compose_hash` provision returned, and the env sealed to its key. */
+export type CommitCvmProvisionParams = BodyOf<typeof api.commitCvmProvision>;
 
-export interface CvmVm {
-  id: number;
-  name: string;
-  status: string;
-  app_id: string;
-  vm_uuid: string;
-  teepod_id: number;
-}
+/** The CVM a commit created, `starting`. */
+export type CvmVm = AnswerOf<typeof api.commitCvmProvision>;
 
+/** `GET /cvms/{id}` in the shape of API version `V` (`getCvmInfo` asks for the client's). */
+export type CvmInfo<V extends ApiVersion = DefaultApiVersion> = AnswerOf<typeof api.getCvm, V>;
+
+export function createClient<V extends ApiVersion>(config: ClientConfig & { version: V }): Client<V>;
+export function createClient(config?: ClientConfig): Client<DefaultApiVersion>;
 export function createClient(config: ClientConfig = {}): Client {
   const cfg = {
     baseURL: (config.baseURL ?? process.env.PHALA_CLOUD_API_PREFIX ?? 'http://127.0.0.1:8000/api/v1').replace(/\/$/, ''),
@@ -218,20 +196,23 @@ export function createClient(config: ClientConfig = {}): Client {
 /** Phase one: validate and hash the app-compose; PHALA KMS also returns app_id and its env key. */
 export function provisionCvm(client: Client, p: ProvisionCvmParams): Promise<ProvisionCvmResult> {
   const { node_id, ...rest } = p;
-  return client.request('POST', '/cvms/provision', {
-    ...rest,
-    ...(node_id != null ? { teepod_id: node_id } : {}),
-    instance_type: p.instance_type ?? (p.vcpu || p.memory ? undefined : 'tdx.small'),
+  return callEndpoint(client, api.provisionCvm, {
+    body: {
+      ...rest,
+      ...(node_id != null ? { teepod_id: node_id } : {}),
+      instance_type: p.instance_type ?? (p.vcpu || p.memory ? undefined : 'tdx.small'),
+    },
   });
 }
 
 /** Phase two: create the CVM from a provision and start it. */
 export function commitCvmProvision(client: Client, p: CommitCvmProvisionParams): Promise<CvmVm> {
-  return client.request('POST', '/cvms', p);
+  return callEndpoint(client, api.commitCvmProvision, { body: p });
 }
 
-export function getCvmInfo(client: Client, p: { id: string }) {
-  return client.request<Record<string, unknown> & { id: string; name: string; status: string }>('GET', `/cvms/${encodeURIComponent(p.id)}`);
+/** `GET /cvms/{id}` in the client's API version (`getCvmDetail` always reads 2026-01-21). */
+export function getCvmInfo<V extends ApiVersion>(client: Client<V>, p: { id: CvmId }): Promise<CvmInfo<V>> {
+  return callEndpoint(client, api.getCvm, { params: { id: p.id } });
 }
 
 /** Seal env vars to an app's X25519 key (dstack's scheme: the result goes in `encrypted_env`). */

@@ -1,5 +1,5 @@
 /**
- * The configuration-update flow (seeds 003 and 004): change a CVM's compose, env, resources, image or
+ * The configuration-update flow: change a CVM's compose, env, resources, image or
  * visibility, in one step or two (prepare → commit), follow the operation to its end, list and roll back
  * revisions, and ask for a new instance id.
  *
@@ -9,13 +9,17 @@
  * changes nothing (the same deploy again) answers `status: "unchanged"` and does nothing (the envs, compose
  * and pre-launch-script forms keep `in_progress` there, which the official SDK insists on).
  * Env values are sealed on this machine to the app's key (`envs` parameters); plaintext never leaves it.
+ *
+ * Every type here is the contract's: answers as the endpoint declares them, parameters as its request
+ * schema takes them, plus what this SDK adds (the `id` of the CVM, `envs` sealed here, wait options).
  */
-import { encryptEnv, validateEnvVars, type AppCompose, type EnvVar } from '@opencvm/core';
+import * as api from '@opencvm/contract';
+import { type preparedDetailFields, type CvmStatus, type kmsInfoSchema, type revisionSchema, type z } from '@opencvm/contract';
+import { encryptEnv, validateEnvVars, type EnvVar } from '@opencvm/core';
+import { callEndpoint, type AnswerOf, type BodyOf, type ParamsOf, type QueryOf } from './call.ts';
 import { CvmWaitError, OpenCvmError, type ErrorDetail } from './errors.ts';
 import type { Client } from './index.ts';
 
-/** The response shape these functions read, whatever version the client is configured with. */
-const V2026 = { 'x-phala-version': '2026-01-21' } as const;
 const DEFAULT_WAIT_MS = 10 * 60_000;
 const DEFAULT_MAX_INTERVAL_MS = 2_000;
 /** Statuses a CVM settles in when a boot failed or its host lost it. */
@@ -24,104 +28,32 @@ const FAILED = new Set(['exited', 'error']);
 /** A CVM as `/cvms/{id}` names it: name, vm_uuid (with or without dashes), `app_<app_id>`, instance id, or numeric id. */
 export type CvmId = string | number;
 
-export type CvmStatus =
-  | 'starting'
-  | 'running'
-  | 'stopping'
-  | 'stopped'
-  | 'restarting'
-  | 'updating'
-  | 'deleting'
-  | 'exited'
-  | 'error'
-  | (string & {});
+export type { CvmStatus };
 
-/** `GET /cvms/{id}` in the 2026-01-21 shape (the keys this SDK relies on; the rest is passed through). */
-export interface CvmDetail {
-  [key: string]: unknown;
-  /** the vm_uuid */
-  id: string;
-  name: string;
-  status: CvmStatus;
-  app_id: string;
-  vm_uuid: string;
-  instance_id: string | null;
-  compose_hash: string;
-  resource: { instance_type: string | null; vcpu: number; memory_in_gb: number; disk_in_gb: number; gpus: number };
-  os: { name: string; version: string | null; is_dev: boolean; os_image_hash: string | null };
-  kms_type: string;
-  kms_info: {
-    chain_id: number | null;
-    dstack_kms_address: string | null;
-    dstack_app_address: string | null;
-    deployer_address: string | null;
-    rpc_endpoint: string | null;
-    /** the app's X25519 key: env is sealed to it */
-    encrypted_env_pubkey: string | null;
-  };
-  /** the operation under way, or null when none is */
-  progress: { target: string; started_at: string; correlation_id: string } | null;
-  public_logs: boolean;
-  public_sysinfo: boolean;
-  public_tcbinfo: boolean;
-  gateway_enabled: boolean;
-  listed: boolean;
-  /** the app-compose as deployed */
-  compose_file?: AppCompose;
-}
+/** `GET /cvms/{id}` in the 2026-01-21 shape (`getCvmDetail`, and what the waits resolve with). */
+export type CvmDetail = AnswerOf<typeof api.getCvm, '2026-01-21'>;
 
 /** A KMS as update answers describe it. */
-export interface KmsInfo {
-  id: string;
-  slug: string | null;
-  url: string;
-  version: string;
-  chain_id: number | null;
-  kms_contract_address: string | null;
-  gateway_app_id: string | null;
-}
+export type KmsInfo = z.output<typeof kmsInfoSchema>;
 
 /**
  * The answer to every change: queued (`in_progress`, the CVM restarts), recorded at once (`applied`), or
  * nothing to do (`unchanged`: the CVM already had this configuration; its operation has already succeeded).
+ * `correlation_id` names the operation (pass it to `waitForOperation`), `compose_hash` is the one the CVM will
+ * run, `allowed_envs_changed` says whether the compose's `allowed_envs` changed (and with it the hash).
  */
-export interface UpdateAccepted {
-  status: 'in_progress' | 'applied' | 'unchanged';
-  /** the operation: pass it to `waitForOperation` */
-  correlation_id: string;
-  /** the compose hash the CVM will run */
-  compose_hash: string;
-  /** whether the compose's `allowed_envs` changed (and with it the compose hash) */
-  allowed_envs_changed: boolean;
-  message: string;
-}
+export type UpdateAccepted = AnswerOf<typeof api.patchCvm>;
 
-/** The fields of `PATCH /cvms/{id}` (seed 004). A field left out stays as it is. */
-export interface CvmUpdateFields {
-  docker_compose_file?: string;
-  /** `null` or `""` removes the script */
-  pre_launch_script?: string | null;
-  /** the env keys the guest lets through; keys of the sealed env must stay in it (else `ERR-02-009`) */
-  allowed_envs?: string[];
-  public_logs?: boolean;
-  public_sysinfo?: boolean;
-  public_tcbinfo?: boolean;
-  /** opaque to the server; dstack cannot empty it (send `"{}"`) */
-  user_config?: string;
-  vcpu?: number;
-  /** MB */
-  memory?: number;
-  /** GB; only grows (a smaller value is `ERR-02-009`) */
-  disk_size?: number;
-  /** an OS image on the CVM's node (`GET /cvms/{id}/available-os-images`) */
-  image?: string;
-  /** seconds a graceful stop may take before it becomes a forced one (0–3600); no restart */
-  shutdown_timeout?: number;
-  /** no restart */
-  allow_force_stop?: boolean;
-  /** no restart */
-  listed?: boolean;
-}
+type UnifiedPatch = BodyOf<typeof api.patchCvm>;
+
+/**
+ * The fields of `PATCH /cvms/{id}` but the sealed env (see `SealedEnvChange`). A field left out stays as it
+ * is; `pre_launch_script: null` or `""` removes the script; `memory` is in MB, `disk_size` in GB and only
+ * grows; `allowed_envs` must keep every key of the sealed env (else `ERR-02-009`); `image` is an OS image of
+ * the CVM's node (`GET /cvms/{id}/available-os-images`); `listed`, `shutdown_timeout` and `allow_force_stop`
+ * need no restart.
+ */
+export type CvmUpdateFields = Omit<UnifiedPatch, 'encrypted_env' | 'env_keys'>;
 
 /**
  * A new sealed env, which REPLACES the current one as a whole (keys left out are gone), in one of two forms:
@@ -131,121 +63,86 @@ export interface CvmUpdateFields {
  */
 export type SealedEnvChange =
   | { envs: EnvVar[]; encrypted_env?: never; env_keys?: never }
-  | { encrypted_env: string; env_keys?: string[]; envs?: never }
+  | ({ envs?: never } & Required<Pick<UnifiedPatch, 'encrypted_env'>> & Pick<UnifiedPatch, 'env_keys'>)
   | { envs?: never; encrypted_env?: never; env_keys?: never };
 
 export type UpdateCvmParams = { id: CvmId } & CvmUpdateFields & SealedEnvChange;
 
-/** What a prepare-only PATCH returns: nothing has changed; `commitCvmUpdate` with the token applies it. */
-export interface PreparedUpdate {
-  /** the compose hash the change leads to */
-  compose_hash: string;
-  /** one-time token for `commitCvmUpdate` */
-  commit_token: string;
-  /** ISO 8601; the token is refused afterwards */
-  expires_at: string;
-  app_id: string;
-  device_id: string;
+/** The detail fields of a prepare-only PATCH's 465 answer. */
+type PreparedField = (typeof preparedDetailFields)[number];
+
+/**
+ * What a prepare-only PATCH returns (from its 465 answer's details): nothing has changed; `commitCvmUpdate`
+ * with the one-time `commit_token` applies it before `expires_at` (ISO 8601). `compose_hash` is the hash the
+ * change leads to; `commit_url` where the commit is POSTed (`commitCvmUpdate` does it).
+ */
+export type PreparedUpdate = Pick<ComposeUpdateProvision, 'compose_hash' | 'app_id' | 'device_id'> & {
   kms_info: KmsInfo;
-  /** where the commit is POSTed (`commitCvmUpdate` does it) */
+  commit_token: string;
+  expires_at: string;
   commit_url: string | null;
-}
-
-/** Seed 003's compose-file provision: a whole new app-compose (see `provisionComposeUpdate`). */
-export interface ComposeFileFields {
-  docker_compose_file: string;
-  /** the app name in the compose; default: the current one */
-  name?: string;
-  /** taken only with `update_env_vars: true`; otherwise the current `allowed_envs` are kept */
-  allowed_envs?: string[];
-  /** let `allowed_envs` change */
-  update_env_vars?: boolean;
-  pre_launch_script?: string;
-  public_logs?: boolean;
-  public_sysinfo?: boolean;
-  public_tcbinfo?: boolean;
-  gateway_enabled?: boolean;
-  kms_enabled?: boolean;
-  secure_time?: boolean;
-  no_instance_id?: boolean;
-  storage_fs?: 'ext4' | 'zfs';
-  features?: string[];
-  salt?: string;
-}
-
-export interface ComposeUpdateProvision {
-  app_id: string;
-  device_id: string;
-  /** pass it to `commitComposeUpdate` */
-  compose_hash: string;
-  /** null with the built-in (PHALA) KMS: there is no hash to register on chain */
-  kms_info: KmsInfo | null;
-  compose_hash_registered: boolean;
-}
-
-export interface UpdateResourcesParams {
-  id: CvmId;
-  vcpu?: number;
-  /** MB */
-  memory?: number;
-  /** GB; only grows */
-  disk_size?: number;
-  /** sets vCPU and memory from the catalogue (`GET /instance-types`); explicit vcpu/memory win */
-  instance_type?: string;
-  /** `false` refuses a change that would restart a running CVM (`ERR-03-008`); default true */
-  allow_restart?: boolean;
-}
-
-export interface Revision {
-  revision_id: string;
-  app_id: string;
-  vm_uuid: string;
-  compose_hash: string;
-  created_at: string;
-  /** create | replicate | update | resources | compose_update | env_update | rollback | … */
-  operation_type: string;
-  /** the correlation_id of the operation that made it */
-  trace_id: string | null;
-  triggered_by: { object_type: 'user'; id: string; username: string | null; avatar_url: string | null } | null;
-  cvm: { object_type: 'cvm'; id: string; name: string; app_id: string; vm_uuid: string };
-  workspace: { object_type: 'workspace'; id: string; name: string; slug: string; avatar_url: string | null };
-}
-
-export interface RevisionPage {
-  /** newest first */
-  revisions: Revision[];
-  total: number;
-  page: number;
-  page_size: number;
-  total_pages: number;
-}
-
-export type RevisionDetail<Raw extends boolean = false> = Revision & {
-  /** the app-compose; with `raw_compose_file` the exact hashed text */
-  compose_file: Raw extends true ? string : AppCompose;
-  /** the sealed env (hex), "" if none */
-  encrypted_env: string;
-  user_config: string;
 };
 
-export interface GetRevisionParams<Raw extends boolean = false> {
-  app_id: string;
-  revision_id: string;
-  raw_compose_file?: Raw;
+export type CommitCvmUpdateParams = { id: CvmId } & Pick<BodyOf<typeof api.commitCvmUpdate>, 'token' | 'compose_hash'>;
+
+export interface UpdateCvmEnvsParams {
+  id: CvmId;
+  /** sealed here; they replace the env as a whole */
+  envs: EnvVar[];
 }
 
-export interface InstanceIdRefresh {
-  cvm_id: number;
-  identifier: string;
-  status: 'updated' | 'unchanged' | 'skipped' | 'conflict' | 'error';
-  old_instance_id: string | null;
-  /** null until the CVM's next boot generates it */
-  new_instance_id: string | null;
-  source: string;
-  verified_with_gateway: boolean;
-  reason: string | null;
-  correlation_id: string;
-}
+/**
+ * The compose-file provision's body: a whole new app-compose (see `provisionComposeUpdate`). `name` defaults
+ * to the current one; `allowed_envs` is taken only with `update_env_vars: true`. A provision needs a
+ * `docker_compose_file` (the server refuses an empty one).
+ */
+export type ComposeFileFields = BodyOf<typeof api.provisionCvmComposeFileUpdate> & { docker_compose_file: string };
+
+export type ProvisionComposeUpdateParams = { id: CvmId } & ComposeFileFields;
+
+/**
+ * `compose_hash` is the one `provisionComposeUpdate` returned; `kms_info` is null with the built-in (PHALA)
+ * KMS: there is no hash to register on chain.
+ */
+export type ComposeUpdateProvision = AnswerOf<typeof api.provisionCvmComposeFileUpdate>;
+
+export type CommitComposeUpdateParams = { id: CvmId } & Pick<BodyOf<typeof api.commitCvmComposeFile>, 'compose_hash'> & SealedEnvChange;
+
+/**
+ * `memory` in MB; `disk_size` in GB, only grows; `instance_type` sets vCPU and memory from the catalogue
+ * (`GET /instance-types`; explicit vcpu/memory win); `allow_restart: false` refuses a change that would restart
+ * a running CVM (`ERR-03-008`).
+ */
+export type UpdateResourcesParams = { id: CvmId } & BodyOf<typeof api.updateCvmResources>;
+
+/**
+ * One revision: `operation_type` says what made it (create, replicate, update, resources, compose_update,
+ * env_update, rollback, …), `trace_id` is the correlation_id of that operation.
+ */
+export type Revision = z.output<typeof revisionSchema>;
+
+/** A page of revisions, newest first. */
+export type RevisionPage = AnswerOf<typeof api.getAppRevisions>;
+
+export type ListRevisionsParams = ParamsOf<typeof api.getAppRevisions> & Partial<QueryOf<typeof api.getAppRevisions>>;
+
+type RevisionComposeFile = AnswerOf<typeof api.getAppRevisionDetail>['compose_file'];
+
+/**
+ * A revision with what it deployed: the app-compose (parsed; with `raw_compose_file` the exact hashed text),
+ * the sealed env (hex, "" if none) and the user config.
+ */
+export type RevisionDetail<Raw extends boolean = false> = Omit<AnswerOf<typeof api.getAppRevisionDetail>, 'compose_file'> & {
+  compose_file: Raw extends true ? Extract<RevisionComposeFile, string> : Exclude<RevisionComposeFile, string>;
+};
+
+export type GetRevisionParams<Raw extends boolean = false> = ParamsOf<typeof api.getAppRevisionDetail> & { raw_compose_file?: Raw };
+
+/** On the revision's CVM, or on `cvm_id` (a CVM of the same app). */
+export type RollbackToRevisionParams = ParamsOf<typeof api.rollbackAppRevision> & NonNullable<BodyOf<typeof api.rollbackAppRevision>>;
+
+/** A queued new instance id: `new_instance_id` is null until the CVM's next boot generates it. */
+export type InstanceIdRefresh = AnswerOf<typeof api.refreshCvmInstanceIdNew>;
 
 export interface WaitOptions {
   /** default 10 minutes */
@@ -254,30 +151,26 @@ export interface WaitOptions {
   intervalMs?: number;
 }
 
-export interface WaitForOperationParams extends WaitOptions {
-  id: CvmId;
-  correlation_id: string;
-  /** the compose hash the operation should leave the CVM on (an update's answer carries it) */
-  compose_hash?: string;
-}
+/**
+ * `correlation_id`: the operation to follow; `compose_hash`: the one it should leave the CVM on (an update's
+ * answer carries both: `waitForOperation({ id, ...answer })`).
+ */
+export type WaitForOperationParams = { id: CvmId } & Pick<UpdateAccepted, 'correlation_id'> &
+  Partial<Pick<UpdateAccepted, 'compose_hash'>> &
+  WaitOptions;
 
-export interface WaitForStatusParams extends WaitOptions {
-  id: CvmId;
-  status: CvmStatus;
-}
+export type WaitForStatusParams = { id: CvmId; status: CvmStatus } & WaitOptions;
 
-const cvmPath = (id: CvmId, suffix = '') => `/cvms/${encodeURIComponent(String(id))}${suffix}`;
-const appPath = (appId: string, suffix = '') => `/apps/${encodeURIComponent(appId)}${suffix}`;
 const normHash = (h: string) => h.replace(/^0x/i, '').toLowerCase();
 
 // ------------------------------------------------------------------ reads
 
 /** `GET /cvms/{id}` in the 2026-01-21 shape (whatever version the client sends otherwise). */
 export function getCvmDetail(client: Client, p: { id: CvmId }): Promise<CvmDetail> {
-  return client.request<CvmDetail>('GET', cvmPath(p.id), undefined, { headers: V2026 });
+  return callEndpoint(client, api.getCvm, { params: { id: p.id }, version: '2026-01-21' });
 }
 
-// ------------------------------------------------------------------ the unified PATCH (seed 004)
+// ------------------------------------------------------------------ the unified PATCH
 
 /**
  * `PATCH /cvms/{id}`: any subset of the fields, applied as one change (one restart). With `envs`, the env
@@ -286,7 +179,7 @@ export function getCvmDetail(client: Client, p: { id: CvmId }): Promise<CvmDetai
  * Follow the answer with `waitForOperation({ id, ...answer })`.
  */
 export async function updateCvm(client: Client, p: UpdateCvmParams): Promise<UpdateAccepted> {
-  return client.request<UpdateAccepted>('PATCH', cvmPath(p.id), await patchBody(client, p));
+  return callEndpoint(client, api.patchCvm, { params: { id: p.id }, body: await patchBody(client, p) });
 }
 
 /**
@@ -299,7 +192,7 @@ export async function prepareCvmUpdate(client: Client, p: UpdateCvmParams): Prom
   const body = await patchBody(client, p);
   let applied: UpdateAccepted;
   try {
-    applied = await client.request<UpdateAccepted>('PATCH', cvmPath(p.id), body, { headers: { 'x-prepare-only': 'true' } });
+    applied = await callEndpoint(client, api.patchCvm, { params: { id: p.id }, body }, { headers: { 'x-prepare-only': 'true' } });
   } catch (e) {
     if (e instanceof OpenCvmError && e.status === 465) return preparedFrom(e);
     throw e;
@@ -312,10 +205,10 @@ export async function prepareCvmUpdate(client: Client, p: UpdateCvmParams): Prom
 }
 
 /** `POST /cvms/{id}/commit-update`: apply a prepared change. A token works once (`ERR-01-009` afterwards). */
-export function commitCvmUpdate(client: Client, p: { id: CvmId; token: string; compose_hash?: string }): Promise<UpdateAccepted> {
-  return client.request<UpdateAccepted>('POST', cvmPath(p.id, '/commit-update'), {
-    token: p.token,
-    ...(p.compose_hash ? { compose_hash: p.compose_hash } : {}),
+export function commitCvmUpdate(client: Client, p: CommitCvmUpdateParams): Promise<UpdateAccepted> {
+  return callEndpoint(client, api.commitCvmUpdate, {
+    params: { id: p.id },
+    body: { token: p.token, ...(p.compose_hash ? { compose_hash: p.compose_hash } : {}) },
   });
 }
 
@@ -325,30 +218,30 @@ export function commitCvmUpdate(client: Client, p: { id: CvmId; token: string; c
  * The compose's `allowed_envs` becomes exactly the keys of `envs` (if that changes it, the compose hash
  * moves too: `allowed_envs_changed`). The CVM restarts with the new env.
  */
-export async function updateCvmEnvs(client: Client, p: { id: CvmId; envs: EnvVar[] }): Promise<UpdateAccepted> {
+export async function updateCvmEnvs(client: Client, p: UpdateCvmEnvsParams): Promise<UpdateAccepted> {
   const sealed = await sealFor(client, p.id, p.envs);
-  return client.request<UpdateAccepted>('PATCH', cvmPath(p.id, '/envs'), sealed);
+  return callEndpoint(client, api.updateCvmEnvs, { params: { id: p.id }, body: sealed });
 }
 
-// ------------------------------------------------------------------ two-phase compose update (seed 003)
+// ------------------------------------------------------------------ two-phase compose update
 
 /**
  * `POST /cvms/{id}/compose_file/provision`: validate and hash a whole new app-compose, kept 14 days.
  * Fields left out take their defaults (as at a first provision), not the CVM's current values; the
  * current `allowed_envs` are kept unless `update_env_vars` is set.
  */
-export function provisionComposeUpdate(client: Client, p: { id: CvmId } & ComposeFileFields): Promise<ComposeUpdateProvision> {
+export function provisionComposeUpdate(client: Client, p: ProvisionComposeUpdateParams): Promise<ComposeUpdateProvision> {
   const { id, ...body } = p;
-  return client.request<ComposeUpdateProvision>('POST', cvmPath(id, '/compose_file/provision'), body);
+  return callEndpoint(client, api.provisionCvmComposeFileUpdate, { params: { id }, body });
 }
 
 /**
  * `POST /cvms/{id}/compose_file/commit`: apply a provisioned compose (once), optionally with a new sealed env
  * (`envs` are sealed here), which replaces the current one as a whole.
  */
-export async function commitComposeUpdate(client: Client, p: { id: CvmId; compose_hash: string } & SealedEnvChange): Promise<UpdateAccepted> {
+export async function commitComposeUpdate(client: Client, p: CommitComposeUpdateParams): Promise<UpdateAccepted> {
   const env = await envBody(client, p.id, p);
-  return client.request<UpdateAccepted>('POST', cvmPath(p.id, '/compose_file/commit'), { compose_hash: p.compose_hash, ...env });
+  return callEndpoint(client, api.commitCvmComposeFile, { params: { id: p.id }, body: { compose_hash: p.compose_hash, ...env } });
 }
 
 // ------------------------------------------------------------------ single-field forms
@@ -356,36 +249,35 @@ export async function commitComposeUpdate(client: Client, p: { id: CvmId; compos
 /** `PATCH /cvms/{id}/resources`: vCPU, memory (MB), disk (GB, grows only) or an instance type. */
 export function updateResources(client: Client, p: UpdateResourcesParams): Promise<UpdateAccepted> {
   const { id, ...body } = p;
-  return client.request<UpdateAccepted>('PATCH', cvmPath(id, '/resources'), body);
+  return callEndpoint(client, api.updateCvmResources, { params: { id }, body });
 }
 
 // ------------------------------------------------------------------ revisions
 
 /** `GET /apps/{app_id}/revisions`: every compose-hash change of the app (and each first deploy), newest first. */
-export function listRevisions(client: Client, p: { app_id: string; page?: number; page_size?: number }): Promise<RevisionPage> {
-  const q = new URLSearchParams();
-  if (p.page != null) q.set('page', String(p.page));
-  if (p.page_size != null) q.set('page_size', String(p.page_size));
-  const qs = q.toString() ? `?${q}` : '';
-  return client.request<RevisionPage>('GET', appPath(p.app_id, `/revisions${qs}`));
+export function listRevisions(client: Client, p: ListRevisionsParams): Promise<RevisionPage> {
+  return callEndpoint(client, api.getAppRevisions, { params: { app_id: p.app_id }, query: { page: p.page, page_size: p.page_size } });
 }
 
 /** `GET /apps/{app_id}/revisions/{revision_id}`: one revision with its compose, sealed env and user config. */
-export function getRevision<Raw extends boolean = false>(client: Client, p: GetRevisionParams<Raw>): Promise<RevisionDetail<Raw>> {
-  const qs = p.raw_compose_file ? '?raw_compose_file=true' : '';
-  return client.request<RevisionDetail<Raw>>('GET', appPath(p.app_id, `/revisions/${encodeURIComponent(p.revision_id)}${qs}`));
+export async function getRevision<Raw extends boolean = false>(client: Client, p: GetRevisionParams<Raw>): Promise<RevisionDetail<Raw>> {
+  const detail = await callEndpoint(client, api.getAppRevisionDetail, {
+    params: { app_id: p.app_id, revision_id: p.revision_id },
+    query: { raw_compose_file: p.raw_compose_file || undefined },
+  });
+  // raw_compose_file decides which form compose_file takes
+  return detail as RevisionDetail<Raw>;
 }
 
 /**
  * `POST /apps/{app_id}/revisions/{revision_id}/rollback`: redeploy the revision's compose, sealed env and
  * user config through the update path, on the revision's CVM or on `cvm_id` (a CVM of the same app).
  */
-export function rollbackToRevision(client: Client, p: { app_id: string; revision_id: string; cvm_id?: CvmId }): Promise<UpdateAccepted> {
-  return client.request<UpdateAccepted>(
-    'POST',
-    appPath(p.app_id, `/revisions/${encodeURIComponent(p.revision_id)}/rollback`),
-    p.cvm_id != null ? { cvm_id: p.cvm_id } : {},
-  );
+export function rollbackToRevision(client: Client, p: RollbackToRevisionParams): Promise<UpdateAccepted> {
+  return callEndpoint(client, api.rollbackAppRevision, {
+    params: { app_id: p.app_id, revision_id: p.revision_id },
+    body: p.cvm_id != null ? { cvm_id: p.cvm_id } : {},
+  });
 }
 
 // ------------------------------------------------------------------ instance id
@@ -396,7 +288,7 @@ export function rollbackToRevision(client: Client, p: { app_id: string; revision
  * vm_uuid or the answer's `cvm_id`: `waitForOperation({ id: r.cvm_id, correlation_id: r.correlation_id })`.
  */
 export function refreshInstanceId(client: Client, p: { id: CvmId }): Promise<InstanceIdRefresh> {
-  return client.request<InstanceIdRefresh>('POST', cvmPath(p.id, '/refresh-instance-id'));
+  return callEndpoint(client, api.refreshCvmInstanceIdNew, { params: { id: p.id } });
 }
 
 // ------------------------------------------------------------------ waiting
@@ -476,7 +368,7 @@ async function poll(
 async function failed(client: Client, cvm: CvmDetail, what: string): Promise<CvmWaitError> {
   let bootError: string | undefined;
   try {
-    bootError = (await client.request<{ boot_error?: string }>('GET', cvmPath(cvm.vm_uuid, '/state'))).boot_error;
+    bootError = (await callEndpoint(client, api.getCvmState, { params: { id: cvm.vm_uuid } })).boot_error;
   } catch {
     /* the status alone still says it failed */
   }
@@ -489,13 +381,13 @@ async function failed(client: Client, cvm: CvmDetail, what: string): Promise<Cvm
 
 // ------------------------------------------------------------------ sealing and bodies
 
-async function patchBody(client: Client, p: UpdateCvmParams): Promise<Record<string, unknown>> {
+async function patchBody(client: Client, p: UpdateCvmParams): Promise<UnifiedPatch> {
   const { id, envs: _envs, encrypted_env: _enc, env_keys: _keys, ...fields } = p;
   return { ...fields, ...(await envBody(client, id, p)) };
 }
 
 /** The `encrypted_env` / `env_keys` of a request: sealed here from `envs`, or as given. */
-async function envBody(client: Client, id: CvmId, p: SealedEnvChange): Promise<{ encrypted_env?: string; env_keys?: string[] }> {
+async function envBody(client: Client, id: CvmId, p: SealedEnvChange): Promise<Pick<UnifiedPatch, 'encrypted_env' | 'env_keys'>> {
   if (p.envs) return sealFor(client, id, p.envs);
   if (p.encrypted_env !== undefined) return { encrypted_env: p.encrypted_env, ...(p.env_keys ? { env_keys: p.env_keys } : {}) };
   if (p.env_keys) {
@@ -505,7 +397,7 @@ async function envBody(client: Client, id: CvmId, p: SealedEnvChange): Promise<{
 }
 
 /** Check `envs` as the guest will, read the app's env key from the CVM, and seal them to it. */
-async function sealFor(client: Client, id: CvmId, envs: EnvVar[]): Promise<{ encrypted_env: string; env_keys: string[] }> {
+async function sealFor(client: Client, id: CvmId, envs: EnvVar[]): Promise<Required<Pick<UnifiedPatch, 'encrypted_env' | 'env_keys'>>> {
   const keys = envs.map((e) => e.key);
   const twice = keys.filter((k, i) => keys.indexOf(k) !== i);
   if (twice.length) throw new OpenCvmError(`env key(s) ${[...new Set(twice)].join(', ')} appear more than once: send each key once. Nothing was sent.`, 0, null);
@@ -522,7 +414,7 @@ async function sealFor(client: Client, id: CvmId, envs: EnvVar[]): Promise<{ enc
 /** The 465 answer of a prepare-only PATCH → its details as a result. */
 function preparedFrom(e: OpenCvmError): PreparedUpdate {
   const v = new Map<string, unknown>(e.details.filter((d: ErrorDetail) => d.field).map((d) => [d.field!, d.value]));
-  const str = (k: string) => (typeof v.get(k) === 'string' ? (v.get(k) as string) : null);
+  const str = (k: PreparedField) => (typeof v.get(k) === 'string' ? (v.get(k) as string) : null);
   const compose_hash = str('compose_hash');
   const commit_token = str('commit_token');
   if (!compose_hash || !commit_token) {
@@ -534,7 +426,7 @@ function preparedFrom(e: OpenCvmError): PreparedUpdate {
     expires_at: str('expires_at') ?? '',
     app_id: str('app_id') ?? '',
     device_id: str('device_id') ?? '',
-    kms_info: v.get('kms_info') as KmsInfo,
+    kms_info: v.get('kms_info' satisfies PreparedField) as KmsInfo,
     commit_url: str('api_commit_url') ?? str('commit_url'),
   };
 }

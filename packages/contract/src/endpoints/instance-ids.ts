@@ -5,7 +5,7 @@
 import { defineEndpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
 import { renewInstanceIdsBodySchema, syncInstanceIdBodySchema, syncInstanceIdsBodySchema } from '../requests/instance-ids.ts';
-import { instanceIdBatchSchema, instanceIdResultSchema } from '../shapes/updates.ts';
+import { instanceIdBatchSchema, instanceIdRenewalSchema, instanceIdResultSchema } from '../shapes/updates.ts';
 import { cvmIdParams } from './params.ts';
 
 export const refreshCvmInstanceIdNew = defineEndpoint({
@@ -17,7 +17,7 @@ export const refreshCvmInstanceIdNew = defineEndpoint({
   auth: 'apiKey',
   resolve: 'cvm',
   params: cvmIdParams,
-  success: { status: 202, description: 'Queued: follow correlation_id', json: instanceIdResultSchema },
+  success: { status: 202, description: 'Queued: follow correlation_id', json: instanceIdRenewalSchema },
   errors: { 400: [E.CVM_INVALID_STATE], 409: [E.CVM_BUSY] },
 });
 

@@ -50,6 +50,11 @@ export const instanceIdResultSchema = z
   })
   .meta({ id: 'InstanceIdResult' });
 
+/** `POST /cvms/{id}/refresh-instance-id`: the new id is always queued, so the answer always names its operation. */
+export const instanceIdRenewalSchema = instanceIdResultSchema
+  .extend({ correlation_id: z.string() })
+  .meta({ id: 'InstanceIdRenewal' });
+
 export const instanceIdBatchSchema = z
   .strictObject({
     total: z.number().int(),

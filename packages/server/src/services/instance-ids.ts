@@ -66,6 +66,9 @@ export interface InstanceIdResult {
   error_code?: string;
 }
 
+/** A queued new instance id: it always names its operation. */
+export type RenewedInstanceId = InstanceIdResult & { correlation_id: string };
+
 export interface InstanceIdBatch {
   /** how many CVMs the request selects (named ones, found or not; otherwise the workspace's that pass the filters) */
   total: number;
@@ -125,7 +128,7 @@ export class InstanceIdService {
   // ------------------------------------------------------------ form 1: a new instance id (seed 004)
 
   /** `POST /cvms/{id}/refresh-instance-id`: queue the `refresh_instance_id` operation; API errors are thrown. */
-  async renew(p: Principal, cvm: CvmView, identifier: string): Promise<InstanceIdResult> {
+  async renew(p: Principal, cvm: CvmView, identifier: string): Promise<RenewedInstanceId> {
     const r = await this.queueRenew(p, { kind: 'id', value: cvm.id }, identifier);
     this.onQueued();
     return r;
@@ -158,7 +161,7 @@ export class InstanceIdService {
     return tally(ids.length, items);
   }
 
-  private async queueRenew(p: Principal, ref: CvmRef, identifier: string): Promise<InstanceIdResult> {
+  private async queueRenew(p: Principal, ref: CvmRef, identifier: string): Promise<RenewedInstanceId> {
     return withBusyCheck(this.db, identifier, async (q) => {
       const cvm = await findCvm(q, p.workspaceId, ref);
       if (!cvm) throw notFound(ErrorCodes.CVM_NOT_FOUND, `CVM "${identifier}" was not found in this workspace.`);
