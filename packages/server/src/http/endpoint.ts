@@ -122,7 +122,7 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
         const query = parse(e.query, req.query ?? {});
         const headers = parse(e.headers, req.headers);
         let body: unknown;
-        if (e.body?.json) body = parse(e.body.json, typeof req.body === 'string' ? jsonOfText(req.body) : req.body);
+        if (e.body?.json) body = parse(e.body.json, typeof req.body === 'string' && !jsonTyped(req) ? jsonOfText(req.body) : req.body);
         else if (e.body?.text) body = textBody(e, req.body);
         let cvm: CvmView | undefined;
         if (e.resolve === 'cvm') {
@@ -153,6 +153,12 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
     });
   }
 }
+
+/**
+ * Whether the body came through the JSON parser. A JSON string sent as `application/json` is a string, not a
+ * document to parse again: `""` is not "no body", `"{\"force\":true}"` is not `{force: true}`.
+ */
+const jsonTyped = (req: FastifyRequest) => /^\s*application\/json\s*(;|$)/i.test(header(req, 'content-type') ?? '');
 
 /** A JSON endpoint that got a text body (e.g. `Content-Type: text/plain`): it must still be JSON. */
 function jsonOfText(text: string): unknown {
