@@ -29,7 +29,8 @@ import {
   type z,
 } from '@opencvm/core';
 import type { Principal } from '../services/auth.ts';
-import { findApp, findCvm } from '../store/cvms.ts';
+import { findApp } from '../store/apps.ts';
+import { findCvm } from '../store/cvms.ts';
 import type { Services } from './context.ts';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;

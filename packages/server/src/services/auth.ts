@@ -4,17 +4,20 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError, ErrorCodes, sha256Hex, toHex } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
+import {
+  addMember,
+  hasLiveApiKey,
+  insertApiKey,
+  insertApiKeyIfAbsent,
+  insertUser,
+  insertWorkspace,
+  principalByKeyHash,
+  userIdByUsername,
+  workspaceIdBySlug,
+  type Principal,
+} from '../store/workspaces.ts';
 
-export interface Principal {
-  workspaceId: number;
-  workspaceName: string;
-  workspaceSlug: string;
-  workspaceTier: string;
-  userId: number;
-  username: string;
-  email: string;
-  role: string;
-}
+export type { Principal };
 
 const KEY_PREFIX = 'phak_';
 
@@ -44,20 +47,14 @@ export class AuthService {
     const hit = this.cache.get(hash);
     const now = Date.now();
     if (hit && hit.until > now) return hit.principal;
-    const rows = await this.db.query<Principal>(
-      `SELECT w.id AS "workspaceId", w.name AS "workspaceName", w.slug AS "workspaceSlug", w.tier AS "workspaceTier",
-              u.id AS "userId", u.username, u.email, u.role
-         FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id JOIN users u ON u.id = k.user_id
-        WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
-      [hash],
-    );
-    if (!rows.length) {
+    const principal = await principalByKeyHash(this.db, hash);
+    if (!principal) {
       this.cache.delete(hash);
       throw new ApiError(401, ErrorCodes.API_KEY_INVALID, 'The API key is not valid: check X-API-Key, or create a new key.');
     }
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { principal: rows[0], until: now + CACHE_MS });
-    return rows[0];
+    this.cache.set(hash, { principal, until: now + CACHE_MS });
+    return principal;
   }
 
   /**
@@ -70,15 +67,10 @@ export class AuthService {
       const ws = await ensureWorkspace(q, 'default', 'Default workspace');
       const user = await ensureUser(q, 'admin', 'admin@localhost', ws);
       if (wantedKey) {
-        await q.query(
-          `INSERT INTO api_keys (workspace_id, user_id, key_hash, prefix, name) VALUES ($1, $2, $3, $4, 'OPENCVM_API_KEY')
-           ON CONFLICT (key_hash) DO NOTHING`,
-          [ws, user, sha256Hex(wantedKey), wantedKey.slice(0, 9)],
-        );
+        await insertApiKeyIfAbsent(q, { workspace_id: ws, user_id: user, key_hash: sha256Hex(wantedKey), prefix: wantedKey.slice(0, 9), name: 'OPENCVM_API_KEY' });
         return { workspaceId: ws };
       }
-      const existing = await q.query('SELECT 1 FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL LIMIT 1', [ws]);
-      if (existing.length) return { workspaceId: ws };
+      if (await hasLiveApiKey(q, ws)) return { workspaceId: ws };
       const key = generateApiKey();
       await createKey(q, ws, user, key, 'bootstrap');
       return { generatedKey: key, workspaceId: ws };
@@ -98,30 +90,15 @@ export class AuthService {
 }
 
 async function ensureWorkspace(q: Queryable, slug: string, name: string): Promise<number> {
-  const found = await q.query<{ id: number }>('SELECT id FROM workspaces WHERE slug = $1', [slug]);
-  if (found.length) return found[0].id;
-  const [row] = await q.query<{ id: number }>(
-    'INSERT INTO workspaces (name, slug, team_wallet) VALUES ($1, $2, $3) RETURNING id',
-    [name, slug, toHex(randomBytes(20))],
-  );
-  return row.id;
+  return (await workspaceIdBySlug(q, slug)) ?? insertWorkspace(q, { name, slug, team_wallet: toHex(randomBytes(20)) });
 }
 
 async function ensureUser(q: Queryable, username: string, email: string, workspaceId: number): Promise<number> {
-  const found = await q.query<{ id: number }>('SELECT id FROM users WHERE username = $1', [username]);
-  const id = found.length
-    ? found[0].id
-    : (await q.query<{ id: number }>('INSERT INTO users (username, email) VALUES ($1, $2) RETURNING id', [username, email]))[0].id;
-  await q.query('INSERT INTO workspace_members (workspace_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [workspaceId, id]);
+  const id = (await userIdByUsername(q, username)) ?? (await insertUser(q, { username, email }));
+  await addMember(q, workspaceId, id);
   return id;
 }
 
 async function createKey(q: Queryable, workspaceId: number, userId: number, key: string, name: string) {
-  await q.query('INSERT INTO api_keys (workspace_id, user_id, key_hash, prefix, name) VALUES ($1, $2, $3, $4, $5)', [
-    workspaceId,
-    userId,
-    sha256Hex(key),
-    key.slice(0, 9),
-    name,
-  ]);
+  await insertApiKey(q, { workspace_id: workspaceId, user_id: userId, key_hash: sha256Hex(key), prefix: key.slice(0, 9), name });
 }

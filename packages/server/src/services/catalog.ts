@@ -1,6 +1,8 @@
 /** Catalogue reads: instance types, OS images, KMS instances. */
 import { DEFAULT_INSTANCE_TYPES, ErrorCodes, kmsInfo, notFound, type KmsRecord } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
+import { findKmsByRef, listKms } from '../store/kms.ts';
+import { listOsImages } from '../store/nodes.ts';
 
 export interface Page {
   page: number;
@@ -39,11 +41,7 @@ export class CatalogService {
 
   /** OS images any node has, once per name. */
   async osImages(isDev: boolean | undefined, page: Page) {
-    const rows = await this.db.query<{ name: string; version: string; os_image_hash: string | null; is_dev: boolean; requires_gpu: boolean }>(
-      `SELECT DISTINCT ON (name) name, version, os_image_hash, is_dev, requires_gpu FROM node_images
-        WHERE ($1::boolean IS NULL OR is_dev = $1) ORDER BY name`,
-      [isDev ?? null],
-    );
+    const rows = await listOsImages(this.db, isDev);
     return pageOf(
       rows.map((r) => ({ name: r.name, slug: r.name, version: r.version, os_image_hash: r.os_image_hash, is_dev: r.is_dev, requires_gpu: r.requires_gpu })),
       page,
@@ -51,20 +49,13 @@ export class CatalogService {
   }
 
   async kmsList(onchain: boolean | undefined, page: Page) {
-    const rows = await this.db.query<KmsRecord>(
-      `SELECT * FROM kms_instances WHERE ($1::boolean IS NULL OR (chain_id IS NOT NULL) = $1) ORDER BY created_at, id`,
-      [onchain ?? null],
-    );
-    return pageOf(rows.map(kmsInfo), page);
+    return pageOf((await listKms(this.db, onchain)).map(kmsInfo), page);
   }
 
   /** A KMS by id, slug or type (`phala`, `ethereum`, `base`). */
   async kms(ref: string): Promise<KmsRecord> {
-    const rows = await this.db.query<KmsRecord>(
-      `SELECT * FROM kms_instances WHERE id = $1 OR slug = $1 OR kms_type = lower($1) ORDER BY (id = $1) DESC, created_at LIMIT 1`,
-      [ref],
-    );
-    if (!rows.length) throw notFound(ErrorCodes.KMS_NOT_FOUND, `KMS "${ref}" does not exist: list them with GET /kms.`);
-    return rows[0];
+    const kms = await findKmsByRef(this.db, ref);
+    if (!kms) throw notFound(ErrorCodes.KMS_NOT_FOUND, `KMS "${ref}" does not exist: list them with GET /kms.`);
+    return kms;
   }
 }

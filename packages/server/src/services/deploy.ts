@@ -1,6 +1,7 @@
 /**
- * The two-phase deploy (seeds 000–002): `provision` validates and hashes the app-compose, reserves
- * the app identity and keeps it 14 days; `commit` records the CVM and queues its first boot.
+ * The two-phase deploy of Phala Cloud's API (`POST /cvms/provision`, then `POST /cvms`): `provision` validates
+ * and hashes the app-compose, reserves the app identity and keeps it 14 days; `commit` records the CVM and
+ * queues its first boot.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -25,44 +26,19 @@ import {
   type ProvisionRequest,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
-import { findCvmById } from '../store/cvms.ts';
+import { appWorkspaceId, insertApp, isAppIdTaken } from '../store/apps.ts';
+import { findCvmById, insertCvm, isCvmNameTaken } from '../store/cvms.ts';
+import { findKms, findKmsByIdOrSlug, firstKmsOfType } from '../store/kms.ts';
+import { lockNode } from '../store/nodes.ts';
+import { insertProvision, lockProvisionForCommit, markProvisionCommitted, type ProvisionRow, type ProvisionSettings } from '../store/provisions.ts';
 import { recordRevision } from '../store/revisions.ts';
+import { advanceNonce, lockDeployer, lockWorkspace } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
 import type { KmsService } from './kms.ts';
 import { queueOperation } from './operations.ts';
 import { place } from './scheduler.ts';
 
 const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
-
-interface ProvisionSettings {
-  ports: unknown[];
-  gpus: unknown | null;
-  user_config: string | null;
-  hugepages: boolean;
-  pin_numa: boolean;
-  env_keys: string[];
-  encrypted_env: string | null;
-}
-
-interface ProvisionRow {
-  id: number;
-  compose_hash: string;
-  app_id: string | null;
-  name: string;
-  app_compose: string;
-  node_id: number;
-  kms_id: string;
-  instance_type: string | null;
-  vcpu: number;
-  memory_mb: number;
-  disk_gb: number;
-  image: string;
-  listed: boolean;
-  nonce: number | null;
-  settings: ProvisionSettings;
-  expires_at: Date;
-  committed_at: Date | null;
-}
 
 export class DeployService {
   constructor(
@@ -119,24 +95,19 @@ export class DeployService {
       await assertNameFree(q, p.workspaceId, req.name);
       const identity = kms.kms_type === 'phala' ? await allocateAppId(q, p.workspaceId, req.nonce, req.app_id) : null;
       const settings: ProvisionSettings = {
-        ports: req.ports ?? [],
-        gpus: req.gpus ?? null,
+        ports: (req.ports ?? []) as ProvisionSettings['ports'],
+        gpus: (req.gpus ?? null) as ProvisionSettings['gpus'],
         user_config: req.user_config ?? null,
         hugepages: req.hugepages ?? false,
         pin_numa: req.pin_numa ?? false,
         env_keys: req.env_keys ?? [],
         encrypted_env: req.encrypted_env ?? null,
       };
-      await q.query(
-        `INSERT INTO provisions (workspace_id, user_id, compose_hash, app_id, name, app_compose, node_id, kms_id,
-                                 instance_type, vcpu, memory_mb, disk_gb, image, listed, nonce, settings, expires_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16, now() + ($17 || ' milliseconds')::interval)`,
-        [
-          p.workspaceId, p.userId, composeHash, identity?.appId ?? null, req.name, appComposeText, node.id, kms.id,
-          type?.id ?? null, vcpu, memoryMb, diskGb, image.name, req.listed ?? false, identity?.nonce ?? null,
-          JSON.stringify(settings), String(this.provisionTtlMs),
-        ],
-      );
+      await insertProvision(q, {
+        workspace_id: p.workspaceId, user_id: p.userId, compose_hash: composeHash, app_id: identity?.appId ?? null, name: req.name,
+        app_compose: appComposeText, node_id: node.id, kms_id: kms.id, instance_type: type?.id ?? null, vcpu, memory_mb: memoryMb,
+        disk_gb: diskGb, image: image.name, listed: req.listed ?? false, nonce: identity?.nonce ?? null, settings,
+      }, this.provisionTtlMs);
       return { node, image, appId: identity?.appId ?? null };
     });
 
@@ -162,11 +133,10 @@ export class DeployService {
     const encryptedEnv = req.encrypted_env ? req.encrypted_env.replace(/^0x/, '').toLowerCase() : null;
 
     const cvmId = await this.db.tx(async (q) => {
-      // one commit per workspace at a time, so the name check below cannot race. NO KEY UPDATE: lockers
-      // exclude each other but foreign-key checks of other transactions (KEY SHARE) are not blocked.
-      await q.query('SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE', [p.workspaceId]);
+      // one commit per workspace at a time, so the name check below cannot race
+      await lockWorkspace(q, p.workspaceId);
       const prov = await findProvision(q, p.workspaceId, composeHash, appId);
-      const kms = (await q.query<KmsRecord>('SELECT * FROM kms_instances WHERE id = $1', [prov.kms_id]))[0];
+      const kms = (await findKms(q, prov.kms_id))!;
       if (kms.kms_type === 'phala' && prov.app_id !== appId) {
         throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `app_id ${appId} is not the app_id this compose_hash was provisioned for (${prov.app_id}).`);
       }
@@ -179,34 +149,28 @@ export class DeployService {
       }
       await assertNameFree(q, p.workspaceId, prov.name);
       // the node was chosen at provision; check it still has room now (locking it against a racing commit)
-      await q.query('SELECT id FROM nodes WHERE id = $1 FOR NO KEY UPDATE', [prov.node_id]);
+      await lockNode(q, prov.node_id);
       await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false });
-      await q.query(
-        `INSERT INTO apps (app_id, workspace_id, name, kms_id, env_pubkey, nonce, contract_address, deployer_address)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (app_id) DO NOTHING`,
-        [appId, p.workspaceId, prov.name, prov.kms_id, kms.kms_type === 'phala' ? this.kms.envPublicKey(appId) : null,
-          prov.nonce, req.contract_address ?? null, req.deployer_address ?? null],
-      );
-      const owner = await q.query<{ workspace_id: number }>('SELECT workspace_id FROM apps WHERE app_id = $1', [appId]);
-      if (owner[0].workspace_id !== p.workspaceId) {
+      await insertApp(q, {
+        app_id: appId, workspace_id: p.workspaceId, name: prov.name, kms_id: prov.kms_id,
+        env_pubkey: kms.kms_type === 'phala' ? this.kms.envPublicKey(appId) : null, nonce: prov.nonce,
+        contract_address: req.contract_address ?? null, deployer_address: req.deployer_address ?? null,
+      });
+      if ((await appWorkspaceId(q, appId)) !== p.workspaceId) {
         throw conflict(ErrorCodes.CVM_APP_ID_CONFLICT, `app_id ${appId} belongs to another workspace.`);
       }
-      const [cvm] = await q.query<{ id: number }>(
-        `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
-                           memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
-                           ports, gpus, hugepages, pin_numa, listed)
-         VALUES ($1,$2,$3,$4,$5,'starting',$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) RETURNING id`,
-        [
-          randomUUID(), p.workspaceId, p.userId, appId, prov.name, prov.node_id, prov.kms_id, prov.instance_type, prov.vcpu,
-          prov.memory_mb, prov.disk_gb, prov.image, composeHash, prov.app_compose, encryptedEnv ?? prov.settings.encrypted_env,
-          JSON.stringify(envKeys), prov.settings.user_config, JSON.stringify(prov.settings.ports),
-          prov.settings.gpus ? JSON.stringify(prov.settings.gpus) : null, prov.settings.hugepages, prov.settings.pin_numa, prov.listed,
-        ],
-      );
-      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'create', target: 'running' });
-      await recordRevision(q, { cvmId: cvm.id, userId: p.userId, operationType: 'create', operationId: op.id, correlationId: op.correlation_id });
-      await q.query('UPDATE provisions SET committed_at = now() WHERE id = $1', [prov.id]);
-      return cvm.id;
+      const cvmId = await insertCvm(q, {
+        vm_uuid: randomUUID(), workspace_id: p.workspaceId, creator_id: p.userId, app_id: appId, name: prov.name,
+        node_id: prov.node_id, kms_id: prov.kms_id, instance_type: prov.instance_type, vcpu: prov.vcpu, memory_mb: prov.memory_mb,
+        disk_gb: prov.disk_gb, image: prov.image, compose_hash: composeHash, app_compose: prov.app_compose,
+        encrypted_env: encryptedEnv ?? prov.settings.encrypted_env, env_keys: envKeys, user_config: prov.settings.user_config,
+        ports: prov.settings.ports, gpus: prov.settings.gpus, hugepages: prov.settings.hugepages, pin_numa: prov.settings.pin_numa,
+        listed: prov.listed,
+      });
+      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId, kind: 'create', target: 'running' });
+      await recordRevision(q, { cvmId, userId: p.userId, operationType: 'create', operationId: op.id, correlationId: op.correlation_id });
+      await markProvisionCommitted(q, prov.id);
+      return cvmId;
     });
     this.onQueued();
     return (await findCvmById(this.db, cvmId))!;
@@ -217,18 +181,16 @@ export class DeployService {
     if (!(KMS_TYPES as readonly string[]).includes(type)) {
       throw badRequest(ErrorCodes.KMS_NOT_FOUND, `kms "${kmsType}" is not a KMS type: use PHALA, ETHEREUM or BASE.`);
     }
-    const rows = kmsId
-      ? await this.db.query<KmsRecord>('SELECT * FROM kms_instances WHERE id = $1 OR slug = $1', [kmsId])
-      : await this.db.query<KmsRecord>('SELECT * FROM kms_instances WHERE kms_type = $1 ORDER BY created_at LIMIT 1', [type]);
-    if (!rows.length) {
+    const kms = kmsId ? await findKmsByIdOrSlug(this.db, kmsId) : await firstKmsOfType(this.db, type);
+    if (!kms) {
       throw badRequest(ErrorCodes.KMS_NOT_FOUND, kmsId
         ? `KMS "${kmsId}" does not exist: list the KMS instances with GET /kms.`
         : `No ${type.toUpperCase()} KMS is configured on this server: use kms PHALA, or register an on-chain KMS.`);
     }
-    if (kmsType && rows[0].kms_type !== type) {
-      throw badRequest(ErrorCodes.KMS_NOT_FOUND, `KMS "${kmsId}" is a ${rows[0].kms_type.toUpperCase()} KMS, not ${type.toUpperCase()}.`);
+    if (kmsType && kms.kms_type !== type) {
+      throw badRequest(ErrorCodes.KMS_NOT_FOUND, `KMS "${kmsId}" is a ${kms.kms_type.toUpperCase()} KMS, not ${type.toUpperCase()}.`);
     }
-    return rows[0];
+    return kms;
   }
 
   private resolveInstanceType(id: string | null | undefined, vcpu?: number | null, memory?: number | null) {
@@ -243,8 +205,7 @@ export class DeployService {
 }
 
 async function assertNameFree(q: Queryable, workspaceId: number, name: string) {
-  const taken = await q.query('SELECT 1 FROM cvms WHERE workspace_id = $1 AND name = $2 AND deleted_at IS NULL', [workspaceId, name]);
-  if (taken.length) {
+  if (await isCvmNameTaken(q, workspaceId, name)) {
     throw conflict(ErrorCodes.DUPLICATE_CVM_NAME, `A CVM named "${name}" already exists in this workspace: choose another name or delete that CVM.`);
   }
 }
@@ -254,10 +215,7 @@ async function assertNameFree(q: Queryable, workspaceId: number, name: string) {
  * Without a nonce the next one is taken; with one, `app_id` must be its address and still unused.
  */
 async function allocateAppId(q: Queryable, workspaceId: number, nonce?: number | null, appId?: string | null) {
-  const [ws] = await q.query<{ team_wallet: string; next_nonce: number }>(
-    'SELECT team_wallet, next_nonce FROM workspaces WHERE id = $1 FOR NO KEY UPDATE',
-    [workspaceId],
-  );
+  const ws = await lockDeployer(q, workspaceId);
   const n = nonce ?? ws.next_nonce;
   const derived = createAddress(ws.team_wallet, n);
   if (appId != null) {
@@ -265,20 +223,14 @@ async function allocateAppId(q: Queryable, workspaceId: number, nonce?: number |
     if (wanted !== derived) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, `app_id ${appId} does not match nonce ${n}: for this workspace nonce ${n} gives app_id ${derived}.`);
     }
-    const used = await q.query('SELECT 1 FROM apps WHERE app_id = $1 UNION ALL SELECT 1 FROM provisions WHERE app_id = $1 AND committed_at IS NOT NULL', [derived]);
-    if (used.length) throw conflict(ErrorCodes.CVM_APP_ID_CONFLICT, `app_id ${derived} (nonce ${n}) is already in use: take a fresh one from GET /kms/phala/next_app_id.`);
+    if (await isAppIdTaken(q, derived)) throw conflict(ErrorCodes.CVM_APP_ID_CONFLICT, `app_id ${derived} (nonce ${n}) is already in use: take a fresh one from GET /kms/phala/next_app_id.`);
   }
-  await q.query('UPDATE workspaces SET next_nonce = greatest(next_nonce, $2) WHERE id = $1', [workspaceId, n + 1]);
+  await advanceNonce(q, workspaceId, n + 1);
   return { appId: derived, nonce: n };
 }
 
 async function findProvision(q: Queryable, workspaceId: number, composeHash: string, appId: string): Promise<ProvisionRow> {
-  const rows = await q.query<ProvisionRow>(
-    `SELECT * FROM provisions WHERE workspace_id = $1 AND compose_hash = $2 AND (app_id = $3 OR app_id IS NULL)
-      ORDER BY (committed_at IS NULL) DESC, (expires_at > now()) DESC, id DESC LIMIT 1 FOR UPDATE`,
-    [workspaceId, composeHash, appId],
-  );
-  const prov = rows[0];
+  const prov = await lockProvisionForCommit(q, workspaceId, composeHash, appId);
   if (!prov) {
     throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${composeHash} was not provisioned in this workspace for app ${appId}: call POST /cvms/provision first.`);
   }

@@ -1,7 +1,7 @@
 /**
  * The built-in (PHALA-type) KMS. Its root keys are generated on first start and kept in the data dir
  * (mode 0600, never logged); per-app keys are derived exactly as dstack's KMS derives them
- * (dstack-facts §3.1), so an app's env-encryption key is a pure function of the root key and app_id.
+ * (`kms/src/crypto.rs`), so an app's env-encryption key is a pure function of the root key and app_id.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,9 @@ import {
   type KmsRecord,
 } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
+import { cvmOnHost } from '../store/cvms.ts';
+import { upsertOffChainKms } from '../store/kms.ts';
+import { nodeIdByKmsTokenHash } from '../store/nodes.ts';
 
 export const BUILTIN_KMS_ID = 'kms-phala-builtin';
 export const BUILTIN_KMS_VERSION = 'opencvm-kms/0.1.0';
@@ -85,13 +88,7 @@ export class KmsService {
 
   /** Insert or refresh the built-in KMS row (its URL follows the server's public URL). */
   async register(): Promise<void> {
-    const k = this.builtinRecord();
-    await this.db.query(
-      `INSERT INTO kms_instances (id, slug, kms_type, url, version, chain_id, kms_contract_address, gateway_app_id)
-       VALUES ($1, $2, $3, $4, $5, NULL, NULL, NULL)
-       ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, version = EXCLUDED.version`,
-      [k.id, k.slug, k.kms_type, k.url, k.version],
-    );
+    await upsertOffChainKms(this.db, this.builtinRecord());
   }
 
   /** The app's X25519 env-encryption public key (hex). Derivation is cached: it costs a P-256 key. */
@@ -127,20 +124,15 @@ export class KmsService {
   async getAppKey(bearer: string | undefined, vmConfig: string) {
     const deny = (reason: string) => new ApiError(403, ErrorCodes.CVM_ACCESS_DENIED, `Boot denied: ${reason}`);
     if (!bearer) throw deny('no host credential');
-    const nodes = await this.db.query<{ id: number }>('SELECT id FROM nodes WHERE kms_token_hash = $1', [sha256Hex(bearer)]);
-    if (!nodes.length) throw deny('unknown host credential');
+    const nodeId = await nodeIdByKmsTokenHash(this.db, sha256Hex(bearer));
+    if (nodeId === null) throw deny('unknown host credential');
     let claims: GuestClaims;
     try {
       claims = JSON.parse(vmConfig) as GuestClaims;
     } catch {
       throw deny('vm_config is not JSON');
     }
-    const rows = await this.db.query<{ app_id: string; compose_hash: string; kms_id: string }>(
-      `SELECT app_id, compose_hash, kms_id FROM cvms
-        WHERE node_id = $1 AND host_vm_id = $2 AND deleted_at IS NULL`,
-      [nodes[0].id, claims.host_vm_id],
-    );
-    const cvm = rows[0];
+    const cvm = await cvmOnHost(this.db, nodeId, claims.host_vm_id);
     if (!cvm) throw deny('no CVM is placed on this host with that VM id');
     if (cvm.kms_id !== BUILTIN_KMS_ID) throw deny('the app uses another KMS');
     if (cvm.app_id !== String(claims.app_id).toLowerCase()) throw deny('app id does not match the CVM');

@@ -1,5 +1,6 @@
 /**
- * CVM lifecycle (seed 002): start, stop (force), shutdown (graceful), restart, delete, replicate.
+ * CVM lifecycle, as Phala Cloud's API has it: start, stop (force), shutdown (graceful), restart, delete,
+ * replicate (`POST /cvms/{id}/start|stop|shutdown|restart`, `DELETE /cvms/{id}`, `POST /cvms/{id}/replicas`).
  * Each call checks the CVM's state, records an operation and returns at once; the worker drives the
  * host. One operation per CVM at a time: a second one gets 409 ERR-03-009 with a retry hint.
  */
@@ -16,8 +17,10 @@ import {
   type z,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
-import { findCvm, findCvmById, lockLiveCvm } from '../store/cvms.ts';
+import { appName } from '../store/apps.ts';
+import { findCvm, findCvmById, insertReplica, isCvmNameTaken, lockLiveCvm, readCvmRow, setCvmStatus } from '../store/cvms.ts';
 import { recordRevision } from '../store/revisions.ts';
+import { lockWorkspace } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 import { place } from './scheduler.ts';
@@ -82,7 +85,7 @@ export class LifecycleService {
       // a CVM whose first boot failed before the host had a VM starts with a fresh create
       const opKind = kind === 'start' && !row.host_vm_id ? 'create' : kind;
       await queue(q, p.workspaceId, cvm.id, opKind, params);
-      await q.query('UPDATE cvms SET status = $2, updated_at = now() WHERE id = $1', [cvm.id, TRANSITIONAL[kind]]);
+      await setCvmStatus(q, cvm.id, TRANSITIONAL[kind]);
       return cvm.id;
     });
     this.onQueued();
@@ -122,8 +125,8 @@ export class LifecycleService {
         `compose_hash ${opts.composeHash} is not the app's current compose hash (${source.compose_hash}).`);
     }
     const id = await this.db.tx(async (q) => {
-      await q.query('SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE', [p.workspaceId]);
-      const [src] = await q.query<Record<string, any>>('SELECT * FROM cvms WHERE id = $1', [source.id]);
+      await lockWorkspace(q, p.workspaceId);
+      const src = (await readCvmRow(q, source.id))!;
       const { node } = await place(q, {
         nodeId: opts.nodeId,
         image: src.image,
@@ -137,19 +140,17 @@ export class LifecycleService {
         throw e;
       });
       const name = await replicaName(q, p.workspaceId, src.app_id, src.name);
-      const [row] = await q.query<{ id: number }>(
-        `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
-                           memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
-                           ports, gpus, hugepages, pin_numa, listed, source_cvm_id)
-         SELECT $1, workspace_id, $2, app_id, $3, 'starting', $4, kms_id, instance_type, vcpu, memory_mb, disk_gb, image,
-                compose_hash, app_compose, coalesce($5, encrypted_env), env_keys, user_config, ports, gpus, hugepages,
-                pin_numa, listed, id
-           FROM cvms WHERE id = $6 RETURNING id`,
-        [randomUUID(), p.userId, name, node.id, opts.encryptedEnv ? opts.encryptedEnv.replace(/^0x/, '').toLowerCase() : null, source.id],
-      );
-      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: row.id, kind: 'create', target: 'running' });
-      await recordRevision(q, { cvmId: row.id, userId: p.userId, operationType: 'replicate', operationId: op.id, correlationId: op.correlation_id });
-      return row.id;
+      const id = await insertReplica(q, {
+        vm_uuid: randomUUID(),
+        creator_id: p.userId,
+        name,
+        node_id: node.id,
+        encrypted_env: opts.encryptedEnv ? opts.encryptedEnv.replace(/^0x/, '').toLowerCase() : null,
+        source_cvm_id: source.id,
+      });
+      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: id, kind: 'create', target: 'running' });
+      await recordRevision(q, { cvmId: id, userId: p.userId, operationType: 'replicate', operationId: op.id, correlationId: op.correlation_id });
+      return id;
     });
     this.onQueued();
     return (await findCvmById(this.db, id))!;
@@ -166,12 +167,10 @@ async function queue(q: Queryable, workspaceId: number, cvmId: number, kind: str
  * replica gives `myapp-7de9`, not `myapp-425d-7de9`.
  */
 async function replicaName(q: Queryable, workspaceId: number, appId: string, sourceName: string): Promise<string> {
-  const [app] = await q.query<{ name: string }>('SELECT name FROM apps WHERE app_id = $1', [appId]);
-  const base = (app?.name || sourceName).slice(0, 58).replace(/-+$/, '');
+  const base = ((await appName(q, appId)) || sourceName).slice(0, 58).replace(/-+$/, '');
   for (let i = 0; i < 8; i++) {
     const name = `${base}-${randomBytes(2).toString('hex')}`;
-    const taken = await q.query('SELECT 1 FROM cvms WHERE workspace_id = $1 AND name = $2 AND deleted_at IS NULL', [workspaceId, name]);
-    if (!taken.length) return name;
+    if (!(await isCvmNameTaken(q, workspaceId, name))) return name;
   }
   throw new ApiError(409, ErrorCodes.DUPLICATE_CVM_NAME, `Could not find a free name for a replica of app ${base}: retry.`);
 }

@@ -16,6 +16,7 @@ import { ApiError, ErrorCodes, composeFlags } from '@opencvm/core';
 import type { FastifyServerOptions } from 'fastify';
 import type { Db } from '../db/index.ts';
 import { logTarget, type LogTarget } from '../store/runtime.ts';
+import { insertSecretIfAbsent, readSecret } from '../store/secrets.ts';
 
 const SECRET_NAME = 'log_url_key';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -59,12 +60,8 @@ export class LogUrlService {
   private secret(): Promise<Buffer> {
     this.key ??= this.db
       .tx(async (q) => {
-        await q.query('INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
-          SECRET_NAME,
-          randomBytes(32).toString('base64url'),
-        ]);
-        const [row] = await q.query<{ value: string }>('SELECT value FROM server_secrets WHERE name = $1', [SECRET_NAME]);
-        return Buffer.from(row.value, 'base64url');
+        await insertSecretIfAbsent(q, SECRET_NAME, randomBytes(32).toString('base64url'));
+        return Buffer.from((await readSecret(q, SECRET_NAME))!, 'base64url');
       })
       .catch((e) => {
         this.key = undefined;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, conflict, type ApiError } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
-import type { OperationRow } from '../store/operations.ts';
+import { activeOperation, insertOperation, type OperationRow } from '../store/operations.ts';
 
 export function busy(name: string, op?: { kind: string; correlation_id: string; created_at: Date }): ApiError {
   return conflict(
@@ -22,10 +22,7 @@ export function busy(name: string, op?: { kind: string; correlation_id: string; 
 
 /** Throw the 409 if the CVM has an operation pending or running. */
 export async function assertIdle(q: Queryable, cvmId: number, name: string): Promise<void> {
-  const [op] = await q.query<{ kind: string; correlation_id: string; created_at: Date }>(
-    `SELECT kind, correlation_id, created_at FROM operations WHERE cvm_id = $1 AND state IN ('pending', 'running')`,
-    [cvmId],
-  );
+  const op = await activeOperation(q, cvmId);
   if (op) throw busy(name, op);
 }
 
@@ -37,13 +34,17 @@ export async function queueOperation(
   q: Queryable,
   o: { workspaceId: number; cvmId: number; kind: string; target: string; params?: object; state?: 'pending' | 'succeeded'; step?: string },
 ): Promise<{ id: number; correlation_id: string }> {
-  const done = o.state === 'succeeded';
-  const [row] = await q.query<{ id: number; correlation_id: string }>(
-    `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state, params, step, started_at, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ${done ? 'now(), now()' : 'NULL, NULL'}) RETURNING id, correlation_id`,
-    [randomUUID(), o.workspaceId, o.cvmId, o.kind, o.target, o.state ?? 'pending', JSON.stringify(o.params ?? {}), done ? (o.step ?? 'done') : null],
-  );
-  return row;
+  const state = o.state ?? 'pending';
+  return insertOperation(q, {
+    correlation_id: randomUUID(),
+    workspace_id: o.workspaceId,
+    cvm_id: o.cvmId,
+    kind: o.kind,
+    target_status: o.target,
+    state,
+    params: o.params ?? {},
+    step: state === 'succeeded' ? (o.step ?? 'done') : null,
+  });
 }
 
 /** Run a transaction; a race on the one-active-operation index becomes the same 409 as assertIdle's. */

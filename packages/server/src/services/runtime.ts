@@ -162,7 +162,7 @@ export class RuntimeReconciler {
 const orNull = (s: string | null | undefined) => (s ? s : null);
 
 /**
- * The CVM fields the host's view implies (dstack-facts §5.3), or null when nothing changes. Statuses
+ * The CVM fields the host's view implies (dstack-vmm's VM statuses), or null when nothing changes. Statuses
  * mirror the host's (`running` only once the boot is `done`, `starting` before); a VM being removed is left
  * until it is gone; a VM missing from the host puts the CVM in `error`.
  */

@@ -4,7 +4,7 @@
  */
 import { ApiError, ErrorCodes, badRequest } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
-import type { NodeImageRow, NodeRow } from './nodes.ts';
+import { listNodeImages, listNodes, nodeUsage, type NodeImageRow, type NodeRow } from '../store/nodes.ts';
 
 export interface PlacementRequest {
   nodeId?: number | null;
@@ -21,13 +21,6 @@ export interface Placement {
   image: NodeImageRow;
 }
 
-interface Usage {
-  node_id: number;
-  cvms: number;
-  vcpu: number;
-  memory_mb: number;
-}
-
 /** dstack image names carry their version: newest first ("dstack-0.5.8" before "dstack-0.5.7"). */
 function byVersionDesc(a: NodeImageRow, b: NodeImageRow): number {
   const pa = a.version.split('.').map(Number);
@@ -40,7 +33,7 @@ function byVersionDesc(a: NodeImageRow, b: NodeImageRow): number {
 }
 
 export async function place(q: Queryable, req: PlacementRequest): Promise<Placement> {
-  let nodes = await q.query<NodeRow>(`SELECT * FROM nodes WHERE status = 'online' ORDER BY id`);
+  let nodes = await listNodes(q, { onlineOnly: true });
   if (req.nodeId != null) {
     nodes = nodes.filter((n) => n.id === req.nodeId);
     if (!nodes.length) {
@@ -55,7 +48,7 @@ export async function place(q: Queryable, req: PlacementRequest): Promise<Placem
     }
     nodes = inRegion;
   }
-  const images = await q.query<NodeImageRow>('SELECT * FROM node_images');
+  const images = await listNodeImages(q);
   if (req.image && !images.some((i) => i.name === req.image)) {
     const names = [...new Set(images.map((i) => i.name))].sort().join(', ');
     throw badRequest(ErrorCodes.IMAGE_NOT_FOUND, `OS image "${req.image}" does not exist: use one of ${names} (GET /os-images).`);
@@ -63,14 +56,7 @@ export async function place(q: Queryable, req: PlacementRequest): Promise<Placem
   if (req.gpu) {
     throw new ApiError(400, ErrorCodes.INSUFFICIENT_GPU, 'No node has a free GPU for this instance type: choose a CPU instance type.');
   }
-  const usage = new Map(
-    (
-      await q.query<Usage>(
-        `SELECT node_id, count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb
-           FROM cvms WHERE deleted_at IS NULL GROUP BY node_id`,
-      )
-    ).map((u) => [u.node_id, u]),
-  );
+  const usage = new Map((await nodeUsage(q)).map((u) => [u.node_id, u]));
 
   const pickImage = (nodeId: number): NodeImageRow | undefined => {
     const mine = images.filter((i) => i.node_id === nodeId && !i.requires_gpu);

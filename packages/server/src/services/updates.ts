@@ -1,5 +1,7 @@
 /**
- * Configuration updates (seeds 003, 004). Every endpoint turns its request into one `ConfigPatch`
+ * Configuration updates, as Phala Cloud's API has them (`PATCH /cvms/{id}` and its prepare-only/commit form,
+ * `/resources`, `/visibility`, `/os-image`, `/envs`, `/docker-compose`, `/pre-launch-script`, the compose-file
+ * provision and commit, revisions and rollback). Every endpoint turns its request into one `ConfigPatch`
  * and hands it to `submit`, which, in one transaction: finds the CVM (workspace-scoped), refuses if
  * another operation runs (409), plans the change (core `planChange`), checks it against the node
  * (capacity, image), and either records it at once (control-plane-only fields such as `listed`) or
@@ -41,8 +43,16 @@ import {
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import { applyConfig, configOf } from '../store/cvm-config.ts';
-import { findCvm, findCvmById, lockLiveCvm } from '../store/cvms.ts';
-import { recordRevision } from '../store/revisions.ts';
+import { findCvm, findCvmById, lockLiveCvm, setCvmStatus } from '../store/cvms.ts';
+import { cpuImagesOfNode, imagesOfNode, lockNode, nodeUsageExcept } from '../store/nodes.ts';
+import {
+  claimPendingUpdate,
+  findPreparedPatch,
+  insertComposeProvision,
+  insertPreparedPatch,
+  latestComposeProvision,
+} from '../store/pending-updates.ts';
+import { countRevisions, findRevision, listRevisions, recordRevision, type RevisionListing } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 
@@ -121,7 +131,7 @@ export class UpdateService {
 
   // ---------------------------------------------------------------- the endpoints
 
-  /** `PATCH /cvms/{id}` (seed 004): any subset of fields, atomically; `prepareOnly` keeps it under a token. */
+  /** `PATCH /cvms/{id}`: any subset of fields, atomically; `prepareOnly` keeps it under a token. */
   async patch(p: Principal, cvm: CvmView, body: UnifiedPatch | undefined, prepareOnly: boolean): Promise<SubmitResult | PreparedResult> {
     const req = body ?? {};
     if (!Object.keys(req).length) {
@@ -158,12 +168,7 @@ export class UpdateService {
 
   /** `POST /cvms/{id}/commit-update`: apply what a prepare-only PATCH kept, once. */
   async commitPrepared(p: Principal, cvm: CvmView, token: string, composeHash?: string | null): Promise<SubmitResult> {
-    const rows = await this.db.query<{ id: number; cvm_id: number; compose_hash: string; base_hash: string; change: ConfigPatch; expires_at: Date; used_at: Date | null }>(
-      `SELECT id, cvm_id, compose_hash, base_hash, change, expires_at, used_at FROM pending_updates
-        WHERE kind = 'prepared_patch' AND token_hash = $1 AND workspace_id = $2`,
-      [sha256(token), p.workspaceId],
-    );
-    const pending = rows[0];
+    const pending = await findPreparedPatch(this.db, sha256(token), p.workspaceId);
     const invalid = (why: string) => badRequest(ErrorCodes.COMMIT_TOKEN_INVALID, why);
     if (!pending) throw invalid('This commit token is not valid: it was never issued in this workspace. Run the prepare-only PATCH again for a new one.');
     if (pending.cvm_id !== cvm.id) throw invalid(`This commit token was issued for another CVM, not ${cvm.name}.`);
@@ -228,10 +233,7 @@ export class UpdateService {
 
   /** `GET /cvms/{id}/available-os-images`: the CVM's node's images that suit it, by version, prod and dev. */
   async availableOsImages(cvm: CvmView) {
-    const images = await this.db.query<{ name: string; version: string; is_dev: boolean; os_image_hash: string | null }>(
-      `SELECT name, version, is_dev, os_image_hash FROM node_images WHERE node_id = $1 AND requires_gpu = false`,
-      [cvm.node.id],
-    );
+    const images = await cpuImagesOfNode(this.db, cvm.node.id);
     const onChain = cvm.kms.kms_type !== 'phala';
     type Variant = { name: string; os_image_hash: string | null; is_current: boolean };
     const byVersion = new Map<string, { version: number[]; prod: Variant | null; dev: Variant | null }>();
@@ -288,7 +290,7 @@ export class UpdateService {
     return this.submit(p, cvm, patch, { operationType: 'compose_update', allowRestart }) as Promise<SubmitResult>;
   }
 
-  /** `POST /cvms/{id}/compose_file/provision` (seed 003): validate and hash the new compose, keep it 14 days. */
+  /** `POST /cvms/{id}/compose_file/provision`: validate and hash the new compose, keep it 14 days. */
   async provisionCompose(p: Principal, cvm: CvmView, req: ComposeProvision) {
     const current = JSON.parse(cvm.app_compose) as Record<string, unknown>;
     const built = buildAppCompose({ ...req, name: req.name || (current.name as string) }, cvm.name);
@@ -298,11 +300,9 @@ export class UpdateService {
     const config = await configOf(this.db, cvm.id);
     // the commit may bring a new sealed env, so the sealed-env keys are checked there, not here
     const plan = planChange(config, patch, { sealedEnvCheck: !req.update_env_vars });
-    await this.db.query(
-      `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, change, created_by, expires_at)
-       VALUES ('compose_provision', $1, $2, $3, $4, $5, $6, now() + ($7 || ' milliseconds')::interval)`,
-      [p.workspaceId, cvm.id, plan.next.compose_hash, config.compose_hash, JSON.stringify(patch), p.userId, String(this.pendingTtlMs)],
-    );
+    await insertComposeProvision(this.db, {
+      workspace_id: p.workspaceId, cvm_id: cvm.id, compose_hash: plan.next.compose_hash, base_hash: config.compose_hash, change: patch, created_by: p.userId,
+    }, this.pendingTtlMs);
     return {
       app_id: cvm.app_id,
       device_id: cvm.node.device_id,
@@ -316,12 +316,7 @@ export class UpdateService {
   /** Phase two: apply a provisioned compose (plus an optional new sealed env). */
   async commitCompose(p: Principal, cvm: CvmView, req: ComposeCommit): Promise<SubmitResult> {
     const hash = normHash(req.compose_hash);
-    const rows = await this.db.query<{ id: number; base_hash: string; change: ConfigPatch; expires_at: Date; used_at: Date | null }>(
-      `SELECT id, base_hash, change, expires_at, used_at FROM pending_updates
-        WHERE kind = 'compose_provision' AND cvm_id = $1 AND compose_hash = $2 ORDER BY id DESC LIMIT 1`,
-      [cvm.id, hash],
-    );
-    const pending = rows[0];
+    const pending = await latestComposeProvision(this.db, cvm.id, hash);
     if (!pending) {
       throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
         `compose_hash ${hash} was not provisioned for CVM ${cvm.name}: call POST /cvms/{id}/compose_file/provision for this CVM first.`);
@@ -344,17 +339,14 @@ export class UpdateService {
 
   /** `GET /apps/{app_id}/revisions`. */
   async revisions(appId: string, page: number, pageSize: number) {
-    const [{ n }] = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM revisions WHERE app_id = $1', [appId]);
-    const rows = await this.db.query<RevisionRow>(
-      `${REVISION_SELECT} WHERE r.app_id = $1 ORDER BY r.id DESC LIMIT $2 OFFSET $3`,
-      [appId, pageSize, (page - 1) * pageSize],
-    );
+    const n = await countRevisions(this.db, appId);
+    const rows = await listRevisions(this.db, appId, { limit: pageSize, offset: (page - 1) * pageSize });
     return { revisions: rows.map(revisionShape), total: n, page, page_size: pageSize, total_pages: Math.ceil(n / pageSize) };
   }
 
   /** `GET /apps/{app_id}/revisions/{revision_id}`. */
   async revision(appId: string, revisionId: string, rawCompose: boolean) {
-    const [r] = await this.db.query<RevisionRow>(`${REVISION_SELECT} WHERE r.app_id = $1 AND r.revision_id = $2`, [appId, revisionId]);
+    const r = await findRevision(this.db, appId, revisionId);
     if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no revision ${revisionId}: list them with GET /apps/${appId}/revisions.`);
     return {
       ...revisionShape(r),
@@ -369,7 +361,7 @@ export class UpdateService {
    * and user config) through the update path, on the revision's CVM or `cvm_id` of the same app.
    */
   async rollback(p: Principal, appId: string, revisionId: string, body: RollbackRequest): Promise<SubmitResult> {
-    const [r] = await this.db.query<RevisionRow>(`${REVISION_SELECT} WHERE r.app_id = $1 AND r.revision_id = $2`, [appId, revisionId]);
+    const r = await findRevision(this.db, appId, revisionId);
     if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no revision ${revisionId}: list them with GET /apps/${appId}/revisions.`);
     const target = body?.cvm_id;
     const cvm = await this.cvm(p, target != null ? String(target) : r.vm_uuid);
@@ -389,8 +381,7 @@ export class UpdateService {
     const result = await withBusyCheck(this.db, cvm.name, async (q) => {
       const row = await lockLiveCvm(q, cvm);
       if (o.consumes) {
-        const claimed = await q.query('UPDATE pending_updates SET used_at = now() WHERE id = $1 AND used_at IS NULL RETURNING id', [o.consumes.id]);
-        if (!claimed.length) throw o.consumes.spent();
+        if (!(await claimPendingUpdate(q, o.consumes.id))) throw o.consumes.spent();
       }
       await assertIdle(q, cvm.id, cvm.name);
       const config = await configOf(q, cvm.id);
@@ -418,12 +409,11 @@ export class UpdateService {
       // the on-chain KMS branch (465, confirmation with X-Compose-Hash / X-Transaction-Hash) slots in here
       if (o.prepareOnly) {
         const token = `ctk_${randomBytes(24).toString('base64url')}`;
-        const [pending] = await q.query<{ expires_at: Date }>(
-          `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, token_hash, change, created_by, expires_at)
-           VALUES ('prepared_patch', $1, $2, $3, $4, $5, $6, $7, now() + ($8 || ' milliseconds')::interval) RETURNING expires_at`,
-          [p.workspaceId, cvm.id, plan.next.compose_hash, config.compose_hash, sha256(token), JSON.stringify(patch), p.userId, String(this.pendingTtlMs)],
-        );
-        prepared = { token, hash: plan.next.compose_hash, expires: pending.expires_at };
+        const expires = await insertPreparedPatch(q, {
+          workspace_id: p.workspaceId, cvm_id: cvm.id, compose_hash: plan.next.compose_hash, base_hash: config.compose_hash,
+          token_hash: sha256(token), change: patch, created_by: p.userId,
+        }, this.pendingTtlMs);
+        prepared = { token, hash: plan.next.compose_hash, expires };
         return { cvm, plan, op: null };
       }
       if (!plan.needsHost) {
@@ -434,7 +424,7 @@ export class UpdateService {
       }
       const params: UpdateParams = { next: plan.next, previous: config, operation_type: o.operationType, restart: row.status === 'running' };
       const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: cvm.id, kind: 'update', target: params.restart ? 'running' : 'stopped', params: { ...params, triggered_by: p.userId } });
-      await q.query(`UPDATE cvms SET status = 'updating', updated_at = now() WHERE id = $1`, [cvm.id]);
+      await setCvmStatus(q, cvm.id, 'updating');
       return { cvm, plan, op, applied: false };
     });
     if (prepared) {
@@ -477,15 +467,8 @@ function restartMessage(plan: PlannedChange, cvm: CvmView): string {
 async function checkAgainstNode(q: Queryable, cvm: CvmView, current: CvmConfig, plan: PlannedChange): Promise<void> {
   const next = plan.next;
   if (next.vcpu > current.vcpu || next.memory_mb > current.memory_mb) {
-    const [node] = await q.query<{ name: string; max_vcpu: number; max_memory_mb: number }>(
-      'SELECT name, max_vcpu, max_memory_mb FROM nodes WHERE id = $1 FOR NO KEY UPDATE',
-      [cvm.node.id],
-    );
-    const [used] = await q.query<{ vcpu: number; memory_mb: number }>(
-      `SELECT coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb
-         FROM cvms WHERE node_id = $1 AND deleted_at IS NULL AND id <> $2`,
-      [cvm.node.id, cvm.id],
-    );
+    const node = (await lockNode(q, cvm.node.id))!;
+    const used = await nodeUsageExcept(q, cvm.node.id, cvm.id);
     if (node.max_vcpu && used.vcpu + next.vcpu > node.max_vcpu) {
       throw badRequest(ErrorCodes.INSUFFICIENT_VCPU,
         `Node ${node.name} has ${node.max_vcpu - used.vcpu} vCPU free for this CVM; ${next.vcpu} were asked for. Ask for fewer, or replicate it to another node.`);
@@ -496,10 +479,7 @@ async function checkAgainstNode(q: Queryable, cvm: CvmView, current: CvmConfig, 
     }
   }
   if (next.image !== current.image) {
-    const images = await q.query<{ name: string; is_dev: boolean; requires_gpu: boolean }>(
-      'SELECT name, is_dev, requires_gpu FROM node_images WHERE node_id = $1 ORDER BY name',
-      [cvm.node.id],
-    );
+    const images = await imagesOfNode(q, cvm.node.id);
     const image = images.find((i) => i.name === next.image);
     if (!image) {
       throw badRequest(ErrorCodes.IMAGE_NOT_FOUND,
@@ -514,35 +494,7 @@ async function checkAgainstNode(q: Queryable, cvm: CvmView, current: CvmConfig, 
   }
 }
 
-interface RevisionRow {
-  revision_id: string;
-  app_id: string;
-  vm_uuid: string;
-  cvm_id: number;
-  cvm_name: string;
-  compose_hash: string;
-  app_compose: string;
-  encrypted_env: string | null;
-  env_keys: string[];
-  user_config: string | null;
-  operation_type: string;
-  correlation_id: string | null;
-  created_at: Date;
-  u_id: number | null;
-  u_username: string | null;
-  w_id: number;
-  w_name: string;
-  w_slug: string;
-}
-
-const REVISION_SELECT = `
-SELECT r.revision_id, r.app_id, c.vm_uuid, c.id AS cvm_id, c.name AS cvm_name, r.compose_hash, r.app_compose, r.encrypted_env,
-       r.env_keys, r.user_config, r.operation_type, r.correlation_id, r.created_at, u.id AS u_id, u.username AS u_username,
-       w.id AS w_id, w.name AS w_name, w.slug AS w_slug
-  FROM revisions r JOIN cvms c ON c.id = r.cvm_id JOIN workspaces w ON w.id = r.workspace_id
-  LEFT JOIN users u ON u.id = r.triggered_by`;
-
-function revisionShape(r: RevisionRow) {
+function revisionShape(r: RevisionListing) {
   return {
     revision_id: r.revision_id,
     app_id: r.app_id,

@@ -3,30 +3,14 @@
  * host said about it (host VM id, boot and shutdown progress, instance id, status).
  */
 import type { Queryable } from '../db/index.ts';
-import type { VmConfiguration } from '../hosts/vmm-client.ts';
+import type { CvmRow } from './cvms.ts';
 
-export interface CvmRecord {
-  id: number;
-  vm_uuid: string;
-  name: string;
-  status: string;
-  node_id: number;
-  host_vm_id: string | null;
-  app_id: string;
-  image: string;
-  app_compose: string;
-  vcpu: number;
-  memory_mb: number;
-  disk_gb: number;
-  encrypted_env: string | null;
-  user_config: string | null;
-  ports: VmConfiguration['ports'];
-  gpus: VmConfiguration['gpus'] | null;
-  hugepages: boolean;
-  pin_numa: boolean;
-  shutdown_timeout_s: number | null;
-  allow_force_stop: boolean;
-}
+/** What the worker reads of a CVM (`COLUMNS`). */
+export type CvmRecord = Pick<
+  CvmRow,
+  | 'id' | 'vm_uuid' | 'name' | 'status' | 'node_id' | 'host_vm_id' | 'app_id' | 'image' | 'app_compose' | 'vcpu' | 'memory_mb'
+  | 'disk_gb' | 'encrypted_env' | 'user_config' | 'ports' | 'gpus' | 'hugepages' | 'pin_numa' | 'shutdown_timeout_s' | 'allow_force_stop'
+>;
 
 const COLUMNS = `id, vm_uuid, name, status, node_id, host_vm_id, app_id, image, app_compose, vcpu, memory_mb, disk_gb, encrypted_env,
   user_config, ports, gpus, hugepages, pin_numa, shutdown_timeout_s, allow_force_stop`;

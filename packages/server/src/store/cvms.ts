@@ -1,8 +1,56 @@
 /**
- * Reading CVMs: one query returns everything the response shapes need, always scoped to a workspace.
+ * CVMs: the `cvms` table. Reading them, one query returns everything the response shapes need, always
+ * scoped to a workspace (`findCvm`, the list pages); the rest are the rows, locks and writes services use.
  */
-import { ErrorCodes, notFound, type AppRecord, type CvmRef, type CvmView } from '@opencvm/core';
+import { ErrorCodes, notFound, type CvmRef, type CvmStateRecord, type CvmView, type RuntimeSnapshot } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
+import type { VmConfiguration } from '../hosts/vmm-client.ts';
+
+/** A `cvms` row. */
+export interface CvmRow {
+  id: number;
+  vm_uuid: string;
+  workspace_id: number;
+  creator_id: number | null;
+  app_id: string;
+  name: string;
+  status: string;
+  node_id: number;
+  /** the host's id of the CVM's VM, once the host created it */
+  host_vm_id: string | null;
+  kms_id: string;
+  instance_type: string | null;
+  vcpu: number;
+  memory_mb: number;
+  disk_gb: number;
+  image: string;
+  compose_hash: string;
+  /** the exact hashed text */
+  app_compose: string;
+  encrypted_env: string | null;
+  env_keys: string[];
+  user_config: string | null;
+  ports: VmConfiguration['ports'];
+  gpus: VmConfiguration['gpus'] | null;
+  hugepages: boolean;
+  pin_numa: boolean;
+  listed: boolean;
+  instance_id: string | null;
+  boot_progress: string | null;
+  boot_error: string | null;
+  shutdown_progress: string | null;
+  started_at: Date | null;
+  exited_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+  /** the guest's last reported runtime state (the runtime reconciler's) */
+  runtime: RuntimeSnapshot | null;
+  /** the CVM this one replicates, if any */
+  source_cvm_id: number | null;
+  shutdown_timeout_s: number | null;
+  allow_force_stop: boolean;
+}
 
 const SELECT_VIEW = `
 SELECT c.id, c.vm_uuid, c.name, c.status, c.app_id, c.instance_id, c.instance_type, c.vcpu, c.memory_mb, c.disk_gb,
@@ -49,8 +97,8 @@ export async function findCvm(q: Queryable, workspaceId: number, ref: CvmRef): P
  * Lock a CVM the request resolved (its row, `FOR UPDATE`) for a change, and read what the change depends on.
  * A CVM deleted since it was resolved is a 404, as if it had never been found.
  */
-export async function lockLiveCvm(q: Queryable, cvm: Pick<CvmView, 'id' | 'name'>): Promise<{ id: number; status: string; host_vm_id: string | null }> {
-  const [row] = await q.query<{ id: number; status: string; host_vm_id: string | null }>(
+export async function lockLiveCvm(q: Queryable, cvm: Pick<CvmView, 'id' | 'name'>): Promise<Pick<CvmRow, 'id' | 'status' | 'host_vm_id'>> {
+  const [row] = await q.query<Pick<CvmRow, 'id' | 'status' | 'host_vm_id'>>(
     'SELECT id, status, host_vm_id FROM cvms WHERE id = $1 AND deleted_at IS NULL FOR UPDATE',
     [cvm.id],
   );
@@ -216,12 +264,168 @@ export async function listCvmsOfApps(q: Queryable, workspaceId: number, appIds: 
   return viewsOf(j).filter((c) => c.workspace.id === workspaceId);
 }
 
-/** An app of a workspace by its (normalised) app id, or null: another workspace's app is not found. */
-export async function findApp(q: Queryable, workspaceId: number, appId: string): Promise<AppRecord | null> {
-  const [row] = await q.query<AppRecord>(
-    `SELECT a.app_id, a.name, a.created_at, k.kms_type FROM apps a JOIN kms_instances k ON k.id = a.kms_id
-      WHERE a.app_id = $1 AND a.workspace_id = $2`,
-    [appId, workspaceId],
+// ---- the state reads (`/cvms/{id}/state`, `/status/batch`): a light query, polled by the SSE watch ----
+
+const STATE_COLUMNS = `c.name, c.status, c.vm_uuid, c.instance_id, c.boot_progress, c.boot_error, c.shutdown_progress,
+       c.started_at, c.exited_at, o.kind AS op_kind, o.created_at AS op_started_at, o.correlation_id AS op_correlation_id`;
+
+/** The state of the live CVMs of a workspace among `vmUuids` (normalised uuids). */
+export function cvmStatesByUuid(q: Queryable, workspaceId: number, vmUuids: string[]): Promise<CvmStateRecord[]> {
+  return q.query<CvmStateRecord>(
+    `SELECT ${STATE_COLUMNS}
+       FROM cvms c LEFT JOIN operations o ON o.cvm_id = c.id AND o.state IN ('pending', 'running')
+      WHERE c.workspace_id = $1 AND c.deleted_at IS NULL AND c.vm_uuid = ANY($2::uuid[])`,
+    [workspaceId, vmUuids],
+  );
+}
+
+/** The state of one CVM of a workspace by internal id, deleted or not (`deleted`). */
+export async function cvmStateById(q: Queryable, workspaceId: number, cvmId: number): Promise<(CvmStateRecord & { deleted: boolean }) | null> {
+  const [row] = await q.query<CvmStateRecord & { deleted: boolean }>(
+    `SELECT ${STATE_COLUMNS}, c.deleted_at IS NOT NULL AS deleted
+       FROM cvms c LEFT JOIN operations o ON o.cvm_id = c.id AND o.state IN ('pending', 'running')
+      WHERE c.id = $1 AND c.workspace_id = $2`,
+    [cvmId, workspaceId],
   );
   return row ?? null;
+}
+
+export async function cvmUserConfig(q: Queryable, cvmId: number): Promise<string | null> {
+  const [row] = await q.query<Pick<CvmRow, 'user_config'>>('SELECT user_config FROM cvms WHERE id = $1', [cvmId]);
+  return row?.user_config ?? null;
+}
+
+// ---- rows, locks and writes ----
+
+/** A CVM's row by internal id, whatever its workspace or state. */
+export async function readCvmRow(q: Queryable, id: number): Promise<CvmRow | null> {
+  const [row] = await q.query<CvmRow>('SELECT * FROM cvms WHERE id = $1', [id]);
+  return row ?? null;
+}
+
+/** Whether a live CVM of the workspace has this name. */
+export async function isCvmNameTaken(q: Queryable, workspaceId: number, name: string): Promise<boolean> {
+  const taken = await q.query('SELECT 1 FROM cvms WHERE workspace_id = $1 AND name = $2 AND deleted_at IS NULL', [workspaceId, name]);
+  return taken.length > 0;
+}
+
+export type NewCvm = Pick<
+  CvmRow,
+  | 'vm_uuid' | 'workspace_id' | 'creator_id' | 'app_id' | 'name' | 'node_id' | 'kms_id' | 'instance_type' | 'vcpu' | 'memory_mb'
+  | 'disk_gb' | 'image' | 'compose_hash' | 'app_compose' | 'encrypted_env' | 'env_keys' | 'user_config' | 'ports' | 'gpus'
+  | 'hugepages' | 'pin_numa' | 'listed'
+>;
+
+/** A new CVM, `starting` (its first boot is queued with it). */
+export async function insertCvm(q: Queryable, c: NewCvm): Promise<number> {
+  const [row] = await q.query<Pick<CvmRow, 'id'>>(
+    `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
+                       memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
+                       ports, gpus, hugepages, pin_numa, listed)
+     VALUES ($1,$2,$3,$4,$5,'starting',$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) RETURNING id`,
+    [
+      c.vm_uuid, c.workspace_id, c.creator_id, c.app_id, c.name, c.node_id, c.kms_id, c.instance_type, c.vcpu,
+      c.memory_mb, c.disk_gb, c.image, c.compose_hash, c.app_compose, c.encrypted_env,
+      JSON.stringify(c.env_keys), c.user_config, JSON.stringify(c.ports),
+      c.gpus ? JSON.stringify(c.gpus) : null, c.hugepages, c.pin_numa, c.listed,
+    ],
+  );
+  return row.id;
+}
+
+/**
+ * A new CVM copied from `source_cvm_id` (same app, configuration and workspace), `starting`, on `node_id`;
+ * `encrypted_env` null keeps the source's sealed env.
+ */
+export async function insertReplica(
+  q: Queryable,
+  r: Pick<CvmRow, 'vm_uuid' | 'creator_id' | 'name' | 'node_id' | 'encrypted_env'> & { source_cvm_id: number },
+): Promise<number> {
+  const [row] = await q.query<Pick<CvmRow, 'id'>>(
+    `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
+                       memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
+                       ports, gpus, hugepages, pin_numa, listed, source_cvm_id)
+     SELECT $1, workspace_id, $2, app_id, $3, 'starting', $4, kms_id, instance_type, vcpu, memory_mb, disk_gb, image,
+            compose_hash, app_compose, coalesce($5, encrypted_env), env_keys, user_config, ports, gpus, hugepages,
+            pin_numa, listed, id
+       FROM cvms WHERE id = $6 RETURNING id`,
+    [r.vm_uuid, r.creator_id, r.name, r.node_id, r.encrypted_env, r.source_cvm_id],
+  );
+  return row.id;
+}
+
+export async function setCvmStatus(q: Queryable, id: number, status: string): Promise<void> {
+  await q.query('UPDATE cvms SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
+}
+
+/** The live CVM whose VM on this node has this host VM id (what the KMS checks a guest against). */
+export async function cvmOnHost(q: Queryable, nodeId: number, hostVmId: string): Promise<Pick<CvmRow, 'app_id' | 'compose_hash' | 'kms_id'> | null> {
+  const [row] = await q.query<Pick<CvmRow, 'app_id' | 'compose_hash' | 'kms_id'>>(
+    `SELECT app_id, compose_hash, kms_id FROM cvms
+      WHERE node_id = $1 AND host_vm_id = $2 AND deleted_at IS NULL`,
+    [nodeId, hostVmId],
+  );
+  return row ?? null;
+}
+
+// ---- instance ids ----
+
+/** What the instance-id calls read of a CVM. */
+export type CvmInstanceRef = Pick<CvmRow, 'id' | 'vm_uuid' | 'name' | 'status' | 'node_id' | 'host_vm_id' | 'instance_id'>;
+
+const INSTANCE_REF = 'c.id, c.vm_uuid::text AS vm_uuid, c.name, c.status, c.node_id, c.host_vm_id, c.instance_id';
+
+/** A CVM by internal id; `lock` takes its row (`FOR UPDATE`) until the transaction ends. */
+export async function readInstanceRef(q: Queryable, id: number, opts: { lock?: boolean } = {}): Promise<CvmInstanceRef> {
+  const [row] = await q.query<CvmInstanceRef>(`SELECT ${INSTANCE_REF} FROM cvms c WHERE c.id = $1${opts.lock ? ' FOR UPDATE' : ''}`, [id]);
+  return row;
+}
+
+/** Which of a workspace's live CVMs a batch selects: only running ones, only those without an instance id. */
+export interface InstanceRefFilter {
+  runningOnly?: boolean;
+  missingOnly?: boolean;
+}
+
+const instanceRefWhere = (f: InstanceRefFilter) =>
+  `c.workspace_id = $1 AND c.deleted_at IS NULL${f.runningOnly ? ` AND c.status = 'running'` : ''}${f.missingOnly ? ' AND c.instance_id IS NULL' : ''}`;
+
+export async function countInstanceRefs(q: Queryable, workspaceId: number, f: InstanceRefFilter): Promise<number> {
+  const [count] = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM cvms c WHERE ${instanceRefWhere(f)}`, [workspaceId]);
+  return count.n;
+}
+
+/** The first `limit` of a workspace's live CVMs the filter selects, by id. */
+export function listInstanceRefs(q: Queryable, workspaceId: number, f: InstanceRefFilter, limit: number): Promise<CvmInstanceRef[]> {
+  return q.query<CvmInstanceRef>(`SELECT ${INSTANCE_REF} FROM cvms c WHERE ${instanceRefWhere(f)} ORDER BY c.id LIMIT $2`, [workspaceId, limit]);
+}
+
+/** The CVM's old instance id stops naming it: none recorded, and it shows `status` until its VM boots again. */
+export async function dropInstanceId(q: Queryable, id: number, status: string): Promise<void> {
+  await q.query('UPDATE cvms SET status = $2, instance_id = NULL, updated_at = now() WHERE id = $1', [id, status]);
+}
+
+export async function setInstanceId(q: Queryable, id: number, instanceId: string): Promise<void> {
+  await q.query('UPDATE cvms SET instance_id = $2, updated_at = now() WHERE id = $1', [id, instanceId]);
+}
+
+/** Another live CVM (than `cvmId`) that has this instance id on record, whatever its workspace. */
+export async function instanceIdHolder(
+  q: Queryable,
+  instanceId: string,
+  cvmId: number,
+): Promise<Pick<CvmRow, 'name' | 'vm_uuid' | 'workspace_id'> | null> {
+  const [other] = await q.query<Pick<CvmRow, 'name' | 'vm_uuid' | 'workspace_id'>>(
+    `SELECT name, vm_uuid::text AS vm_uuid, workspace_id FROM cvms WHERE instance_id = $1 AND id <> $2 AND deleted_at IS NULL LIMIT 1`,
+    [instanceId, cvmId],
+  );
+  return other ?? null;
+}
+
+/**
+ * Take the transaction-scoped advisory lock of an instance id: instance ids are global, so concurrent
+ * writers of the same id take turns (and a holder check made under the lock holds).
+ */
+export async function lockInstanceId(q: Queryable, instanceId: string): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`instance_id:${instanceId}`]);
 }

@@ -1,7 +1,9 @@
 /**
- * The `operations` table as the worker uses it: claim a due operation, hold it by a lease (`run_after`),
- * record its phase (`step`), and end it. An operation is due when it is pending or running and its
- * `run_after` has passed: a running one whose lease lapsed (its worker died) is taken up again.
+ * The `operations` table: what the worker does with each CVM, one active (pending or running) operation per
+ * CVM at a time (the `operations_one_active` unique index). Requests read a CVM's operations, its active
+ * one, and insert one; the worker claims a due operation, holds it by a lease (`run_after`), records its
+ * phase (`step`), and ends it. An operation is due when it is pending or running and its `run_after` has
+ * passed: a running one whose lease lapsed (its worker died) is taken up again.
  */
 import type { OperationKind, OperationState } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
@@ -14,6 +16,7 @@ export interface OperationParams {
   [key: string]: unknown;
 }
 
+/** An `operations` row (but `run_after`, the lease, which only the worker's statements use). */
 export interface OperationRow {
   id: number;
   correlation_id: string;
@@ -101,4 +104,39 @@ export async function findOperation(q: Queryable, cvmId: number, correlationId: 
   if (!UUID.test(correlationId)) return null;
   const [row] = await q.query<OperationRow>(`SELECT ${COLUMNS} FROM operations WHERE cvm_id = $1 AND correlation_id = $2::uuid`, [cvmId, correlationId]);
   return row ?? null;
+}
+
+/** The CVM's active (pending or running) operation, if any. */
+export async function activeOperation(q: Queryable, cvmId: number): Promise<Pick<OperationRow, 'kind' | 'correlation_id' | 'created_at'> | null> {
+  const [op] = await q.query<Pick<OperationRow, 'kind' | 'correlation_id' | 'created_at'>>(
+    `SELECT kind, correlation_id, created_at FROM operations WHERE cvm_id = $1 AND state IN ('pending', 'running')`,
+    [cvmId],
+  );
+  return op ?? null;
+}
+
+export interface NewOperation {
+  correlation_id: string;
+  workspace_id: number;
+  cvm_id: number;
+  kind: string;
+  target_status: string;
+  params: object;
+  /** `succeeded`: a change that needed no host work, recorded as started and finished now with its `step` */
+  state: 'pending' | 'succeeded';
+  step: string | null;
+}
+
+/**
+ * Record an operation. A second active one for the same CVM violates `operations_one_active` (SQLSTATE
+ * 23505), which the caller turns into its 409.
+ */
+export async function insertOperation(q: Queryable, o: NewOperation): Promise<Pick<OperationRow, 'id' | 'correlation_id'>> {
+  const done = o.state === 'succeeded';
+  const [row] = await q.query<Pick<OperationRow, 'id' | 'correlation_id'>>(
+    `INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state, params, step, started_at, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ${done ? 'now(), now()' : 'NULL, NULL'}) RETURNING id, correlation_id`,
+    [o.correlation_id, o.workspace_id, o.cvm_id, o.kind, o.target_status, o.state, JSON.stringify(o.params), o.step],
+  );
+  return row;
 }

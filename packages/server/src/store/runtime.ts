@@ -5,18 +5,14 @@
  */
 import type { RuntimeSnapshot } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
+import type { CvmRow } from './cvms.ts';
 
 const LAST_TRIED = `coalesce((c.runtime->>'attempted_at')::timestamptz, (c.runtime->>'refreshed_at')::timestamptz)`;
 const NO_ACTIVE_OP = `NOT EXISTS (SELECT 1 FROM operations o WHERE o.cvm_id = c.id AND o.state IN ('pending', 'running'))`;
 
-export interface HostedCvmRow {
-  id: number;
+/** A CVM that has a VM on its host, as the reconciler compares it with what the host says. */
+export interface HostedCvmRow extends Pick<CvmRow, 'id' | 'status' | 'boot_progress' | 'boot_error' | 'shutdown_progress' | 'instance_id'> {
   host_vm_id: string;
-  status: string;
-  boot_progress: string | null;
-  boot_error: string | null;
-  shutdown_progress: string | null;
-  instance_id: string | null;
   /** the row version (`xmin`) the reconciler's writes are conditional on */
   version: string;
 }
@@ -32,13 +28,8 @@ export function idleCvmsOnNode(q: Queryable, nodeId: number): Promise<HostedCvmR
   );
 }
 
-export interface HostStatePatch {
-  status: string;
-  boot_progress: string | null;
-  boot_error: string | null;
-  shutdown_progress: string | null;
-  instance_id: string | null;
-}
+/** What the host's view of a VM sets on its CVM (`instance_id` null: keep the recorded one). */
+export type HostStatePatch = Pick<CvmRow, 'status' | 'boot_progress' | 'boot_error' | 'shutdown_progress' | 'instance_id'>;
 
 /**
  * Copy what the host says onto an idle CVM, if the row is still the version read. Leaving `running` clears
@@ -62,10 +53,10 @@ export async function applyHostState(q: Queryable, id: number, version: string, 
   return rows.length > 0;
 }
 
-export interface RuntimeTarget {
-  id: number;
-  node_id: number;
+/** A running CVM whose runtime snapshot is refreshed from its guest. */
+export interface RuntimeTarget extends Pick<CvmRow, 'id' | 'node_id'> {
   host_vm_id: string;
+  /** the row version (`xmin`) the snapshot write is conditional on */
   version: string;
 }
 
@@ -123,19 +114,12 @@ export async function saveRuntimeFailure(q: Queryable, target: RuntimeTarget, er
 
 /** The snapshot of one CVM (request path: store only). */
 export async function readRuntime(q: Queryable, cvmId: number): Promise<RuntimeSnapshot | null> {
-  const [row] = await q.query<{ runtime: RuntimeSnapshot | null }>('SELECT runtime FROM cvms WHERE id = $1', [cvmId]);
+  const [row] = await q.query<Pick<CvmRow, 'runtime'>>('SELECT runtime FROM cvms WHERE id = $1', [cvmId]);
   return row?.runtime ?? null;
 }
 
-export interface LogTarget {
-  id: number;
-  vm_uuid: string;
-  name: string;
-  status: string;
-  node_id: number;
-  host_vm_id: string | null;
-  app_compose: string;
-}
+/** What the log routes need of a CVM. */
+export type LogTarget = Pick<CvmRow, 'id' | 'vm_uuid' | 'name' | 'status' | 'node_id' | 'host_vm_id' | 'app_compose'>;
 
 /** A live CVM by vm_uuid, whatever its workspace: the log routes authorise by a signed URL, not a key. */
 export async function logTarget(q: Queryable, vmUuid: string): Promise<LogTarget | null> {

@@ -1,0 +1,165 @@
+/**
+ * dstack hosts ("nodes", "teepods" in Phala's words) and the OS images each can boot: the `nodes` and
+ * `node_images` tables, and what the live CVMs placed on a node reserve of it (placement's usage).
+ */
+import type { Queryable } from '../db/index.ts';
+
+/** A `nodes` row. */
+export interface NodeRow {
+  id: number;
+  name: string;
+  url: string;
+  /** bearer token for the host's pRPC API */
+  auth_token: string | null;
+  /** SHA-256 of the token the host's guests present to the KMS */
+  kms_token_hash: string | null;
+  region: string;
+  device_id: string;
+  ppid: string;
+  fmspc: string;
+  gateway_base_domain: string | null;
+  max_cvms: number;
+  max_vcpu: number;
+  max_memory_mb: number;
+  listed: boolean;
+  status: string;
+  version: string | null;
+  created_at: Date;
+}
+
+/** A `node_images` row. */
+export interface NodeImageRow {
+  node_id: number;
+  name: string;
+  version: string;
+  is_dev: boolean;
+  requires_gpu: boolean;
+  os_image_hash: string | null;
+}
+
+/** What the live CVMs placed on a node reserve of it. */
+export interface NodeUsageRow {
+  node_id: number;
+  cvms: number;
+  vcpu: number;
+  memory_mb: number;
+  disk_gb: number;
+}
+
+// ---------------------------------------------------------------- nodes
+
+/** What a host says about itself when it registers (GetMeta, Version) plus how it is reached. */
+export type NodeRegistration = Pick<
+  NodeRow,
+  'name' | 'url' | 'auth_token' | 'kms_token_hash' | 'region' | 'device_id' | 'ppid' | 'gateway_base_domain' | 'max_cvms' | 'max_vcpu' | 'max_memory_mb' | 'version'
+>;
+
+/** Insert the node, or refresh it by name; it is `online` either way. */
+export async function upsertNode(q: Queryable, n: NodeRegistration): Promise<NodeRow> {
+  const [node] = await q.query<NodeRow>(
+    `INSERT INTO nodes (name, url, auth_token, kms_token_hash, region, device_id, ppid, fmspc, gateway_base_domain,
+                        max_cvms, max_vcpu, max_memory_mb, status, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, '00906ED50000', $8, $9, $10, $11, 'online', $12)
+     ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, auth_token = EXCLUDED.auth_token,
+       kms_token_hash = EXCLUDED.kms_token_hash, region = EXCLUDED.region, device_id = EXCLUDED.device_id,
+       gateway_base_domain = EXCLUDED.gateway_base_domain, max_cvms = EXCLUDED.max_cvms,
+       max_vcpu = EXCLUDED.max_vcpu, max_memory_mb = EXCLUDED.max_memory_mb, status = 'online',
+       version = EXCLUDED.version
+     RETURNING *`,
+    [n.name, n.url, n.auth_token, n.kms_token_hash, n.region, n.device_id, n.ppid, n.gateway_base_domain, n.max_cvms, n.max_vcpu, n.max_memory_mb, n.version],
+  );
+  return node;
+}
+
+export async function markNodeOffline(q: Queryable, name: string): Promise<void> {
+  await q.query(`UPDATE nodes SET status = 'offline' WHERE name = $1`, [name]);
+}
+
+export async function findNode(q: Queryable, id: number): Promise<NodeRow | null> {
+  const [n] = await q.query<NodeRow>('SELECT * FROM nodes WHERE id = $1', [id]);
+  return n ?? null;
+}
+
+/** Every node (or the online ones), by id. */
+export function listNodes(q: Queryable, opts: { onlineOnly?: boolean } = {}): Promise<NodeRow[]> {
+  return q.query<NodeRow>(`SELECT * FROM nodes ${opts.onlineOnly ? `WHERE status = 'online' ` : ''}ORDER BY id`);
+}
+
+/** The id of the node whose guests present the KMS token with this hash. */
+export async function nodeIdByKmsTokenHash(q: Queryable, hash: string): Promise<number | null> {
+  const [n] = await q.query<Pick<NodeRow, 'id'>>('SELECT id FROM nodes WHERE kms_token_hash = $1', [hash]);
+  return n?.id ?? null;
+}
+
+/**
+ * Lock a node's row (NO KEY UPDATE) until the transaction ends, so that two changes that reserve its
+ * capacity take turns; answers what the capacity checks need.
+ */
+export async function lockNode(q: Queryable, id: number): Promise<Pick<NodeRow, 'id' | 'name' | 'max_vcpu' | 'max_memory_mb'> | null> {
+  const [n] = await q.query<Pick<NodeRow, 'id' | 'name' | 'max_vcpu' | 'max_memory_mb'>>(
+    'SELECT id, name, max_vcpu, max_memory_mb FROM nodes WHERE id = $1 FOR NO KEY UPDATE',
+    [id],
+  );
+  return n ?? null;
+}
+
+// ---------------------------------------------------------------- node images
+
+/** Every node's images, by name then node. */
+export function listNodeImages(q: Queryable): Promise<NodeImageRow[]> {
+  return q.query<NodeImageRow>('SELECT * FROM node_images ORDER BY name, node_id');
+}
+
+/** One node's images, by name. */
+export function imagesOfNode(q: Queryable, nodeId: number): Promise<NodeImageRow[]> {
+  return q.query<NodeImageRow>('SELECT * FROM node_images WHERE node_id = $1 ORDER BY name', [nodeId]);
+}
+
+/** One node's images without a GPU requirement (in no particular order). */
+export function cpuImagesOfNode(q: Queryable, nodeId: number): Promise<Omit<NodeImageRow, 'node_id' | 'requires_gpu'>[]> {
+  return q.query<Omit<NodeImageRow, 'node_id' | 'requires_gpu'>>(
+    `SELECT name, version, is_dev, os_image_hash FROM node_images WHERE node_id = $1 AND requires_gpu = false`,
+    [nodeId],
+  );
+}
+
+/** Replace what a node can boot (its images as it listed them at registration). */
+export async function replaceNodeImages(q: Queryable, nodeId: number, images: Omit<NodeImageRow, 'node_id'>[]): Promise<void> {
+  await q.query('DELETE FROM node_images WHERE node_id = $1', [nodeId]);
+  for (const img of images) {
+    await q.query(
+      `INSERT INTO node_images (node_id, name, version, is_dev, requires_gpu, os_image_hash) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [nodeId, img.name, img.version, img.is_dev, img.requires_gpu, img.os_image_hash],
+    );
+  }
+}
+
+/** The OS images any node has, once per name (`isDev` keeps only dev or only production ones), by name. */
+export function listOsImages(q: Queryable, isDev?: boolean): Promise<Omit<NodeImageRow, 'node_id'>[]> {
+  return q.query<Omit<NodeImageRow, 'node_id'>>(
+    `SELECT DISTINCT ON (name) name, version, os_image_hash, is_dev, requires_gpu FROM node_images
+      WHERE ($1::boolean IS NULL OR is_dev = $1) ORDER BY name`,
+    [isDev ?? null],
+  );
+}
+
+// ---------------------------------------------------------------- capacity in use
+
+/** Per node that has live CVMs: how many, and the vCPUs, memory and disk they reserve. */
+export function nodeUsage(q: Queryable): Promise<NodeUsageRow[]> {
+  return q.query<NodeUsageRow>(
+    `SELECT node_id, count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb,
+            coalesce(sum(disk_gb), 0)::int AS disk_gb
+       FROM cvms WHERE deleted_at IS NULL GROUP BY node_id`,
+  );
+}
+
+/** The vCPUs and memory the live CVMs of a node reserve, but for one of them (the one that is resized). */
+export async function nodeUsageExcept(q: Queryable, nodeId: number, cvmId: number): Promise<Pick<NodeUsageRow, 'vcpu' | 'memory_mb'>> {
+  const [used] = await q.query<Pick<NodeUsageRow, 'vcpu' | 'memory_mb'>>(
+    `SELECT coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb
+       FROM cvms WHERE node_id = $1 AND deleted_at IS NULL AND id <> $2`,
+    [nodeId, cvmId],
+  );
+  return used;
+}

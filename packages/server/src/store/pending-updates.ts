@@ -1,0 +1,83 @@
+/**
+ * Phase one of a two-phase configuration update: the `pending_updates` table. A compose-file provision
+ * (`POST /cvms/{id}/compose_file/provision`) is found again by CVM and compose hash; a prepare-only
+ * `PATCH /cvms/{id}` by its one-time commit token, of which only the SHA-256 is stored. Each is used once.
+ */
+import type { ConfigPatch } from '@opencvm/core';
+import type { Queryable } from '../db/index.ts';
+
+export type PendingUpdateKind = 'compose_provision' | 'prepared_patch';
+
+/** A `pending_updates` row. */
+export interface PendingUpdateRow {
+  id: number;
+  kind: PendingUpdateKind;
+  workspace_id: number;
+  cvm_id: number;
+  /** the hash the change leads to */
+  compose_hash: string;
+  /** the CVM's hash when it was prepared */
+  base_hash: string;
+  /** SHA-256 of the commit token (prepared_patch only) */
+  token_hash: string | null;
+  change: ConfigPatch;
+  created_by: number | null;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+type NewPendingUpdate = Pick<PendingUpdateRow, 'workspace_id' | 'cvm_id' | 'compose_hash' | 'base_hash' | 'change' | 'created_by'>;
+
+/** Keep a compose-file provision for `ttlMs` from now (the database's clock). */
+export async function insertComposeProvision(q: Queryable, u: NewPendingUpdate, ttlMs: number): Promise<void> {
+  await q.query(
+    `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, change, created_by, expires_at)
+     VALUES ('compose_provision', $1, $2, $3, $4, $5, $6, now() + ($7 || ' milliseconds')::interval)`,
+    [u.workspace_id, u.cvm_id, u.compose_hash, u.base_hash, JSON.stringify(u.change), u.created_by, String(ttlMs)],
+  );
+}
+
+/** Keep a prepared patch under its token's hash for `ttlMs` from now; answers when it expires. */
+export async function insertPreparedPatch(q: Queryable, u: NewPendingUpdate & { token_hash: string }, ttlMs: number): Promise<Date> {
+  const [pending] = await q.query<Pick<PendingUpdateRow, 'expires_at'>>(
+    `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, token_hash, change, created_by, expires_at)
+     VALUES ('prepared_patch', $1, $2, $3, $4, $5, $6, $7, now() + ($8 || ' milliseconds')::interval) RETURNING expires_at`,
+    [u.workspace_id, u.cvm_id, u.compose_hash, u.base_hash, u.token_hash, JSON.stringify(u.change), u.created_by, String(ttlMs)],
+  );
+  return pending.expires_at;
+}
+
+/** The newest compose-file provision of a CVM for a compose hash, used or not. */
+export async function latestComposeProvision(
+  q: Queryable,
+  cvmId: number,
+  composeHash: string,
+): Promise<Pick<PendingUpdateRow, 'id' | 'base_hash' | 'change' | 'expires_at' | 'used_at'> | null> {
+  const [row] = await q.query<Pick<PendingUpdateRow, 'id' | 'base_hash' | 'change' | 'expires_at' | 'used_at'>>(
+    `SELECT id, base_hash, change, expires_at, used_at FROM pending_updates
+      WHERE kind = 'compose_provision' AND cvm_id = $1 AND compose_hash = $2 ORDER BY id DESC LIMIT 1`,
+    [cvmId, composeHash],
+  );
+  return row ?? null;
+}
+
+/** The prepared patch of a workspace with this token hash, used or not. */
+export async function findPreparedPatch(
+  q: Queryable,
+  tokenHash: string,
+  workspaceId: number,
+): Promise<Pick<PendingUpdateRow, 'id' | 'cvm_id' | 'compose_hash' | 'base_hash' | 'change' | 'expires_at' | 'used_at'> | null> {
+  const [row] = await q.query<Pick<PendingUpdateRow, 'id' | 'cvm_id' | 'compose_hash' | 'base_hash' | 'change' | 'expires_at' | 'used_at'>>(
+    `SELECT id, cvm_id, compose_hash, base_hash, change, expires_at, used_at FROM pending_updates
+      WHERE kind = 'prepared_patch' AND token_hash = $1 AND workspace_id = $2`,
+    [tokenHash, workspaceId],
+  );
+  return row ?? null;
+}
+
+/** Mark a pending update used, unless it was already: true if this call did. */
+export async function claimPendingUpdate(q: Queryable, id: number): Promise<boolean> {
+  const claimed = await q.query('UPDATE pending_updates SET used_at = now() WHERE id = $1 AND used_at IS NULL RETURNING id', [id]);
+  return claimed.length > 0;
+}

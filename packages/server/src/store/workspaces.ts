@@ -1,0 +1,178 @@
+/**
+ * Workspaces and who may act in them: the `workspaces`, `users`, `workspace_members` and `api_keys` tables.
+ * API keys are stored as the SHA-256 of the key only.
+ */
+import type { WorkspaceRecord } from '@opencvm/core';
+import type { Queryable } from '../db/index.ts';
+
+/** A `workspaces` row. */
+export interface WorkspaceRow {
+  id: number;
+  name: string;
+  slug: string;
+  tier: string;
+  /** the workspace's deployer address: PHALA-KMS app ids are CREATE addresses of (team_wallet, nonce) */
+  team_wallet: string;
+  next_nonce: number;
+  created_at: Date;
+}
+
+/** A `users` row. */
+export interface UserRow {
+  id: number;
+  username: string;
+  email: string;
+  role: string;
+  created_at: Date;
+}
+
+/** A `workspace_members` row. */
+export interface MemberRow {
+  workspace_id: number;
+  user_id: number;
+  role: string;
+}
+
+/** An `api_keys` row. */
+export interface ApiKeyRow {
+  id: number;
+  workspace_id: number;
+  user_id: number;
+  /** SHA-256 of the key, hex */
+  key_hash: string;
+  /** the key's first characters, so a user can tell keys apart */
+  prefix: string;
+  name: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+/** Who a request acts as: the workspace and user of its API key. */
+export interface Principal {
+  workspaceId: number;
+  workspaceName: string;
+  workspaceSlug: string;
+  workspaceTier: string;
+  userId: number;
+  username: string;
+  email: string;
+  role: string;
+}
+
+// ---------------------------------------------------------------- API keys
+
+/** The principal of an unrevoked key, by the key's hash. */
+export async function principalByKeyHash(q: Queryable, keyHash: string): Promise<Principal | null> {
+  const [row] = await q.query<Principal>(
+    `SELECT w.id AS "workspaceId", w.name AS "workspaceName", w.slug AS "workspaceSlug", w.tier AS "workspaceTier",
+            u.id AS "userId", u.username, u.email, u.role
+       FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id JOIN users u ON u.id = k.user_id
+      WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
+    [keyHash],
+  );
+  return row ?? null;
+}
+
+export type NewApiKey = Pick<ApiKeyRow, 'workspace_id' | 'user_id' | 'key_hash' | 'prefix' | 'name'>;
+
+export async function insertApiKey(q: Queryable, k: NewApiKey): Promise<void> {
+  await q.query('INSERT INTO api_keys (workspace_id, user_id, key_hash, prefix, name) VALUES ($1, $2, $3, $4, $5)', [
+    k.workspace_id,
+    k.user_id,
+    k.key_hash,
+    k.prefix,
+    k.name,
+  ]);
+}
+
+/** Register a key unless a key with that hash is registered already (whatever its workspace). */
+export async function insertApiKeyIfAbsent(q: Queryable, k: NewApiKey): Promise<void> {
+  await q.query(
+    `INSERT INTO api_keys (workspace_id, user_id, key_hash, prefix, name) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (key_hash) DO NOTHING`,
+    [k.workspace_id, k.user_id, k.key_hash, k.prefix, k.name],
+  );
+}
+
+/** Whether the workspace has an unrevoked key. */
+export async function hasLiveApiKey(q: Queryable, workspaceId: number): Promise<boolean> {
+  const rows = await q.query('SELECT 1 FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL LIMIT 1', [workspaceId]);
+  return rows.length > 0;
+}
+
+// ---------------------------------------------------------------- workspaces, users, members
+
+export async function workspaceIdBySlug(q: Queryable, slug: string): Promise<number | null> {
+  const [row] = await q.query<Pick<WorkspaceRow, 'id'>>('SELECT id FROM workspaces WHERE slug = $1', [slug]);
+  return row?.id ?? null;
+}
+
+export async function insertWorkspace(q: Queryable, w: Pick<WorkspaceRow, 'name' | 'slug' | 'team_wallet'>): Promise<number> {
+  const [row] = await q.query<Pick<WorkspaceRow, 'id'>>(
+    'INSERT INTO workspaces (name, slug, team_wallet) VALUES ($1, $2, $3) RETURNING id',
+    [w.name, w.slug, w.team_wallet],
+  );
+  return row.id;
+}
+
+export async function userIdByUsername(q: Queryable, username: string): Promise<number | null> {
+  const [row] = await q.query<Pick<UserRow, 'id'>>('SELECT id FROM users WHERE username = $1', [username]);
+  return row?.id ?? null;
+}
+
+export async function insertUser(q: Queryable, u: Pick<UserRow, 'username' | 'email'>): Promise<number> {
+  const [row] = await q.query<Pick<UserRow, 'id'>>('INSERT INTO users (username, email) VALUES ($1, $2) RETURNING id', [u.username, u.email]);
+  return row.id;
+}
+
+/** Make the user a member of the workspace (nothing if it is one already). */
+export async function addMember(q: Queryable, workspaceId: number, userId: number): Promise<void> {
+  await q.query('INSERT INTO workspace_members (workspace_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [workspaceId, userId]);
+}
+
+/**
+ * Lock the workspace row until the transaction ends, so that what depends on the workspace's CVMs (a free
+ * name) cannot race. NO KEY UPDATE: lockers exclude each other, but foreign-key checks of other
+ * transactions (KEY SHARE) are not blocked.
+ */
+export async function lockWorkspace(q: Queryable, workspaceId: number): Promise<void> {
+  await q.query('SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE', [workspaceId]);
+}
+
+/** The workspace's deployer and next app-id nonce, its row locked (NO KEY UPDATE) until the transaction ends. */
+export async function lockDeployer(q: Queryable, workspaceId: number): Promise<Pick<WorkspaceRow, 'team_wallet' | 'next_nonce'>> {
+  const [ws] = await q.query<Pick<WorkspaceRow, 'team_wallet' | 'next_nonce'>>(
+    'SELECT team_wallet, next_nonce FROM workspaces WHERE id = $1 FOR NO KEY UPDATE',
+    [workspaceId],
+  );
+  return ws;
+}
+
+/** Move the workspace's next nonce to at least `next` (never back). */
+export async function advanceNonce(q: Queryable, workspaceId: number, next: number): Promise<void> {
+  await q.query('UPDATE workspaces SET next_nonce = greatest(next_nonce, $2) WHERE id = $1', [workspaceId, next]);
+}
+
+// ---------------------------------------------------------------- a user's workspaces
+
+const MEMBER_WORKSPACE = `SELECT w.id, w.name, w.slug, w.tier, m.role, w.created_at
+           FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id`;
+
+/** The workspaces the user is a member of, by id, after `afterId`. */
+export function memberWorkspaces(q: Queryable, userId: number, afterId: number, limit: number): Promise<WorkspaceRecord[]> {
+  return q.query<WorkspaceRecord>(`${MEMBER_WORKSPACE}
+          WHERE m.user_id = $1 AND w.id > $2 ORDER BY w.id LIMIT $3`, [userId, afterId, limit]);
+}
+
+/** How many workspaces the user is a member of. */
+export async function countMemberships(q: Queryable, userId: number): Promise<number> {
+  const [row] = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM workspace_members WHERE user_id = $1', [userId]);
+  return row.n;
+}
+
+/** A workspace the user is a member of, by slug. */
+export async function memberWorkspaceBySlug(q: Queryable, userId: number, slug: string): Promise<WorkspaceRecord | null> {
+  const [row] = await q.query<WorkspaceRecord>(`${MEMBER_WORKSPACE}
+          WHERE m.user_id = $1 AND w.slug = $2`, [userId, slug]);
+  return row ?? null;
+}
