@@ -130,7 +130,8 @@ test('a host that cannot be reached: the stop runs again (the error kept on the 
   const op = await lastOp(vm.vm_uuid!);
   assert.equal(op.state, 'succeeded');
   assert.equal(op.error, null);
-  assert.ok(op.attempts >= 3, `attempts recorded: ${op.attempts}`);
+  // the host came back while attempt 2 (or a later one) was due or in hand: it is the one that succeeded
+  assert.ok(op.attempts >= 2, `attempts recorded: ${op.attempts}`);
   assert.equal(env.sim.listVms().find((v) => v.name === 'retry-stop')?.status, 'stopped');
 });
 
