@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { sourceFiles, stringLiterals } from './testing/source-scan.ts';
+
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 /** Names of documents outside this repo, kept in pieces so that this file does not itself cite them. */
@@ -19,32 +20,11 @@ const FACTS = 'dstack' + '-facts';
 const SHARED = 'shared' + '/';
 const NOT_PUBLIC = new RegExp(`\\b${SEED}s? 0|${CONTRACT}|${FACTS}|\\b${SHARED}`, 'i');
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'node_modules' ? [] : sourceFiles(path);
-    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [path] : [];
-  });
-}
-
 /** `name:line: text` for each string or template literal of this TypeScript source that names a document that is not public. */
 function literalHits(name: string, text: string): string[] {
-  const sf = ts.createSourceFile(name, text, ts.ScriptTarget.Latest, true);
-  const hits: string[] = [];
-  const visit = (node: ts.Node) => {
-    if (
-      ts.isStringLiteral(node) ||
-      ts.isNoSubstitutionTemplateLiteral(node) ||
-      ts.isTemplateHead(node) ||
-      ts.isTemplateMiddle(node) ||
-      ts.isTemplateTail(node)
-    ) {
-      if (NOT_PUBLIC.test(node.text)) hits.push(`${name}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}: ${node.text}`);
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(sf);
-  return hits;
+  return stringLiterals(name, text)
+    .filter((l) => NOT_PUBLIC.test(l.text))
+    .map((l) => `${name}:${l.line}: ${l.text}`);
 }
 
 const packages = readdirSync(join(root, 'packages')).filter((p) => existsSync(join(root, 'packages', p, 'src')));

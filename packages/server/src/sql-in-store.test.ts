@@ -6,10 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { sourceFiles, stringLiterals } from './testing/source-scan.ts';
 
 const src = fileURLToPath(new URL('.', import.meta.url));
 
@@ -18,14 +19,6 @@ const SQL_HOMES = ['store', 'db', 'testing'];
 
 /** A statement's keywords as our SQL writes them (upper case); prose never spells them so. */
 const SQL = /\b(SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM)\b|\bpg_advisory/;
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'node_modules' ? [] : sourceFiles(path);
-    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [path] : [];
-  });
-}
 
 /** The name of the function, method or function-valued variable a node is in (innermost named one), if any. */
 function enclosingName(node: ts.Node): string | undefined {
@@ -45,24 +38,9 @@ interface Hit {
 
 /** Each string or template literal (part) of this TypeScript source that looks like SQL. */
 function sqlHits(file: string, text: string): Hit[] {
-  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
-  const hits: Hit[] = [];
-  const visit = (node: ts.Node) => {
-    if (
-      ts.isStringLiteral(node) ||
-      ts.isNoSubstitutionTemplateLiteral(node) ||
-      ts.isTemplateHead(node) ||
-      ts.isTemplateMiddle(node) ||
-      ts.isTemplateTail(node)
-    ) {
-      if (SQL.test(node.text)) {
-        hits.push({ file, fn: enclosingName(node), line: sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1, text: node.text.trim().split('\n')[0] });
-      }
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(sf);
-  return hits;
+  return stringLiterals(file, text)
+    .filter((l) => SQL.test(l.text))
+    .map((l) => ({ file, fn: enclosingName(l.node), line: l.line, text: l.text.trim().split('\n')[0] }));
 }
 
 test('the scan finds SQL in string and template literals, names the function, and skips comments and prose', () => {
