@@ -11,8 +11,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sourceFiles, stringLiterals } from './testing/source-scan.ts';
 
-
 const root = fileURLToPath(new URL('../../../', import.meta.url));
+
 /** Names of documents outside this repo, kept in pieces so that this file does not itself cite them. */
 const SEED = 'seed';
 const CONTRACT = 'contract ' + '\u00a7';
