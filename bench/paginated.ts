@@ -3,7 +3,7 @@
  * ≤ 30 ms) and the server process's RSS at that size (target ≤ 250 MB).
  *
  * The server runs as its own process (`packages/server/src/main.ts`, as `npm start` runs it), so the
- * RSS is the server's alone: for PGlite that includes the embedded database. The CVM rows are written
+ * RSS is the server's alone (the embedded PostgreSQL's processes are not in it). The CVM rows are written
  * straight into its database (the API would take an hour to create them through hosts): the server is
  * started once to create its schema, workspace and node, stopped, seeded, and started again.
  */
@@ -98,16 +98,13 @@ async function seed(db: Db, n: number) {
   // statistics, and the visibility map the page query's index-only scan relies on. The bench measures that
   // steady state, not the minute after the insert. A VACUUM cannot mark a page all-visible while another
   // transaction that started before the rows were committed is still running (an autovacuum ANALYZE that
-  // started during the insert, say), so it is repeated until the map covers the table. (PGlite has no autovacuum: the server does
-  // this itself at start, see db/pglite.ts.)
-  if (db.kind === 'postgres') {
-    await db.exec('VACUUM ANALYZE');
-    for (let i = 0; i < 60; i++) {
-      const [t] = await db.query<{ pages: number; visible: number }>(`SELECT relpages AS pages, relallvisible AS visible FROM pg_class WHERE relname = 'cvms'`);
-      if (t.visible >= t.pages) break;
-      await new Promise((r) => setTimeout(r, 500));
-      await db.exec('VACUUM cvms');
-    }
+  // started during the insert, say), so it is repeated until the map covers the table.
+  await db.exec('VACUUM ANALYZE');
+  for (let i = 0; i < 60; i++) {
+    const [t] = await db.query<{ pages: number; visible: number }>(`SELECT relpages AS pages, relallvisible AS visible FROM pg_class WHERE relname = 'cvms'`);
+    if (t.visible >= t.pages) break;
+    await new Promise((r) => setTimeout(r, 500));
+    await db.exec('VACUUM cvms');
   }
 }
 
@@ -134,7 +131,7 @@ export async function benchPaginated(databaseUrl?: string): Promise<PaginatedRes
   try {
     child = await startChild(env, port);
     await stopChild(child);
-    const db = await openDatabase({ databaseUrl, dataDir: databaseUrl ? undefined : join(dataDir, 'pgdata') });
+    const db = await openDatabase({ databaseUrl, dataDir });
     try {
       await seed(db, PAGINATED_CVMS);
     } finally {

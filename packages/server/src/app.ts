@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { startVmmSim, type VmmSim } from '@opencvm/vmm-sim';
 import type { Config, HostConfig } from './config.ts';
-import { openDatabase, type Db } from './db/index.ts';
+import { openDatabase, withStartupLock, type Db } from './db/index.ts';
 import { errorHandlingOptions, installBodyParsers, installErrorHandling } from './http/errors.ts';
 import type { Services } from './http/context.ts';
 import { registerRoutes } from './http/endpoint.ts';
@@ -28,8 +28,6 @@ import { Worker } from './worker/index.ts';
 
 export interface StartOptions {
   config: Config;
-  /** PGlite dump to start from instead of running initdb (tests). */
-  loadDataDir?: Blob;
   /** log requests (main: yes; tests: no) */
   logger?: boolean;
   /** where log lines go when `logger` is on (default stdout; tests capture them) */
@@ -65,8 +63,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     poolMax: config.dbPool,
-    dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pgdata'),
-    loadDataDir: opts.loadDataDir,
+    dataDir: config.dataDir,
+    embeddedPort: config.dbPort,
   });
   const app = Fastify({
     ...errorHandlingOptions(),
@@ -124,9 +122,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     urlBox.value ||= url;
     w.setKmsUrls([`${urlBox.value}/kms`]);
-    await kms.register();
-
-    const { generatedKey } = await services.auth.bootstrap(config.apiKey);
+    // servers starting together on one database take turns (the bootstrap workspace and key, the KMS row)
+    const { generatedKey } = await withStartupLock(db, async () => {
+      await kms.register();
+      return services.auth.bootstrap(config.apiKey);
+    });
 
     const hosts: (HostConfig & { deviceId?: string })[] = [...config.hosts];
     if (config.simulatedHost) {

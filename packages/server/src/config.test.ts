@@ -28,6 +28,7 @@ test('defaults: an empty environment gives the documented configuration', () => 
     dataDir: resolve('./.opencvm'),
     databaseUrl: undefined,
     dbPool: 10,
+    dbPort: 0,
     apiKey: undefined,
     publicUrl: undefined,
     hosts: [],
@@ -56,11 +57,13 @@ test('each variable is read', () => {
     OPENCVM_RECONCILE_MS: '50',
     LOG_LEVEL: 'debug',
     OPENCVM_DB_POOL: '32',
+    OPENCVM_DB_PORT: '5433',
   });
   assert.equal(c.port, 0);
   assert.equal(c.host, '0.0.0.0');
   assert.equal(c.dataDir, '/var/lib/opencvm');
   assert.equal(c.databaseUrl, 'postgresql://opencvm:pw@db:5432/opencvm');
+  assert.equal(c.dbPort, 5433);
   assert.equal(c.apiKey, 'phak_my-own_key');
   assert.equal(c.publicUrl, 'https://cvm.example.com', 'the trailing slash is dropped: paths are appended to it');
   assert.deepEqual(c.hosts, [
@@ -100,6 +103,7 @@ const bad: [string, string, RegExp][] = [
   ['LOG_LEVEL', 'verbose', /one of fatal, error, warn, info, debug, trace, silent/],
   ['OPENCVM_DB_POOL', '0', /whole number of connections, 1 or more/],
   ['OPENCVM_DB_POOL', 'many', /whole number of connections/],
+  ['OPENCVM_DB_PORT', '70000', /port number, 0 to 65535/],
 ];
 
 for (const [name, value, expected] of bad) {

@@ -21,8 +21,10 @@ export interface Config {
   port: number;
   dataDir: string;
   databaseUrl?: string;
-  /** most connections the PostgreSQL pool opens (DATABASE_URL only; PGlite has one) */
+  /** most connections the PostgreSQL pool opens */
   dbPool: number;
+  /** the embedded PostgreSQL's port on 127.0.0.1 (no DATABASE_URL); 0: a free port at each start */
+  dbPort: number;
   /** the bootstrap workspace's API key; generated on first start when unset */
   apiKey?: string;
   /** URL guests and clients reach this server at; defaults to http://HOST:PORT */
@@ -108,7 +110,7 @@ const schema = z.object({
     /^[\w.:%[\]-]+$/.test(t) ? t : undefined,
   ).default('127.0.0.1'),
   OPENCVM_DATA_DIR: variable('a directory', (t) => resolve(t)).default(() => resolve('./.opencvm')),
-  DATABASE_URL: variable('a postgres:// or postgresql:// URL (leave it unset for the embedded PGlite)', (t) =>
+  DATABASE_URL: variable('a postgres:// or postgresql:// URL (leave it unset for the embedded PostgreSQL)', (t) =>
     /^postgres(ql)?:\/\/./.test(t) ? t : undefined,
   ).optional(),
   OPENCVM_API_KEY: variable('printable ASCII characters without spaces (the key is sent in the X-API-Key header)', (t) =>
@@ -126,6 +128,7 @@ const schema = z.object({
   OPENCVM_RECONCILE_MS: variable('a whole number of milliseconds, 50 or more', wholeNumber(50)).default(5000),
   LOG_LEVEL: variable(`one of ${LOG_LEVELS.join(', ')}`, (t) => (LOG_LEVELS as readonly string[]).includes(t) ? t : undefined).default('info'),
   OPENCVM_DB_POOL: variable('a whole number of connections, 1 or more', wholeNumber(1)).default(10),
+  OPENCVM_DB_PORT: variable('a port number, 0 to 65535 (0: a free port)', wholeNumber(0, 65535)).default(0),
 });
 
 /** The variables `loadConfig` reads, in the order of the README's table. */
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: v.OPENCVM_DATA_DIR,
     databaseUrl: v.DATABASE_URL,
     dbPool: v.OPENCVM_DB_POOL,
+    dbPort: v.OPENCVM_DB_PORT,
     apiKey: v.OPENCVM_API_KEY,
     publicUrl: v.OPENCVM_PUBLIC_URL,
     hosts: v.OPENCVM_HOSTS,

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createClient, encryptEnvVars } from '@phala/cloud';
 import { getComposeHash, verifyEnvEncryptPublicKey } from '@phala/dstack-sdk';
 import { sha256Hex } from '@opencvm/core';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 
 const composeYaml = `services:
@@ -30,7 +30,7 @@ after(async () => {
 
 const client = () => createClient({ apiKey: env.apiKey, baseURL: env.apiUrl });
 
-test(`PHALA KMS provision and commit reach running with the sealed env (${testDatabaseKind})`, async () => {
+test(`PHALA KMS provision and commit reach running with the sealed env`, async () => {
   const c = client();
   const provision = await c.provisionCvm({
     name: 'my-app-e2e',

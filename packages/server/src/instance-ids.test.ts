@@ -18,7 +18,7 @@ import {
   refreshCvmInstanceIds,
   safeRefreshCvmInstanceId,
 } from '@phala/cloud';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning as deployRunningIn, sdkClient, settle } from './testing/deploy.ts';
 
 const compose = 'services:\n  web:\n    image: nginx\n';
@@ -65,7 +65,7 @@ async function holdBusy(vmUuid: string): Promise<() => Promise<void>> {
   };
 }
 
-test(`POST refresh-instance-id recreates the VM with a new instance id; the old one no longer finds the CVM (${testDatabaseKind})`, async () => {
+test(`POST refresh-instance-id recreates the VM with a new instance id; the old one no longer finds the CVM`, async () => {
   const vm = await deploy('iid-renew');
   const [before] = hostVms('iid-renew');
   const old = before.instanceId!;

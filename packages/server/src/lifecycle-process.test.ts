@@ -1,8 +1,9 @@
 /**
  * The real `npm start` entry (`node --import tsx packages/server/src/main.ts`) as a child process:
  * health, the bootstrap key (printed once, saved 0600), OPENCVM_API_KEY, a CVM deployed through the
- * official SDK surviving `kill -9` of the whole process (PGlite store, simulated host and KMS root keys on
- * disk), and a clean SIGTERM shutdown. Every child is killed in `after`, whatever happened.
+ * official SDK surviving `kill -9` of the whole process (the embedded PostgreSQL, simulated host and KMS root
+ * keys on disk; the postmaster the killed server leaves running is stopped by the next start), and a clean
+ * SIGTERM shutdown. Every child, and any postmaster one left, is stopped in `after`, whatever happened.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,8 +117,34 @@ after(async () => {
       await p.exited;
     }
   }
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs) {
+    // a postmaster a SIGKILLed server left running (a failed test never restarted it)
+    const pid = postmasterPid(d);
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {}
+    }
+    rmSync(d, { recursive: true, force: true });
+  }
 });
+
+/** The pid in the embedded PostgreSQL's postmaster.pid, if there is one. */
+function postmasterPid(dataDir: string): number | undefined {
+  const file = join(dataDir, 'pgdata', 'postmaster.pid');
+  return existsSync(file) ? Number(readFileSync(file, 'utf8').split('\n')[0]) : undefined;
+}
+
+/** Whether `pid` is a running process (not a zombie). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+}
 
 // one data dir and one port across restarts, as an operator would run it
 let dataDir: string;
@@ -173,8 +200,13 @@ test('a CVM deployed through the SDK survives kill -9; the restart prints no key
 
   const died = await stop(first, 'SIGKILL');
   assert.equal(died.signal, 'SIGKILL');
+  // the killed server's PostgreSQL is still running on the data dir
+  const leftOver = postmasterPid(dataDir);
+  assert.ok(leftOver && isRunning(leftOver), 'the postmaster outlives a SIGKILLed server');
 
   const second = await start(dataDir, port);
+  assert.equal(isRunning(leftOver), false, 'the next start stopped the left-over postmaster');
+  assert.notEqual(postmasterPid(dataDir), leftOver);
   assert.ok(!second.stdout.includes('Bootstrap API key'), `a key was printed again:\n${second.stdout}`);
   assert.ok(!/phak_[A-Za-z0-9_-]{20,}/.test(second.stdout), 'a key appears in the output of the second start');
   assert.equal(readFileSync(join(dataDir, 'api-key'), 'utf8'), `${bootstrapKey}\n`, 'the key file is unchanged');
@@ -213,6 +245,9 @@ test('a CVM deployed through the SDK survives kill -9; the restart prints no key
   assert.deepEqual(exit, { code: 0, signal: null }, second.stderr);
   assert.match(second.stdout, /SIGTERM: shutting down/);
   await assert.rejects(fetch(`${second.url}/healthz`), 'the port is closed after SIGTERM');
+  assert.equal(existsSync(join(dataDir, 'pgdata', 'postmaster.pid')), false, 'SIGTERM stopped PostgreSQL too');
+  // nothing of PostgreSQL's log reached the server's output
+  assert.doesNotMatch(second.stdout + second.stderr, /database system is|checkpoint/);
 });
 
 test('with OPENCVM_API_KEY set, that key works (and is never printed)', { timeout: 120_000 }, async () => {

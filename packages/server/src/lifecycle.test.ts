@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient, replicateCvm } from '@phala/cloud';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 import { deployRunning as deployRunningIn, settle as settleIn } from './testing/deploy.ts';
 
@@ -27,7 +27,7 @@ const settle = (id: string, status: string) => settleIn(env, id, status);
 
 const hostVm = (name: string) => env.sim.listVms().filter((v) => v.name === name);
 
-test(`stop, start, shutdown, restart: the host follows (${testDatabaseKind})`, async () => {
+test(`stop, start, shutdown, restart: the host follows`, async () => {
   const c = client();
   const vm = await deployRunning('life-app');
   const firstInstance = hostVm('life-app')[0].instanceId;

@@ -1,7 +1,7 @@
 /** GET /cvms/{id}/operations[/{correlation_id}]: how each recorded operation ended, with the host's reason. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning, sdkClient, settle } from './testing/deploy.ts';
 
 let env: TestEnv;
@@ -12,7 +12,7 @@ after(async () => {
   await env?.close();
 });
 
-test(`an update the host refuses: the operation says failed and why (${testDatabaseKind})`, async () => {
+test(`an update the host refuses: the operation says failed and why`, async () => {
   const c = sdkClient(env);
   const vm = await deployRunning(env, 'ops-app', 'services:\n  web:\n    image: nginx\n');
   env.sim.injectFault({ method: 'UpdateVm', error: 'disk pool exhausted', times: 1 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { CvmView } from '@opencvm/core';
 import { findCvmById, listCvmPage, listCvmsOfApps } from './store/cvms.ts';
 import { deployRunning, sdkClient } from './testing/deploy.ts';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 
 const compose = 'services:\n  web:\n    image: nginx:latest\n    ports:\n      - "80:80"\n';
 
@@ -40,7 +40,7 @@ async function same(views: CvmView[]) {
   for (const v of views) assert.deepEqual(v, await findCvmById(env.server.db, v.id), `list view of ${v.name}`);
 }
 
-test(`list views are the views findCvmById builds (${testDatabaseKind})`, async () => {
+test(`list views are the views findCvmById builds`, async () => {
   const { items, total } = await listCvmPage(env.server.db, ws, {}, { limit: 50, offset: 0 });
   assert.equal(total, 4);
   assert.deepEqual(
@@ -60,7 +60,7 @@ test(`list views are the views findCvmById builds (${testDatabaseKind})`, async 
   assert.deepEqual(await listCvmsOfApps(env.server.db, ws + 1000, items.map((c) => c.app_id)), []);
 });
 
-test(`list pages: either end, filters, past the end (${testDatabaseKind})`, async () => {
+test(`list pages: either end, filters, past the end`, async () => {
   const all = (await listCvmPage(env.server.db, ws, {}, { limit: 50, offset: 0 })).items.map((c) => c.name);
   for (let limit = 1; limit <= 3; limit++) {
     for (let offset = 0; offset < 5; offset++) {

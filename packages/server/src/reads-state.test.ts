@@ -20,7 +20,7 @@ import {
   watchCvmState,
   type SSEEvent,
 } from '@phala/cloud';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 
 const composeYaml = 'services:\n  web:\n    image: nginx:latest\n    ports:\n      - "80:80"\n';
@@ -97,7 +97,7 @@ after(async () => {
   await env?.close();
 });
 
-test(`GET /cvms/{id}/state: getCvmState validates; absent keys, never null (${testDatabaseKind})`, async () => {
+test(`GET /cvms/{id}/state: getCvmState validates; absent keys, never null`, async () => {
   const state = await client().getCvmState({ id: cvm.vm_uuid });
   assert.equal(state.name, 'state-app');
   assert.equal(state.status, 'running');

@@ -19,7 +19,7 @@ import {
   ResourceError,
 } from '@phala/cloud';
 import { makeCli } from './testing/cli.ts';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 
 const composeYaml = 'services:\n  web:\n    image: nginx:latest\n';
@@ -74,7 +74,7 @@ after(async () => {
   await env?.close();
 });
 
-test(`GET /cvms/paginated: both versions validate with getCvmList, newest first, workspace-scoped (${testDatabaseKind})`, async () => {
+test(`GET /cvms/paginated: both versions validate with getCvmList, newest first, workspace-scoped`, async () => {
   const page = await client().getCvmList();
   assert.equal(page.total, 3);
   assert.equal(page.pages, 1);

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@phala/cloud';
 import { makeCli } from './testing/cli.ts';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 import { deployRunning, settle } from './testing/deploy.ts';
 
@@ -77,7 +77,7 @@ function streamOf(res: Response) {
 
 const envelopeOf = async (res: Response) => ((await res.json()) as { detail: { error_code: string; message: string } }).detail;
 
-test(`the official CLI: ps lists the containers, logs prints a container's lines and the serial console (${testDatabaseKind})`, async () => {
+test(`the official CLI: ps lists the containers, logs prints a container's lines and the serial console`, async () => {
   await deploy('cli-logs-app', 'services:\n  web:\n    image: nginx:latest\n  cache:\n    image: redis:7\n');
   const cli = makeCli(env.apiUrl, env.apiKey);
 

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@phala/cloud';
 import { hostStatePatch, VM_GONE } from './services/runtime.ts';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 import { deployRunning as deployRunningIn } from './testing/deploy.ts';
 
@@ -42,7 +42,7 @@ const onlineComposition = (id: string) =>
     return comp.is_online ? comp : null;
   }, 10_000);
 
-test(`composition, stats and network come from the store and show the guest (${testDatabaseKind})`, async () => {
+test(`composition, stats and network come from the store and show the guest`, async () => {
   const c = client();
   const vm = await deployRunning('runtime-app');
   const hostVm = env.sim.listVms().find((v) => v.name === 'runtime-app')!;

@@ -13,7 +13,7 @@ import { createClient, encryptEnvVars, ResourceError } from '@phala/cloud';
 import { sha256Hex } from '@opencvm/core';
 import { startVmmSim, type VmmSim } from '@opencvm/vmm-sim';
 import { simulatedDeviceId } from './services/nodes.ts';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 
 const composeYaml = `services:
@@ -129,7 +129,7 @@ const protectedRoutes: [string, string, unknown?][] = [
   ['GET', `/kms/phala/pubkey/${'c'.repeat(40)}`],
 ];
 
-test(`a request without X-API-Key is 401 ERR-06-101 on every API route (${testDatabaseKind})`, async () => {
+test(`a request without X-API-Key is 401 ERR-06-101 on every API route`, async () => {
   for (const [method, path, body] of protectedRoutes) {
     const res = await call(method, path, { key: null, body });
     assert.equal(res.status, 401, `${method} ${path}: ${res.text}`);

@@ -13,7 +13,7 @@ test('a key in the api-key file (generated now or on an earlier start): cat that
   const banner = startBanner(loadConfig({ OPENCVM_DATA_DIR: '/data' }), { ...facts, keyFileExists: true });
   assert.match(banner, /^ {2}export PHALA_CLOUD_API_PREFIX=http:\/\/127\.0\.0\.1:8000\/api\/v1$/m);
   assert.match(banner, /^ {2}export PHALA_CLOUD_API_KEY=\$\(cat \/data\/api-key\)$/m);
-  assert.match(banner, /PGlite in \/data\/pgdata/);
+  assert.match(banner, /embedded PostgreSQL in \/data\/pgdata/);
   assert.match(banner, /dstack hosts {4}http:\/\/127\.0\.0\.1:4100 \(simulated\)/);
 });
 

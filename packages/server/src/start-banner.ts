@@ -33,7 +33,7 @@ export function startBanner(config: Config, facts: BannerFacts): string {
   return [
     '',
     `  opencvm API     ${facts.apiUrl}`,
-    `  database        ${config.databaseUrl ? 'PostgreSQL' : `PGlite in ${join(config.dataDir, 'pgdata')}`}`,
+    `  database        ${config.databaseUrl ? 'PostgreSQL' : `embedded PostgreSQL in ${join(config.dataDir, 'pgdata')} (log: ${join(config.dataDir, 'postgres.log')})`}`,
     `  dstack hosts    ${hosts.length ? hosts.join(', ') : 'none (no OPENCVM_HOSTS, and OPENCVM_SIMULATED_HOST=0)'}`,
     '',
     `  export PHALA_CLOUD_API_PREFIX=${facts.apiUrl}`,

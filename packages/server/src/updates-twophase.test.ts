@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { commitCvmUpdate, encryptEnvVars, getAppRevisionDetail, getAppRevisions, patchCvm } from '@phala/cloud';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning, sdkClient, settle } from './testing/deploy.ts';
 import {
   composeOf,
@@ -47,7 +47,7 @@ async function snapshot(name: string, vmUuid: string) {
   return { host: hostState(hostVm(env, name)), record };
 }
 
-test(`compose-file provision + commit: the host runs exactly the hash the provision returned (${testDatabaseKind})`, async () => {
+test(`compose-file provision + commit: the host runs exactly the hash the provision returned`, async () => {
   const vm = await deploy('tp-compose');
   const id = vm.vm_uuid!;
   const before = hostVm(env, 'tp-compose');

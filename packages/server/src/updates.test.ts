@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encryptEnvVars, patchCvm, safePatchCvm } from '@phala/cloud';
-import { startTestEnv, testDatabaseKind, type TestEnv } from './testing/harness.ts';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning, sdkClient, settle } from './testing/deploy.ts';
 import {
   composeOf,
@@ -40,7 +40,7 @@ const c = () => sdkClient(env);
 const deploy = (name: string) => deployRunning(env, name, COMPOSE);
 const running = (id: string) => settle(env, id, 'running');
 
-test(`updateCvmResources: the host VM gets the new vCPU, memory and disk (${testDatabaseKind})`, async () => {
+test(`updateCvmResources: the host VM gets the new vCPU, memory and disk`, async () => {
   const vm = await deploy('upd-res');
   const before = hostVm(env, 'upd-res');
   const want = { vcpu: 2, memory: before.configuration.memory + 1024, disk_size: before.configuration.disk_size + 10 };

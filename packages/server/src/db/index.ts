@@ -1,6 +1,6 @@
 /**
- * The store's connection: PostgreSQL through `pg` when DATABASE_URL is a postgres:// URL, otherwise the
- * embedded PGlite (real Postgres compiled to wasm) persisted in a folder. Both run the same SQL.
+ * The store's connection: a `pg` pool on PostgreSQL, either the server named by DATABASE_URL or the
+ * embedded one (`embedded.ts`: PostgreSQL 18 in `<data dir>/pgdata`, started and stopped with the server).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,33 +11,82 @@ export interface Queryable {
 }
 
 export interface Db extends Queryable {
-  readonly kind: 'pglite' | 'postgres';
   /** Run `fn` in one transaction: committed if it resolves, rolled back if it throws. */
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
-  /** Run a multi-statement script (migrations). */
+  /**
+   * Run `fn` on a connection of its own, outside the pool (a session-level lock held across `fn`, while
+   * `fn` itself uses the pool). The connection is closed afterwards.
+   */
+  session<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /** Run a multi-statement script. */
   exec(sql: string): Promise<void>;
-  /** PGlite only: the data dir as a gzipped tarball (test templates). */
-  dumpDataDir?(): Promise<Blob>;
+  /** Close the pool (and stop the embedded PostgreSQL, if this opened it). */
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
-  /** postgres://… selects PostgreSQL; anything else (or nothing) selects PGlite. */
+  /** postgres://… uses that server; anything else (or nothing) the embedded PostgreSQL in `dataDir`. */
   databaseUrl?: string;
-  /** PostgreSQL only: most connections the pool opens (default 10; `OPENCVM_DB_POOL`). */
+  /** most connections the pool opens (default 10; `OPENCVM_DB_POOL`) */
   poolMax?: number;
-  /** PGlite folder; omitted means in memory. */
+  /** the server's data directory: the embedded cluster lives in `<dataDir>/pgdata` */
   dataDir?: string;
-  /** A PGlite data-dir dump to start from (tests use one to skip initdb). */
-  loadDataDir?: Blob;
+  /** the embedded cluster's port on 127.0.0.1 (`OPENCVM_DB_PORT`; 0 or absent: a free one at each start) */
+  embeddedPort?: number;
 }
 
+/** Whether `url` names a PostgreSQL server (postgres:// or postgresql://). */
+export const isPostgresUrl = (url: string | undefined): url is string => /^postgres(ql)?:\/\//.test(url ?? '');
+
+/** Open the database and apply the migrations not yet applied (under the startup lock). */
 export async function openDatabase(opts: OpenOptions): Promise<Db> {
-  const db = /^postgres(ql)?:\/\//.test(opts.databaseUrl ?? '')
-    ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl!, { max: opts.poolMax })
-    : await (await import('./pglite.ts')).openPglite(opts.dataDir, opts.loadDataDir);
-  await migrate(db);
+  const { openPostgres } = await import('./postgres.ts');
+  let db: Db;
+  if (isPostgresUrl(opts.databaseUrl)) {
+    db = await openPostgres(opts.databaseUrl, { max: opts.poolMax });
+  } else {
+    if (!opts.dataDir) throw new Error('openDatabase: a data directory (or a postgres:// DATABASE_URL) is needed');
+    const { startEmbeddedPostgres } = await import('./embedded.ts');
+    const cluster = await startEmbeddedPostgres({
+      dir: join(opts.dataDir, 'pgdata'),
+      passwordFile: join(opts.dataDir, 'pgdata.password'),
+      logFile: join(opts.dataDir, 'postgres.log'),
+      port: opts.embeddedPort,
+    });
+    try {
+      db = await openPostgres(cluster.url, { max: opts.poolMax, onClose: () => cluster.stop() });
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+  }
+  try {
+    await withStartupLock(db, () => migrate(db));
+  } catch (e) {
+    await db.close().catch(() => {});
+    throw e;
+  }
   return db;
+}
+
+/** the key of the startup lock (`pg_advisory_lock`): any fixed bigint no other lock of ours uses */
+const STARTUP_LOCK = 0x6f70656e63766d; // "opencvm"
+
+/**
+ * Run `fn` holding the database-wide startup lock: a session-level advisory lock on a connection of its
+ * own, held until `fn` settles. Servers starting together on one database take turns: migrations, the
+ * bootstrap workspace and key, the KMS and host registrations each run in one server at a time, and the
+ * next one sees what the previous wrote. Not re-entrant: `fn` must not call it again.
+ */
+export function withStartupLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  return db.session(async (q) => {
+    await q.query('SELECT pg_advisory_lock($1)', [STARTUP_LOCK]);
+    try {
+      return await fn();
+    } finally {
+      await q.query('SELECT pg_advisory_unlock($1)', [STARTUP_LOCK]);
+    }
+  });
 }
 
 const MIGRATIONS_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'migrations');
@@ -50,7 +99,11 @@ export function migrations(): { version: number; name: string; sql: string }[] {
     .map((f) => ({ version: Number(f.split('_')[0]), name: f, sql: readFileSync(join(MIGRATIONS_DIR, f), 'utf8') }));
 }
 
-/** Apply every migration not yet recorded, each in its own transaction. Safe to run on every start. */
+/**
+ * Apply every migration not yet recorded, each in its own transaction. Safe to run on every start; servers
+ * starting together run it under `withStartupLock` (`openDatabase` does), so one applies and the others find
+ * them recorded.
+ */
 export async function migrate(db: Db): Promise<void> {
   await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -58,10 +111,6 @@ export async function migrate(db: Db): Promise<void> {
   for (const m of migrations()) {
     if (done.has(m.version)) continue;
     await db.tx(async (q) => {
-      // lock so two servers starting together do not both apply the same migration
-      await q.query('LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
-      const again = await q.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
-      if (again.length) return;
       for (const stmt of splitSql(m.sql)) await q.query(stmt);
       await q.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
     });

@@ -1,24 +1,22 @@
 /**
  * OPENCVM_DB_POOL reaches the PostgreSQL pool: `config.dbPool` → `startServer` → `openDatabase` → `pg.Pool`'s
  * `max`. Six queries at once on a server configured with a pool of 2 open 2 connections, not 6.
- * PostgreSQL only (`npm run test:pg`): PGlite has a single connection.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestEnv, testDatabaseKind, type TestEnv } from '../testing/harness.ts';
+import { startTestEnv, type TestEnv } from '../testing/harness.ts';
 
-const onPostgres = testDatabaseKind === 'postgres';
-let env: TestEnv | undefined;
+let env: TestEnv;
 
 before(async () => {
-  if (onPostgres) env = await startTestEnv({ config: { dbPool: 2 } });
+  env = await startTestEnv({ config: { dbPool: 2 } });
 });
 after(async () => {
   await env?.close();
 });
 
-test('the server opens at most OPENCVM_DB_POOL connections to PostgreSQL', { skip: !onPostgres && 'PostgreSQL only' }, async () => {
-  const db = env!.server.db;
+test('the server opens at most OPENCVM_DB_POOL connections to PostgreSQL', async () => {
+  const db = env.server.db;
   await Promise.all(Array.from({ length: 6 }, () => db.query('SELECT 1')));
   const [{ n }] = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`,

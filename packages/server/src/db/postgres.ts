@@ -5,9 +5,14 @@ import type { Db, Queryable } from './index.ts';
 // bigint columns (ids, counters) stay well below 2^53: read them as numbers
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-/** PostgreSQL through a `pg` pool of at most `max` connections (10 unless given). */
-export async function openPostgres(url: string, opts: { max?: number } = {}): Promise<Db> {
+/**
+ * PostgreSQL through a `pg` pool of at most `max` connections (10 unless given); `onClose` runs after the
+ * pool is closed (the embedded cluster stops there).
+ */
+export async function openPostgres(url: string, opts: { max?: number; onClose?: () => Promise<void> } = {}): Promise<Db> {
   const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
+  // an idle connection the server ends (a restart of PostgreSQL) is dropped from the pool, not fatal
+  pool.on('error', () => {});
   await pool.query('SELECT 1');
   // every statement is a named prepared statement: after a few runs PostgreSQL reuses its plan,
   // which matters for the CVM read (an 8-table join that costs more to plan than to run)
@@ -25,8 +30,8 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
       return (await c.query({ name: nameOf(sql), text: sql, values: params as any[] })).rows;
     },
   });
+  let closing: Promise<void> | undefined;
   return {
-    kind: 'postgres',
     ...wrap(pool),
     async tx(fn) {
       const client = await pool.connect();
@@ -42,9 +47,26 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
         client.release();
       }
     },
+    async session(fn) {
+      const client = new pg.Client({ connectionString: url });
+      client.on('error', () => {});
+      await client.connect();
+      try {
+        return await fn(wrap(client));
+      } finally {
+        await client.end().catch(() => {});
+      }
+    },
     exec: async (sql) => {
       await pool.query(sql);
     },
-    close: () => pool.end(),
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await pool.end();
+        } finally {
+          await opts.onClose?.();
+        }
+      })()),
   };
 }

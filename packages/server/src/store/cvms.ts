@@ -3,7 +3,7 @@
  * scoped to a workspace (`findCvm`, the list pages); the rest are the rows, locks and writes services use.
  */
 import { ErrorCodes, notFound, type CvmRef, type CvmStateRecord, type CvmView, type RuntimeSnapshot } from '@opencvm/core';
-import type { Db, Queryable } from '../db/index.ts';
+import type { Queryable } from '../db/index.ts';
 import type { VmConfiguration } from '../hosts/vmm-client.ts';
 
 /** A `cvms` row. */
@@ -177,8 +177,8 @@ const VIEW_DATES = ['started_at', 'exited_at', 'created_at', 'updated_at', 'op_s
 
 /**
  * The rows of SELECT_VIEW that `where` selects, newest first, as one JSON document (`json_agg`, one text
- * column). A page is 50 rows of some 50 columns: a driver decodes each of those 2 500 values on its own (PGlite
- * copies each into a buffer of its own), which costs more than running the query; one JSON.parse does not.
+ * column). A page is 50 rows of some 50 columns: the driver decodes each of those 2 500 values on its own,
+ * which costs more than running the query; one JSON.parse does not.
  */
 const viewsJson = (where: string) => `SELECT json_agg(v ORDER BY v.id DESC)::text AS j FROM (${SELECT_VIEW} WHERE ${where}) v`;
 
@@ -196,9 +196,6 @@ export interface CvmListFilter {
   creatorId?: number;
 }
 
-/** the statements PGlite has prepared, per database (PREPARE lasts as long as its one session) */
-const prepared = new WeakMap<object, Map<string, Promise<void>>>();
-
 /**
  * One page of a workspace's live CVMs, newest first, and how many there are in all. The total is a sum over
  * the trigger-kept `cvm_counts` rows (migration 004), never a count of the CVMs. The page is one statement:
@@ -208,23 +205,19 @@ const prepared = new WeakMap<object, Map<string, Promise<void>>>();
  *
  * Each filter combination is a statement of its own: one generic plan for all of them
  * (`$2 IS NULL OR node_id = $2`) cannot skip the heap, and PostgreSQL uses one after five runs of a prepared
- * statement (postgres.ts prepares every statement). PGlite's driver prepares none, and planning the 8-table
- * join costs about as much as running it, so on PGlite the statement is PREPAREd once and EXECUTEd with its
- * arguments (integers, checked) written in.
+ * statement (postgres.ts prepares every statement).
  */
 export async function listCvmPage(
-  q: Queryable & { kind?: Db['kind'] },
+  q: Queryable,
   workspaceId: number,
   filter: CvmListFilter,
   page: { limit: number; offset: number },
 ): Promise<{ items: CvmView[]; total: number }> {
   const args: number[] = [workspaceId];
-  const types = ['bigint'];
   let conds = '';
   for (const [column, value] of [['node_id', filter.nodeId], ['creator_id', filter.creatorId]] as const) {
     if (value === undefined) continue;
     conds += ` AND ${column} = $${args.push(value)}`;
-    types.push('bigint');
   }
   const [count] = await q.query<{ n: number }>(`SELECT coalesce(sum(n), 0)::int AS n FROM cvm_counts WHERE workspace_id = $1${conds}`, args);
   const total = count.n;
@@ -238,20 +231,7 @@ export async function listCvmPage(
                       ORDER BY id ${fromEnd ? 'ASC' : 'DESC'} LIMIT $${n + 1} OFFSET $${n + 2}))`,
   );
   args.push(limit, skip);
-  types.push('bigint', 'bigint');
-  if (q.kind !== 'pglite') return { items: viewsOf((await q.query<{ j: string | null }>(sql, args))[0].j), total };
-  if (!args.every(Number.isSafeInteger)) throw new Error(`listCvmPage: integer arguments expected, got ${args.join(', ')}`);
-  const name = `cvm_page${filter.nodeId !== undefined ? '_node' : ''}${filter.creatorId !== undefined ? '_creator' : ''}_${fromEnd ? 'asc' : 'desc'}`;
-  let statements = prepared.get(q);
-  if (!statements) prepared.set(q, (statements = new Map()));
-  let ready = statements.get(name);
-  if (!ready) {
-    ready = q.query(`PREPARE ${name} (${types.join(', ')}) AS ${sql}`).then(() => {});
-    statements.set(name, ready);
-    ready.catch(() => statements.delete(name));
-  }
-  await ready;
-  return { items: viewsOf((await q.query<{ j: string | null }>(`EXECUTE ${name} (${args.join(', ')})`))[0].j), total };
+  return { items: viewsOf((await q.query<{ j: string | null }>(sql, args))[0].j), total };
 }
 
 /**

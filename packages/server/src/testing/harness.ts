@@ -1,19 +1,18 @@
 /**
  * Test harness: a real server on 127.0.0.1 (free port) with its own simulated dstack host, on a fresh
- * database — PGlite by default (started from a migrated template dump, so no initdb per test), or a
- * fresh PostgreSQL database when OPENCVM_TEST_DATABASE_URL points at a cluster.
+ * PostgreSQL database (`databases.ts`: a copy of the migrated template on the run's cluster), dropped by
+ * `close()`.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { startVmmSim, type VmmSim, type VmmSimOptions } from '@opencvm/vmm-sim';
 import { startServer, type RunningServer, type StartOptions } from '../app.ts';
 import { loadConfig, type Config } from '../config.ts';
-import { migrations } from '../db/index.ts';
 import { simulatedDeviceId } from '../services/nodes.ts';
 import { checkAnswers, type Violation } from './response-check.ts';
+import { freshTestDatabase } from './databases.ts';
 
 export interface TestEnv {
   server: RunningServer;
@@ -30,42 +29,6 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-/** The database a suite runs on: "pglite" or "postgres" (from OPENCVM_TEST_DATABASE_URL). */
-export const testDatabaseKind = process.env.OPENCVM_TEST_DATABASE_URL ? 'postgres' : 'pglite';
-
-let template: Promise<Blob> | undefined;
-
-/** A PGlite data dir with every migration applied, cached on disk per migration set. */
-function pgliteTemplate(): Promise<Blob> {
-  template ??= (async () => {
-    const hash = createHash('sha256').update(migrations().map((m) => m.sql).join('\n')).digest('hex').slice(0, 16);
-    const file = join(tmpdir(), `opencvm-pglite-template-${hash}.tar.gz`);
-    if (existsSync(file)) return new Blob([readFileSync(file)]);
-    const { openPglite } = await import('../db/pglite.ts');
-    const { migrate } = await import('../db/index.ts');
-    const db = await openPglite();
-    await migrate(db);
-    const dump = await db.dumpDataDir!();
-    await db.close();
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
-    renameSync(tmp, file);
-    return dump;
-  })();
-  return template;
-}
-
-async function freshPostgresDatabase(adminUrl: string): Promise<string> {
-  const name = `opencvm_test_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  await client.query(`CREATE DATABASE ${name}`);
-  await client.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
 export interface TestEnvOptions {
   sim?: VmmSimOptions;
   config?: Partial<Config>;
@@ -77,28 +40,23 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
   const dataDir = mkdtempSync(join(tmpdir(), 'opencvm-test-'));
   const kmsToken = randomBytes(24).toString('base64url');
   const apiKey = `phak_test_${randomBytes(24).toString('base64url')}`;
-  const adminUrl = process.env.OPENCVM_TEST_DATABASE_URL;
-  const databaseUrl = adminUrl ? await freshPostgresDatabase(adminUrl) : undefined;
+  const database = await freshTestDatabase();
   const sim = await startVmmSim({ name: 'sim-test', bootMs: 300, shutdownMs: 100, kmsToken, deviceId: simulatedDeviceId('sim-test'), ...opts.sim });
   const config: Config = {
     ...loadConfig({}),
     port: 0,
     dataDir,
-    databaseUrl,
+    databaseUrl: database.url,
     apiKey,
     simulatedHost: false,
     hosts: [{ name: 'sim-test', url: sim.url, kmsToken }],
     ...opts.config,
   };
-  let firstStart = true;
   const violations: Violation[] = [];
   const start = async () => {
-    const load = !databaseUrl && firstStart ? await pgliteTemplate() : undefined;
-    firstStart = false;
     return startServer({
       ...opts.server,
       config,
-      loadDataDir: load,
       worker: { bootPollMs: 50, pollMs: 200 },
       // every answer of every suite is checked against the contract (and the official SDK's schema)
       instrument: (app) => checkAnswers(app, (v) => violations.push(v)),
@@ -127,6 +85,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     async close() {
       await server.close();
       await sim.close();
+      await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
       if (violations.length) {
         throw new Error(

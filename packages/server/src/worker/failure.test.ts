@@ -10,7 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VmmClient } from '../hosts/vmm-client.ts';
-import { startTestEnv, testDatabaseKind, type TestEnv } from '../testing/harness.ts';
+import { startTestEnv, type TestEnv } from '../testing/harness.ts';
 import { deployRunning, sdkClient, settle } from '../testing/deploy.ts';
 import { waitFor } from '../testing/wait.ts';
 import { Worker } from './index.ts';
@@ -62,7 +62,7 @@ for (const [kind, fault, call] of [
   ['update', 'ShutdownVm', (id: string) => c().patch(`/cvms/${id}`, { vcpu: 2 })],
   ['refresh_instance_id', 'ShutdownVm', (id: string) => c().post(`/cvms/${id}/refresh-instance-id`)],
 ] as const) {
-  test(`${kind} refused by the host: the CVM shows what the host says in the transaction that fails the operation (${testDatabaseKind})`, async () => {
+  test(`${kind} refused by the host: the CVM shows what the host says in the transaction that fails the operation`, async () => {
     const error = `simulated: ${fault} refused for ${kind}`;
     const { vm, op, seenStatus } = await failOnce(`fail-${kind.replace(/_/g, '-')}`, kind, { method: fault, error }, call);
     assert.match(op.error ?? '', new RegExp(error));

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HostError } from '../hosts/vmm-client.ts';
 import { failOperation, succeedOperation, type OperationRow } from '../store/operations.ts';
-import { startTestEnv, testDatabaseKind, type TestEnv } from '../testing/harness.ts';
+import { startTestEnv, type TestEnv } from '../testing/harness.ts';
 import { deployRunning, sdkClient, settle } from '../testing/deploy.ts';
 import { waitFor } from '../testing/wait.ts';
 import { OperationQueue, retryDelayMs, type OperationRunner, type QueueOptions, type RetryPolicy } from './queue.ts';
@@ -66,7 +66,7 @@ const opRow = async (id: number) =>
 const ended = (id: number) => waitFor(async () => ((r) => (r.state === 'succeeded' || r.state === 'failed' ? r : null))(await opRow(id)));
 const unreachable = (n: number) => new HostError(`host http://127.0.0.1:1 unreachable: try ${n}`, 'GetInfo', false);
 
-test(`a host that cannot be reached: the operation runs again, the last error on its row, until it succeeds (${testDatabaseKind})`, async () => {
+test(`a host that cannot be reached: the operation runs again, the last error on its row, until it succeeds`, async () => {
   const seen: { attempts: number; error: string | null }[] = [];
   const runner: OperationRunner = {
     async run(op: OperationRow) {
@@ -153,7 +153,7 @@ test('the lease is renewed while an operation runs, and the operation is claimed
   assert.equal(calls, 1);
 });
 
-test(`an operation in hand whose lease lapsed is not claimed again by its own worker (${testDatabaseKind})`, async () => {
+test(`an operation in hand whose lease lapsed is not claimed again by its own worker`, async () => {
   const db = env.server.db;
   await sdkClient(env).shutdownCvm({ id: cvm.vm_uuid });
   const op = await waitFor(async () => {

@@ -4,7 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestEnv, testDatabaseKind, type TestEnv } from '../testing/harness.ts';
+import { startTestEnv, type TestEnv } from '../testing/harness.ts';
 import { deployRunning, sdkClient, settle } from '../testing/deploy.ts';
 import { waitFor } from '../testing/wait.ts';
 
@@ -19,7 +19,7 @@ after(async () => {
   await env?.close();
 });
 
-test(`an update of a stopped CVM that the host refused, resumed at "reverting": the CVM stays stopped (${testDatabaseKind})`, async () => {
+test(`an update of a stopped CVM that the host refused, resumed at "reverting": the CVM stays stopped`, async () => {
   const c = sdkClient(env);
   const vm = await deployRunning(env, 'resume-revert', COMPOSE);
   await c.stopCvm({ id: vm.vm_uuid! });
@@ -46,7 +46,7 @@ test(`an update of a stopped CVM that the host refused, resumed at "reverting": 
   assert.deepEqual(hostVms.map((v) => v.status), ['stopped'], 'the host VM was not booted');
 });
 
-test(`a refused update of a running CVM, interrupted while the previous configuration boots again: resumed, it still fails with the reason (${testDatabaseKind})`, async () => {
+test(`a refused update of a running CVM, interrupted while the previous configuration boots again: resumed, it still fails with the reason`, async () => {
   const c = sdkClient(env);
   const db = env.server.db;
   const vm = await deployRunning(env, 'resume-reboot', COMPOSE);
