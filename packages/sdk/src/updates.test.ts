@@ -47,7 +47,8 @@ const resourcesOf = (vm: HostVm) => ({ vcpu: vm.configuration.vcpu, memory: vm.c
 
 /** The CVM's one VM on the host. */
 function hostVm(name: string): HostVm {
-  const vms = env.sim.listVms().filter((v) => v.name === name);
+  // the host VM is named after the CVM, then opencvm's label
+  const vms = env.sim.listVms().filter((v) => v.name === name || v.name.startsWith(`${name} (opencvm `));
   assert.equal(vms.length, 1, `one host VM for ${name}`);
   return vms[0];
 }

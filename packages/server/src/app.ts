@@ -21,6 +21,7 @@ import { KmsService, loadOrCreateRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
 import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
+import { installationId } from './services/host-vm-names.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
@@ -80,9 +81,16 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     const kms = new KmsService(db, loadOrCreateRootKeys(config.dataDir), urlBox);
     const nodes = new NodeService(db);
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
-    const reconciler = new RuntimeReconciler(db, nodes, { intervalMs: config.reconcileMs, log: (msg, err) => app.log.warn({ err }, msg) });
+    const installation = await installationId(db);
+    const reconciler = new RuntimeReconciler(db, nodes, {
+      intervalMs: config.reconcileMs,
+      installationId: installation,
+      orphanGraceMs: config.orphanGraceMs,
+      log: (msg, err) => app.log.warn({ err }, msg),
+    });
     const w = new Worker(db, nodes, {
       kmsUrls: [],
+      installationId: installation,
       // the first runtime snapshot (containers, sysinfo) is taken as soon as a boot completes
       onBooted: (cvmId) => void reconciler.refreshRuntime(cvmId),
       ...opts.worker,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { makeCli } from './testing/cli.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 let env: TestEnv;
 let cli: ReturnType<typeof makeCli>;
@@ -29,7 +30,7 @@ async function ok(args: string[]) {
   return r.stdout;
 }
 
-const vmsOf = (name: string) => env.sim.listVms().filter((v) => v.name === name || v.name.startsWith(`${name}-`));
+const vmsOf = (name: string) => env.sim.listVms().filter((v) => cvmNameOf(v.name) === name || cvmNameOf(v.name).startsWith(`${name}-`));
 async function settled(name: string, status: string) {
   await waitFor(async () => {
     const r = await fetch(`${env.apiUrl}/cvms/${name}`, { headers: { 'x-api-key': env.apiKey } });
@@ -65,7 +66,7 @@ test('deploy, list, get, stop, start, restart, replicate, delete', async () => {
   await waitFor(() => (vmsOf('cli-life').filter((v) => v.status === 'running' && v.bootProgress === 'done').length === 2 ? true : null), 20_000);
 
   await ok(['cvms', 'delete', 'cli-life', '-f']);
-  await waitFor(() => (env.sim.listVms().some((v) => v.name === 'cli-life') ? null : true), 20_000);
+  await waitFor(() => (env.sim.listVms().some((v) => cvmNameOf(v.name) === 'cli-life') ? null : true), 20_000);
   assert.equal(vmsOf('cli-life').length, 1, 'the replica stays');
 });
 

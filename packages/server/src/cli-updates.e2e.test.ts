@@ -12,6 +12,7 @@ import type { SimVmView } from '@opencvm/vmm-sim';
 import { makeCli } from './testing/cli.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 let env: TestEnv;
 let cli: ReturnType<typeof makeCli>;
@@ -52,7 +53,7 @@ async function getCvm(name: string) {
   return r.json() as Promise<{ status: string; progress: unknown; compose_hash: string; vm_uuid: string }>;
 }
 
-const vmsOf = (name: string) => env.sim.listVms().filter((v) => v.name === name);
+const vmsOf = (name: string) => env.sim.listVms().filter((v) => cvmNameOf(v.name) === name);
 
 /** The CVM shows `running` with no operation under way, and its one host VM has booted. */
 async function settledRunning(name: string): Promise<SimVmView> {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { makeCli } from './testing/cli.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 let env: TestEnv;
 before(async () => {
@@ -28,7 +29,7 @@ test('phala deploy -c -e -n boots the CVM with the .env sealed to the app key', 
   assert.equal(deploy.code, 0, deploy.stdout + deploy.stderr);
   assert.match(deploy.stdout, /CVM created successfully/);
 
-  const vm = await waitFor(() => env.sim.listVms().find((v) => v.name === 'cli-e2e-app' && v.bootProgress === 'done') ?? null, 15_000);
+  const vm = await waitFor(() => env.sim.listVms().find((v) => cvmNameOf(v.name) === 'cli-e2e-app' && v.bootProgress === 'done') ?? null, 15_000);
   assert.deepEqual(vm.guest.env, { FOO: 'bar baz', SECRET: 's3 # not a comment' });
 
   const get = await cli.run(['cvms', 'get', 'cli-e2e-app', '--json']);

@@ -36,6 +36,7 @@ test('defaults: an empty environment gives the documented configuration', () => 
     simBootMs: 2000,
     provisionTtlMs: 14 * 24 * 3600 * 1000,
     reconcileMs: 5000,
+    orphanGraceMs: 300_000,
     logLevel: 'info',
   });
   // an empty variable is unset, and variables the server does not know are ignored
@@ -55,6 +56,7 @@ test('each variable is read', () => {
     OPENCVM_SIMULATED_HOST: '1',
     OPENCVM_SIM_BOOT_MS: '0',
     OPENCVM_RECONCILE_MS: '50',
+    OPENCVM_ORPHAN_GRACE_MS: '60000',
     LOG_LEVEL: 'debug',
     OPENCVM_DB_POOL: '32',
     OPENCVM_DB_PORT: '5433',
@@ -73,6 +75,7 @@ test('each variable is read', () => {
   assert.equal(c.simulatedHost, true, 'OPENCVM_SIMULATED_HOST=1 forces it beside real hosts');
   assert.equal(c.simBootMs, 0);
   assert.equal(c.reconcileMs, 50);
+  assert.equal(c.orphanGraceMs, 60_000);
   assert.equal(c.logLevel, 'debug');
   assert.equal(c.dbPool, 32);
 
@@ -100,6 +103,7 @@ const bad: [string, string, RegExp][] = [
   ['OPENCVM_SIM_BOOT_MS', '-5', /whole number of milliseconds/],
   ['OPENCVM_RECONCILE_MS', '10', /whole number of milliseconds, 50 or more/],
   ['OPENCVM_RECONCILE_MS', '5s', /milliseconds/],
+  ['OPENCVM_ORPHAN_GRACE_MS', '5m', /whole number of milliseconds, 0 or more/],
   ['LOG_LEVEL', 'verbose', /one of fatal, error, warn, info, debug, trace, silent/],
   ['OPENCVM_DB_POOL', '0', /whole number of connections, 1 or more/],
   ['OPENCVM_DB_POOL', 'many', /whole number of connections/],

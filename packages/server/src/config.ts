@@ -39,6 +39,8 @@ export interface Config {
   provisionTtlMs: number;
   /** how often hosts are read to bring VM state and guest runtime into the store, ms */
   reconcileMs: number;
+  /** a VM opencvm created that no CVM owns is removed from its host once it has been one this long, ms */
+  orphanGraceMs: number;
   logLevel: string;
 }
 
@@ -126,6 +128,7 @@ const schema = z.object({
   ).optional(),
   OPENCVM_SIM_BOOT_MS: variable('a whole number of milliseconds, 0 or more', wholeNumber(0)).default(2000),
   OPENCVM_RECONCILE_MS: variable('a whole number of milliseconds, 50 or more', wholeNumber(50)).default(5000),
+  OPENCVM_ORPHAN_GRACE_MS: variable('a whole number of milliseconds, 0 or more', wholeNumber(0)).default(300_000),
   LOG_LEVEL: variable(`one of ${LOG_LEVELS.join(', ')}`, (t) => (LOG_LEVELS as readonly string[]).includes(t) ? t : undefined).default('info'),
   OPENCVM_DB_POOL: variable('a whole number of connections, 1 or more', wholeNumber(1)).default(10),
   OPENCVM_DB_PORT: variable('a port number, 0 to 65535 (0: a free port)', wholeNumber(0, 65535)).default(0),
@@ -171,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     simBootMs: v.OPENCVM_SIM_BOOT_MS,
     provisionTtlMs: 14 * 24 * 3600 * 1000,
     reconcileMs: v.OPENCVM_RECONCILE_MS,
+    orphanGraceMs: v.OPENCVM_ORPHAN_GRACE_MS,
     logLevel: v.LOG_LEVEL,
   };
 }

@@ -10,6 +10,7 @@ import { getComposeHash, verifyEnvEncryptPublicKey } from '@phala/dstack-sdk';
 import { sha256Hex } from '@opencvm/core';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 const composeYaml = `services:
   app:
@@ -102,7 +103,7 @@ test('the app-compose carries the AppComposeV2 defaults of POST /cvms/provision'
     compose_file: { docker_compose_file: composeYaml },
   });
   await c.commitCvmProvision({ app_id: provision.app_id!, compose_hash: provision.compose_hash });
-  const vm = await waitFor(() => env.sim.listVms().find((v) => v.configuration.name === 'defaults-app') ?? null, 5000);
+  const vm = await waitFor(() => env.sim.listVms().find((v) => cvmNameOf(v.configuration.name) === 'defaults-app') ?? null, 5000);
   const compose = JSON.parse(vm.configuration.compose_file);
   assert.deepEqual(
     { ...compose, docker_compose_file: undefined },

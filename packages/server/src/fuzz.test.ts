@@ -24,6 +24,7 @@ import { fastifyPath } from './http/endpoint.ts';
 import { deployRunning } from './testing/deploy.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { rawRequest, type RawAnswer, type RawResult } from './testing/raw-http.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 const SEED = 0x0c_f0_22;
 /** the most requests one run sends, and a time after which it sends no more (the count is reported) */
@@ -675,7 +676,7 @@ before(async () => {
   const vm = await deployRunning(env, witness.name, composeYaml);
   const info = await api(`/cvms/${vm.vm_uuid}`, '2025-10-28');
   Object.assign(witness, { vm_uuid: vm.vm_uuid!, app_id: vm.app_id!, id: info.id as number, instance_id: String(info.instance_id ?? '') });
-  witness.simId = env.sim.listVms().find((v) => v.name === witness.name)!.id;
+  witness.simId = env.sim.listVms().find((v) => cvmNameOf(v.name) === witness.name)!.id;
   const revisions = (await api(`/apps/${witness.app_id}/revisions`)) as { revisions: { revision_id: string }[] };
   const ops = (await api(`/cvms/${witness.vm_uuid}/operations`)) as { items: { correlation_id: string }[] };
   const workspaces = (await api('/workspaces')) as { data: { slug: string }[] };
@@ -737,5 +738,5 @@ test('the CVM deployed before the fuzzing reads the same and still runs', async 
   assert.equal(info.progress, null);
   const vm = env.sim.getVm(witness.simId);
   assert.equal(vm?.status, 'running', 'the host still runs it');
-  assert.equal(vm?.name, witness.name);
+  assert.equal(cvmNameOf(vm?.name ?? ''), witness.name);
 });

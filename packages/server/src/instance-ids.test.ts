@@ -20,6 +20,7 @@ import {
 } from '@phala/cloud';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning as deployRunningIn, sdkClient, settle } from './testing/deploy.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 const compose = 'services:\n  web:\n    image: nginx\n';
 
@@ -38,7 +39,7 @@ after(async () => {
 });
 
 const deploy = (name: string) => deployRunningIn(env, name, compose);
-const hostVms = (name: string) => env.sim.listVms().filter((v) => v.name === name);
+const hostVms = (name: string) => env.sim.listVms().filter((v) => cvmNameOf(v.name) === name);
 const c = () => sdkClient(env);
 
 async function record(vmUuid: string) {

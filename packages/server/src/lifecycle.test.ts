@@ -9,6 +9,7 @@ import { createClient, replicateCvm } from '@phala/cloud';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 import { deployRunning as deployRunningIn, settle as settleIn } from './testing/deploy.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 const compose = 'services:\n  web:\n    image: nginx\n';
 
@@ -25,7 +26,7 @@ const client = () => createClient({ apiKey: env.apiKey, baseURL: env.apiUrl });
 const deployRunning = (name: string) => deployRunningIn(env, name, compose);
 const settle = (id: string, status: string) => settleIn(env, id, status);
 
-const hostVm = (name: string) => env.sim.listVms().filter((v) => v.name === name);
+const hostVm = (name: string) => env.sim.listVms().filter((v) => cvmNameOf(v.name) === name);
 
 test(`stop, start, shutdown, restart: the host follows`, async () => {
   const c = client();

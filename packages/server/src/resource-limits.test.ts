@@ -11,6 +11,7 @@ import { makeCli } from './testing/cli.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning, sdkClient, settle } from './testing/deploy.ts';
 import { hostState, hostVm, recordOf, refused } from './testing/updates.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 const COMPOSE = 'services:\n  web:\n    image: nginx\n';
 const MEMORY = RESOURCE_LIMITS.memory_mb;
@@ -46,7 +47,7 @@ test('provisionCvm: vcpu, memory and disk_size outside the limits are refused wi
   assert.match(e.message, /disk_size must be between/);
 
   assert.equal(await provisions(), n0, 'nothing provisioned');
-  assert.equal(env.sim.listVms().filter((v) => v.name === 'lim-prov').length, 0);
+  assert.equal(env.sim.listVms().filter((v) => cvmNameOf(v.name) === 'lim-prov').length, 0);
 
   // the bounds themselves are fine
   const ok = await c().provisionCvm({ ...base, vcpu: VCPU.min, memory: MEMORY.min, disk_size: DISK.min });

@@ -11,6 +11,7 @@ import { hostStatePatch, VM_GONE } from './services/runtime.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { waitFor } from './testing/wait.ts';
 import { deployRunning as deployRunningIn } from './testing/deploy.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 const compose = `services:
   web:
@@ -45,7 +46,7 @@ const onlineComposition = (id: string) =>
 test(`composition, stats and network come from the store and show the guest`, async () => {
   const c = client();
   const vm = await deployRunning('runtime-app');
-  const hostVm = env.sim.listVms().find((v) => v.name === 'runtime-app')!;
+  const hostVm = env.sim.listVms().find((v) => cvmNameOf(v.name) === 'runtime-app')!;
 
   const comp = await onlineComposition('runtime-app');
   assert.equal(comp.error, null);
@@ -137,7 +138,7 @@ test('a VM stopped behind the control plane\'s back shows as stopped; compositio
   const c = client();
   const vm = await deployRunning('behind-back');
   await onlineComposition('behind-back');
-  const hostVm = env.sim.listVms().find((v) => v.name === 'behind-back')!;
+  const hostVm = env.sim.listVms().find((v) => cvmNameOf(v.name) === 'behind-back')!;
 
   const res = await fetch(`${env.sim.url}/prpc/StopVm?json`, {
     method: 'POST',
@@ -179,7 +180,7 @@ test('a VM stopped behind the control plane\'s back shows as stopped; compositio
 test('a VM removed from its host behind the control plane\'s back puts the CVM in error', async () => {
   const c = client();
   const vm = await deployRunning('removed-app');
-  const hostVm = env.sim.listVms().find((v) => v.name === 'removed-app')!;
+  const hostVm = env.sim.listVms().find((v) => cvmNameOf(v.name) === 'removed-app')!;
   const res = await fetch(`${env.sim.url}/prpc/RemoveVm?json`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -206,7 +207,7 @@ test('the reconciler leaves a CVM with an operation in progress to the worker', 
      SELECT gen_random_uuid(), workspace_id, id, 'stop', 'stopped', 'pending', now() + interval '1 hour' FROM cvms WHERE id = $1`,
     [id],
   );
-  const hostVm = env.sim.listVms().find((v) => v.name === 'busy-app')!;
+  const hostVm = env.sim.listVms().find((v) => cvmNameOf(v.name) === 'busy-app')!;
   await fetch(`${env.sim.url}/prpc/StopVm?json`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -12,6 +12,7 @@ import { ResourceError, createClient, getAppList, getCvmStatusBatch, patchCvm } 
 import { assertEnvelope, fetchAnswer } from './testing/envelope.ts';
 import { deployRunning } from './testing/deploy.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 
 const composeYaml = 'services:\n  web:\n    image: nginx:latest\n';
 
@@ -132,7 +133,7 @@ test('a compose with a NUL is refused the same way at provision and by every upd
     refusedNaming('docker_compose_file'),
   );
   o.check();
-  assert.equal(env.sim.listVms().filter((v) => v.name === 'nul-compose').length, 0, 'no VM was created for the refused compose');
+  assert.equal(env.sim.listVms().filter((v) => cvmNameOf(v.name) === 'nul-compose').length, 0, 'no VM was created for the refused compose');
   assert.deepEqual(await operations(), before, 'no operation was queued');
   const compose = await raw('GET', `/cvms/${witness.vm_uuid}/docker-compose.yml`);
   assert.equal(compose.body, composeYaml);
@@ -156,7 +157,7 @@ test('a NUL in env_keys of a commit, or in allowed_envs, is a 422 naming the ent
     refusedNaming('env_keys.0'),
   );
   o.check();
-  assert.equal(env.sim.listVms().filter((v) => v.name.startsWith('nul-')).length, 0);
+  assert.equal(env.sim.listVms().filter((v) => cvmNameOf(v.name).startsWith('nul-')).length, 0);
   assertEnvelope(await raw('PATCH', `/cvms/${witness.vm_uuid}/envs`, JSON.stringify({ encrypted_env: '00', env_keys: ['\u0000'] })), 422, 'ERR-02-008', 'PATCH /envs');
 });
 
@@ -209,12 +210,12 @@ test('a lone surrogate in a JSON field is a 422 naming it', async () => {
   await o.expect('status batch', getCvmStatusBatch(sdk(), { vmUuids: [witness.vm_uuid, '\ud800'] }), refusedNaming('vm_uuids.1'));
   o.check();
   assert.deepEqual(await operations(), before);
-  assert.equal(env.sim.listVms().filter((v) => v.name === 'lone-surrogate').length, 0);
+  assert.equal(env.sim.listVms().filter((v) => cvmNameOf(v.name) === 'lone-surrogate').length, 0);
 });
 
 test('after all of it the witness CVM still runs, unchanged', async () => {
   const info = await sdk().getCvmInfo({ id: witness.vm_uuid });
   assert.equal(info.status, 'running');
-  const vm = env.sim.listVms().find((v) => v.name === witness.name);
+  const vm = env.sim.listVms().find((v) => cvmNameOf(v.name) === witness.name);
   assert.equal(vm?.status, 'running');
 });

@@ -12,6 +12,7 @@ export interface HostConfig {
   dataDir: string | undefined;
   bootMs: number;
   shutdownMs: number;
+  createDelayMs: number;
   kmsUrls: string[];
   kmsToken: string | undefined;
   authToken: string | undefined;
@@ -54,6 +55,7 @@ export function resolveConfig(opts: VmmSimOptions = {}): HostConfig {
     dataDir: opts.dataDir,
     bootMs: Math.max(0, opts.bootMs ?? 2000),
     shutdownMs: Math.max(0, opts.shutdownMs ?? 500),
+    createDelayMs: Math.max(0, opts.createDelayMs ?? 0),
     kmsUrls: opts.kmsUrls ?? [],
     kmsToken: opts.kmsToken,
     authToken: opts.authToken || undefined,

@@ -2,7 +2,8 @@
  * Standalone simulated dstack host:
  *   node --import tsx packages/vmm-sim/src/main.ts
  * Environment: VMM_SIM_PORT, VMM_SIM_HOST, VMM_SIM_NAME, VMM_SIM_DATA_DIR, VMM_SIM_KMS_URL (comma-separated
- * list allowed), VMM_SIM_KMS_TOKEN, VMM_SIM_AUTH_TOKEN, VMM_SIM_BOOT_MS, VMM_SIM_SHUTDOWN_MS, VMM_SIM_VERBOSE=1.
+ * list allowed), VMM_SIM_KMS_TOKEN, VMM_SIM_AUTH_TOKEN, VMM_SIM_BOOT_MS, VMM_SIM_SHUTDOWN_MS,
+ * VMM_SIM_CREATE_DELAY_MS (CreateVm answers this long after the VM exists), VMM_SIM_VERBOSE=1.
  */
 import { startVmmSim } from './index.ts';
 
@@ -25,6 +26,7 @@ const sim = await startVmmSim({
   authToken: env.VMM_SIM_AUTH_TOKEN || undefined,
   bootMs: num('VMM_SIM_BOOT_MS'),
   shutdownMs: num('VMM_SIM_SHUTDOWN_MS'),
+  createDelayMs: num('VMM_SIM_CREATE_DELAY_MS'),
   log: env.VMM_SIM_VERBOSE === '1' ? (line) => console.error(`[vmm-sim] ${line}`) : undefined,
 });
 console.log(sim.url);

@@ -7,7 +7,7 @@ import { SIM_REV, SIM_VERSION } from './config.ts';
 import { guestContainers, guestInfo, guestNetworkInfo, guestSysInfo } from './guest.ts';
 import type { SimHost } from './host.ts';
 import type { GpuConfig, NetworkingConfig, PortMapping, VmConfiguration } from './types.ts';
-import { errorMessage, newUuid, sha256Hex } from './util.ts';
+import { errorMessage, newUuid, sha256Hex, sleep } from './util.ts';
 import { SimVm } from './vm.ts';
 import { Fields, RpcError } from './wire.ts';
 
@@ -214,7 +214,7 @@ export function createVmmService(host: SimHost): Record<string, Handler> {
       };
     },
 
-    CreateVm: (f) => {
+    CreateVm: async (f) => {
       const config = parseVmConfiguration(f);
       if (!config.name) throw new RpcError('Invalid name: the name must not be empty');
       validateName(config.name);
@@ -245,6 +245,7 @@ export function createVmmService(host: SimHost): Record<string, Handler> {
       host.persist();
       cfg.log(`vm ${id}: created (${config.name}, app ${appId})`);
       if (!config.stopped) vm.start();
+      if (cfg.createDelayMs > 0) await sleep(cfg.createDelayMs);
       return { id };
     },
 

@@ -17,6 +17,11 @@ export interface VmmSimOptions {
   bootMs?: number;
   /** Graceful shutdown duration in ms, default 500. */
   shutdownMs?: number;
+  /**
+   * CreateVm answers this long (ms, default 0) after the VM exists: a slow host, whose VM is already listed by
+   * `Status` while the caller still waits for its id (what a control plane that dies meanwhile must cope with).
+   */
+  createDelayMs?: number;
   /** Default KMS urls when a VmConfiguration has none. */
   kmsUrls?: string[];
   /** Bearer token the simulated guest presents to the KMS (stands in for TDX attestation). */

@@ -9,7 +9,12 @@
  *    the row version it read, so a row changed meanwhile (an operation queued, the worker's progress) is
  *    left for the next tick;
  * 3. refreshes `cvms.runtime` (containers, SysInfo, NetworkInfo from the guest agent) of running, booted
- *    CVMs whose snapshot is older than `runtimeMaxAgeMs`, stalest first, at most `refreshPerTick` per node.
+ *    CVMs whose snapshot is older than `runtimeMaxAgeMs`, stalest first, at most `refreshPerTick` per node;
+ * 4. removes orphan VMs: a VM whose name carries this installation's label (`host-vm-names.ts`) but that no
+ *    CVM owns — no CVM has its label's id, that CVM is deleted or placed on another node, or it records
+ *    another VM (or none) with no operation in progress that could still record this one. A VM is removed
+ *    once it has been an orphan for `orphanGraceMs` on every tick, each removal recorded in `host_events`
+ *    and logged. A VM without our label (someone else's, on a shared host) is never touched.
  * A host that cannot be reached is skipped (its CVMs keep their last known state). Ticks never overlap.
  *
  * `RuntimeService` serves `/cvms/{id}/composition`, `/stats` and `/network` from the store.
@@ -34,6 +39,8 @@ import {
   type HostStatePatch,
   type RuntimeTarget,
 } from '../store/runtime.ts';
+import { hasHostEvent, insertHostEvent, vmOwners, type VmOwnerRow } from '../store/host-events.ts';
+import { parseHostVmName } from './host-vm-names.ts';
 import type { LogUrlService } from './log-urls.ts';
 import type { NodeService } from './nodes.ts';
 
@@ -44,6 +51,10 @@ export interface ReconcilerOptions {
   runtimeMaxAgeMs?: number;
   /** at most this many snapshots refreshed per node per tick (default 20) */
   refreshPerTick?: number;
+  /** this installation's id (`installationId` of `host-vm-names.ts`); without it no VM is taken for an orphan */
+  installationId?: string;
+  /** how long a VM must have been seen as an orphan before it is removed, ms (default 5 minutes) */
+  orphanGraceMs?: number;
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -56,7 +67,9 @@ export class RuntimeReconciler {
   /** the last failure logged per node, so a host that stays down is reported once, not every tick */
   private nodeErrors = new Map<number, string>();
   private stopped = false;
-  private readonly opts: Required<ReconcilerOptions>;
+  /** per node, the orphan VMs seen (host VM id → when first seen as one, ms); forgotten when no longer one */
+  private orphansSeen = new Map<number, Map<string, number>>();
+  private readonly opts: Required<Omit<ReconcilerOptions, 'installationId'>> & Pick<ReconcilerOptions, 'installationId'>;
 
   constructor(
     private readonly db: Db,
@@ -64,7 +77,7 @@ export class RuntimeReconciler {
     opts: ReconcilerOptions = {},
   ) {
     const intervalMs = opts.intervalMs ?? 5000;
-    this.opts = { intervalMs, runtimeMaxAgeMs: intervalMs * 6, refreshPerTick: 20, log: () => {}, ...opts };
+    this.opts = { intervalMs, runtimeMaxAgeMs: intervalMs * 6, refreshPerTick: 20, orphanGraceMs: 5 * 60_000, log: () => {}, ...opts };
   }
 
   start(): void {
@@ -125,10 +138,12 @@ export class RuntimeReconciler {
 
   private async reconcileNode(nodeId: number): Promise<void> {
     const rows = await idleCvmsOnNode(this.db, nodeId);
-    if (!rows.length || this.stopped) return;
+    if (this.stopped) return;
     const host = await this.nodes.client(nodeId);
     // rows first, host second: a write is conditional on the row version read before the host answered
-    const vms = new Map((await host.status({ brief: true })).map((v) => [v.id, v]));
+    const listed = await host.status({ brief: true });
+    await this.removeOrphans(nodeId, host, listed);
+    const vms = new Map(listed.map((v) => [v.id, v]));
     for (const row of rows) {
       if (this.stopped) return;
       const patch = hostStatePatch(row, vms.get(row.host_vm_id));
@@ -148,6 +163,56 @@ export class RuntimeReconciler {
     }
   }
 
+  /**
+   * Remove the VMs of `listed` (one node's, just read from its host) that are ours and have been orphans for
+   * the grace period. Owners are read after the host answered: a VM a create has just made is then either
+   * recorded on its CVM or its operation is still in progress.
+   */
+  private async removeOrphans(nodeId: number, host: VmmClient, listed: VmInfo[]): Promise<void> {
+    const installation = this.opts.installationId;
+    if (!installation) return;
+    const labelled = listed.flatMap((vm) => {
+      const label = parseHostVmName(vm.name);
+      return label?.installation === installation ? [{ vm, vmUuid: label.vmUuid }] : [];
+    });
+    const seen = this.orphansSeen.get(nodeId) ?? new Map<string, number>();
+    this.orphansSeen.set(nodeId, seen);
+    if (!labelled.length) {
+      seen.clear();
+      return;
+    }
+    const owners = new Map((await vmOwners(this.db, [...new Set(labelled.map((l) => l.vmUuid))])).map((o) => [o.vm_uuid, o]));
+    const now = Date.now();
+    const orphans = new Set<string>();
+    for (const { vm, vmUuid } of labelled) {
+      if (this.stopped) return;
+      const owner = owners.get(vmUuid);
+      const reason = orphanReason(nodeId, vm, vmUuid, owner);
+      if (!reason) continue;
+      orphans.add(vm.id);
+      const since = seen.get(vm.id) ?? now;
+      seen.set(vm.id, since);
+      if (now - since < this.opts.orphanGraceMs) continue;
+      // looked at again right before acting: an operation may have started, or recorded this VM, meanwhile
+      const [fresh] = await vmOwners(this.db, [vmUuid]);
+      const still = orphanReason(nodeId, vm, vmUuid, fresh);
+      if (!still) continue;
+      if (vm.status !== 'removing') await host.removeVm(vm.id);
+      else if (await hasHostEvent(this.db, nodeId, vm.id, ORPHAN_REMOVED)) continue;
+      await insertHostEvent(this.db, {
+        node_id: nodeId,
+        host_vm_id: vm.id,
+        cvm_id: fresh?.id ?? null,
+        kind: ORPHAN_REMOVED,
+        reason: still,
+        details: { name: vm.name, status: vm.status, vm_uuid: vmUuid, cvm_host_vm_id: fresh?.host_vm_id ?? null, orphan_for_ms: now - since },
+      });
+      this.opts.log(`removed orphan VM ${vm.id} ("${vm.name}") from node ${nodeId}: ${still}`);
+      seen.delete(vm.id);
+    }
+    for (const id of seen.keys()) if (!orphans.has(id)) seen.delete(id);
+  }
+
   private async refresh(host: VmmClient, t: RuntimeTarget): Promise<boolean> {
     const [list, sysinfo, network] = await Promise.all([
       host.listContainers(t.host_vm_id),
@@ -160,6 +225,22 @@ export class RuntimeReconciler {
 }
 
 const orNull = (s: string | null | undefined) => (s ? s : null);
+
+/** The `host_events` kind of an orphan VM's removal. */
+export const ORPHAN_REMOVED = 'orphan_vm_removed';
+
+/**
+ * Why a VM labelled with `vmUuid` that node `nodeId` has is an orphan, or null if it is not (its CVM records
+ * it, or an operation of its CVM is in progress and may still record it).
+ */
+export function orphanReason(nodeId: number, vm: Pick<VmInfo, 'id'>, vmUuid: string, owner: VmOwnerRow | undefined): string | null {
+  if (!owner) return `no CVM has id ${vmUuid}`;
+  if (owner.deleted) return `CVM ${vmUuid} is deleted`;
+  if (owner.busy) return null;
+  if (owner.node_id !== nodeId) return `CVM ${vmUuid} is placed on another node`;
+  if (owner.host_vm_id === vm.id) return null;
+  return owner.host_vm_id ? `CVM ${vmUuid} runs on VM ${owner.host_vm_id}, not this one` : `CVM ${vmUuid} records no VM on its host`;
+}
 
 /**
  * The CVM fields the host's view implies (dstack-vmm's VM statuses), or null when nothing changes. Statuses

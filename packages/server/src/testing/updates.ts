@@ -9,12 +9,13 @@ import type { CvmConfig } from '@opencvm/core';
 import type { SimVmView } from '@opencvm/vmm-sim';
 import type { TestEnv } from './harness.ts';
 import { sdkClient, settle } from './deploy.ts';
+import { cvmNameOf } from '../services/host-vm-names.ts';
 
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** The one VM the host has for `name` (there must be exactly one: an update never makes a second). */
 export function hostVm(env: TestEnv, name: string): SimVmView {
-  const vms = env.sim.listVms().filter((v) => v.name === name);
+  const vms = env.sim.listVms().filter((v) => cvmNameOf(v.name) === name);
   assert.equal(vms.length, 1, `exactly one host VM for ${name}, found ${vms.length}`);
   return vms[0];
 }

@@ -7,6 +7,8 @@ import type { OperationRow } from '../store/operations.ts';
 export interface OpSettings {
   /** KMS URLs guests are told to ask for their keys (`<public url>/kms`) */
   kmsUrls: string[];
+  /** this installation's id, which the names of the VMs it creates carry (`services/host-vm-names.ts`) */
+  installationId: string;
   /** how often a booting or stopping VM is read from its host, ms */
   bootPollMs: number;
   /** give up on a boot after this long, ms */

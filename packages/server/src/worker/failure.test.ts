@@ -14,6 +14,7 @@ import { startTestEnv, type TestEnv } from '../testing/harness.ts';
 import { deployRunning, sdkClient, settle } from '../testing/deploy.ts';
 import { waitFor } from '../testing/wait.ts';
 import { Worker } from './index.ts';
+import { cvmNameOf, installationId } from '../services/host-vm-names.ts';
 
 const COMPOSE = 'services:\n  web:\n    image: nginx\n';
 
@@ -101,7 +102,7 @@ async function withUnreachableHost(maxAttempts: number, fn: (host: { reachable: 
   const down = new VmmClient('http://127.0.0.1:1');
   const nodes = { client: async (nodeId: number) => (host.reachable ? env.server.services.nodes.client(nodeId) : down) };
   await env.server.worker.stop();
-  const worker = new Worker(env.server.db, nodes, { kmsUrls: [], pollMs: 20, bootPollMs: 50, retry: { baseMs: 20, capMs: 100, maxAttempts } });
+  const worker = new Worker(env.server.db, nodes, { kmsUrls: [], installationId: await installationId(env.server.db), pollMs: 20, bootPollMs: 50, retry: { baseMs: 20, capMs: 100, maxAttempts } });
   await worker.start();
   try {
     await fn(host);
@@ -132,7 +133,7 @@ test('a host that cannot be reached: the stop runs again (the error kept on the 
   assert.equal(op.error, null);
   // the host came back while attempt 2 (or a later one) was due or in hand: it is the one that succeeded
   assert.ok(op.attempts >= 2, `attempts recorded: ${op.attempts}`);
-  assert.equal(env.sim.listVms().find((v) => v.name === 'retry-stop')?.status, 'stopped');
+  assert.equal(env.sim.listVms().find((v) => cvmNameOf(v.name) === 'retry-stop')?.status, 'stopped');
 });
 
 test('a host that stays unreachable: the stop fails after its last attempt, and the CVM shows error in the same transaction', async () => {

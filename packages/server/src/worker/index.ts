@@ -15,6 +15,8 @@ import { statusFromHost } from './vm-steps.ts';
 export interface WorkerOptions {
   /** KMS URLs guests are told to ask for their keys (`<public url>/kms`). */
   kmsUrls: string[];
+  /** this installation's id (`installationId` of `services/host-vm-names.ts`), carried by the names of the VMs it creates */
+  installationId: string;
   /** how often the worker looks for due operations when nobody wakes it, ms */
   pollMs?: number;
   /** how often a booting VM's progress is read from its host, ms */
@@ -46,6 +48,7 @@ export class Worker {
     const log = opts.log ?? (() => {});
     this.settings = {
       kmsUrls: opts.kmsUrls,
+      installationId: opts.installationId,
       bootPollMs: opts.bootPollMs ?? 200,
       bootTimeoutMs: opts.bootTimeoutMs ?? 10 * 60_000,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 5 * 60_000,

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startTestEnv, type TestEnv } from '../testing/harness.ts';
 import { deployRunning, sdkClient, settle } from '../testing/deploy.ts';
 import { waitFor } from '../testing/wait.ts';
+import { cvmNameOf } from '../services/host-vm-names.ts';
 
 const COMPOSE = 'services:\n  web:\n    image: nginx\n';
 
@@ -42,7 +43,7 @@ test(`an update of a stopped CVM that the host refused, resumed at "reverting": 
   assert.deepEqual(op, { state: 'failed', error: reason });
   const [rec] = await env.server.db.query<{ status: string; vcpu: number }>('SELECT status, vcpu FROM cvms WHERE vm_uuid = $1', [vm.vm_uuid]);
   assert.deepEqual(rec, { status: 'stopped', vcpu: 1 }, 'stopped, on its previous configuration');
-  const hostVms = env.sim.listVms().filter((v) => v.name === 'resume-revert');
+  const hostVms = env.sim.listVms().filter((v) => cvmNameOf(v.name) === 'resume-revert');
   assert.deepEqual(hostVms.map((v) => v.status), ['stopped'], 'the host VM was not booted');
 });
 
@@ -71,5 +72,5 @@ test(`a refused update of a running CVM, interrupted while the previous configur
   assert.match(op.error ?? '', /refused the update: .*disk pool exhausted/);
   const [rec] = await db.query<{ vcpu: number }>('SELECT vcpu FROM cvms WHERE vm_uuid = $1', [vm.vm_uuid]);
   assert.equal(rec.vcpu, 1);
-  assert.deepEqual(env.sim.listVms().filter((v) => v.name === 'resume-reboot').map((v) => [v.status, v.configuration.vcpu]), [['running', 1]]);
+  assert.deepEqual(env.sim.listVms().filter((v) => cvmNameOf(v.name) === 'resume-reboot').map((v) => [v.status, v.configuration.vcpu]), [['running', 1]]);
 });

@@ -2,7 +2,11 @@
  * The steps on a host VM that several operation kinds share: boot it (again) and follow the boot, halt it
  * (force or graceful), wait until the host has removed it, and copy what the host reports onto the CVM.
  * Each checks what the host says before acting, so an operation resumed after a crash never repeats a
- * host call blindly (a VM already booting is not started twice, one already stopping is not stopped twice).
+ * host call blindly (a VM already booting is not started twice, one already stopping is not stopped twice,
+ * one already removing is not removed twice). A VM found stopped or exited has no boot in progress, so
+ * StartVm then makes the one boot the operation is for (if a boot failed before the failure was recorded,
+ * a second attempt: never a second VM, nor two boots at once). CreateVm is guarded in `ops/create.ts`,
+ * UpdateVm in `ops/update.ts`.
  */
 import type { VmConfiguration, VmInfo, VmmClient } from '../hosts/vmm-client.ts';
 import {
@@ -14,7 +18,8 @@ import {
   type CvmRecord,
 } from '../store/cvm-records.ts';
 import { failOperation, succeedOperation } from '../store/operations.ts';
-import type { OpContext } from './context.ts';
+import { hostVmName } from '../services/host-vm-names.ts';
+import type { OpContext, OpSettings } from './context.ts';
 
 const FORCE_STOP_MS = 60_000;
 const REMOVE_MS = 120_000;
@@ -28,10 +33,14 @@ export async function hostVm(ctx: OpContext): Promise<{ cvm: CvmRecord; hostVmId
   return { cvm, hostVmId: cvm.host_vm_id, host: await ctx.nodes.client(cvm.node_id) };
 }
 
-/** The CreateVm request for a CVM: created stopped, so its host VM id is recorded before it can ask for keys. */
-export function vmConfiguration(c: CvmRecord, kmsUrls: string[]): VmConfiguration {
+/**
+ * The CreateVm request for a CVM: created stopped, so its host VM id is recorded before it can ask for keys;
+ * named after the CVM and labelled with this installation's and the CVM's ids (`services/host-vm-names.ts`),
+ * so an interrupted create finds it again and the reconciler knows whose it is.
+ */
+export function vmConfiguration(c: CvmRecord, s: Pick<OpSettings, 'kmsUrls' | 'installationId'>): VmConfiguration {
   return {
-    name: c.name,
+    name: hostVmName(c.name, { installation: s.installationId, vmUuid: c.vm_uuid }),
     image: c.image,
     compose_file: c.app_compose,
     vcpu: c.vcpu,
@@ -44,7 +53,7 @@ export function vmConfiguration(c: CvmRecord, kmsUrls: string[]): VmConfiguratio
     hugepages: c.hugepages,
     pin_numa: c.pin_numa,
     ...(c.gpus ? { gpus: c.gpus } : {}),
-    kms_urls: kmsUrls,
+    kms_urls: s.kmsUrls,
     stopped: true,
   };
 }

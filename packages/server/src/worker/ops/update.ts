@@ -4,9 +4,10 @@
  * if it ran. A host that refuses the update keeps the VM as it was: the CVM is booted on its previous
  * configuration and the operation fails with the host's reason.
  * Steps: (halt) → applying → applied → booting; a refused one: reverting (while it boots again, if it ran).
+ * Resumed at `applying`, it reads the VM's configuration first and sends UpdateVm only if the change is not there.
  */
 import { hostUpdateOf } from '@opencvm/core';
-import { HostError } from '../../hosts/vmm-client.ts';
+import { HostError, type VmConfiguration } from '../../hosts/vmm-client.ts';
 import type { UpdateParams } from '../../services/updates.ts';
 import { applyConfig } from '../../store/cvm-config.ts';
 import { setStatus } from '../../store/cvm-records.ts';
@@ -29,8 +30,12 @@ export const update: OperationModule = {
         await ctx.step('applying');
       }
       const { host, hostVmId } = await hostVm(ctx);
+      const change = hostUpdateOf(p.previous, p.next);
+      // resumed at `applying`: the host may have applied it before the process died; read it first. (UpdateVm
+      // sets values, never increments, so sending it again would also leave the same configuration.)
+      const applied = op.step === 'applying' && alreadyApplied((await host.getInfo(hostVmId))?.configuration, change);
       try {
-        await host.updateVm(hostVmId, hostUpdateOf(p.previous, p.next));
+        if (!applied) await host.updateVm(hostVmId, change);
       } catch (e) {
         if (!(e instanceof HostError) || !e.reachable) throw e;
         const reason = `the host refused the update: ${e.message}`;
@@ -53,6 +58,16 @@ export const update: OperationModule = {
     });
   },
 };
+
+/** Whether the VM's configuration, as the host reports it, already has every value of the change. */
+export function alreadyApplied(config: VmConfiguration | null | undefined, change: Record<string, unknown>): boolean {
+  if (!config) return false;
+  const now = config as unknown as Record<string, unknown>;
+  // encrypted_env is bytes, which a host may answer in either case of hex
+  const same = (field: string, a: unknown, b: unknown) =>
+    a === b || (field === 'encrypted_env' && typeof a === 'string' && typeof b === 'string' && a.toLowerCase() === b.toLowerCase());
+  return Object.entries(change).every(([field, value]) => same(field, now[field], value));
+}
 
 /** The host refused the update: the CVM boots again on its previous configuration if it ran, else stays stopped; the operation fails with the reason. */
 async function refused(ctx: OpContext, p: UpdateParams, reason: string): Promise<void> {
