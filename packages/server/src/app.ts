@@ -88,7 +88,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       // the first runtime snapshot (containers, sysinfo) is taken as soon as a boot completes
       onBooted: (cvmId) => void reconciler.refreshRuntime(cvmId),
       ...opts.worker,
-      log: (msg, err) => app.log.warn({ err }, msg),
+      log: app.log,
     });
     worker = w;
     const services: Services = {
