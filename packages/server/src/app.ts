@@ -9,6 +9,7 @@ import { startVmmSim, type VmmSim } from '@opencvm/vmm-sim';
 import type { Config, HostConfig } from './config.ts';
 import { openDatabase, type Db } from './db/index.ts';
 import { errorHandlingOptions, installBodyParsers, installErrorHandling } from './http/errors.ts';
+import { installRequestIds, requestIdOptions } from './http/request-id.ts';
 import type { Services } from './http/context.ts';
 import { registerRoutes } from './http/endpoint.ts';
 import { endStreams } from './http/streams.ts';
@@ -24,6 +25,8 @@ import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
+import { HealthService } from './services/health.ts';
+import { MetricsService } from './services/metrics.ts';
 import { Worker } from './worker/index.ts';
 
 export interface StartOptions {
@@ -68,8 +71,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pgdata'),
     loadDataDir: opts.loadDataDir,
   });
+  const metrics = new MetricsService(db, config.metricsToken);
   const app = Fastify({
-    ...errorHandlingOptions(),
+    // answers given before routing (fastify's own, or on the socket) count in the HTTP metrics too
+    ...errorHandlingOptions((method, status, seconds) => metrics.httpAnswer(method, undefined, status, seconds)),
+    ...requestIdOptions(),
     // a request without Host reaches the server, which answers it in the error envelope (Node's own answer has no body)
     http: { requireHostHeader: false },
     logger: opts.logger ? loggerOptions(config.logLevel, opts.logStream) : false,
@@ -80,7 +86,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
     const kms = new KmsService(db, loadOrCreateRootKeys(config.dataDir), urlBox);
-    const nodes = new NodeService(db);
+    const nodes = new NodeService(db, (node) => (method, seconds, error) => metrics.hostCall(node, method, seconds, error));
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const reconciler = new RuntimeReconciler(db, nodes, { intervalMs: config.reconcileMs, log: (msg, err) => app.log.warn({ err }, msg) });
     const w = new Worker(db, nodes, {
@@ -89,6 +95,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       onBooted: (cvmId) => void reconciler.refreshRuntime(cvmId),
       ...opts.worker,
       log: app.log,
+      onRunEnded: (kind, outcome, queuedAt) => metrics.operationRun(kind, outcome, queuedAt),
     });
     worker = w;
     const services: Services = {
@@ -104,6 +111,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       runtime: new RuntimeService(db, logUrls),
       updates: new UpdateService(db, () => w.wake()),
       instanceIds: new InstanceIdService(db, nodes, () => w.wake()),
+      health: new HealthService(db),
+      metrics,
       publicUrl: () => urlBox.value,
     };
 
@@ -111,6 +120,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     app.addHook('onRoute', (r) => {
       for (const method of [r.method].flat()) registeredRoutes.push({ method, url: r.url });
     });
+    // first: every answer, a refused one included, carries the request's id
+    installRequestIds(app);
+    metrics.observeRequests(app);
     opts.instrument?.(app);
     installBodyParsers(app);
     installErrorHandling(app);

@@ -38,6 +38,8 @@ export interface Config {
   /** how often hosts are read to bring VM state and guest runtime into the store, ms */
   reconcileMs: number;
   logLevel: string;
+  /** when set, `GET /metrics` answers only a caller that sends it as `Authorization: Bearer` */
+  metricsToken?: string;
 }
 
 /** The configuration could not be read from the environment; `message` is one line, fit for an operator. */
@@ -126,6 +128,9 @@ const schema = z.object({
   OPENCVM_RECONCILE_MS: variable('a whole number of milliseconds, 50 or more', wholeNumber(50)).default(5000),
   LOG_LEVEL: variable(`one of ${LOG_LEVELS.join(', ')}`, (t) => (LOG_LEVELS as readonly string[]).includes(t) ? t : undefined).default('info'),
   OPENCVM_DB_POOL: variable('a whole number of connections, 1 or more', wholeNumber(1)).default(10),
+  OPENCVM_METRICS_TOKEN: variable('at least 16 printable ASCII characters without spaces (sent as Authorization: Bearer <token>)', (t) =>
+    /^[\x21-\x7e]{16,}$/.test(t) ? t : undefined,
+  ).optional(),
 });
 
 /** The variables `loadConfig` reads, in the order of the README's table. */
@@ -133,7 +138,7 @@ export const CONFIG_VARIABLES = Object.keys(schema.shape) as (keyof typeof schem
 
 /** A value as an error message may show it: secrets are not repeated. */
 function shown(name: string, value: string): string {
-  if (name === 'OPENCVM_API_KEY') return `(${value.length} characters, not shown)`;
+  if (name === 'OPENCVM_API_KEY' || name === 'OPENCVM_METRICS_TOKEN') return `(${value.length} characters, not shown)`;
   if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/^([^:/]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@'));
   if (name === 'OPENCVM_HOSTS') return JSON.stringify(value.replace(/#[^,]*/g, '#***'));
   return JSON.stringify(value);
@@ -168,5 +173,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     provisionTtlMs: 14 * 24 * 3600 * 1000,
     reconcileMs: v.OPENCVM_RECONCILE_MS,
     logLevel: v.LOG_LEVEL,
+    metricsToken: v.OPENCVM_METRICS_TOKEN,
   };
 }
