@@ -13,9 +13,11 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
  * - `apiKey`: an `X-API-Key` of a workspace (401 otherwise); everything it reads or changes is that workspace's;
  * - `public`: anyone (health, the API reference);
  * - `logToken`: the signed token in the URL (the log URLs the API hands out);
- * - `hostToken`: a registered host's KMS credential (`Authorization: Bearer`), as its guests present it.
+ * - `hostToken`: a registered host's KMS credential (`Authorization: Bearer`), as its guests present it;
+ * - `metricsToken`: anyone, unless the server was given a metrics token (`OPENCVM_METRICS_TOKEN`): then that
+ *   token as `Authorization: Bearer` (401 `ERR-06-103` otherwise).
  */
-export type Auth = 'apiKey' | 'public' | 'logToken' | 'hostToken';
+export type Auth = 'apiKey' | 'public' | 'logToken' | 'hostToken' | 'metricsToken';
 
 /** A JSON body whose shape depends on `X-Phala-Version`. */
 export interface Versioned<V2025 extends z.ZodType = z.ZodType, V2026 extends z.ZodType = z.ZodType> {
@@ -75,7 +77,7 @@ export const defineEndpoint = <const E extends Endpoint>(e: E): E => e;
 
 /**
  * The 4xx answers every endpoint of a kind can give, on top of its own: a malformed request (400/413/415/422
- * `ERR-02-008`), a missing or wrong API key, a CVM that is not the caller's.
+ * `ERR-02-008`), a missing or wrong API key (or metrics token), a CVM that is not the caller's.
  */
 export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
   const out = new Map<number, Set<ErrorCode>>();
@@ -86,6 +88,7 @@ export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
   };
   for (const status of [400, 413, 415, 422]) add(status, ErrorCodes.INVALID_REQUEST);
   if (e.auth === 'apiKey') add(401, ErrorCodes.API_KEY_REQUIRED, ErrorCodes.API_KEY_INVALID);
+  if (e.auth === 'metricsToken') add(401, ErrorCodes.METRICS_TOKEN_INVALID);
   if (e.resolve) add(404, ErrorCodes.CVM_NOT_FOUND);
   for (const [status, codes] of Object.entries(e.errors ?? {})) add(Number(status), ...(codes ?? []));
   return out;

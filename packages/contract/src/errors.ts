@@ -53,6 +53,10 @@ export const ErrorCodes = {
   METHOD_NOT_ALLOWED: 'ERR-00-405',
   /** opencvm: an unexpected server fault (a bug: please report it). */
   INTERNAL_ERROR: 'ERR-00-500',
+  /** opencvm: the server's database does not answer (`GET /healthz`: the server cannot serve until it does). */
+  DATABASE_UNAVAILABLE: 'ERR-00-503',
+  /** opencvm: `GET /metrics` needs the metrics token the server was given (`Authorization: Bearer`). */
+  METRICS_TOKEN_INVALID: 'ERR-06-103',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -70,6 +74,8 @@ export interface ErrorEnvelope {
     details: ErrorDetail[];
     suggestions: string[];
     links: { label: string; url: string }[];
+    /** the request's id, as its `X-Request-Id` answer header and the server's log lines carry it */
+    request_id?: string;
   };
 }
 
@@ -96,7 +102,8 @@ export class ApiError extends Error {
     this.headers = opts.headers ?? {};
   }
 
-  toEnvelope(): ErrorEnvelope {
+  /** The envelope of this error; `requestId` (the request's `X-Request-Id`) goes in as `detail.request_id`. */
+  toEnvelope(requestId?: string): ErrorEnvelope {
     return {
       detail: {
         error_code: this.code,
@@ -104,6 +111,7 @@ export class ApiError extends Error {
         details: this.details,
         suggestions: this.suggestions,
         links: [],
+        ...(requestId ? { request_id: requestId } : {}),
       },
     };
   }
@@ -118,7 +126,7 @@ export const conflict = (code: ErrorCode, message: string, opts?: ConstructorPar
 
 const errorCodeValues = Object.values(ErrorCodes) as [ErrorCode, ...ErrorCode[]];
 
-/** `{"detail": {error_code, message, details, suggestions, links}}`: the body of every 4xx and 5xx. */
+/** `{"detail": {error_code, message, details, suggestions, links, request_id?}}`: the body of every 4xx and 5xx. */
 export const errorEnvelopeSchema = z.strictObject({
   detail: z.strictObject({
     error_code: z.enum(errorCodeValues),
@@ -132,5 +140,6 @@ export const errorEnvelopeSchema = z.strictObject({
     ),
     suggestions: z.array(z.string()),
     links: z.array(z.strictObject({ label: z.string(), url: z.string() })),
+    request_id: z.string().optional().meta({ description: "The request's id: its X-Request-Id answer header, and the field that marks its lines in the server log. Quote it when reporting a problem." }),
   }),
 }).meta({ id: 'ErrorEnvelope', description: "Every error answer: Phala Cloud's structured error, which the official SDK turns into a ResourceError carrying error_code and message." });

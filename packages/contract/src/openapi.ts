@@ -21,6 +21,7 @@ const STATUS_TEXT: Record<number, string> = {
   422: 'Invalid input: the message names each field to fix',
   465: 'Prepared, not applied (the details carry the commit token)',
   502: 'The host could not be reached',
+  503: 'Unavailable: the database does not answer',
 };
 
 export interface OpenApiOptions {
@@ -111,7 +112,7 @@ export function buildOpenApi(endpoints: readonly Endpoint[], opts: OpenApiOption
       summary: e.summary,
       ...(e.description ? { description: e.description } : {}),
       tags: [e.tag],
-      security: e.auth === 'apiKey' ? [{ ApiKey: [] }] : e.auth === 'logToken' ? [{ LogToken: [] }] : e.auth === 'hostToken' ? [{ HostToken: [] }] : [],
+      security: e.auth === 'apiKey' ? [{ ApiKey: [] }] : e.auth === 'logToken' ? [{ LogToken: [] }] : e.auth === 'hostToken' ? [{ HostToken: [] }] : e.auth === 'metricsToken' ? [{ MetricsToken: [] }] : [],
       ...(parameters.length ? { parameters } : {}),
       responses,
       ...(e.extension ? { 'x-opencvm-extension': true } : {}),
@@ -142,6 +143,7 @@ export function buildOpenApi(endpoints: readonly Endpoint[], opts: OpenApiOption
         ApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'A workspace API key' },
         LogToken: { type: 'apiKey', in: 'query', name: 'token', description: 'The signed token of a log URL the API returned' },
         HostToken: { type: 'http', scheme: 'bearer', description: "A registered host's KMS credential, presented by its guests" },
+        MetricsToken: { type: 'http', scheme: 'bearer', description: 'The metrics token the server was started with (OPENCVM_METRICS_TOKEN); without one, GET /metrics needs no credential' },
       },
     },
   };

@@ -9,6 +9,7 @@ import { startVmmSim, type VmmSim } from '@opencvm/vmm-sim';
 import type { Config, HostConfig } from './config.ts';
 import { openDatabase, withStartupLock, type Db } from './db/index.ts';
 import { errorHandlingOptions, installBodyParsers, installErrorHandling } from './http/errors.ts';
+import { installRequestIds, requestIdOptions } from './http/request-id.ts';
 import type { Services } from './http/context.ts';
 import { registerRoutes } from './http/endpoint.ts';
 import { endStreams } from './http/streams.ts';
@@ -25,6 +26,8 @@ import { installationId } from './services/host-vm-names.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
+import { HealthService } from './services/health.ts';
+import { MetricsService } from './services/metrics.ts';
 import { Worker } from './worker/index.ts';
 
 export interface StartOptions {
@@ -67,8 +70,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     dataDir: config.dataDir,
     embeddedPort: config.dbPort,
   });
+  const metrics = new MetricsService(db, config.metricsToken);
   const app = Fastify({
-    ...errorHandlingOptions(),
+    // answers given before routing (fastify's own, or on the socket) count in the HTTP metrics too
+    ...errorHandlingOptions((method, status, seconds) => metrics.httpAnswer(method, undefined, status, seconds)),
+    ...requestIdOptions(),
     // a request without Host reaches the server, which answers it in the error envelope (Node's own answer has no body)
     http: { requireHostHeader: false },
     logger: opts.logger ? loggerOptions(config.logLevel, opts.logStream) : false,
@@ -79,7 +85,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
     const kms = new KmsService(db, loadOrCreateRootKeys(config.dataDir), urlBox);
-    const nodes = new NodeService(db);
+    const nodes = new NodeService(db, (node) => (method, seconds, error) => metrics.hostCall(node, method, seconds, error));
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const installation = await installationId(db);
     const reconciler = new RuntimeReconciler(db, nodes, {
@@ -94,7 +100,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       // the first runtime snapshot (containers, sysinfo) is taken as soon as a boot completes
       onBooted: (cvmId) => void reconciler.refreshRuntime(cvmId),
       ...opts.worker,
-      log: (msg, err) => app.log.warn({ err }, msg),
+      log: app.log,
+      onRunEnded: (kind, outcome, queuedAt) => metrics.operationRun(kind, outcome, queuedAt),
     });
     worker = w;
     const services: Services = {
@@ -110,6 +117,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       runtime: new RuntimeService(db, logUrls),
       updates: new UpdateService(db, () => w.wake()),
       instanceIds: new InstanceIdService(db, nodes, () => w.wake()),
+      health: new HealthService(db),
+      metrics,
       publicUrl: () => urlBox.value,
     };
 
@@ -117,6 +126,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     app.addHook('onRoute', (r) => {
       for (const method of [r.method].flat()) registeredRoutes.push({ method, url: r.url });
     });
+    // first: every answer, a refused one included, carries the request's id
+    installRequestIds(app);
+    metrics.observeRequests(app);
     opts.instrument?.(app);
     installBodyParsers(app);
     installErrorHandling(app);

@@ -38,6 +38,7 @@ test('defaults: an empty environment gives the documented configuration', () => 
     reconcileMs: 5000,
     orphanGraceMs: 300_000,
     logLevel: 'info',
+    metricsToken: undefined,
   });
   // an empty variable is unset, and variables the server does not know are ignored
   const empty = Object.fromEntries(CONFIG_VARIABLES.map((k) => [k, '']));
@@ -60,6 +61,7 @@ test('each variable is read', () => {
     LOG_LEVEL: 'debug',
     OPENCVM_DB_POOL: '32',
     OPENCVM_DB_PORT: '5433',
+    OPENCVM_METRICS_TOKEN: 'scrape-token-0123456789',
   });
   assert.equal(c.port, 0);
   assert.equal(c.host, '0.0.0.0');
@@ -78,6 +80,7 @@ test('each variable is read', () => {
   assert.equal(c.orphanGraceMs, 60_000);
   assert.equal(c.logLevel, 'debug');
   assert.equal(c.dbPool, 32);
+  assert.equal(c.metricsToken, 'scrape-token-0123456789');
 
   assert.equal(loadConfig({ OPENCVM_HOSTS: 'a=http://h:1' }).simulatedHost, false, 'no simulated host beside real ones by default');
   assert.equal(loadConfig({ OPENCVM_SIMULATED_HOST: '0' }).simulatedHost, false);
@@ -120,14 +123,20 @@ for (const [name, value, expected] of bad) {
 }
 
 test('every variable but OPENCVM_DATA_DIR (any path will do) has a bad value above', () => {
-  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_DATA_DIR']);
+  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_METRICS_TOKEN', 'OPENCVM_DATA_DIR']);
   assert.deepEqual(CONFIG_VARIABLES.filter((k) => !covered.has(k)), []);
 });
 
-test('secrets are named but not repeated: OPENCVM_API_KEY, the DATABASE_URL password, host tokens', () => {
+test('secrets are named but not repeated: OPENCVM_API_KEY, OPENCVM_METRICS_TOKEN, the DATABASE_URL password, host tokens', () => {
   const key = refused({ OPENCVM_API_KEY: 'phak_has a space' });
   assert.match(key, /OPENCVM_API_KEY=.*expected printable ASCII characters without spaces/);
   assert.ok(!key.includes('has a space') && !key.includes('phak_'), key);
+
+  for (const token of ['metrics token with spaces', 'short-secret']) {
+    const metrics = refused({ OPENCVM_METRICS_TOKEN: token });
+    assert.match(metrics, /OPENCVM_METRICS_TOKEN=\(\d+ characters, not shown\): expected at least 16 printable ASCII characters without spaces/);
+    assert.ok(!metrics.includes(token), metrics);
+  }
 
   const db = refused({ DATABASE_URL: 'mysql://opencvm:hunter2@db/opencvm' });
   assert.match(db, /DATABASE_URL="mysql:\/\/opencvm:\*\*\*@db\/opencvm"/);

@@ -42,6 +42,8 @@ export interface Config {
   /** a VM opencvm created that no CVM owns is removed from its host once it has been one this long, ms */
   orphanGraceMs: number;
   logLevel: string;
+  /** when set, `GET /metrics` answers only a caller that sends it as `Authorization: Bearer` */
+  metricsToken?: string;
 }
 
 /** The configuration could not be read from the environment; `message` is one line, fit for an operator. */
@@ -132,6 +134,9 @@ const schema = z.object({
   LOG_LEVEL: variable(`one of ${LOG_LEVELS.join(', ')}`, (t) => (LOG_LEVELS as readonly string[]).includes(t) ? t : undefined).default('info'),
   OPENCVM_DB_POOL: variable('a whole number of connections, 1 or more', wholeNumber(1)).default(10),
   OPENCVM_DB_PORT: variable('a port number, 0 to 65535 (0: a free port)', wholeNumber(0, 65535)).default(0),
+  OPENCVM_METRICS_TOKEN: variable('at least 16 printable ASCII characters without spaces (sent as Authorization: Bearer <token>)', (t) =>
+    /^[\x21-\x7e]{16,}$/.test(t) ? t : undefined,
+  ).optional(),
 });
 
 /** The variables `loadConfig` reads, in the order of the README's table. */
@@ -139,7 +144,7 @@ export const CONFIG_VARIABLES = Object.keys(schema.shape) as (keyof typeof schem
 
 /** A value as an error message may show it: secrets are not repeated. */
 function shown(name: string, value: string): string {
-  if (name === 'OPENCVM_API_KEY') return `(${value.length} characters, not shown)`;
+  if (name === 'OPENCVM_API_KEY' || name === 'OPENCVM_METRICS_TOKEN') return `(${value.length} characters, not shown)`;
   if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/^([^:/]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@'));
   if (name === 'OPENCVM_HOSTS') return JSON.stringify(value.replace(/#[^,]*/g, '#***'));
   return JSON.stringify(value);
@@ -176,5 +181,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileMs: v.OPENCVM_RECONCILE_MS,
     orphanGraceMs: v.OPENCVM_ORPHAN_GRACE_MS,
     logLevel: v.LOG_LEVEL,
+    metricsToken: v.OPENCVM_METRICS_TOKEN,
   };
 }

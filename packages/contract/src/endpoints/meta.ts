@@ -1,4 +1,4 @@
-/** What the server says about itself: health, this API's OpenAPI document and its reference page. */
+/** What the server says about itself: health, metrics, this API's OpenAPI document and its reference page. */
 import { z } from 'zod';
 import { defineEndpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
@@ -8,11 +8,26 @@ export const getHealth = defineEndpoint({
   id: 'getHealth',
   method: 'GET',
   path: '/healthz',
-  summary: 'Health check',
+  summary: 'Health check: the server is up and its database answers',
+  description: 'Runs `SELECT 1` on the database with a 2 s limit: 200 when it answers, 503 `ERR-00-503` when it does not (a load balancer should take the server out of rotation then).',
   tag: 'Meta',
   auth: 'public',
   extension: true,
-  success: { status: 200, description: 'The server is up', json: healthSchema },
+  success: { status: 200, description: 'The server is up and its database answers', json: healthSchema },
+  errors: { 503: [E.DATABASE_UNAVAILABLE] },
+});
+
+export const getMetrics = defineEndpoint({
+  id: 'getMetrics',
+  method: 'GET',
+  path: '/metrics',
+  summary: 'Prometheus metrics',
+  description:
+    'The Prometheus text exposition format (0.0.4): HTTP request latency by route, operations by kind and outcome, the operation queue, host call latency and errors, KMS key releases, and the process metrics. Without `OPENCVM_METRICS_TOKEN` anyone who reaches the server may read it; with one, only a caller sending it as `Authorization: Bearer`.',
+  tag: 'Meta',
+  auth: 'metricsToken',
+  extension: true,
+  success: { status: 200, description: 'The metrics', media: [{ type: 'text/plain', description: 'Prometheus text exposition format, version 0.0.4' }] },
 });
 
 export const getOpenApi = defineEndpoint({

@@ -48,6 +48,7 @@ import getSyslog from './logs/get-syslog.ts';
 import getApiReferenceAsset from './meta/get-api-reference-asset.ts';
 import getApiReference from './meta/get-api-reference.ts';
 import getHealth from './meta/get-health.ts';
+import getMetrics from './meta/get-metrics.ts';
 import getOpenApi from './meta/get-open-api.ts';
 import getCvmContainersStats from './runtime/get-cvm-containers-stats.ts';
 import getCvmNetwork from './runtime/get-cvm-network.ts';
@@ -115,6 +116,7 @@ export const routes = [
   getApiReferenceAsset,
   getApiReference,
   getHealth,
+  getMetrics,
   getOpenApi,
   getCvmContainersStats,
   getCvmNetwork,

@@ -11,6 +11,9 @@ export type VmInfo = prpc.VmInfo;
 export type HostMeta = prpc.HostMeta;
 export type HostImage = prpc.HostImage;
 
+/** Told of every call (`call`) a client makes: its method, how long it took, and the error if it failed. */
+export type HostCallObserver = (method: string, seconds: number, error?: HostError) => void;
+
 /** A host answered with a pRPC error (HTTP 400 `{"error"}`), or could not be reached. */
 export class HostError extends Error {
   constructor(
@@ -28,10 +31,25 @@ export class VmmClient {
     readonly url: string,
     private readonly authToken?: string,
     private readonly timeoutMs = 15_000,
+    /** told of each call (the server's metrics: latency and errors by node and method) */
+    private readonly observe?: HostCallObserver,
   ) {}
 
   /** One call; the answer is parsed with `schema` (a host answering another shape is a HostError). */
   async call<S extends z.ZodType>(method: string, body: unknown, schema: S, service: 'prpc' | 'guest' = 'prpc'): Promise<z.output<S>> {
+    if (!this.observe) return this.request(method, body, schema, service);
+    const started = performance.now();
+    try {
+      const answer = await this.request(method, body, schema, service);
+      this.observe(method, (performance.now() - started) / 1000);
+      return answer;
+    } catch (e) {
+      this.observe(method, (performance.now() - started) / 1000, e as HostError);
+      throw e;
+    }
+  }
+
+  private async request<S extends z.ZodType>(method: string, body: unknown, schema: S, service: 'prpc' | 'guest'): Promise<z.output<S>> {
     let res: Response;
     try {
       res = await fetch(`${this.base}/${service}/${method}?json`, {

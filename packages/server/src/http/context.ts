@@ -13,6 +13,8 @@ import type { NodeService } from '../services/nodes.ts';
 import type { RuntimeService } from '../services/runtime.ts';
 import type { UpdateService } from '../services/updates.ts';
 import type { InstanceIdService } from '../services/instance-ids.ts';
+import type { HealthService } from '../services/health.ts';
+import type { MetricsService } from '../services/metrics.ts';
 
 export interface Services {
   db: Db;
@@ -27,6 +29,8 @@ export interface Services {
   logUrls: LogUrlService;
   updates: UpdateService;
   instanceIds: InstanceIdService;
+  health: HealthService;
+  metrics: MetricsService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
 }

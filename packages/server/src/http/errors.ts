@@ -3,17 +3,19 @@
  * including the errors raised before a handler runs — by fastify (a malformed percent-encoding, an overlong
  * path parameter, a body that is not JSON), by Node's HTTP parser (raw control bytes in the path, headers over
  * 16 KB), or by the router (no such route, a method the path does not have). A 5xx is a bug: it is logged with
- * its stack and answered without internals.
+ * its stack and answered without internals. Each carries the request's id (`detail.request_id` and the
+ * `X-Request-Id` header), an answer on the socket a new one, which its log line carries too.
  */
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { ApiError, ErrorCodes, endpoints, type ErrorEnvelope } from '@opencvm/core';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts';
 
 const GUEST_KMS = '/kms/prpc/';
 
 /** The body of an error answer; guests of the KMS also get dstack's pRPC `{"error"}` beside the envelope. */
 function body(req: FastifyRequest | undefined, e: ApiError): ErrorEnvelope | (ErrorEnvelope & { error: string }) {
-  const envelope = e.toEnvelope();
+  const envelope = e.toEnvelope(req?.id);
   return req?.url.startsWith(GUEST_KMS) ? { ...envelope, error: e.message } : envelope;
 }
 
@@ -38,16 +40,30 @@ function frameworkError(err: FastifyError, req: FastifyRequest): ApiError {
 /** Longer path parameters are refused by the router (414); up to this, the endpoint's own limit answers (422). */
 export const MAX_PARAM_LENGTH = 1000;
 
-/** Options of the fastify instance that route errors raised before a route runs into the envelope. */
-export function errorHandlingOptions(): Pick<FastifyServerOptions, 'routerOptions' | 'frameworkErrors' | 'clientErrorHandler'> {
+/** Told of each answer given before routing, where no `onResponse` hook runs (the server's metrics). */
+export type EarlyAnswerObserver = (method: string, status: number, seconds: number) => void;
+
+/**
+ * Options of the fastify instance that route errors raised before a route runs into the envelope.
+ * `observe` is told of each answer given there: fastify's own (its hooks do not run) and the socket's.
+ */
+export function errorHandlingOptions(observe?: EarlyAnswerObserver): Pick<FastifyServerOptions, 'routerOptions' | 'frameworkErrors' | 'clientErrorHandler'> {
   return {
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors(err, req, reply) {
       const e = err.statusCode && err.statusCode < 500 ? frameworkError(err as FastifyError, req) : new ApiError(400, ErrorCodes.INVALID_REQUEST, err.message);
-      void (reply as FastifyReply).status(e.status).send(body(req, e));
+      // no hook runs for this request: the id header, the completion line and the metrics are done here
+      // (fastify keeps no start time for such a request: the time counts from here)
+      const started = performance.now();
+      reply.raw.once('finish', () => {
+        const ms = performance.now() - started;
+        req.log.info({ res: reply, responseTime: ms }, 'request completed');
+        observe?.(req.method, e.status, ms / 1000);
+      });
+      void (reply as FastifyReply).status(e.status).header(REQUEST_ID_HEADER, req.id).send(body(req, e));
     },
-    /** Node's HTTP parser refused the request (no route ran): answer on the socket, in the envelope. */
-    clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
+    /** Node's HTTP parser refused the request (no route ran): answer on the socket, in the envelope, with a new request id. */
+    clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket) {
       if (!socket.writable) return socket.destroy();
       const e =
         err.code === 'HPE_HEADER_OVERFLOW'
@@ -56,11 +72,14 @@ export function errorHandlingOptions(): Pick<FastifyServerOptions, 'routerOption
             ? new ApiError(408, ErrorCodes.INVALID_REQUEST, 'The request took too long to arrive.')
             : new ApiError(400, ErrorCodes.INVALID_REQUEST,
                 'The request is not valid HTTP: its request line or headers contain characters HTTP does not allow (percent-encode control and non-ASCII bytes in the path).');
-      const text = JSON.stringify(e.toEnvelope());
+      const requestId = requestIdOf(undefined);
+      this.log.info({ request_id: requestId, code: err.code, status: e.status }, 'request refused by the HTTP parser');
+      const text = JSON.stringify(e.toEnvelope(requestId));
       socket.end(
         `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+          `X-Request-Id: ${requestId}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
       );
+      observe?.('OTHER', e.status, 0);
     },
   };
 }

@@ -5,7 +5,7 @@
 import { sha256Hex } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
 import type { HostConfig } from '../config.ts';
-import { VmmClient } from '../hosts/vmm-client.ts';
+import { VmmClient, type HostCallObserver } from '../hosts/vmm-client.ts';
 import { findNode, listNodeImages, listNodes, markNodeOffline, replaceNodeImages, upsertNode, type NodeImageRow, type NodeRow } from '../store/nodes.ts';
 
 /** The device id a host without TDX reports: stable per host name. */
@@ -14,11 +14,19 @@ export const simulatedDeviceId = (name: string) => sha256Hex(`opencvm-simulated-
 export class NodeService {
   private clients = new Map<number, VmmClient>();
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** told of every host call, by node name (the server's metrics) */
+    private readonly observe?: (node: string) => HostCallObserver,
+  ) {}
+
+  private newClient(name: string, url: string, authToken: string | undefined): VmmClient {
+    return new VmmClient(url, authToken, undefined, this.observe?.(name));
+  }
 
   /** Upsert a host and refresh what it says about itself. Throws if the host cannot be reached. */
   async register(host: HostConfig & { deviceId?: string }): Promise<NodeRow> {
-    const client = new VmmClient(host.url, host.authToken);
+    const client = this.newClient(host.name, host.url, host.authToken);
     const [meta, images, version] = await Promise.all([client.getMeta(), client.listImages(), client.version()]);
     return this.db.tx(async (q) => {
       const node = await upsertNode(q, {
@@ -63,7 +71,7 @@ export class NodeService {
     if (!c) {
       const n = await findNode(this.db, nodeId);
       if (!n) throw new Error(`node ${nodeId} is not registered`);
-      c = new VmmClient(n.url, n.auth_token ?? undefined);
+      c = this.newClient(n.name, n.url, n.auth_token ?? undefined);
       this.clients.set(nodeId, c);
     }
     return c;

@@ -2,6 +2,7 @@
 import type { Db } from '../db/index.ts';
 import type { NodeService } from '../services/nodes.ts';
 import type { OperationRow } from '../store/operations.ts';
+import type { WorkerLog } from './log.ts';
 
 /** The worker's settings the operation modules read (`kmsUrls` is set once the server listens). */
 export interface OpSettings {
@@ -15,7 +16,8 @@ export interface OpSettings {
   bootTimeoutMs: number;
   /** a graceful shutdown that takes longer than this becomes a forced stop (unless the CVM sets its own), ms */
   shutdownTimeoutMs: number;
-  log: (msg: string, err?: unknown) => void;
+  /** a warning: fields first (`opFields(op)` names the operation), then the message */
+  log: WorkerLog;
   /** called after a boot completed and the CVM is recorded as running */
   onBooted: (cvmId: number) => void;
 }

@@ -7,7 +7,9 @@ import type { Db } from '../db/index.ts';
 import type { NodeService } from '../services/nodes.ts';
 import { recordBootFailure, setStatus } from '../store/cvm-records.ts';
 import { failOperation, setStep, type OperationRow } from '../store/operations.ts';
+import { operationProgress } from '../store/operation-stats.ts';
 import type { OpContext, OpSettings } from './context.ts';
+import { SILENT, opFields, type RunOutcome, type WorkerLogger } from './log.ts';
 import { OPERATION_MODULES } from './ops/index.ts';
 import { DEFAULT_RETRY, OperationQueue, type RetryPolicy } from './queue.ts';
 import { statusFromHost } from './vm-steps.ts';
@@ -31,7 +33,10 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** when an operation whose host could not be reached runs again (default: 1 s doubling to 60 s, full jitter, 10 attempts) */
   retry?: Partial<RetryPolicy>;
-  log?: (msg: string, err?: unknown) => void;
+  /** structured lines (`op_id`, `cvm_id`, `kind`, `attempt`, `step`): each run's start and end, and warnings */
+  log?: WorkerLogger;
+  /** told how each run of an operation ended (the server's metrics); `queuedAt` is when the operation was queued */
+  onRunEnded?: (kind: string, outcome: RunOutcome, queuedAt: Date) => void;
   /** called after a boot completed and the CVM is recorded as running */
   onBooted?: (cvmId: number) => void;
 }
@@ -39,31 +44,44 @@ export interface WorkerOptions {
 export class Worker {
   private readonly settings: OpSettings;
   private readonly queue: OperationQueue;
+  private readonly log: WorkerLogger;
+  /** the step each operation in hand last recorded (for its end line) */
+  private readonly steps = new Map<number, string | null>();
 
   constructor(
     private readonly db: Db,
     private readonly nodes: Pick<NodeService, 'client'>,
     opts: WorkerOptions,
   ) {
-    const log = opts.log ?? (() => {});
+    const log = (this.log = opts.log ?? SILENT);
     this.settings = {
       kmsUrls: opts.kmsUrls,
       installationId: opts.installationId,
       bootPollMs: opts.bootPollMs ?? 200,
       bootTimeoutMs: opts.bootTimeoutMs ?? 10 * 60_000,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 5 * 60_000,
-      log,
+      log: (fields, msg) => log.warn(fields, msg),
       onBooted: opts.onBooted ?? (() => {}),
     };
+    const onRunEnded = opts.onRunEnded;
     this.queue = new OperationQueue(
       db,
-      { run: (op) => this.run(op), fail: (op, message) => this.fail(op, message) },
+      {
+        run: (op) => this.run(op),
+        fail: (op, message) => this.fail(op, message),
+        ended: (op, outcome, runMs) => {
+          const step = this.steps.get(op.id) ?? op.step;
+          this.steps.delete(op.id);
+          log.info({ ...opFields(op), step, outcome, duration_ms: runMs }, `operation run ended: ${outcome}`);
+          onRunEnded?.(op.kind, outcome, op.created_at);
+        },
+      },
       {
         pollMs: opts.pollMs ?? 1000,
         concurrency: opts.concurrency ?? 32,
         leaseMs: opts.leaseMs ?? 60_000,
         retry: { ...DEFAULT_RETRY, ...opts.retry },
-        log,
+        log: (fields, msg) => log.warn(fields, msg),
       },
     );
   }
@@ -93,10 +111,16 @@ export class Worker {
     return this.queue.idle(timeoutMs);
   }
 
-  private async run(op: OperationRow): Promise<void> {
+  /** Run a claimed operation with its kind's module; answers how it stands after (the module records that). */
+  private async run(op: OperationRow): Promise<RunOutcome> {
+    this.log.info({ ...opFields(op), step: op.step }, op.attempts > 1 ? 'operation run started (taken up again)' : 'operation run started');
     const kind = OPERATION_MODULES[op.kind];
     if (!kind) throw new Error(`unknown operation kind "${op.kind}"`);
-    return kind.run(this.context(op));
+    await kind.run(this.context(op));
+    const now = await operationProgress(this.db, op.id);
+    if (now) this.steps.set(op.id, now.step);
+    // still running: the module returned because the worker is stopping; the next start takes it up
+    return now?.state === 'succeeded' || now?.state === 'failed' ? now.state : 'interrupted';
   }
 
   private context(op: OperationRow): OpContext {
@@ -106,7 +130,10 @@ export class Worker {
       nodes: this.nodes,
       settings: this.settings,
       stopping: () => this.queue.stopping,
-      step: (name, error) => setStep(this.db, op.id, name, error),
+      step: (name, error) => {
+        this.steps.set(op.id, name);
+        return setStep(this.db, op.id, name, error);
+      },
     };
   }
 

@@ -8,13 +8,19 @@
 import type { Db } from '../db/index.ts';
 import { HostError } from '../hosts/vmm-client.ts';
 import { claimDue, countActive, makeRunningDue, renewLease, scheduleRetry, type OperationRow } from '../store/operations.ts';
+import { opFields, type RunOutcome, type WorkerLog } from './log.ts';
 
 /** What the queue runs a claimed operation with. */
 export interface OperationRunner {
-  /** Run a claimed operation; it records its own success (or a failure it decided on itself). */
-  run(op: OperationRow): Promise<void>;
+  /**
+   * Run a claimed operation; it records its own success (or a failure it decided on itself), and may say which
+   * (`succeeded` when it says nothing).
+   */
+  run(op: OperationRow): Promise<RunOutcome | void>;
   /** Record that `op` failed with `message`: the operation and what its CVM now shows. */
   fail(op: OperationRow, message: string): Promise<void>;
+  /** Told how each run ended and how long it took, once that is recorded. */
+  ended?(op: OperationRow, outcome: RunOutcome, runMs: number): void;
 }
 
 export interface QueueOptions {
@@ -25,7 +31,8 @@ export interface QueueOptions {
   /** how long a claim holds an operation; renewed every third of it while the operation runs, ms */
   leaseMs: number;
   retry: RetryPolicy;
-  log: (msg: string, err?: unknown) => void;
+  /** a warning, with the fields that name the operation */
+  log: WorkerLog;
 }
 
 /** When a retriable failure runs again: exponential backoff with full jitter. */
@@ -96,7 +103,7 @@ export class OperationQueue {
     }
     this.scanning = true;
     this.scan()
-      .catch((e) => this.opts.log('operation scan failed', e))
+      .catch((e) => this.opts.log({ err: e }, 'operation scan failed'))
       .finally(() => {
         this.scanning = false;
         if (this.rescan) {
@@ -121,8 +128,10 @@ export class OperationQueue {
       // never claim one this worker already has in hand, even if its lease could not be renewed
       const op = await claimDue(this.db, this.opts.leaseMs, [...this.running.keys()]);
       if (!op) return;
+      const started = Date.now();
       const p = this.run(op)
-        .catch((e) => this.opts.log(`operation ${op.id} (${op.kind}): its outcome could not be recorded; it runs again when its lease lapses`, e))
+        .then((outcome) => this.runner.ended?.(op, outcome, Date.now() - started))
+        .catch((e) => this.opts.log({ ...opFields(op), err: e }, 'the outcome of the operation could not be recorded; it runs again when its lease lapses'))
         .finally(() => {
           this.running.delete(op.id);
           this.wake();
@@ -131,33 +140,38 @@ export class OperationQueue {
     }
   }
 
-  private async run(op: OperationRow): Promise<void> {
+  private async run(op: OperationRow): Promise<RunOutcome> {
     const lease = new Lease(this.db, op.id, this.opts.leaseMs, this.opts.log);
     let failure: { error: unknown } | null = null;
+    let outcome: RunOutcome | void = undefined;
     try {
-      await this.runner.run(op);
+      outcome = await this.runner.run(op);
     } catch (e) {
       failure = { error: e };
     } finally {
       // before anything else is written: a renewal must not overwrite a retry's run_after
       await lease.release();
     }
-    if (!failure) return;
-    if (this.halted) return; // the lease lapses and the next start takes it up again
+    if (!failure) return outcome ?? 'succeeded';
+    if (this.halted) return 'interrupted'; // the lease lapses and the next start takes it up again
     const e = failure.error;
     const message = e instanceof Error ? e.message : String(e);
     const { retry } = this.opts;
     if (!isRetriable(e)) {
-      this.opts.log(`operation ${op.id} (${op.kind}) failed: ${message}`);
-      return this.runner.fail(op, message);
+      this.opts.log(opFields(op), `operation failed: ${message}`);
+      await this.runner.fail(op, message);
+      return 'failed';
     }
     if (op.attempts >= retry.maxAttempts) {
-      this.opts.log(`operation ${op.id} (${op.kind}) failed after ${op.attempts} attempts: ${message}`);
-      return this.runner.fail(op, `${message} (gave up after ${op.attempts} attempts)`);
+      this.opts.log(opFields(op), `operation failed after ${op.attempts} attempts: ${message}`);
+      await this.runner.fail(op, `${message} (gave up after ${op.attempts} attempts)`);
+      return 'failed';
     }
     const delay = retryDelayMs(op.attempts, retry);
-    this.opts.log(`operation ${op.id} (${op.kind}) will retry in ${(delay / 1000).toFixed(1)} s (attempt ${op.attempts} of ${retry.maxAttempts}): ${message}`);
+    this.opts.log({ ...opFields(op), retry_in_ms: delay },
+      `operation will retry in ${(delay / 1000).toFixed(1)} s (attempt ${op.attempts} of ${retry.maxAttempts}): ${message}`);
     await scheduleRetry(this.db, op.id, delay, message);
+    return 'retry';
   }
 }
 
@@ -170,7 +184,7 @@ class Lease {
     this.timer = setInterval(() => {
       this.renewing = this.renewing
         .then(() => renewLease(db, id, leaseMs))
-        .catch((e) => log(`operation ${id}: its lease could not be renewed`, e));
+        .catch((e) => log({ op_id: id, err: e }, 'the lease of the operation could not be renewed'));
     }, Math.max(1, Math.floor(leaseMs / 3)));
     this.timer.unref();
   }

@@ -17,10 +17,15 @@ export default route(callGuestKms, async ({ req, services, params, body }) => {
       const r = prpc.getAppKeyRequestSchema.safeParse(body ?? {});
       if (!r.success) throw refuse('vm_config must be a string');
       try {
-        return await services.kms.getAppKey(bearer, r.data.vm_config);
+        const keys = await services.kms.getAppKey(bearer, r.data.vm_config);
+        services.metrics.keyRelease('released');
+        return keys;
       } catch (e) {
         // a refused boot is a pRPC error (400), as dstack's KMS answers it
-        if (e instanceof ApiError) throw refuse(e.message, e.code);
+        if (e instanceof ApiError) {
+          services.metrics.keyRelease('refused');
+          throw refuse(e.message, e.code);
+        }
         throw e;
       }
     }

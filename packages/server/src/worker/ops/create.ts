@@ -4,6 +4,7 @@ import { labelKeyword, parseHostVmName } from '../../services/host-vm-names.ts';
 import { readCvmRecord, setHostVmId, type CvmRecord } from '../../store/cvm-records.ts';
 import { setStep } from '../../store/operations.ts';
 import type { OpContext, OperationModule } from '../context.ts';
+import { opFields } from '../log.ts';
 import { followBoot, vmConfiguration } from '../vm-steps.ts';
 
 /**
@@ -23,7 +24,7 @@ export async function createAndBoot(ctx: OpContext): Promise<void> {
   if (!hostVmId) {
     hostVmId = ctx.op.step === 'creating' ? await findCreated(ctx, host, cvm) : null;
     if (hostVmId) {
-      ctx.settings.log(`operation ${ctx.op.id} (${ctx.op.kind}): continuing with VM ${hostVmId}, created for CVM ${cvm.id} before the operation was interrupted`);
+      ctx.settings.log({ ...opFields(ctx.op), step: 'creating', host_vm_id: hostVmId }, `continuing with VM ${hostVmId}, created for this CVM before the operation was interrupted`);
     } else {
       await ctx.step('creating');
       ({ id: hostVmId } = await host.createVm(vmConfiguration(cvm, ctx.settings)));

@@ -14,6 +14,7 @@ import { setStatus } from '../../store/cvm-records.ts';
 import { failOperation, setStep, succeedOperation } from '../../store/operations.ts';
 import { recordRevision } from '../../store/revisions.ts';
 import type { OpContext, OperationModule } from '../context.ts';
+import { opFields } from '../log.ts';
 import { bootAgain, halt, hostVm } from '../vm-steps.ts';
 
 export const update: OperationModule = {
@@ -39,7 +40,7 @@ export const update: OperationModule = {
       } catch (e) {
         if (!(e instanceof HostError) || !e.reachable) throw e;
         const reason = `the host refused the update: ${e.message}`;
-        ctx.settings.log(`operation ${op.id} (update): ${reason}`);
+        ctx.settings.log({ ...opFields(op), step: 'applying' }, reason);
         await ctx.step('reverting', reason);
         return refused(ctx, p, reason);
       }
