@@ -18,6 +18,17 @@ export interface Db extends Queryable {
   exec(sql: string): Promise<void>;
   /** PGlite only: the data dir as a gzipped tarball (test templates). */
   dumpDataDir?(): Promise<Blob>;
+  /**
+   * A connection of its own, for session state that must last as long as a process runs (the worker's
+   * advisory lock). PGlite has one connection: its session is that one.
+   */
+  session(): Promise<DbSession>;
+  close(): Promise<void>;
+}
+
+/** One connection held apart from the pool: `onLost` is called (once) if it breaks. */
+export interface DbSession extends Queryable {
+  onLost(fn: (err?: unknown) => void): void;
   close(): Promise<void>;
 }
 

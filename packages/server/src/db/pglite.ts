@@ -112,6 +112,8 @@ export async function openPglite(dataDir?: string, loadDataDir?: Blob): Promise<
     exec: async (sql) => {
       await pg.exec(sql);
     },
+    // one process, one connection: the session is that connection, and it breaks only with the process
+    session: async () => ({ ...wrap(pg), onLost: () => {}, close: async () => {} }),
     dumpDataDir: async () => (await pg.dumpDataDir('gzip')) as Blob,
     close: async () => {
       await upkeep.stop();

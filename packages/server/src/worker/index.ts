@@ -6,10 +6,10 @@
 import type { Db } from '../db/index.ts';
 import type { NodeService } from '../services/nodes.ts';
 import { recordBootFailure, setStatus } from '../store/cvm-records.ts';
-import { failOperation, setStep, type OperationRow } from '../store/operations.ts';
+import { failOperation, setOwnedStep, type OperationRow } from '../store/operations.ts';
 import type { OpContext, OpSettings } from './context.ts';
 import { OPERATION_MODULES } from './ops/index.ts';
-import { DEFAULT_RETRY, OperationQueue, type RetryPolicy } from './queue.ts';
+import { DEFAULT_RETRY, LeaseLostError, OperationQueue, type Claim, type RetryPolicy } from './queue.ts';
 import { statusFromHost } from './vm-steps.ts';
 
 export interface WorkerOptions {
@@ -54,7 +54,7 @@ export class Worker {
     };
     this.queue = new OperationQueue(
       db,
-      { run: (op) => this.run(op), fail: (op, message) => this.fail(op, message) },
+      { run: (op, claim) => this.run(op, claim), fail: (op, message) => this.fail(op, message) },
       {
         pollMs: opts.pollMs ?? 1000,
         concurrency: opts.concurrency ?? 32,
@@ -70,7 +70,10 @@ export class Worker {
     this.settings.kmsUrls = urls;
   }
 
-  /** Start looking for work; operations left running by a previous process are taken up again at once. */
+  /**
+   * Start looking for work. Operations left running by a worker that is gone (a previous process, a replica
+   * that died) are taken up again at once; those another live replica runs are left to it.
+   */
   start(): Promise<void> {
     return this.queue.start();
   }
@@ -90,20 +93,33 @@ export class Worker {
     return this.queue.idle(timeoutMs);
   }
 
-  private async run(op: OperationRow): Promise<void> {
-    const kind = OPERATION_MODULES[op.kind];
-    if (!kind) throw new Error(`unknown operation kind "${op.kind}"`);
-    return kind.run(this.context(op));
+  /** This worker's owner id, recorded on the operations it holds (null while it holds no database lock). */
+  get owner(): number | null {
+    return this.queue.owner;
   }
 
-  private context(op: OperationRow): OpContext {
+  private async run(op: OperationRow, claim: Claim): Promise<void> {
+    const kind = OPERATION_MODULES[op.kind];
+    if (!kind) throw new Error(`unknown operation kind "${op.kind}"`);
+    return kind.run(this.context(op, claim));
+  }
+
+  private context(op: OperationRow, claim?: Claim): OpContext {
     return {
       op,
       db: this.db,
       nodes: this.nodes,
       settings: this.settings,
-      stopping: () => this.queue.stopping,
-      step: (name, error) => setStep(this.db, op.id, name, error),
+      stopping: () => claim?.stopping() ?? this.queue.stopping,
+      // a step is recorded only while the operation is leased to this worker; if another took it over,
+      // this one stops here
+      step: async (name, error) => {
+        if (!claim) return;
+        if (!(await setOwnedStep(this.db, op.id, claim.owner, name, error))) {
+          claim.abandon();
+          throw new LeaseLostError(`operation ${op.id} was taken over by another worker`);
+        }
+      },
     };
   }
 
