@@ -55,7 +55,7 @@ function pgliteTemplate(): Promise<Blob> {
   return template;
 }
 
-async function freshPostgresDatabase(adminUrl: string): Promise<string> {
+export async function freshPostgresDatabase(adminUrl: string): Promise<string> {
   const name = `opencvm_test_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
