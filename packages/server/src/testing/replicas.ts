@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, type RunningServer } from '../app.ts';
 import { loadConfig, type Config } from '../config.ts';
+import { openDatabase } from '../db/index.ts';
 import { checkAnswers, type Violation } from './response-check.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -132,7 +133,7 @@ export interface Replica {
 export interface ReplicaOptions {
   databaseUrl: string;
   sealKey?: Buffer;
-  apiKey: string;
+  apiKey?: string;
   /** `OPENCVM_HOSTS` (none: no host) */
   hosts?: string;
   simulatedHost?: boolean;
@@ -193,4 +194,14 @@ export async function startReplica(opts: ReplicaOptions): Promise<Replica> {
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Apply the migrations to an empty database and nothing else: the tests of what servers starting together
+ * do after migrating (bootstrap, root keys, host registration) start from there, the migrations' own
+ * lock being tested with the database code.
+ */
+export async function migrateOnly(databaseUrl: string): Promise<void> {
+  const db = await openDatabase({ databaseUrl, poolMax: 1 });
+  await db.close();
 }
