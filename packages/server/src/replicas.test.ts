@@ -39,10 +39,13 @@ after(async () => {
 
 async function replicaSet(databaseUrl: string, n: number, opts: { apiKey?: string; publicUrl?: string } = {}) {
   const sealKey = randomBytes(32);
-  const set = await Promise.all(
+  const results = await Promise.allSettled(
     Array.from({ length: n }, () => startReplica({ databaseUrl, sealKey, hosts: sim.hostsEntry, simulatedHost: false, ...opts })),
   );
+  const set = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   started.push(...set);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
   return set;
 }
 
@@ -143,8 +146,10 @@ test(`three replicas started together on a new database all come up, every time 
       assert.ok(me, 'the key works at every replica');
     }
     checkAnswers(set);
-    for (const r of set) await r.close();
-    started.splice(started.indexOf(set[0]), 3);
+    for (const r of set) {
+      await r.close();
+      started.splice(started.indexOf(r), 1);
+    }
   }
 });
 
