@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { startVmmSim, type VmmSim } from '@opencvm/vmm-sim';
-import type { Config, HostConfig } from './config.ts';
+import { ConfigError, type Config, type HostConfig } from './config.ts';
 import { openDatabase, withStartupLock, type Db } from './db/index.ts';
 import { errorHandlingOptions, installBodyParsers, installErrorHandling } from './http/errors.ts';
 import { installRequestIds, requestIdOptions } from './http/request-id.ts';
@@ -18,7 +18,7 @@ import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
 import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
-import { KmsService, loadOrCreateRootKeys } from './services/kms.ts';
+import { KmsService, loadRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
 import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
@@ -84,7 +84,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   try {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
-    const kms = new KmsService(db, loadOrCreateRootKeys(config.dataDir), urlBox);
+    const kms = new KmsService(db, await loadRootKeys(db, { dataDir: config.dataDir, sealKey: config.sealKey }), urlBox);
     const nodes = new NodeService(db, (node) => (method, seconds, error) => metrics.hostCall(node, method, seconds, error));
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const installation = await installationId(db);
@@ -165,6 +165,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       try {
         await nodes.register(host);
       } catch (e) {
+        // a host name another live URL holds is a configuration to fix: refuse to start
+        if (e instanceof ConfigError) throw e;
         // a configured host that is down must not keep the API from starting; placement skips it
         app.log.warn({ err: e }, `host ${host.name} (${host.url}) could not be registered`);
         await nodes.markOffline(host.name);

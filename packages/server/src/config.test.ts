@@ -30,6 +30,7 @@ test('defaults: an empty environment gives the documented configuration', () => 
     dbPool: 10,
     dbPort: 0,
     apiKey: undefined,
+    sealKey: undefined,
     publicUrl: undefined,
     hosts: [],
     simulatedHost: true,
@@ -62,6 +63,7 @@ test('each variable is read', () => {
     OPENCVM_DB_POOL: '32',
     OPENCVM_DB_PORT: '5433',
     OPENCVM_METRICS_TOKEN: 'scrape-token-0123456789',
+    OPENCVM_SEAL_KEY: '00'.repeat(31) + 'ff',
   });
   assert.equal(c.port, 0);
   assert.equal(c.host, '0.0.0.0');
@@ -81,6 +83,10 @@ test('each variable is read', () => {
   assert.equal(c.logLevel, 'debug');
   assert.equal(c.dbPool, 32);
   assert.equal(c.metricsToken, 'scrape-token-0123456789');
+  assert.deepEqual(c.sealKey, Buffer.from('00'.repeat(31) + 'ff', 'hex'));
+  const b64 = Buffer.alloc(32, 7).toString('base64');
+  assert.deepEqual(loadConfig({ OPENCVM_SEAL_KEY: b64 }).sealKey, Buffer.alloc(32, 7), 'base64');
+  assert.deepEqual(loadConfig({ OPENCVM_SEAL_KEY: Buffer.alloc(32, 0xfb).toString('base64url') }).sealKey, Buffer.alloc(32, 0xfb), 'base64url');
 
   assert.equal(loadConfig({ OPENCVM_HOSTS: 'a=http://h:1' }).simulatedHost, false, 'no simulated host beside real ones by default');
   assert.equal(loadConfig({ OPENCVM_SIMULATED_HOST: '0' }).simulatedHost, false);
@@ -123,11 +129,16 @@ for (const [name, value, expected] of bad) {
 }
 
 test('every variable but OPENCVM_DATA_DIR (any path will do) has a bad value above', () => {
-  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_METRICS_TOKEN', 'OPENCVM_DATA_DIR']);
+  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_METRICS_TOKEN', 'OPENCVM_SEAL_KEY', 'OPENCVM_DATA_DIR']);
   assert.deepEqual(CONFIG_VARIABLES.filter((k) => !covered.has(k)), []);
 });
 
-test('secrets are named but not repeated: OPENCVM_API_KEY, OPENCVM_METRICS_TOKEN, the DATABASE_URL password, host tokens', () => {
+test('secrets are named but not repeated: OPENCVM_API_KEY, OPENCVM_METRICS_TOKEN, OPENCVM_SEAL_KEY, the DATABASE_URL password, host tokens', () => {
+  const seal = refused({ OPENCVM_SEAL_KEY: 'deadbeef'.repeat(7) });
+  assert.match(seal, /OPENCVM_SEAL_KEY=\(56 characters, not shown\): expected 32 bytes/);
+  assert.ok(!seal.includes('deadbeef'), seal);
+  assert.match(refused({ OPENCVM_SEAL_KEY: 'ab'.repeat(31) }), /OPENCVM_SEAL_KEY=\(62 characters, not shown\): expected 32 bytes as 64 hex digits or as base64 \(it is 62 characters long/);
+
   const key = refused({ OPENCVM_API_KEY: 'phak_has a space' });
   assert.match(key, /OPENCVM_API_KEY=.*expected printable ASCII characters without spaces/);
   assert.ok(!key.includes('has a space') && !key.includes('phak_'), key);

@@ -27,6 +27,11 @@ export interface Config {
   dbPort: number;
   /** the bootstrap workspace's API key; generated on first start when unset */
   apiKey?: string;
+  /**
+   * the 32-byte key the KMS root keys are sealed with in the database (every replica of one database needs
+   * the same); unset: generated once into `<dataDir>/seal-key`
+   */
+  sealKey?: Buffer;
   /** URL guests and clients reach this server at; defaults to http://HOST:PORT */
   publicUrl?: string;
   /** dstack hosts to register at start; empty + simulatedHost means one simulated host */
@@ -108,6 +113,17 @@ function parseHosts(spec: string): HostConfig[] | Problem {
   return hosts;
 }
 
+/** 32 bytes, as 64 hex digits or as base64 (standard or URL-safe alphabet, padding optional). */
+function parseSealKey(text: string): Buffer | Problem {
+  const t = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) {
+    const key = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (key.length === 32) return key;
+  }
+  return new Problem(`it is ${t.length} characters long; make one with: openssl rand -hex 32`);
+}
+
 const schema = z.object({
   PORT: variable('a port number, 0 to 65535', wholeNumber(0, 65535)).default(8000),
   HOST: variable('a host name or IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0', (t) =>
@@ -120,6 +136,7 @@ const schema = z.object({
   OPENCVM_API_KEY: variable('printable ASCII characters without spaces (the key is sent in the X-API-Key header)', (t) =>
     /^[\x21-\x7e]+$/.test(t) ? t : undefined,
   ).optional(),
+  OPENCVM_SEAL_KEY: variable('32 bytes as 64 hex digits or as base64', parseSealKey).optional(),
   OPENCVM_PUBLIC_URL: variable('an http:// or https:// URL without query or fragment, e.g. https://cvm.example.com', (t) => {
     const url = httpUrl(t);
     return url && !url.search && !url.hash ? t.replace(/\/+$/, '') : undefined;
@@ -144,7 +161,7 @@ export const CONFIG_VARIABLES = Object.keys(schema.shape) as (keyof typeof schem
 
 /** A value as an error message may show it: secrets are not repeated. */
 function shown(name: string, value: string): string {
-  if (name === 'OPENCVM_API_KEY' || name === 'OPENCVM_METRICS_TOKEN') return `(${value.length} characters, not shown)`;
+  if (name === 'OPENCVM_API_KEY' || name === 'OPENCVM_METRICS_TOKEN' || name === 'OPENCVM_SEAL_KEY') return `(${value.length} characters, not shown)`;
   if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/^([^:/]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@'));
   if (name === 'OPENCVM_HOSTS') return JSON.stringify(value.replace(/#[^,]*/g, '#***'));
   return JSON.stringify(value);
@@ -173,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPool: v.OPENCVM_DB_POOL,
     dbPort: v.OPENCVM_DB_PORT,
     apiKey: v.OPENCVM_API_KEY,
+    sealKey: v.OPENCVM_SEAL_KEY,
     publicUrl: v.OPENCVM_PUBLIC_URL,
     hosts: v.OPENCVM_HOSTS,
     simulatedHost: v.OPENCVM_SIMULATED_HOST ?? v.OPENCVM_HOSTS.length === 0,

@@ -172,7 +172,7 @@ test('first start: /healthz answers, the bootstrap key is printed once and saved
   assert.ok(!first.stderr.includes(bootstrapKey), 'the key is not on stderr');
   assert.equal(readFileSync(file, 'utf8'), `${bootstrapKey}\n`);
   assert.equal(statSync(file).mode & 0o777, 0o600, 'api-key file mode');
-  assert.equal(statSync(join(dataDir, 'kms', 'root-keys.json')).mode & 0o777, 0o600, 'root-keys.json mode');
+  assert.equal(statSync(join(dataDir, 'seal-key')).mode & 0o777, 0o600, 'seal-key file mode');
 
   const me = await getJson(first, '/api/v1/auth/me', bootstrapKey);
   assert.equal(me.status, 200);

@@ -1,7 +1,8 @@
 /**
  * `npm start`: serve the API from the environment (README "Configuration"). With no hosts configured,
  * one simulated dstack host runs beside the server. SIGTERM and SIGINT shut down cleanly.
- * An invalid configuration stops it before anything starts: one line on stderr, exit code 1.
+ * An invalid configuration stops it before anything starts: one line on stderr, exit code 1; so does one
+ * the database refuses (a seal key that cannot open the stored KMS root keys, a host name taken).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +20,16 @@ try {
 }
 mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 
-const server = await startServer({ config, logger: true });
+let server: Awaited<ReturnType<typeof startServer>>;
+try {
+  server = await startServer({ config, logger: true });
+} catch (e) {
+  // a configuration the database refuses (a seal key that does not open its KMS root keys, a host name
+  // another server registered at another URL): one line, as for a bad variable
+  if (!(e instanceof ConfigError)) throw e;
+  process.stderr.write(`opencvm: ${e.message}\n`);
+  process.exit(1);
+}
 
 const keyFile = join(config.dataDir, 'api-key');
 if (server.generatedApiKey) {

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient, encryptEnvVars, ResourceError } from '@phala/cloud';
 import { sha256Hex } from '@opencvm/core';
@@ -299,10 +299,14 @@ test('plaintext env values never reach the server; the guest has them', async ()
   }
 });
 
-test('the KMS root key file is mode 0600 in a 0700 directory', () => {
-  const file = join(env.dataDir, 'kms', 'root-keys.json');
-  assert.equal(statSync(file).mode & 0o777, 0o600, 'root-keys.json mode');
-  assert.equal(statSync(join(env.dataDir, 'kms')).mode & 0o077, 0, 'kms dir is private');
+test('the KMS root keys are in the database only sealed; the generated seal key file is mode 0600', async () => {
+  const file = join(env.dataDir, 'seal-key');
+  assert.equal(statSync(file).mode & 0o777, 0o600, 'seal-key mode');
+  assert.ok(!existsSync(join(env.dataDir, 'kms', 'root-keys.json')), 'no root key file is written');
+  const [row] = await env.server.db.query<{ value: string }>(`SELECT value FROM server_secrets WHERE name = 'kms_root_keys'`);
+  const sealed = JSON.parse(row.value) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(sealed).sort(), ['alg', 'data', 'iv', 'tag', 'v']);
+  assert.ok(!/ca_scalar|k256/.test(row.value), 'the stored value is not the keys in the clear');
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,18 @@ export interface Db extends Queryable {
   session<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   /** Run a multi-statement script. */
   exec(sql: string): Promise<void>;
+  /**
+   * A connection of its own for session state that lasts as long as the process runs (the worker's
+   * advisory lock), with word when it breaks.
+   */
+  connection(): Promise<DbSession>;
   /** Close the pool (and stop the embedded PostgreSQL, if this opened it). */
+  close(): Promise<void>;
+}
+
+/** One connection held apart from the pool: `onLost` is called (once) if it breaks. */
+export interface DbSession extends Queryable {
+  onLost(fn: (err?: unknown) => void): void;
   close(): Promise<void>;
 }
 

@@ -60,6 +60,27 @@ export async function openPostgres(url: string, opts: { max?: number; onClose?: 
     exec: async (sql) => {
       await pool.query(sql);
     },
+    async connection() {
+      const client = new pg.Client({ connectionString: url });
+      const lost: ((err?: unknown) => void)[] = [];
+      let ended = false;
+      const fire = (err?: unknown) => {
+        if (ended) return;
+        ended = true;
+        for (const fn of lost) fn(err);
+      };
+      client.on('error', (err) => fire(err));
+      client.on('end', () => fire());
+      await client.connect();
+      return {
+        ...wrap(client),
+        onLost: (fn) => void lost.push(fn),
+        async close() {
+          ended = true;
+          await client.end().catch(() => {});
+        },
+      };
+    },
     close: () =>
       (closing ??= (async () => {
         try {

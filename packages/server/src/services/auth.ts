@@ -6,14 +6,13 @@ import { ApiError, ErrorCodes, sha256Hex, toHex } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import {
   addMember,
+  ensureUserRow,
+  ensureWorkspaceRow,
   hasLiveApiKey,
   insertApiKey,
   insertApiKeyIfAbsent,
-  insertUser,
-  insertWorkspace,
+  lockWorkspace,
   principalByKeyHash,
-  userIdByUsername,
-  workspaceIdBySlug,
   type Principal,
 } from '../store/workspaces.ts';
 
@@ -60,7 +59,9 @@ export class AuthService {
   /**
    * Make sure the bootstrap workspace exists and has a key. With `wantedKey` that key is registered
    * (idempotently); without it a key is generated only when the workspace has none yet, and returned
-   * so the caller can show it once.
+   * so the caller can show it once. Servers that start together on one database each run this: the rows
+   * are inserted only if absent, and the workspace row is locked before its keys are counted, so exactly
+   * one of them generates a key.
    */
   async bootstrap(wantedKey?: string): Promise<{ generatedKey?: string; workspaceId: number }> {
     return this.db.tx(async (q) => {
@@ -70,6 +71,7 @@ export class AuthService {
         await insertApiKeyIfAbsent(q, { workspace_id: ws, user_id: user, key_hash: sha256Hex(wantedKey), prefix: wantedKey.slice(0, 9), name: 'OPENCVM_API_KEY' });
         return { workspaceId: ws };
       }
+      await lockWorkspace(q, ws);
       if (await hasLiveApiKey(q, ws)) return { workspaceId: ws };
       const key = generateApiKey();
       await createKey(q, ws, user, key, 'bootstrap');
@@ -90,11 +92,11 @@ export class AuthService {
 }
 
 async function ensureWorkspace(q: Queryable, slug: string, name: string): Promise<number> {
-  return (await workspaceIdBySlug(q, slug)) ?? insertWorkspace(q, { name, slug, team_wallet: toHex(randomBytes(20)) });
+  return ensureWorkspaceRow(q, { name, slug, team_wallet: toHex(randomBytes(20)) });
 }
 
 async function ensureUser(q: Queryable, username: string, email: string, workspaceId: number): Promise<number> {
-  const id = (await userIdByUsername(q, username)) ?? (await insertUser(q, { username, email }));
+  const id = await ensureUserRow(q, { username, email });
   await addMember(q, workspaceId, id);
   return id;
 }

@@ -1,9 +1,11 @@
 /**
- * The built-in (PHALA-type) KMS. Its root keys are generated on first start and kept in the data dir
- * (mode 0600, never logged); per-app keys are derived exactly as dstack's KMS derives them
- * (`kms/src/crypto.rs`), so an app's env-encryption key is a pure function of the root key and app_id.
+ * The built-in (PHALA-type) KMS. Its root keys are generated once and kept in the database, sealed
+ * (AES-256-GCM) with the operator's seal key, so every replica of one database derives the same app keys;
+ * they are never logged. Per-app keys are derived exactly as dstack's KMS derives them (`kms/src/crypto.rs`),
+ * so an app's env-encryption key is a pure function of the root key and app_id.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ApiError,
@@ -20,33 +22,116 @@ import {
   toHex,
   type KmsRecord,
 } from '@opencvm/core';
-import type { Db } from '../db/index.ts';
+import { ConfigError } from '../config.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import { cvmOnHost } from '../store/cvms.ts';
 import { upsertOffChainKms } from '../store/kms.ts';
 import { nodeIdByKmsTokenHash } from '../store/nodes.ts';
+import { insertSecretIfAbsent, readSecret } from '../store/secrets.ts';
 
 export const BUILTIN_KMS_ID = 'kms-phala-builtin';
 export const BUILTIN_KMS_VERSION = 'opencvm-kms/0.1.0';
 
-interface RootKeys {
+export interface RootKeys {
   caScalar: Uint8Array;
   k256: Uint8Array;
 }
 
-/** Load the root keys from `<dataDir>/kms/root-keys.json`, creating them on first start. */
-export function loadOrCreateRootKeys(dataDir: string): RootKeys {
-  const dir = join(dataDir, 'kms');
-  const file = join(dir, 'root-keys.json');
-  if (existsSync(file)) {
-    const j = JSON.parse(readFileSync(file, 'utf8')) as { ca_scalar: string; k256: string };
-    return { caScalar: fromHex(j.ca_scalar), k256: fromHex(j.k256) };
+/** The `server_secrets` name of the sealed root keys. */
+const ROOT_KEYS_SECRET = 'kms_root_keys';
+/** Bound into the seal (GCM's associated data): a sealed value opens only as what it was sealed as. */
+const SEAL_AAD = Buffer.from('opencvm kms root keys v1');
+
+/**
+ * The seal key: `OPENCVM_SEAL_KEY` if set, otherwise the one in `<dataDir>/seal-key` (64 hex digits, mode
+ * 0600), generated there on first start. Replicas of one database need the same one.
+ */
+export function sealKeyOf(dataDir: string, configured?: Buffer): Buffer {
+  if (configured) return configured;
+  const file = join(dataDir, 'seal-key');
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    try {
+      // 'wx': if two starts race on one data dir, the first file stays and both read it below
+      writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const keys = generateRootKeys();
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ ca_scalar: toHex(keys.caScalar), k256: toHex(keys.k256) }), { mode: 0o600 });
-  renameSync(tmp, file);
   chmodSync(file, 0o600);
+  const text = readFileSync(file, 'utf8').trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) {
+    throw new ConfigError(`${file} does not hold a seal key (64 hex digits): restore it, or set OPENCVM_SEAL_KEY to the seal key of this database`);
+  }
+  return Buffer.from(text, 'hex');
+}
+
+function seal(keys: RootKeys, sealKey: Buffer): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
+  cipher.setAAD(SEAL_AAD);
+  const plain = Buffer.from(JSON.stringify({ ca_scalar: toHex(keys.caScalar), k256: toHex(keys.k256) }));
+  const data = Buffer.concat([cipher.update(plain), cipher.final()]);
+  return JSON.stringify({ v: 1, alg: 'aes-256-gcm', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') });
+}
+
+/** The root keys in `sealed`, or null if `sealKey` is not the key they were sealed with. */
+function open(sealed: string, sealKey: Buffer): RootKeys | null {
+  try {
+    const s = JSON.parse(sealed) as { iv: string; tag: string; data: string };
+    const decipher = createDecipheriv('aes-256-gcm', sealKey, Buffer.from(s.iv, 'base64'));
+    decipher.setAAD(SEAL_AAD);
+    decipher.setAuthTag(Buffer.from(s.tag, 'base64'));
+    const plain = Buffer.concat([decipher.update(Buffer.from(s.data, 'base64')), decipher.final()]);
+    const j = JSON.parse(plain.toString('utf8')) as { ca_scalar: string; k256: string };
+    return { caScalar: fromHex(j.ca_scalar), k256: fromHex(j.k256) };
+  } catch {
+    return null;
+  }
+}
+
+/** Where servers before the root keys moved into the database kept them. */
+export const legacyRootKeysFile = (dataDir: string) => join(dataDir, 'kms', 'root-keys.json');
+
+function readLegacyRootKeys(file: string): RootKeys | null {
+  if (!existsSync(file)) return null;
+  const j = JSON.parse(readFileSync(file, 'utf8')) as { ca_scalar: string; k256: string };
+  return { caScalar: fromHex(j.ca_scalar), k256: fromHex(j.k256) };
+}
+
+const sameKeys = (a: RootKeys, b: RootKeys) =>
+  timingSafeEqual(Buffer.concat([a.caScalar, a.k256]), Buffer.concat([b.caScalar, b.k256]));
+
+/**
+ * The KMS root keys from the database, opened with the seal key. On the first start of a database they are
+ * created: imported from `<dataDir>/kms/root-keys.json` if an earlier version left them there (so its apps
+ * keep their keys), generated otherwise; when replicas start together the first writer wins and every one
+ * uses what was stored. A seal key that cannot open the stored keys stops the start (ConfigError): new keys
+ * would give every app another key.
+ */
+export async function loadRootKeys(q: Queryable, opts: { dataDir: string; sealKey?: Buffer }): Promise<RootKeys> {
+  const sealKey = sealKeyOf(opts.dataDir, opts.sealKey);
+  const legacyFile = legacyRootKeysFile(opts.dataDir);
+  const legacy = readLegacyRootKeys(legacyFile);
+  let stored = await readSecret(q, ROOT_KEYS_SECRET);
+  if (stored === null) {
+    await insertSecretIfAbsent(q, ROOT_KEYS_SECRET, seal(legacy ?? generateRootKeys(), sealKey));
+    stored = (await readSecret(q, ROOT_KEYS_SECRET))!;
+  }
+  const keys = open(stored, sealKey);
+  if (!keys) {
+    throw new ConfigError(
+      'the KMS root keys in the database were sealed with another seal key: set OPENCVM_SEAL_KEY to the seal key ' +
+        'the other servers of this database use (their OPENCVM_SEAL_KEY, or the seal-key file in the data directory ' +
+        'of the server that started first); this server did not start, so that no app key changes',
+    );
+  }
+  if (legacy && !sameKeys(legacy, keys)) {
+    throw new ConfigError(
+      `the KMS root keys in ${legacyFile} are not those in the database (another server created them first): ` +
+        'apps deployed with this file would get other keys. Move the file away to use the database\'s keys',
+    );
+  }
   return keys;
 }
 

@@ -4,9 +4,20 @@
  */
 import { sha256Hex } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
-import type { HostConfig } from '../config.ts';
-import { VmmClient, type HostCallObserver } from '../hosts/vmm-client.ts';
-import { findNode, listNodeImages, listNodes, markNodeOffline, replaceNodeImages, upsertNode, type NodeImageRow, type NodeRow } from '../store/nodes.ts';
+import { ConfigError, type HostConfig } from '../config.ts';
+import { HostError, VmmClient, type HostCallObserver } from '../hosts/vmm-client.ts';
+import { findNode, findNodeByName, listNodeImages, lockNodeName, listNodes, markNodeOffline, replaceNodeImages, upsertNode, type NodeImageRow, type NodeRow } from '../store/nodes.ts';
+
+/** Whether a host answers at `url` (a short wait: this is asked while registering). */
+async function answersAsHost(url: string, authToken: string | null): Promise<boolean> {
+  try {
+    await new VmmClient(url, authToken ?? undefined, 3000).getMeta();
+    return true;
+  } catch (e) {
+    // an answer, even a refusal (a wrong token), is a host there
+    return e instanceof HostError && e.reachable;
+  }
+}
 
 /** The device id a host without TDX reports: stable per host name. */
 export const simulatedDeviceId = (name: string) => sha256Hex(`opencvm-simulated-device:${name}`);
@@ -24,11 +35,26 @@ export class NodeService {
     return new VmmClient(url, authToken, undefined, this.observe?.(name));
   }
 
-  /** Upsert a host and refresh what it says about itself. Throws if the host cannot be reached. */
+  /**
+   * Upsert a host and refresh what it says about itself. Throws if the host cannot be reached, and a
+   * `ConfigError` if its name is registered at another URL that still answers as a host: two servers of
+   * one database configured with different hosts under one name (typically each running its own simulated
+   * host, `sim-1`) would otherwise take the name from each other at every start, and the CVMs on it would
+   * be looked for on the wrong host.
+   */
   async register(host: HostConfig & { deviceId?: string }): Promise<NodeRow> {
     const client = this.newClient(host.name, host.url, host.authToken);
     const [meta, images, version] = await Promise.all([client.getMeta(), client.listImages(), client.version()]);
     return this.db.tx(async (q) => {
+      await lockNodeName(q, host.name);
+      const known = await findNodeByName(q, host.name);
+      if (known && known.url !== host.url && (await answersAsHost(known.url, known.auth_token))) {
+        throw new ConfigError(
+          `host name "${host.name}" is registered at ${known.url}, which still answers, and this server would register it at ${host.url}: ` +
+            'servers sharing a database must name each host once, at one URL. With several servers, run one simulated host ' +
+            '(npm run sim) and give every server OPENCVM_HOSTS=<name>=<its URL> and OPENCVM_SIMULATED_HOST=0 (README: "Running several replicas")',
+        );
+      }
       const node = await upsertNode(q, {
         name: host.name,
         url: host.url,

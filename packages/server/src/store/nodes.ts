@@ -71,6 +71,19 @@ export async function upsertNode(q: Queryable, n: NodeRegistration): Promise<Nod
   return node;
 }
 
+/**
+ * Take the transaction-scoped lock of a node name, so that two servers registering the same name do it one
+ * after the other (the second sees what the first wrote).
+ */
+export async function lockNodeName(q: Queryable, name: string): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`node:${name}`]);
+}
+
+export async function findNodeByName(q: Queryable, name: string): Promise<Pick<NodeRow, 'id' | 'url' | 'auth_token'> | null> {
+  const [n] = await q.query<Pick<NodeRow, 'id' | 'url' | 'auth_token'>>('SELECT id, url, auth_token FROM nodes WHERE name = $1', [name]);
+  return n ?? null;
+}
+
 export async function markNodeOffline(q: Queryable, name: string): Promise<void> {
   await q.query(`UPDATE nodes SET status = 'offline' WHERE name = $1`, [name]);
 }

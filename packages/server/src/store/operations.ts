@@ -40,30 +40,82 @@ export interface OperationRow {
 const COLUMNS = 'id, correlation_id, workspace_id, cvm_id, kind, target_status, state, step, error, attempts, params, created_at, started_at, finished_at';
 const LEASE = `now() + $2::int * interval '1 millisecond'`;
 
-/** Make every running operation due now (a worker starting takes up what the previous process left). */
-export async function makeRunningDue(q: Queryable): Promise<void> {
-  await q.query(`UPDATE operations SET run_after = now() WHERE state = 'running'`);
+/**
+ * The first key of the two-key advisory lock each worker holds for as long as it runs (the second is its
+ * owner id, recorded on the operations it claims). Single-key advisory locks (`pg_advisory_xact_lock(bigint)`)
+ * are a separate key space, so they never meet these.
+ */
+export const WORKER_LOCK_NAMESPACE = 0x6f63766d;
+
+/** Take the worker lock of `owner` on this session; false if another session holds it. */
+export async function tryWorkerLock(q: Queryable, owner: number): Promise<boolean> {
+  const [r] = await q.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [WORKER_LOCK_NAMESPACE, owner]);
+  return r.ok;
+}
+
+/** Let go of the worker lock of `owner` held by this session. */
+export async function releaseWorkerLock(q: Queryable, owner: number): Promise<void> {
+  await q.query('SELECT pg_advisory_unlock($1::int, $2::int)', [WORKER_LOCK_NAMESPACE, owner]);
+}
+
+/** The owners whose worker lock is held in this database: the workers that are alive. */
+const LIVE_OWNERS = `SELECT l.objid::bigint FROM pg_locks l
+   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid::bigint = ${WORKER_LOCK_NAMESPACE}
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
+/**
+ * Make due now the running operations whose holder is gone: its worker lock is not held (the process died,
+ * or its lock connection broke), or no holder was recorded. An operation whose worker is alive keeps its
+ * lease until `run_after`. Answers how many were made due.
+ */
+export async function releaseOrphanedLeases(q: Queryable): Promise<number> {
+  const rows = await q.query(
+    `UPDATE operations SET run_after = now()
+      WHERE state = 'running' AND run_after > now()
+        AND (lease_owner IS NULL OR lease_owner::bigint NOT IN (${LIVE_OWNERS}))
+      RETURNING id`,
+  );
+  return rows.length;
 }
 
 /**
- * Claim the oldest due operation, skipping rows another worker holds locked and the ids in `exclude`
- * (this worker's own, in hand): it becomes `running`, its attempts counted, leased for `leaseMs`.
+ * Claim the oldest due operation for the worker `owner`, skipping rows another worker holds locked and the
+ * ids in `exclude` (this worker's own, in hand): it becomes `running`, its attempts counted, leased to `owner`
+ * for `leaseMs`.
  */
-export async function claimDue(q: Queryable, leaseMs: number, exclude: number[] = []): Promise<OperationRow | null> {
+export async function claimDue(q: Queryable, leaseMs: number, owner: number, exclude: number[] = []): Promise<OperationRow | null> {
   const [op] = await q.query<OperationRow>(
-    `UPDATE operations SET state = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1, run_after = ${LEASE}
+    `UPDATE operations SET state = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1, run_after = ${LEASE},
+            lease_owner = $3
       WHERE id = (SELECT id FROM operations
                    WHERE state IN ('pending', 'running') AND run_after <= now() AND id <> ALL($1::bigint[])
                    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
       RETURNING ${COLUMNS}`,
-    [exclude, leaseMs],
+    [exclude, leaseMs, owner],
   );
   return op ?? null;
 }
 
-/** Extend the lease of an operation still running. */
-export async function renewLease(q: Queryable, id: number, leaseMs: number): Promise<void> {
-  await q.query(`UPDATE operations SET run_after = ${LEASE} WHERE id = $1 AND state = 'running'`, [id, leaseMs]);
+/** Extend the lease of an operation still running and leased to `owner`; false if it is not (any more). */
+export async function renewLease(q: Queryable, id: number, leaseMs: number, owner: number): Promise<boolean> {
+  const rows = await q.query(`UPDATE operations SET run_after = ${LEASE} WHERE id = $1 AND state = 'running' AND lease_owner = $3 RETURNING id`, [
+    id,
+    leaseMs,
+    owner,
+  ]);
+  return rows.length > 0;
+}
+
+/**
+ * Record the phase an operation leased to `owner` reached (with `error`, if given); false, and nothing
+ * written, if another worker took the operation over.
+ */
+export async function setOwnedStep(q: Queryable, id: number, owner: number, step: string, error?: string): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE operations SET step = $3, error = CASE WHEN $4::boolean THEN $5 ELSE error END WHERE id = $1 AND lease_owner = $2 RETURNING id`,
+    [id, owner, step, error !== undefined, error ?? null],
+  );
+  return rows.length > 0;
 }
 
 /** Record the phase an operation reached; `error` is kept with it (a refused update's reason while it reverts). */

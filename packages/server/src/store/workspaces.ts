@@ -107,12 +107,20 @@ export async function workspaceIdBySlug(q: Queryable, slug: string): Promise<num
   return row?.id ?? null;
 }
 
-export async function insertWorkspace(q: Queryable, w: Pick<WorkspaceRow, 'name' | 'slug' | 'team_wallet'>): Promise<number> {
-  const [row] = await q.query<Pick<WorkspaceRow, 'id'>>(
-    'INSERT INTO workspaces (name, slug, team_wallet) VALUES ($1, $2, $3) RETURNING id',
-    [w.name, w.slug, w.team_wallet],
-  );
-  return row.id;
+
+/**
+ * The id of the workspace with this slug, inserted if there is none. Safe when servers start together: a
+ * concurrent insert of the same slug waits for the first and then finds its row.
+ */
+export async function ensureWorkspaceRow(q: Queryable, w: Pick<WorkspaceRow, 'name' | 'slug' | 'team_wallet'>): Promise<number> {
+  await q.query('INSERT INTO workspaces (name, slug, team_wallet) VALUES ($1, $2, $3) ON CONFLICT (slug) DO NOTHING', [w.name, w.slug, w.team_wallet]);
+  return (await workspaceIdBySlug(q, w.slug))!;
+}
+
+/** The id of the user with this username, inserted if there is none (safe when servers start together). */
+export async function ensureUserRow(q: Queryable, u: Pick<UserRow, 'username' | 'email'>): Promise<number> {
+  await q.query('INSERT INTO users (username, email) VALUES ($1, $2) ON CONFLICT (username) DO NOTHING', [u.username, u.email]);
+  return (await userIdByUsername(q, u.username))!;
 }
 
 export async function userIdByUsername(q: Queryable, username: string): Promise<number | null> {
@@ -120,10 +128,6 @@ export async function userIdByUsername(q: Queryable, username: string): Promise<
   return row?.id ?? null;
 }
 
-export async function insertUser(q: Queryable, u: Pick<UserRow, 'username' | 'email'>): Promise<number> {
-  const [row] = await q.query<Pick<UserRow, 'id'>>('INSERT INTO users (username, email) VALUES ($1, $2) RETURNING id', [u.username, u.email]);
-  return row.id;
-}
 
 /** Make the user a member of the workspace (nothing if it is one already). */
 export async function addMember(q: Queryable, workspaceId: number, userId: number): Promise<void> {

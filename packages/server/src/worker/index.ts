@@ -6,12 +6,12 @@
 import type { Db } from '../db/index.ts';
 import type { NodeService } from '../services/nodes.ts';
 import { recordBootFailure, setStatus } from '../store/cvm-records.ts';
-import { failOperation, setStep, type OperationRow } from '../store/operations.ts';
+import { failOperation, setOwnedStep, type OperationRow } from '../store/operations.ts';
 import { operationProgress } from '../store/operation-stats.ts';
 import type { OpContext, OpSettings } from './context.ts';
 import { SILENT, opFields, type RunOutcome, type WorkerLogger } from './log.ts';
 import { OPERATION_MODULES } from './ops/index.ts';
-import { DEFAULT_RETRY, OperationQueue, type RetryPolicy } from './queue.ts';
+import { DEFAULT_RETRY, LeaseLostError, OperationQueue, type Claim, type RetryPolicy } from './queue.ts';
 import { statusFromHost } from './vm-steps.ts';
 
 export interface WorkerOptions {
@@ -67,7 +67,7 @@ export class Worker {
     this.queue = new OperationQueue(
       db,
       {
-        run: (op) => this.run(op),
+        run: (op, claim) => this.run(op, claim),
         fail: (op, message) => this.fail(op, message),
         ended: (op, outcome, runMs) => {
           const step = this.steps.get(op.id) ?? op.step;
@@ -91,7 +91,10 @@ export class Worker {
     this.settings.kmsUrls = urls;
   }
 
-  /** Start looking for work; operations left running by a previous process are taken up again at once. */
+  /**
+   * Start looking for work. Operations left running by a worker that is gone (a previous process, a replica
+   * that died) are taken up again at once; those another live replica runs are left to it.
+   */
   start(): Promise<void> {
     return this.queue.start();
   }
@@ -111,28 +114,39 @@ export class Worker {
     return this.queue.idle(timeoutMs);
   }
 
+  /** This worker's owner id, recorded on the operations it holds (null while it holds no database lock). */
+  get owner(): number | null {
+    return this.queue.owner;
+  }
+
   /** Run a claimed operation with its kind's module; answers how it stands after (the module records that). */
-  private async run(op: OperationRow): Promise<RunOutcome> {
+  private async run(op: OperationRow, claim: Claim): Promise<RunOutcome> {
     this.log.info({ ...opFields(op), step: op.step }, op.attempts > 1 ? 'operation run started (taken up again)' : 'operation run started');
     const kind = OPERATION_MODULES[op.kind];
     if (!kind) throw new Error(`unknown operation kind "${op.kind}"`);
-    await kind.run(this.context(op));
+    await kind.run(this.context(op, claim));
     const now = await operationProgress(this.db, op.id);
     if (now) this.steps.set(op.id, now.step);
     // still running: the module returned because the worker is stopping; the next start takes it up
     return now?.state === 'succeeded' || now?.state === 'failed' ? now.state : 'interrupted';
   }
 
-  private context(op: OperationRow): OpContext {
+  private context(op: OperationRow, claim?: Claim): OpContext {
     return {
       op,
       db: this.db,
       nodes: this.nodes,
       settings: this.settings,
-      stopping: () => this.queue.stopping,
-      step: (name, error) => {
+      stopping: () => claim?.stopping() ?? this.queue.stopping,
+      // a step is recorded only while the operation is leased to this worker; if another took it over,
+      // this one stops here
+      step: async (name, error) => {
+        if (!claim) return;
+        if (!(await setOwnedStep(this.db, op.id, claim.owner, name, error))) {
+          claim.abandon();
+          throw new LeaseLostError(`operation ${op.id} was taken over by another worker`);
+        }
         this.steps.set(op.id, name);
-        return setStep(this.db, op.id, name, error);
       },
     };
   }

@@ -2,13 +2,46 @@
  * The operation queue: claims due operations from the store (`FOR UPDATE SKIP LOCKED`, so several workers
  * can share a database), runs up to `concurrency` of them at once, holds each by a lease (`run_after`)
  * renewed while it runs, and decides what a failure means: a retriable one (the host could not be
- * reached) runs again after an exponential backoff with full jitter, any other ends the operation. If the
- * process dies, a lease lapses and the operation is claimed again, to continue from the step it had reached.
+ * reached) runs again after an exponential backoff with full jitter, any other ends the operation.
+ *
+ * Several workers (one per server replica) share the operations: each has an owner id, random per start,
+ * recorded on the operations it claims (`lease_owner`), and holds a session-level advisory lock keyed from
+ * it on a connection of its own for as long as it runs. Another worker takes a running operation over only
+ * when its lease lapsed or its owner's lock is free (that process died, or its lock connection broke), so a
+ * restart after a crash resumes at once while the operations of the replicas that still run are left alone.
+ * A worker whose lock connection breaks claims nothing more and abandons what it has in hand at the next
+ * step (another worker takes it over), then takes a new owner id and lock; so does an operation whose lease
+ * renewal or step finds it leased to another worker.
  */
-import type { Db } from '../db/index.ts';
+import { randomInt } from 'node:crypto';
+import type { Db, DbSession } from '../db/index.ts';
 import { HostError } from '../hosts/vmm-client.ts';
-import { claimDue, countActive, makeRunningDue, renewLease, scheduleRetry, type OperationRow } from '../store/operations.ts';
+import {
+  claimDue,
+  countActive,
+  releaseOrphanedLeases,
+  releaseWorkerLock,
+  renewLease,
+  scheduleRetry,
+  tryWorkerLock,
+  type OperationRow,
+} from '../store/operations.ts';
 import { opFields, type RunOutcome, type WorkerLog } from './log.ts';
+
+/** A claimed operation as the worker holds it. */
+export interface Claim {
+  /** the owner id the operation is leased to */
+  readonly owner: number;
+  /** return at the next step: the worker is stopping, or the operation is no longer this worker's */
+  stopping(): boolean;
+  /** another worker has the operation now: stop at the next step and record nothing more */
+  abandon(): void;
+}
+
+/** Thrown by a step of an operation that another worker took over: the queue records nothing for it. */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+}
 
 /** What the queue runs a claimed operation with. */
 export interface OperationRunner {
@@ -16,7 +49,7 @@ export interface OperationRunner {
    * Run a claimed operation; it records its own success (or a failure it decided on itself), and may say which
    * (`succeeded` when it says nothing).
    */
-  run(op: OperationRow): Promise<RunOutcome | void>;
+  run(op: OperationRow, claim: Claim): Promise<RunOutcome | void>;
   /** Record that `op` failed with `message`: the operation and what its CVM now shows. */
   fail(op: OperationRow, message: string): Promise<void>;
   /** Told how each run ended and how long it took, once that is recorded. */
@@ -59,12 +92,29 @@ export function isRetriable(e: unknown): boolean {
   return e instanceof HostError && !e.reachable;
 }
 
+class HeldClaim implements Claim {
+  abandoned = false;
+  constructor(
+    readonly owner: number,
+    private readonly queue: OperationQueue,
+  ) {}
+  stopping(): boolean {
+    return this.abandoned || this.queue.stopping;
+  }
+  abandon(): void {
+    this.abandoned = true;
+  }
+}
+
 export class OperationQueue {
   private timer: NodeJS.Timeout | null = null;
-  private readonly running = new Map<number, Promise<void>>();
+  private readonly running = new Map<number, { done: Promise<void>; claim: HeldClaim }>();
   private scanning = false;
   private rescan = false;
   private halted = false;
+  private ticking = false;
+  /** this worker's owner id and the connection that holds its lock; null while it has none */
+  private lock: { owner: number; session: DbSession } | null = null;
 
   constructor(
     private readonly db: Db,
@@ -77,26 +127,42 @@ export class OperationQueue {
     return this.halted;
   }
 
-  /** Start looking for work; operations left running by a previous process are taken up again at once. */
+  /** This worker's owner id (null while it holds no lock: it claims nothing then). */
+  get owner(): number | null {
+    return this.lock?.owner ?? null;
+  }
+
+  /**
+   * Take an owner id and its lock, then start looking for work. Operations whose worker is gone (a previous
+   * process of this server, or another replica that died) are taken up again at once; those of live
+   * workers only once their lease lapses.
+   */
   async start(): Promise<void> {
     this.halted = false;
-    await makeRunningDue(this.db);
-    this.timer = setInterval(() => this.wake(), this.opts.pollMs);
+    await this.acquire();
+    await releaseOrphanedLeases(this.db);
+    this.timer = setInterval(() => this.tick(), this.opts.pollMs);
     this.timer.unref();
     this.wake();
   }
 
-  /** Finish what is in hand (each operation checks `stopping` between steps), then stop. */
+  /** Finish what is in hand (each operation checks `stopping` between steps), then let go of the lock and stop. */
   async stop(): Promise<void> {
     this.halted = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await Promise.allSettled([...this.running.values()]);
+    await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    const lock = this.lock;
+    this.lock = null;
+    if (lock) {
+      await releaseWorkerLock(lock.session, lock.owner).catch(() => {});
+      await lock.session.close();
+    }
   }
 
   /** Look for due operations now (called after a request queues one). */
   wake(): void {
-    if (this.halted) return;
+    if (this.halted || !this.lock) return;
     if (this.scanning) {
       this.rescan = true;
       return;
@@ -123,38 +189,88 @@ export class OperationQueue {
     throw new Error('operations still running');
   }
 
+  /** A new owner id whose lock this worker holds on a connection of its own. */
+  private async acquire(): Promise<void> {
+    const session = await this.db.connection();
+    try {
+      let owner = randomInt(1, 2 ** 31 - 1);
+      // another live worker with the same id (one chance in two billion): draw again
+      while (!(await tryWorkerLock(session, owner))) owner = randomInt(1, 2 ** 31 - 1);
+      session.onLost((err) => this.lost(owner, err));
+      this.lock = { owner, session };
+    } catch (e) {
+      await session.close();
+      throw e;
+    }
+  }
+
+  /** The lock connection broke: claim nothing as this owner, and abandon what it has in hand. */
+  private lost(owner: number, err: unknown): void {
+    if (this.lock?.owner !== owner) return;
+    this.lock = null;
+    const mine = [...this.running.values()].filter((r) => r.claim.owner === owner);
+    for (const r of mine) r.claim.abandon();
+    if (!this.halted) {
+      this.opts.log({ err }, `worker lost its database lock connection: ${mine.length} operation(s) in hand are left to other workers; it takes a new lock`);
+    }
+  }
+
+  /** Every `pollMs`: take a new lock if the last one was lost, make orphaned operations due, look for work. */
+  private tick(): void {
+    if (this.halted || this.ticking) return;
+    this.ticking = true;
+    (async () => {
+      if (!this.lock) await this.acquire();
+      await releaseOrphanedLeases(this.db);
+    })()
+      .catch((e) => this.opts.log({ err: e }, 'worker tick failed'))
+      .finally(() => {
+        this.ticking = false;
+        this.wake();
+      });
+  }
+
   private async scan(): Promise<void> {
-    while (!this.halted && this.running.size < this.opts.concurrency) {
+    while (!this.halted && this.lock && this.running.size < this.opts.concurrency) {
+      const owner = this.lock.owner;
       // never claim one this worker already has in hand, even if its lease could not be renewed
-      const op = await claimDue(this.db, this.opts.leaseMs, [...this.running.keys()]);
+      const op = await claimDue(this.db, this.opts.leaseMs, owner, [...this.running.keys()]);
       if (!op) return;
+      const claim = new HeldClaim(owner, this);
+      // the lock may have been lost while the claim was under way: the operation is left to the others
+      if (this.lock?.owner !== owner) claim.abandon();
       const started = Date.now();
-      const p = this.run(op)
+      const done = this.run(op, claim)
         .then((outcome) => this.runner.ended?.(op, outcome, Date.now() - started))
         .catch((e) => this.opts.log({ ...opFields(op), err: e }, 'the outcome of the operation could not be recorded; it runs again when its lease lapses'))
         .finally(() => {
           this.running.delete(op.id);
           this.wake();
         });
-      this.running.set(op.id, p);
+      this.running.set(op.id, { done, claim });
     }
   }
 
-  private async run(op: OperationRow): Promise<RunOutcome> {
-    const lease = new Lease(this.db, op.id, this.opts.leaseMs, this.opts.log);
+  private async run(op: OperationRow, claim: HeldClaim): Promise<RunOutcome> {
+    const lease = new Lease(this.db, op.id, claim, this.opts.leaseMs, this.opts.log);
     let failure: { error: unknown } | null = null;
     let outcome: RunOutcome | void = undefined;
     try {
-      outcome = await this.runner.run(op);
+      if (claim.abandoned) return 'interrupted';
+      outcome = await this.runner.run(op, claim);
     } catch (e) {
       failure = { error: e };
     } finally {
       // before anything else is written: a renewal must not overwrite a retry's run_after
       await lease.release();
     }
-    if (!failure) return outcome ?? 'succeeded';
+    if (!failure) return claim.abandoned ? 'interrupted' : (outcome ?? 'succeeded');
     if (this.halted) return 'interrupted'; // the lease lapses and the next start takes it up again
     const e = failure.error;
+    if (claim.abandoned || e instanceof LeaseLostError) {
+      this.opts.log(opFields(op), 'operation taken over by another worker; this one stopped at its last step');
+      return 'interrupted';
+    }
     const message = e instanceof Error ? e.message : String(e);
     const { retry } = this.opts;
     if (!isRetriable(e)) {
@@ -175,15 +291,20 @@ export class OperationQueue {
   }
 }
 
-/** Keeps an operation's lease while it runs: renewed every third of the lease. */
+/**
+ * Keeps an operation's lease while it runs: renewed every third of the lease. A renewal that finds the
+ * operation no longer running under this worker's owner id abandons it.
+ */
 class Lease {
   private readonly timer: NodeJS.Timeout;
   private renewing: Promise<void> = Promise.resolve();
 
-  constructor(db: Db, id: number, leaseMs: number, log: QueueOptions['log']) {
+  constructor(db: Db, id: number, claim: Claim, leaseMs: number, log: QueueOptions['log']) {
     this.timer = setInterval(() => {
       this.renewing = this.renewing
-        .then(() => renewLease(db, id, leaseMs))
+        .then(async () => {
+          if (!(await renewLease(db, id, leaseMs, claim.owner))) claim.abandon();
+        })
         .catch((e) => log({ op_id: id, err: e }, 'the lease of the operation could not be renewed'));
     }, Math.max(1, Math.floor(leaseMs / 3)));
     this.timer.unref();
