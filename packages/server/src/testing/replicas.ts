@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, type RunningServer } from '../app.ts';
 import { loadConfig, type Config } from '../config.ts';
-import { openDatabase } from '../db/index.ts';
 import { checkAnswers, type Violation } from './response-check.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
