@@ -1,6 +1,6 @@
 /**
- * Assembles the server: database (migrated), KMS root keys, services, HTTP routes, registered hosts
- * and the operation worker. `main.ts` runs it from the environment; tests run it on free ports.
+ * Assembles the server: database (migrated), KMS root keys, services, HTTP routes, the state hub (LISTEN
+ * for the state watches), registered hosts and the operation worker. `main.ts` runs it from the environment; tests run it on free ports.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
+import { StateHub } from './services/state-hub.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
 import { Worker } from './worker/index.ts';
 
@@ -76,6 +77,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   });
   let sim: VmmSim | undefined;
   let worker: Worker | undefined;
+  const stateHub = new StateHub(db, { log: (msg, err) => app.log.warn({ err }, msg) });
   try {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
@@ -104,6 +106,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       runtime: new RuntimeService(db, logUrls),
       updates: new UpdateService(db, () => w.wake()),
       instanceIds: new InstanceIdService(db, nodes, () => w.wake()),
+      stateHub,
       publicUrl: () => urlBox.value,
     };
 
@@ -117,6 +120,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     // streams (SSE watches, followed logs) never end by themselves: end them when the server closes
     app.addHook('preClose', async () => endStreams(app));
     registerRoutes(app, services, routes);
+    // state watches hear of changes once this LISTENs: before the first request
+    await stateHub.start();
 
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
@@ -170,6 +175,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
           await reconciler.stop();
           await w.stop();
           await app.close();
+          await stateHub.stop();
           await sim?.close();
           await db.close();
         })();
@@ -179,6 +185,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   } catch (e) {
     await worker?.stop();
     await app.close().catch(() => {});
+    await stateHub.stop().catch(() => {});
     await sim?.close().catch(() => {});
     await db.close().catch(() => {});
     throw e;

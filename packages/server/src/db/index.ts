@@ -16,8 +16,20 @@ export interface Db extends Queryable {
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   /** Run a multi-statement script (migrations). */
   exec(sql: string): Promise<void>;
+  /**
+   * PostgreSQL only: a connection of its own, outside the pool, for LISTEN (services/state-hub.ts). Its
+   * `onEnd` fires once when the connection is lost or closed.
+   */
+  session?(name: string): Promise<Session>;
   /** PGlite only: the data dir as a gzipped tarball (test templates). */
   dumpDataDir?(): Promise<Blob>;
+  close(): Promise<void>;
+}
+
+/** A dedicated connection: queries, the notifications it receives, its end. */
+export interface Session extends Queryable {
+  onNotification(fn: (channel: string, payload: string) => void): void;
+  onEnd(fn: (err?: Error) => void): void;
   close(): Promise<void>;
 }
 

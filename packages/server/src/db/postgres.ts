@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Db, Queryable } from './index.ts';
+import type { Db, Queryable, Session } from './index.ts';
 
 // bigint columns (ids, counters) stay well below 2^53: read them as numbers
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -45,6 +45,33 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
     exec: async (sql) => {
       await pool.query(sql);
     },
+    session: (name) => openSession(url, name),
     close: () => pool.end(),
+  };
+}
+
+/** One connection outside the pool (`application_name` = `name`), with TCP keep-alive so a dead peer is noticed. */
+async function openSession(url: string, name: string): Promise<Session> {
+  const client = new pg.Client({ connectionString: url, application_name: name, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+  const ended: ((err?: Error) => void)[] = [];
+  let done = false;
+  const end = (err?: Error) => {
+    if (done) return;
+    done = true;
+    for (const fn of ended) fn(err);
+  };
+  client.on('error', (err) => end(err));
+  client.on('end', () => end());
+  await client.connect();
+  return {
+    async query(sql, params) {
+      return (await client.query(sql, params as any[])).rows;
+    },
+    onNotification: (fn) => client.on('notification', (m) => fn(m.channel, m.payload ?? '')),
+    onEnd: (fn) => void ended.push(fn),
+    async close() {
+      await client.end().catch(() => {});
+      end();
+    },
   };
 }

@@ -13,6 +13,7 @@ import type { NodeService } from '../services/nodes.ts';
 import type { RuntimeService } from '../services/runtime.ts';
 import type { UpdateService } from '../services/updates.ts';
 import type { InstanceIdService } from '../services/instance-ids.ts';
+import type { StateHub } from '../services/state-hub.ts';
 
 export interface Services {
   db: Db;
@@ -27,6 +28,8 @@ export interface Services {
   logUrls: LogUrlService;
   updates: UpdateService;
   instanceIds: InstanceIdService;
+  /** CVM state changes for the state watches (one LISTEN per server) */
+  stateHub: StateHub;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
 }
