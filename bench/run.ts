@@ -24,6 +24,9 @@
  *     its row->view mapping) on the same Db object, and answers JSON.stringify(view) without auth or
  *     API-version shaping. Target: server / bare >= 0.7.
  *
+ *  d. (PostgreSQL) database transactions/s with 10, 100 and 1,000 open state streams while CVMs change state:
+ *     see bench/streams.ts.
+ *
  * The load generator runs in a worker thread (own event loop, node:http keep-alive agent), the
  * servers on the main thread; all traffic is on 127.0.0.1. The bench reports, it does not judge: it
  * exits 0 when a target is missed, and 1 only on errors (a failed request, a crash).
@@ -44,6 +47,7 @@ import { simulatedDeviceId } from '../packages/server/src/services/nodes.ts';
 import { findCvm } from '../packages/server/src/store/cvms.ts';
 import { startThrowawayPostgres } from '../scripts/pg-throwaway.ts';
 import { PAGINATED_CVMS, benchPaginated, type PaginatedResult } from './paginated.ts';
+import { benchStreams, reportStreams } from './streams.ts';
 
 const PAIRS = 300;
 const PAIR_WARMUP = 20;
@@ -430,6 +434,12 @@ async function benchPostgres(results: DbResult[]) {
   await admin2.end();
   results[results.length - 1].paginated = await benchPaginated(cluster.url.replace(/\/postgres$/, '/opencvm_bench_paginated'));
   reportPaginated(results[results.length - 1].paginated!);
+  // d. state streams (bench/streams.ts): database load at 10, 100 and 1,000 open streams
+  const admin3 = new pg.Client({ connectionString: cluster.url });
+  await admin3.connect();
+  await admin3.query('CREATE DATABASE opencvm_bench_streams');
+  await admin3.end();
+  reportStreams(await benchStreams(cluster.url.replace(/\/postgres$/, '/opencvm_bench_streams')));
   await stopCluster();
 }
 

@@ -1,6 +1,6 @@
 /**
- * Assembles the server: database (migrated), KMS root keys, services, HTTP routes, registered hosts
- * and the operation worker. `main.ts` runs it from the environment; tests run it on free ports.
+ * Assembles the server: database (migrated), KMS root keys, services, HTTP routes, the state hub (LISTEN
+ * for the state watches), registered hosts and the operation worker. `main.ts` runs it from the environment; tests run it on free ports.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { NodeService, simulatedDeviceId } from './services/nodes.ts';
 import { installationId } from './services/host-vm-names.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
+import { StateHub } from './services/state-hub.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
 import { HealthService } from './services/health.ts';
 import { MetricsService } from './services/metrics.ts';
@@ -81,6 +82,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   });
   let sim: VmmSim | undefined;
   let worker: Worker | undefined;
+  const stateHub = new StateHub(db, { log: (msg, err) => app.log.warn({ err }, msg) });
   try {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
@@ -119,6 +121,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       instanceIds: new InstanceIdService(db, nodes, () => w.wake()),
       health: new HealthService(db),
       metrics,
+      stateHub,
       publicUrl: () => urlBox.value,
     };
 
@@ -135,6 +138,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     // streams (SSE watches, followed logs) never end by themselves: end them when the server closes
     app.addHook('preClose', async () => endStreams(app));
     registerRoutes(app, services, routes);
+    // state watches hear of changes once this LISTENs: before the first request
+    await stateHub.start();
 
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
@@ -192,6 +197,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
           await reconciler.stop();
           await w.stop();
           await app.close();
+          await stateHub.stop();
           await sim?.close();
           await db.close();
         })();
@@ -201,6 +207,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   } catch (e) {
     await worker?.stop();
     await app.close().catch(() => {});
+    await stateHub.stop().catch(() => {});
     await sim?.close().catch(() => {});
     await db.close().catch(() => {});
     throw e;

@@ -195,30 +195,46 @@ describe('watchCvmState (SSE)', { concurrency: true }, () => {
     assert.equal((await client().getCvmState({ id: cvm.vm_uuid })).status, 'running');
   });
 
-  test('stops polling the store when the client goes away', async () => {
-    const drop = await deploy('state-watch-drop');
-    const db = env.server.db;
-    const [{ id }] = await db.query<{ id: number }>('SELECT id FROM cvms WHERE vm_uuid = $1', [drop.vm_uuid]);
+  test('a watch ends with its client: its CVM is no longer read, another watch goes on', async () => {
+    const [drop, other] = await Promise.all([deploy('state-watch-drop'), deploy('state-watch-other')]);
+    await Promise.all([running(drop.vm_uuid), running(other.vm_uuid)]);
+    const { db, services } = env.server;
+    const hub = services.stateHub;
+    const idOf = async (vmUuid: string) => (await db.query<{ id: number }>('SELECT id FROM cvms WHERE vm_uuid = $1', [vmUuid]))[0].id;
+    const [dropId, otherId] = [await idOf(drop.vm_uuid), await idOf(other.vm_uuid)];
+    const acDrop = new AbortController();
+    const acOther = new AbortController();
+    const watchOf = async (name: string, signal: AbortSignal) => {
+      const res = await raw(`/cvms/${name}/state?target=never&timeout=60`, { headers: { Accept: 'text/event-stream' }, signal });
+      const stream = eventStream(res);
+      assert.equal((await stream.next())?.event, 'state');
+      return stream;
+    };
     const original = db.query.bind(db);
-    let polls = 0;
-    db.query = ((sql: string, params?: unknown[]) => {
-      if (sql.includes('AS deleted') && params?.[0] === id) polls++;
-      return original(sql, params);
-    }) as typeof db.query;
     try {
-      const ac = new AbortController();
-      const res = await raw(`/cvms/${drop.name}/state?target=never&timeout=60`, { headers: { Accept: 'text/event-stream' }, signal: ac.signal });
-      const reader = res.body!.getReader();
-      await reader.read();
-      await waitFor(() => (polls >= 3 ? true : null), 5000);
-      ac.abort();
-      await waitFor(async () => {
-        const before = polls;
-        await new Promise((r) => setTimeout(r, 600));
-        return polls === before ? true : null;
-      }, 5000, 0);
+      await watchOf(drop.name, acDrop.signal);
+      const otherStream = await watchOf(other.name, acOther.signal);
+      assert.equal(hub.watchers(dropId), 1);
+      acDrop.abort();
+      await waitFor(() => (hub.watchers(dropId) === 0 ? true : null), 5000);
+      let dropReads = 0;
+      db.query = ((sql: string, params?: unknown[]) => {
+        if (sql.includes('ANY($1::bigint[])') && Array.isArray(params?.[0]) && (params[0] as number[]).includes(dropId)) dropReads++;
+        return original(sql, params);
+      }) as typeof db.query;
+      // a change of the dropped CVM, then one of the other: once the other watch has its change, the first one
+      // (committed before it) has been seen too, and did not make the server read the dropped CVM
+      await db.query(`UPDATE cvms SET boot_progress = 'after-drop' WHERE id = $1`, [dropId]);
+      await db.query(`UPDATE cvms SET boot_progress = 'seen' WHERE id = $1`, [otherId]);
+      for (let e = await otherStream.next(); ; e = await otherStream.next()) {
+        assert.ok(e, 'the other watch ended');
+        if (e.event === 'state' && e.data.boot_progress === 'seen') break;
+      }
+      assert.equal(dropReads, 0);
     } finally {
       db.query = original as typeof db.query;
+      acDrop.abort();
+      acOther.abort();
     }
   });
 

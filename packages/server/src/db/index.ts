@@ -21,17 +21,21 @@ export interface Db extends Queryable {
   /** Run a multi-statement script. */
   exec(sql: string): Promise<void>;
   /**
-   * A connection of its own for session state that lasts as long as the process runs (the worker's
-   * advisory lock), with word when it breaks.
+   * A connection of its own, outside the pool, for session state that lasts as long as the process runs:
+   * the worker's advisory lock, the state hub's LISTEN (`name` is its `application_name`, what
+   * `pg_stat_activity` shows). TCP keep-alive notices a dead peer; `onLost` fires once when it breaks.
    */
-  connection(): Promise<DbSession>;
+  connection(name: string): Promise<DbSession>;
   /** Close the pool (and stop the embedded PostgreSQL, if this opened it). */
   close(): Promise<void>;
 }
 
-/** One connection held apart from the pool: `onLost` is called (once) if it breaks. */
+/** One connection held apart from the pool. */
 export interface DbSession extends Queryable {
+  /** called once if the connection breaks (not when `close` ends it) */
   onLost(fn: (err?: unknown) => void): void;
+  /** NOTIFY messages on the channels this connection LISTENs to */
+  onNotification(fn: (channel: string, payload: string) => void): void;
   close(): Promise<void>;
 }
 

@@ -60,8 +60,8 @@ export async function openPostgres(url: string, opts: { max?: number; onClose?: 
     exec: async (sql) => {
       await pool.query(sql);
     },
-    async connection() {
-      const client = new pg.Client({ connectionString: url });
+    async connection(name) {
+      const client = new pg.Client({ connectionString: url, application_name: name, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
       const lost: ((err?: unknown) => void)[] = [];
       let ended = false;
       const fire = (err?: unknown) => {
@@ -75,6 +75,7 @@ export async function openPostgres(url: string, opts: { max?: number; onClose?: 
       return {
         ...wrap(client),
         onLost: (fn) => void lost.push(fn),
+        onNotification: (fn) => void client.on('notification', (m) => fn(m.channel, m.payload ?? '')),
         async close() {
           ended = true;
           await client.end().catch(() => {});

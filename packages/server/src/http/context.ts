@@ -15,6 +15,7 @@ import type { UpdateService } from '../services/updates.ts';
 import type { InstanceIdService } from '../services/instance-ids.ts';
 import type { HealthService } from '../services/health.ts';
 import type { MetricsService } from '../services/metrics.ts';
+import type { StateHub } from '../services/state-hub.ts';
 
 export interface Services {
   db: Db;
@@ -31,6 +32,8 @@ export interface Services {
   instanceIds: InstanceIdService;
   health: HealthService;
   metrics: MetricsService;
+  /** CVM state changes for the state watches (one LISTEN per server) */
+  stateHub: StateHub;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
 }

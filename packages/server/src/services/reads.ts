@@ -18,7 +18,7 @@ import {
 } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
 import { appRecords, listAppPage, type AppListFilter } from '../store/apps.ts';
-import { cvmStateById, cvmStatesByUuid, cvmUserConfig, listCvmPage, listCvmsOfApps, type CvmListFilter } from '../store/cvms.ts';
+import { cvmStatesByUuid, cvmUserConfig, listCvmPage, listCvmsOfApps, type CvmListFilter } from '../store/cvms.ts';
 import { listKms } from '../store/kms.ts';
 import { listNodeImages, listNodes, nodeUsage, type NodeImageRow, type NodeRow } from '../store/nodes.ts';
 import { countMemberships, memberWorkspaceBySlug, memberWorkspaces } from '../store/workspaces.ts';
@@ -94,14 +94,6 @@ export class ReadService {
     if (!byUuid.size) return out;
     for (const r of await cvmStatesByUuid(this.db, p.workspaceId, [...byUuid.keys()])) for (const sent of byUuid.get(r.vm_uuid) ?? []) out.set(sent, r);
     return out;
-  }
-
-  /**
-   * The state columns of one CVM by internal id, deleted or not (`deleted_at` set means it is gone):
-   * what the SSE watch polls after resolving the CVM once.
-   */
-  stateById(workspaceId: number, cvmId: number): Promise<(CvmStateRecord & { deleted: boolean }) | null> {
-    return cvmStateById(this.db, workspaceId, cvmId);
   }
 
   userConfig(cvmId: number): Promise<string | null> {

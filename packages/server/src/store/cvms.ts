@@ -259,15 +259,28 @@ export function cvmStatesByUuid(q: Queryable, workspaceId: number, vmUuids: stri
   );
 }
 
-/** The state of one CVM of a workspace by internal id, deleted or not (`deleted`). */
-export async function cvmStateById(q: Queryable, workspaceId: number, cvmId: number): Promise<(CvmStateRecord & { deleted: boolean }) | null> {
-  const [row] = await q.query<CvmStateRecord & { deleted: boolean }>(
-    `SELECT ${STATE_COLUMNS}, c.deleted_at IS NOT NULL AS deleted
+/** A CVM's state read by internal id, with its workspace (what a watch of it may see) and whether it is deleted. */
+export type CvmStateById = CvmStateRecord & { id: number; workspace_id: number; deleted: boolean };
+
+/** The state of each CVM among `ids` that exists (deleted or not), whatever its workspace: one query. */
+export function cvmStatesByIds(q: Queryable, ids: number[]): Promise<CvmStateById[]> {
+  return q.query<CvmStateById>(
+    `SELECT c.id, c.workspace_id, ${STATE_COLUMNS}, c.deleted_at IS NOT NULL AS deleted
        FROM cvms c LEFT JOIN operations o ON o.cvm_id = c.id AND o.state IN ('pending', 'running')
-      WHERE c.id = $1 AND c.workspace_id = $2`,
-    [cvmId, workspaceId],
+      WHERE c.id = ANY($1::bigint[])`,
+    [ids],
   );
-  return row ?? null;
+}
+
+/**
+ * The channel `008_state_notify.sql`'s triggers notify, with a CVM's internal id as the payload, when what
+ * its state shows changes (committed transactions only).
+ */
+export const CVM_STATE_CHANNEL = 'cvm_state';
+
+/** Subscribe `session` (a connection of its own) to the CVM state changes. */
+export async function listenForCvmStates(session: Queryable): Promise<void> {
+  await session.query(`LISTEN ${CVM_STATE_CHANNEL}`);
 }
 
 export async function cvmUserConfig(q: Queryable, cvmId: number): Promise<string | null> {

@@ -22,6 +22,8 @@ export interface TestEnv {
   apiUrl: string;
   apiKey: string;
   dataDir: string;
+  /** the configuration the server runs with (another server on the same database starts from it) */
+  config: Config;
   /** stop the server only (data dir, database and host stay), e.g. to restart it */
   stopServer(): Promise<void>;
   /** start the server again on the same data dir, database and host */
@@ -76,6 +78,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     },
     apiKey,
     dataDir,
+    config,
     stopServer: () => server.close(),
     async restartServer() {
       await server.close();

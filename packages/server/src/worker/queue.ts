@@ -191,7 +191,7 @@ export class OperationQueue {
 
   /** A new owner id whose lock this worker holds on a connection of its own. */
   private async acquire(): Promise<void> {
-    const session = await this.db.connection();
+    const session = await this.db.connection('opencvm-worker');
     try {
       let owner = randomInt(1, 2 ** 31 - 1);
       // another live worker with the same id (one chance in two billion): draw again

@@ -4,16 +4,17 @@
  * is `target` (without a target: once no operation is in flight and the status is stable), `event: timeout`
  * when `timeout` seconds pass. A CVM that is deleted, or that fails (exited/error with no operation left) before
  * reaching the target, gets `event: error` and the stream ends: the SDK then returns the last state.
- * The store is polled every 250 ms; `interval` is accepted (5..30) but changes are sent as they are seen.
+ * No stream polls the store: the server's `StateHub` (services/state-hub.ts) hears of every committed change of
+ * the CVM (PostgreSQL LISTEN/NOTIFY, whichever server made it), reads the state once for all its watchers and
+ * hands it to this stream, which sends it if it differs from the last one sent. `interval` is accepted (5..30)
+ * but changes are sent as they are seen. A comment line (`: keep-alive`) goes out after 15 s without an event.
  */
 import { getCvmState } from '@opencvm/contract';
 import { cvmStateShape, type CvmStateRecord, type CvmView } from '@opencvm/core';
 import { route, STREAMED, type Input } from '../../http/endpoint.ts';
 import { trackStream } from '../../http/streams.ts';
-import type { ReadService } from '../../services/reads.ts';
+import type { WatchedState } from '../../services/state-hub.ts';
 
-/** how often a watch reads the CVM's state from the store */
-const WATCH_POLL_MS = 250;
 /** an SSE comment this often keeps idle proxies from closing the stream */
 const WATCH_KEEPALIVE_MS = 15_000;
 /** statuses a CVM settles in when something failed: it will not reach another status by itself */
@@ -46,7 +47,6 @@ function stateRecordOf(c: CvmView): CvmStateRecord {
 }
 
 function watch({ req, reply, services, principal, cvm, query: q }: Input<typeof getCvmState>): void {
-  const reads: ReadService = services.reads;
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -55,43 +55,58 @@ function watch({ req, reply, services, principal, cvm, query: q }: Input<typeof 
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
-  const deadline = Date.now() + q.timeout * 1000;
   let closed = false;
-  let timer: NodeJS.Timeout | undefined;
   let lastKey = '';
-  let lastWrite = Date.now();
+  // what `timeout` reports if no read has come back yet
+  let lastStatus = cvm.status;
+  let keepAlive: NodeJS.Timeout | undefined;
   const end = () => {
     if (!closed) res.end();
     stop();
   };
   const untrack = trackStream(req.server, end);
+  const deadline = setTimeout(() => {
+    send('timeout', { status: lastStatus, timeout: q.timeout });
+    end();
+  }, q.timeout * 1000);
+  // the first state comes from a read made after this call, then one after every change of the CVM
+  const unwatch = services.stateHub.watch(principal.workspaceId, cvm.id, { onState, onError });
   function stop() {
     closed = true;
-    clearTimeout(timer);
+    clearTimeout(deadline);
+    clearTimeout(keepAlive);
+    unwatch();
     untrack();
   }
   res.on('close', stop);
-  const send = (event: string, data: unknown) => {
+  function armKeepAlive() {
+    clearTimeout(keepAlive);
+    keepAlive = setTimeout(() => {
+      if (closed) return;
+      res.write(': keep-alive\n\n');
+      armKeepAlive();
+    }, WATCH_KEEPALIVE_MS);
+  }
+  function send(event: string, data: unknown) {
     if (closed) return;
     res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    lastWrite = Date.now();
-  };
+    armKeepAlive();
+  }
+  armKeepAlive();
 
-  const tick = async () => {
+  function onError(e: unknown) {
     if (closed) return;
-    let r: Awaited<ReturnType<ReadService['stateById']>>;
-    try {
-      r = await reads.stateById(principal.workspaceId, cvm.id);
-    } catch (e) {
-      req.log.warn({ err: e }, 'state watch: reading the CVM failed');
-      send('error', { error: 'reading the CVM state failed; retry' });
-      return end();
-    }
+    req.log.warn({ err: e }, 'state watch: reading the CVM failed');
+    send('error', { error: 'reading the CVM state failed; retry' });
+    end();
+  }
+
+  function onState(r: WatchedState | null) {
     if (closed) return;
-    const now = Date.now();
     const status = r ? r.status : 'deleted';
+    lastStatus = status;
     if (r) {
-      const state = cvmStateShape(r, now);
+      const state = cvmStateShape(r);
       // uptime ticks every second: a change of anything else is a new state
       const key = JSON.stringify({ ...state, uptime: undefined });
       if (key !== lastKey) {
@@ -112,15 +127,5 @@ function watch({ req, reply, services, principal, cvm, query: q }: Input<typeof 
       send('error', { error: `CVM ${cvm.name} is ${status}${r.boot_error ? ` (${r.boot_error})` : ''}: it will not become ${q.target} by itself`, status });
       return end();
     }
-    if (now >= deadline) {
-      send('timeout', { status, timeout: q.timeout });
-      return end();
-    }
-    if (now - lastWrite >= WATCH_KEEPALIVE_MS) {
-      res.write(': keep-alive\n\n');
-      lastWrite = now;
-    }
-    timer = setTimeout(tick, Math.min(WATCH_POLL_MS, Math.max(0, deadline - now)));
-  };
-  void tick();
+  }
 }
