@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient, encryptEnvVars } from '@phala/cloud';
 import { ConfigError } from './config.ts';
 import { VmmClient } from './hosts/vmm-client.ts';
+import { cvmNameOf } from './services/host-vm-names.ts';
 import { emptyTestDatabase } from './testing/databases.ts';
 import { startFailoverProxy, startReplica, startSimProcess, type Replica, type SimProcess } from './testing/replicas.ts';
 import { waitFor } from './testing/wait.ts';
@@ -106,7 +107,7 @@ test(`three replicas, one host: deploys and lifecycle calls round-robin while on
   // the host: one VM per CVM, each booted with its env decrypted
   const vms = await new VmmClient(sim.url).status();
   for (const c of cvms) {
-    const mine = vms.filter((v) => v.name === c.name);
+    const mine = vms.filter((v) => cvmNameOf(v.name) === c.name);
     assert.equal(mine.length, 1, `${c.name} has one VM on the host (a create that ran twice would leave two)`);
     assert.equal(mine[0].status, 'running', c.name);
     assert.equal(mine[0].boot_progress, 'done', c.name);

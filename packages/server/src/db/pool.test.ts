@@ -1,6 +1,7 @@
 /**
  * OPENCVM_DB_POOL reaches the PostgreSQL pool: `config.dbPool` → `startServer` → `openDatabase` → `pg.Pool`'s
- * `max`. Six queries at once on a server configured with a pool of 2 open 2 connections, not 6.
+ * `max`. Six queries at once on a server configured with a pool of 2 open 2 connections, not 6. The server
+ * keeps two more outside the pool, named: the worker's lock and the state hub's LISTEN.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +20,14 @@ test('the server opens at most OPENCVM_DB_POOL connections to PostgreSQL', async
   const db = env.server.db;
   await Promise.all(Array.from({ length: 6 }, () => db.query('SELECT 1')));
   const [{ n }] = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`,
+    `SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND backend_type = 'client backend'
+        AND application_name NOT IN ('opencvm-worker', 'opencvm-state-hub')`,
   );
+  const [{ named }] = await db.query<{ named: number }>(
+    `SELECT count(*)::int AS named FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name IN ('opencvm-worker', 'opencvm-state-hub')`,
+  );
+  assert.equal(named, 2, 'the worker lock and the LISTEN connection');
   assert.ok(n >= 1 && n <= 2, `${n} connections with OPENCVM_DB_POOL=2`);
 });

@@ -3,6 +3,7 @@
  * the KMS registration run under the startup lock (`withStartupLock`), so every start succeeds, the schema
  * is applied once, and there is one bootstrap workspace with one generated key.
  */
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,10 +21,12 @@ test(`${SERVERS} servers starting at once on an empty database, ${TRIALS} times:
   for (let trial = 0; trial < TRIALS; trial++) {
     const database = await emptyTestDatabase();
     const dirs = Array.from({ length: SERVERS }, () => mkdtempSync(join(tmpdir(), 'opencvm-lock-')));
+    // servers of one database share the seal key of the KMS root keys (each would generate its own otherwise)
+    const sealKey = randomBytes(32);
     const started = await Promise.allSettled(
       dirs.map((dataDir) =>
         startServer({
-          config: { ...loadConfig({}), port: 0, dataDir, databaseUrl: database.url, simulatedHost: false, hosts: [], dbPool: 3 },
+          config: { ...loadConfig({}), port: 0, dataDir, databaseUrl: database.url, simulatedHost: false, hosts: [], dbPool: 3, sealKey },
         }),
       ),
     );
