@@ -16,14 +16,14 @@
  *   owns the data directory and must be able to reach it (the parents searchable by others).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync,
+  chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync,
   renameSync, rmSync, statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import pg from 'pg';
 
 export interface EmbeddedOptions {
@@ -117,25 +117,49 @@ function runAs(): { uid: number; gid: number } | undefined {
   return user;
 }
 
+/** The first directory on the way to `dir` that `user` cannot search, or null when it can reach `dir`. */
+function blockedOn(dir: string, user: { uid: number; gid: number }): string | null {
+  for (let p = dirname(dir); ; p = dirname(p)) {
+    const s = statSync(p);
+    const searchable = s.uid === user.uid ? s.mode & 0o100 : s.gid === user.gid ? s.mode & 0o010 : s.mode & 0o001;
+    if (!searchable) return p;
+    if (p === dirname(p)) return null;
+  }
+}
+
+/** Where clusters live whose data directory PostgreSQL's user cannot reach (as root, under /root). */
+const REACHABLE_BASE = '/var/lib/opencvm';
+
 /**
- * As root, PostgreSQL (running as `user`) must reach `dir`: the data directory's parent is ours and gets
- * o+x (search only: its files stay unreadable to others); every other parent must already be searchable.
+ * As root, PostgreSQL (running as `user`) must reach the cluster: the data directory's parent is ours and
+ * gets o+x (search only: its files stay unreadable to others). When a parent further up is not searchable
+ * (a clone under /root, mode 0700), the cluster lives in `/var/lib/opencvm/pgdata-<hash of dir>` instead and
+ * `dir` is a symbolic link to it, so the data directory still finds its cluster on every start.
  */
-function makeReachable(dir: string, user: { uid: number; gid: number }): void {
+function clusterDir(dir: string, user: { uid: number; gid: number }): string {
   const parent = dirname(dir);
   const st = statSync(parent);
   if ((st.mode & 0o001) === 0) chmodSync(parent, st.mode | 0o001);
-  for (let p = dirname(parent); ; p = dirname(p)) {
-    const s = statSync(p);
-    const searchable = s.uid === user.uid ? s.mode & 0o100 : s.gid === user.gid ? s.mode & 0o010 : s.mode & 0o001;
-    if (!searchable) {
-      throw new Error(
-        `the embedded PostgreSQL runs as the \`${USER}\` user (PostgreSQL refuses root), which cannot reach ${dir}: ` +
-          `${p} is not searchable by others. Put OPENCVM_DATA_DIR under a directory it can reach (e.g. /var/lib/opencvm), run as another user, or set DATABASE_URL`,
-      );
-    }
-    if (p === dirname(p)) break;
+  if (lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) return resolve(parent, readlinkSync(dir));
+  const blocked = blockedOn(dir, user);
+  if (!blocked) return dir;
+  mkdirSync(REACHABLE_BASE, { recursive: true, mode: 0o711 });
+  const target = join(REACHABLE_BASE, `pgdata-${createHash('sha256').update(join(realpathSync(parent), basename(dir))).digest('hex').slice(0, 16)}`);
+  const still = blockedOn(target, user);
+  if (still) {
+    throw new Error(
+      `the embedded PostgreSQL runs as the \`${USER}\` user (PostgreSQL refuses root), which can reach neither ${dir} ` +
+        `(${blocked} is not searchable by others) nor ${target} (${still} is not): put OPENCVM_DATA_DIR under a directory it can reach, run as another user, or set DATABASE_URL`,
+    );
   }
+  if (existsSync(dir)) {
+    throw new Error(
+      `the embedded PostgreSQL runs as the \`${USER}\` user (PostgreSQL refuses root), which cannot reach ${dir} (${blocked} is not searchable by others), ` +
+        `and ${dir} already exists: move it to ${target} and put a symbolic link to it in its place, or put OPENCVM_DATA_DIR elsewhere`,
+    );
+  }
+  symlinkSync(target, dir);
+  return target;
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
@@ -335,7 +359,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const bin = await binaries();
   const user = runAs();
   mkdirSync(dirname(opts.dir), { recursive: true, mode: 0o700 });
-  if (user) makeReachable(opts.dir, user);
+  if (user) opts = { ...opts, dir: clusterDir(opts.dir, user) };
   if (!existsSync(join(opts.dir, 'PG_VERSION'))) {
     if (existsSync(opts.dir)) {
       throw new Error(`${opts.dir} exists but holds no PostgreSQL cluster (no PG_VERSION): move it away, or point OPENCVM_DATA_DIR elsewhere`);
