@@ -10,10 +10,10 @@ import {
   readCvmRecord,
   recordHalted,
   recordProgress,
-  recordRunning,
+  recordBootDone,
   type CvmRecord,
 } from '../store/cvm-records.ts';
-import { failOperation, succeedOperation } from '../store/operations.ts';
+import { succeedOperation } from '../store/operations.ts';
 import type { OpContext } from './context.ts';
 
 const FORCE_STOP_MS = 60_000;
@@ -86,11 +86,7 @@ export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string
     if (info.boot_error) throw new Error(`boot failed: ${info.boot_error}`);
     if (info.status === 'exited' || info.status === 'stopped') throw new Error(`VM ${info.status} during boot`);
     if (info.status === 'running' && info.boot_progress === 'done') {
-      await ctx.db.tx(async (q) => {
-        await recordRunning(q, cvmId);
-        if (failWith) await failOperation(q, ctx.op.id, failWith, 'done');
-        else await succeedOperation(q, ctx.op.id, 'done');
-      });
+      await recordBootDone(ctx.db, cvmId, ctx.op.id, failWith);
       ctx.settings.onBooted(cvmId);
       return;
     }
