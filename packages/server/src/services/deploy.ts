@@ -28,7 +28,6 @@ import {
 import type { Db, Queryable } from '../db/index.ts';
 import { insertApp, isAppIdTaken } from '../store/apps.ts';
 import { findCvmById, insertCommittedCvm, isNameUniqueViolation } from '../store/cvms.ts';
-import { lockNode } from '../store/nodes.ts';
 import { insertProvision, lockProvisionForCommit, readProvisionContext, type ProvisionForCommit, type ProvisionSettings } from '../store/provisions.ts';
 import { newRevisionId } from '../store/revisions.ts';
 import { advanceNonce, lockDeployer, takeNextNonce } from '../store/workspaces.ts';
@@ -141,9 +140,9 @@ export class DeployService {
     const cvmId = await this.db.tx(async (q) => {
       // Locks, in this order, so that commits racing each other queue rather than deadlock, and each hot one
       // is held for as few statements as possible: the provision's row (this commit's own), the app's row,
-      // then the node's row (every commit to the node takes it) just before the CVM is written. The name is
-      // kept unique by the `cvms_name_unique` index: checked first for the usual answer, and a commit that
-      // races another for the same name gets the same 409 from the index.
+      // then, with the writes, the node's row (every commit to the node takes it) and the live-CVM counters.
+      // No workspace lock: the name is kept unique by the `cvms_name_unique` index, checked first for the
+      // usual answer; a commit that races another for the same name gets the same 409 from the index.
       const prov = await findProvision(q, p.workspaceId, composeHash, appId);
       if (prov.kms_type === 'phala' && prov.app_id !== appId) {
         throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `app_id ${appId} is not the app_id this compose_hash was provisioned for (${prov.app_id}).`);
@@ -164,10 +163,8 @@ export class DeployService {
       if (owner !== p.workspaceId) {
         throw conflict(ErrorCodes.CVM_APP_ID_CONFLICT, `app_id ${appId} belongs to another workspace.`);
       }
-      // the node was chosen at provision; check it still has room now (locking it against a racing commit)
-      await lockNode(q, prov.node_id);
-      await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false });
-      // the CVM, its create operation, its first revision and the provision marked committed: one statement
+      // the CVM, its create operation, its first revision and the provision marked committed, in one statement
+      // that also locks the node (against a racing commit or replica)
       const { cvm_id: cvmId } = await insertCommittedCvm(q, {
         vm_uuid: randomUUID(), workspace_id: p.workspaceId, creator_id: p.userId, app_id: appId, name: prov.name,
         node_id: prov.node_id, kms_id: prov.kms_id, instance_type: prov.instance_type, vcpu: prov.vcpu, memory_mb: prov.memory_mb,
@@ -178,6 +175,8 @@ export class DeployService {
       }, { correlation_id: randomUUID(), revision_id: newRevisionId(), triggered_by: p.userId, provision_id: prov.id }).catch((e) => {
         throw isNameUniqueViolation(e) ? nameTaken(prov.name) : e;
       });
+      // the node was chosen at provision: check it still has room for this CVM now (an error rolls it all back)
+      await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false, excluding: cvmId });
       return cvmId;
     });
     this.onQueued();

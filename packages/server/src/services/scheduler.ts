@@ -14,6 +14,8 @@ export interface PlacementRequest {
   vcpu: number;
   memoryMb: number;
   gpu: boolean;
+  /** a CVM already written that must not count against its node (the one being placed) */
+  excluding?: number;
 }
 
 export interface Placement {
@@ -34,7 +36,7 @@ function byVersionDesc(a: NodeImageRow, b: NodeImageRow): number {
 
 /** Place on what the store says now (one statement; a request for one node reads only that node's usage). */
 export async function place(q: Queryable, req: PlacementRequest): Promise<Placement> {
-  return placeWith(await placementSnapshot(q, req.nodeId ?? undefined), req);
+  return placeWith(await placementSnapshot(q, req.nodeId ?? undefined, req.excluding), req);
 }
 
 /** Place on a snapshot already read (a provision reads it along with the rest of what it checks). */

@@ -336,8 +336,11 @@ export interface CommitRecords {
 /**
  * A commit's writes, in one statement: the new CVM (`starting`), the pending `create` operation that boots
  * it, the revision `create` recording its configuration (as `recordRevision` does, from the CVM's row), and
- * the provision marked committed. One statement rather than four because the commit holds its node's lock
- * while it writes: every statement less is a round trip less that other commits to the node wait for.
+ * the provision marked committed; and the lock on the CVM's node (`FOR NO KEY UPDATE`, held until the
+ * transaction ends), which every change that reserves the node's capacity takes before it checks it. The
+ * caller checks the node's room in its next statement, which sees every CVM committed before the lock was
+ * granted, and rolls back if there is none. So the node's lock, which every commit to the node queues for, is
+ * held for two round trips (that check and the commit), and the counters the `cvms` triggers keep for two.
  */
 export async function insertCommittedCvm(q: Queryable, c: NewCvm, r: CommitRecords): Promise<{ cvm_id: number; operation_id: number }> {
   const [row] = await q.query<{ cvm_id: number; operation_id: number }>(
@@ -357,8 +360,9 @@ export async function insertCommittedCvm(q: Queryable, c: NewCvm, r: CommitRecor
        SELECT $24, c.workspace_id, c.app_id, c.id, c.compose_hash, c.app_compose, c.encrypted_env, c.env_keys, c.user_config,
               'create', o.id, o.correlation_id, $25
          FROM c JOIN o ON o.cvm_id = c.id),
-     p AS (UPDATE provisions SET committed_at = now() WHERE id = $26)
-     SELECT c.id AS cvm_id, o.id AS operation_id FROM c JOIN o ON o.cvm_id = c.id`,
+     p AS (UPDATE provisions SET committed_at = now() WHERE id = $26),
+     n AS (SELECT id FROM nodes WHERE id = $6 FOR NO KEY UPDATE)
+     SELECT c.id AS cvm_id, o.id AS operation_id FROM c JOIN o ON o.cvm_id = c.id CROSS JOIN n`,
     [
       c.vm_uuid, c.workspace_id, c.creator_id, c.app_id, c.name, c.node_id, c.kms_id, c.instance_type, c.vcpu,
       c.memory_mb, c.disk_gb, c.image, c.compose_hash, c.app_compose, c.encrypted_env,
