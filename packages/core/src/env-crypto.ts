@@ -37,10 +37,6 @@ const TAG_LEN = 16;
 /** Smallest valid payload: eph_pub + iv + tag, with an empty plaintext. */
 const MIN_PAYLOAD_LEN = X25519_KEY_LEN + IV_LEN + TAG_LEN;
 
-/** DER prefix of a PKCS#8 PrivateKeyInfo for X25519 (OID 1.3.101.110); the 32-byte secret follows. */
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-/** DER prefix of an SPKI SubjectPublicKeyInfo for X25519; the 32-byte public key follows. */
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
 function assertLength(bytes: Uint8Array, length: number, what: string): void {
   if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
@@ -48,22 +44,31 @@ function assertLength(bytes: Uint8Array, length: number, what: string): void {
   }
 }
 
-/** Imports a raw 32-byte X25519 secret as a node:crypto private KeyObject. */
+const b64url = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+
+/**
+ * Imports a raw 32-byte X25519 secret as a node:crypto private KeyObject. As a JWK, not as PKCS#8 DER: the
+ * DER import goes through OpenSSL's generic decoder, some ten times slower, and a deploy derives several
+ * of these. Node builds an OKP private key from `d` alone (`x` must be a string; it is not read).
+ */
 function x25519PrivateKeyObject(secret: Uint8Array): KeyObject {
   assertLength(secret, X25519_KEY_LEN, 'X25519 secret');
-  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(secret), x: '' }, format: 'jwk' });
 }
 
-/** Imports a raw 32-byte X25519 public key as a node:crypto public KeyObject. */
+/** Imports a raw 32-byte X25519 public key as a node:crypto public KeyObject (as a JWK, for the same reason). */
 function x25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
   assertLength(publicKey, X25519_KEY_LEN, 'X25519 public key');
-  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(publicKey) }, format: 'jwk' });
 }
 
 /** X25519 public key (32 bytes) of a raw 32-byte secret (clamping is applied by X25519 itself). */
 export function x25519PublicKey(secret: Uint8Array): Uint8Array {
-  const spki = createPublicKey(x25519PrivateKeyObject(secret)).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(X25519_SPKI_PREFIX.length));
+  // exported as a JWK too: OpenSSL's SPKI encoder costs more than the X25519 itself
+  const { x } = createPublicKey(x25519PrivateKeyObject(secret)).export({ format: 'jwk' });
+  const publicKey = new Uint8Array(Buffer.from(x!, 'base64url'));
+  assertLength(publicKey, X25519_KEY_LEN, 'X25519 public key');
+  return publicKey;
 }
 
 /** A fresh random X25519 key pair (raw 32-byte secret and public key). */

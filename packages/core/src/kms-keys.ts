@@ -8,7 +8,7 @@
  * - `sign_message`: secp256k1 ECDSA (RFC6979, low-S) over keccak256(prefix ‖ ":" ‖ app_id ‖ [ts_be8] ‖ msg),
  *   encoded `r ‖ s ‖ recid`.
  */
-import { createHash, hkdfSync } from 'node:crypto';
+import { createECDH, createHash, hkdfSync } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
@@ -91,7 +91,10 @@ const P256_PKCS8_PUBKEY_HEAD = Buffer.from('a144034200', 'hex');
  */
 export function p256Pkcs8Der(scalar: Uint8Array): Uint8Array {
   assertValidScalar(scalar, P256_N, 'P-256 private key');
-  const publicKey = p256.getPublicKey(scalar, false);
+  // OpenSSL's point multiplication (the same uncompressed point as noble's p256.getPublicKey, ten times faster)
+  const ecdh = createECDH('prime256v1');
+  ecdh.setPrivateKey(scalar);
+  const publicKey = new Uint8Array(ecdh.getPublicKey(null, 'uncompressed'));
   return concatBytes([P256_PKCS8_HEAD, scalar, P256_PKCS8_PUBKEY_HEAD, publicKey]);
 }
 
@@ -175,12 +178,17 @@ function appIdBytes(appIdHex: string): Uint8Array {
   return appId;
 }
 
-/** The per-app env-encryption X25519 key pair: `derive_dh_secret(root_ca, [app_id, "env-encrypt-key"])`. */
+/** The per-app env-encryption X25519 secret: `derive_dh_secret(root_ca, [app_id, "env-encrypt-key"])`. */
+export function deriveAppEnvSecret(rootCaScalar: Uint8Array, appIdHex: string): Uint8Array {
+  return deriveDhSecret(rootCaScalar, [appIdBytes(appIdHex), 'env-encrypt-key']);
+}
+
+/** The per-app env-encryption X25519 key pair: `deriveAppEnvSecret` and its public key. */
 export function deriveAppEnvKeyPair(
   rootCaScalar: Uint8Array,
   appIdHex: string,
 ): { secret: Uint8Array; publicKey: Uint8Array } {
-  const secret = deriveDhSecret(rootCaScalar, [appIdBytes(appIdHex), 'env-encrypt-key']);
+  const secret = deriveAppEnvSecret(rootCaScalar, appIdHex);
   return { secret, publicKey: x25519PublicKey(secret) };
 }
 

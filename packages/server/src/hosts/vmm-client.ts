@@ -4,6 +4,8 @@
  * knows nothing of a host's internals. Every answer is parsed with the contract's pRPC schemas: a host that
  * answers something else is an error, never a cast.
  */
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { prpc, type z } from '@opencvm/contract';
 
 export type VmConfiguration = prpc.VmConfigurationInput;
@@ -26,14 +28,31 @@ export class HostError extends Error {
   }
 }
 
+/** An answer as it came: the status and the body's text. */
+interface RawAnswer {
+  status: number;
+  text: string;
+}
+
 export class VmmClient {
+  /**
+   * One keep-alive agent per host: node:http rather than fetch for the pRPC calls, which a deploy makes
+   * several of (CreateVm, StartVm, GetInfo while it boots, the guest's runtime); fetch costs some three
+   * times the CPU of node:http per call. An idle connection is closed before the host's announced
+   * keep-alive timeout (node reads its `Keep-Alive: timeout=` hint), at the latest after 4 s.
+   */
+  private readonly agent: HttpAgent | HttpsAgent;
+
   constructor(
     readonly url: string,
     private readonly authToken?: string,
     private readonly timeoutMs = 15_000,
     /** told of each call (the server's metrics: latency and errors by node and method) */
     private readonly observe?: HostCallObserver,
-  ) {}
+  ) {
+    const options = { keepAlive: true, timeout: 4000 };
+    this.agent = url.startsWith('https:') ? new HttpsAgent(options) : new HttpAgent(options);
+  }
 
   /** One call; the answer is parsed with `schema` (a host answering another shape is a HostError). */
   async call<S extends z.ZodType>(method: string, body: unknown, schema: S, service: 'prpc' | 'guest' = 'prpc'): Promise<z.output<S>> {
@@ -50,22 +69,9 @@ export class VmmClient {
   }
 
   private async request<S extends z.ZodType>(method: string, body: unknown, schema: S, service: 'prpc' | 'guest'): Promise<z.output<S>> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.base}/${service}/${method}?json`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...this.authHeader(),
-        },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (e) {
-      throw new HostError(`host ${this.url} unreachable: ${(e as Error).message}`, method, false);
-    }
-    const text = await res.text();
-    if (!res.ok) {
+    const res = await this.post(`${this.base}/${service}/${method}?json`, JSON.stringify(body), method);
+    const text = res.text;
+    if (res.status < 200 || res.status > 299) {
       let message = text;
       try {
         message = (JSON.parse(text) as { error?: string }).error ?? text;
@@ -86,6 +92,49 @@ export class VmmClient {
       throw new HostError(`${method}: the host's answer is not what dstack-vmm answers (${issue.path.join('.') || 'answer'}: ${issue.message})`, method, true);
     }
     return parsed.data;
+  }
+
+  /**
+   * POST `body` and read the whole answer within `timeoutMs`. No answer (refused, reset, timed out before
+   * the status line) is a HostError the host could not be reached; an answer cut off after its status line
+   * is a plain error, as it was with fetch.
+   */
+  private post(url: string, body: string, method: string): Promise<RawAnswer> {
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      const fail = (e: Error) =>
+        reject(answered ? e : new HostError(`host ${this.url} unreachable: ${e.message}`, method, false));
+      const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+      let req: ClientRequest;
+      try {
+        req = send(url, {
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...this.authHeader() },
+        });
+      } catch (e) {
+        return fail(e as Error);
+      }
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
+      req.once('error', (e) => {
+        clearTimeout(timer);
+        fail(e);
+      });
+      req.once('response', (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+        res.once('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
+      });
+      req.end(body);
+    });
   }
 
   private get base() {

@@ -26,17 +26,14 @@ import {
   type ProvisionRequest,
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
-import { appWorkspaceId, insertApp, isAppIdTaken } from '../store/apps.ts';
-import { findCvmById, insertCvm, isCvmNameTaken } from '../store/cvms.ts';
-import { findKms, findKmsByIdOrSlug, firstKmsOfType } from '../store/kms.ts';
-import { lockNode } from '../store/nodes.ts';
-import { insertProvision, lockProvisionForCommit, markProvisionCommitted, type ProvisionRow, type ProvisionSettings } from '../store/provisions.ts';
-import { recordRevision } from '../store/revisions.ts';
-import { advanceNonce, lockDeployer, lockWorkspace } from '../store/workspaces.ts';
+import { insertApp, isAppIdTaken } from '../store/apps.ts';
+import { findCvmById, insertCommittedCvm, isNameUniqueViolation } from '../store/cvms.ts';
+import { insertProvision, lockProvisionForCommit, readProvisionContext, type ProvisionForCommit, type ProvisionSettings } from '../store/provisions.ts';
+import { newRevisionId } from '../store/revisions.ts';
+import { advanceNonce, lockDeployer, takeNextNonce } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
 import type { KmsService } from './kms.ts';
-import { queueOperation } from './operations.ts';
-import { place } from './scheduler.ts';
+import { place, placeWith } from './scheduler.ts';
 
 const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
 
@@ -57,7 +54,12 @@ export class DeployService {
     checkComposeSize(compose.docker_compose_file ?? '', compose.pre_launch_script);
     if (compose.docker_compose_file) checkDockerCompose(compose.docker_compose_file);
 
-    const kms = await this.resolveKms(req.kms, req.kms_id);
+    // everything the checks below read, in one statement: the KMS, the nodes (placement) and the name
+    const kmsType = (req.kms ?? 'phala').toLowerCase();
+    const context = (KMS_TYPES as readonly string[]).includes(kmsType)
+      ? await readProvisionContext(this.db, { kmsIdOrSlug: req.kms_id || null, kmsType, workspaceId: p.workspaceId, name: req.name })
+      : null;
+    const kms = this.resolveKms(req.kms, req.kms_id, context?.kms ?? null);
     if ((req.nonce != null || req.app_id) && kms.kms_type !== 'phala') {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'nonce and app_id can only be chosen with PHALA KMS; with an on-chain KMS the app_id is the AppAuth contract address.');
     }
@@ -82,17 +84,20 @@ export class DeployService {
     const appComposeText = serializeAppCompose(appCompose);
     const composeHash = composeHashOf(appComposeText);
 
+    const { node, image } = placeWith(context!.placement, {
+      nodeId: req.teepod_id ?? req.node_id,
+      region: req.region,
+      image: req.image,
+      preferDev: req.prefer_dev ?? (req.image ? undefined : kms.kms_type === 'phala' ? true : false),
+      vcpu,
+      memoryMb,
+      gpu: type?.requires_gpu ?? false,
+    });
+    if (context!.nameTaken) throw nameTaken(req.name);
+
+    // the writes, in one transaction: the app id's nonce (its workspace row stays locked until the end) and
+    // the provision
     const result = await this.db.tx(async (q) => {
-      const { node, image } = await place(q, {
-        nodeId: req.teepod_id ?? req.node_id,
-        region: req.region,
-        image: req.image,
-        preferDev: req.prefer_dev ?? (req.image ? undefined : kms.kms_type === 'phala' ? true : false),
-        vcpu,
-        memoryMb,
-        gpu: type?.requires_gpu ?? false,
-      });
-      await assertNameFree(q, p.workspaceId, req.name);
       const identity = kms.kms_type === 'phala' ? await allocateAppId(q, p.workspaceId, req.nonce, req.app_id) : null;
       const settings: ProvisionSettings = {
         ports: (req.ports ?? []) as ProvisionSettings['ports'],
@@ -108,7 +113,7 @@ export class DeployService {
         app_compose: appComposeText, node_id: node.id, kms_id: kms.id, instance_type: type?.id ?? null, vcpu, memory_mb: memoryMb,
         disk_gb: diskGb, image: image.name, listed: req.listed ?? false, nonce: identity?.nonce ?? null, settings,
       }, this.provisionTtlMs);
-      return { node, image, appId: identity?.appId ?? null };
+      return { appId: identity?.appId ?? null };
     });
 
     return {
@@ -117,12 +122,12 @@ export class DeployService {
       app_env_encrypt_pubkey: result.appId ? this.kms.envPublicKey(result.appId) : null,
       kms_id: kms.id,
       kms_info: kmsInfo(kms),
-      fmspc: result.node.fmspc,
-      device_id: result.node.device_id,
-      os_image_hash: result.image.os_image_hash,
+      fmspc: node.fmspc,
+      device_id: node.device_id,
+      os_image_hash: image.os_image_hash,
       instance_type: type?.id ?? null,
-      teepod_id: result.node.id,
-      node_id: result.node.id,
+      teepod_id: node.id,
+      node_id: node.id,
     };
   }
 
@@ -133,11 +138,13 @@ export class DeployService {
     const encryptedEnv = req.encrypted_env ? req.encrypted_env.replace(/^0x/, '').toLowerCase() : null;
 
     const cvmId = await this.db.tx(async (q) => {
-      // one commit per workspace at a time, so the name check below cannot race
-      await lockWorkspace(q, p.workspaceId);
+      // Locks, in this order, so that commits racing each other queue rather than deadlock, and each hot one
+      // is held for as few statements as possible: the provision's row (this commit's own), the app's row,
+      // then, with the writes, the node's row (every commit to the node takes it) and the live-CVM counters.
+      // No workspace lock: the name is kept unique by the `cvms_name_unique` index, checked first for the
+      // usual answer; a commit that races another for the same name gets the same 409 from the index.
       const prov = await findProvision(q, p.workspaceId, composeHash, appId);
-      const kms = (await findKms(q, prov.kms_id))!;
-      if (kms.kms_type === 'phala' && prov.app_id !== appId) {
+      if (prov.kms_type === 'phala' && prov.app_id !== appId) {
         throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `app_id ${appId} is not the app_id this compose_hash was provisioned for (${prov.app_id}).`);
       }
       const compose = JSON.parse(prov.app_compose) as { allowed_envs?: string[] };
@@ -147,41 +154,42 @@ export class DeployService {
         throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG,
           `env_keys ${notAllowed.join(', ')} are not in the compose's allowed_envs, so the CVM would boot without them: add them to compose_file.allowed_envs and provision again.`);
       }
-      await assertNameFree(q, p.workspaceId, prov.name);
-      // the node was chosen at provision; check it still has room now (locking it against a racing commit)
-      await lockNode(q, prov.node_id);
-      await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false });
-      await insertApp(q, {
+      if (prov.name_taken) throw nameTaken(prov.name);
+      const owner = await insertApp(q, {
         app_id: appId, workspace_id: p.workspaceId, name: prov.name, kms_id: prov.kms_id,
-        env_pubkey: kms.kms_type === 'phala' ? this.kms.envPublicKey(appId) : null, nonce: prov.nonce,
+        env_pubkey: prov.kms_type === 'phala' ? this.kms.envPublicKey(appId) : null, nonce: prov.nonce,
         contract_address: req.contract_address ?? null, deployer_address: req.deployer_address ?? null,
       });
-      if ((await appWorkspaceId(q, appId)) !== p.workspaceId) {
+      if (owner !== p.workspaceId) {
         throw conflict(ErrorCodes.CVM_APP_ID_CONFLICT, `app_id ${appId} belongs to another workspace.`);
       }
-      const cvmId = await insertCvm(q, {
+      // the CVM, its create operation, its first revision and the provision marked committed, in one statement
+      // that also locks the node (against a racing commit or replica)
+      const { cvm_id: cvmId } = await insertCommittedCvm(q, {
         vm_uuid: randomUUID(), workspace_id: p.workspaceId, creator_id: p.userId, app_id: appId, name: prov.name,
         node_id: prov.node_id, kms_id: prov.kms_id, instance_type: prov.instance_type, vcpu: prov.vcpu, memory_mb: prov.memory_mb,
         disk_gb: prov.disk_gb, image: prov.image, compose_hash: composeHash, app_compose: prov.app_compose,
         encrypted_env: encryptedEnv ?? prov.settings.encrypted_env, env_keys: envKeys, user_config: prov.settings.user_config,
         ports: prov.settings.ports, gpus: prov.settings.gpus, hugepages: prov.settings.hugepages, pin_numa: prov.settings.pin_numa,
         listed: prov.listed,
+      }, { correlation_id: randomUUID(), revision_id: newRevisionId(), triggered_by: p.userId, provision_id: prov.id }).catch((e) => {
+        throw isNameUniqueViolation(e) ? nameTaken(prov.name) : e;
       });
-      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId, kind: 'create', target: 'running' });
-      await recordRevision(q, { cvmId, userId: p.userId, operationType: 'create', operationId: op.id, correlationId: op.correlation_id });
-      await markProvisionCommitted(q, prov.id);
+      // the node was chosen at provision: check it still has room for this CVM now (an error rolls it all back)
+      await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false, excluding: cvmId });
       return cvmId;
     });
     this.onQueued();
     return (await findCvmById(this.db, cvmId))!;
   }
 
-  private async resolveKms(kmsType: string | null | undefined, kmsId: string | null | undefined): Promise<KmsRecord> {
+  /** The KMS a provision asked for (`found`: what `readProvisionContext` read for it), or the 400 saying why not. */
+  private resolveKms(kmsType: string | null | undefined, kmsId: string | null | undefined, found: KmsRecord | null): KmsRecord {
     const type = (kmsType ?? 'phala').toLowerCase();
     if (!(KMS_TYPES as readonly string[]).includes(type)) {
       throw badRequest(ErrorCodes.KMS_NOT_FOUND, `kms "${kmsType}" is not a KMS type: use PHALA, ETHEREUM or BASE.`);
     }
-    const kms = kmsId ? await findKmsByIdOrSlug(this.db, kmsId) : await firstKmsOfType(this.db, type);
+    const kms = found;
     if (!kms) {
       throw badRequest(ErrorCodes.KMS_NOT_FOUND, kmsId
         ? `KMS "${kmsId}" does not exist: list the KMS instances with GET /kms.`
@@ -204,10 +212,8 @@ export class DeployService {
   }
 }
 
-async function assertNameFree(q: Queryable, workspaceId: number, name: string) {
-  if (await isCvmNameTaken(q, workspaceId, name)) {
-    throw conflict(ErrorCodes.DUPLICATE_CVM_NAME, `A CVM named "${name}" already exists in this workspace: choose another name or delete that CVM.`);
-  }
+function nameTaken(name: string): ApiError {
+  return conflict(ErrorCodes.DUPLICATE_CVM_NAME, `A CVM named "${name}" already exists in this workspace: choose another name or delete that CVM.`);
 }
 
 /**
@@ -215,8 +221,15 @@ async function assertNameFree(q: Queryable, workspaceId: number, name: string) {
  * Without a nonce the next one is taken; with one, `app_id` must be its address and still unused.
  */
 async function allocateAppId(q: Queryable, workspaceId: number, nonce?: number | null, appId?: string | null) {
+  if (nonce == null) {
+    // the usual case: take the next nonce in one statement, as late in the transaction as possible (the
+    // workspace row it locks is held until the commit, and every provision of the workspace takes it)
+    const next = await takeNextNonce(q, workspaceId);
+    return { appId: createAddress(next.team_wallet, next.nonce), nonce: next.nonce };
+  }
+  // a nonce of the caller's choosing (from GET /kms/phala/next_app_id): its app id must be free
   const ws = await lockDeployer(q, workspaceId);
-  const n = nonce ?? ws.next_nonce;
+  const n = nonce;
   const derived = createAddress(ws.team_wallet, n);
   if (appId != null) {
     const wanted = normalizeAppId(appId);
@@ -229,7 +242,7 @@ async function allocateAppId(q: Queryable, workspaceId: number, nonce?: number |
   return { appId: derived, nonce: n };
 }
 
-async function findProvision(q: Queryable, workspaceId: number, composeHash: string, appId: string): Promise<ProvisionRow> {
+async function findProvision(q: Queryable, workspaceId: number, composeHash: string, appId: string): Promise<ProvisionForCommit> {
   const prov = await lockProvisionForCommit(q, workspaceId, composeHash, appId);
   if (!prov) {
     throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${composeHash} was not provisioned in this workspace for app ${appId}: call POST /cvms/provision first.`);

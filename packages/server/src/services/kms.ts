@@ -12,6 +12,7 @@ import {
   ErrorCodes,
   deriveAppDiskKey,
   deriveAppEnvKeyPair,
+  deriveAppEnvSecret,
   deriveAppK256Key,
   fromHex,
   generateRootKeys,
@@ -222,12 +223,13 @@ export class KmsService {
     if (cvm.kms_id !== BUILTIN_KMS_ID) throw deny('the app uses another KMS');
     if (cvm.app_id !== String(claims.app_id).toLowerCase()) throw deny('app id does not match the CVM');
     if (cvm.compose_hash !== String(claims.compose_hash).toLowerCase()) throw deny('compose hash is not allowed for this app');
-    const env = deriveAppEnvKeyPair(this.root.caScalar, cvm.app_id);
+    // the guest needs the env secret only (its public key is what provision handed out)
+    const envSecret = deriveAppEnvSecret(this.root.caScalar, cvm.app_id);
     const k256 = deriveAppK256Key(this.root.k256, cvm.app_id);
     return {
       ca_cert: '',
       disk_crypt_key: toHex(deriveAppDiskKey(this.root.caScalar, cvm.app_id, claims.instance_id ?? '')),
-      env_crypt_key: toHex(env.secret),
+      env_crypt_key: toHex(envSecret),
       k256_key: toHex(k256.key),
       k256_signature: toHex(k256.signature),
       gateway_app_id: 'any',

@@ -18,7 +18,8 @@ import {
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import { appName } from '../store/apps.ts';
-import { findCvm, findCvmById, insertReplica, isCvmNameTaken, lockLiveCvm, readCvmRow, setCvmStatus } from '../store/cvms.ts';
+import { findCvm, findCvmById, insertReplica, isCvmNameTaken, isNameUniqueViolation, lockLiveCvm, readCvmRow, setCvmStatus } from '../store/cvms.ts';
+import { lockNode } from '../store/nodes.ts';
 import { recordRevision } from '../store/revisions.ts';
 import { lockWorkspace } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
@@ -127,18 +128,21 @@ export class LifecycleService {
     const id = await this.db.tx(async (q) => {
       await lockWorkspace(q, p.workspaceId);
       const src = (await readCvmRow(q, source.id))!;
-      const { node } = await place(q, {
-        nodeId: opts.nodeId,
-        image: src.image,
-        vcpu: src.vcpu,
-        memoryMb: src.memory_mb,
-        gpu: false,
-      }).catch((e) => {
-        if (e instanceof ApiError && e.code === ErrorCodes.OS_IMAGE_NOT_COMPATIBLE) {
-          throw new ApiError(400, ErrorCodes.REPLICA_IMAGE_NOT_AVAILABLE, `${e.message} A replica must boot the source's image ${src.image}.`);
-        }
-        throw e;
-      });
+      const placeOn = (nodeId: number | null | undefined) =>
+        place(q, { nodeId, image: src.image, vcpu: src.vcpu, memoryMb: src.memory_mb, gpu: false }).catch((e) => {
+          if (e instanceof ApiError && e.code === ErrorCodes.OS_IMAGE_NOT_COMPATIBLE) {
+            throw new ApiError(400, ErrorCodes.REPLICA_IMAGE_NOT_AVAILABLE, `${e.message} A replica must boot the source's image ${src.image}.`);
+          }
+          throw e;
+        });
+      // the capacity check holds the node's row, as a commit's does, so that a replica and a commit (of any
+      // workspace) placed on the same node take turns
+      if (opts.nodeId != null) await lockNode(q, opts.nodeId);
+      let { node } = await placeOn(opts.nodeId);
+      if (opts.nodeId == null) {
+        await lockNode(q, node.id);
+        ({ node } = await placeOn(node.id));
+      }
       const name = await replicaName(q, p.workspaceId, src.app_id, src.name);
       const id = await insertReplica(q, {
         vm_uuid: randomUUID(),
@@ -147,6 +151,10 @@ export class LifecycleService {
         node_id: node.id,
         encrypted_env: opts.encryptedEnv ? opts.encryptedEnv.replace(/^0x/, '').toLowerCase() : null,
         source_cvm_id: source.id,
+      }).catch((e) => {
+        // a commit (which does not take the workspace's lock) took the name meanwhile
+        if (isNameUniqueViolation(e)) throw new ApiError(409, ErrorCodes.DUPLICATE_CVM_NAME, `Could not find a free name for a replica of ${src.name}: retry.`);
+        throw e;
       });
       const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: id, kind: 'create', target: 'running' });
       await recordRevision(q, { cvmId: id, userId: p.userId, operationType: 'replicate', operationId: op.id, correlationId: op.correlation_id });

@@ -4,7 +4,7 @@
  */
 import { ApiError, ErrorCodes, badRequest } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
-import { listNodeImages, listNodes, nodeUsage, type NodeImageRow, type NodeRow } from '../store/nodes.ts';
+import { placementSnapshot, type NodeImageRow, type NodeRow, type PlacementSnapshot } from '../store/nodes.ts';
 
 export interface PlacementRequest {
   nodeId?: number | null;
@@ -14,6 +14,8 @@ export interface PlacementRequest {
   vcpu: number;
   memoryMb: number;
   gpu: boolean;
+  /** a CVM already written that must not count against its node (the one being placed) */
+  excluding?: number;
 }
 
 export interface Placement {
@@ -32,8 +34,14 @@ function byVersionDesc(a: NodeImageRow, b: NodeImageRow): number {
   return a.name.localeCompare(b.name);
 }
 
+/** Place on what the store says now (one statement; a request for one node reads only that node's usage). */
 export async function place(q: Queryable, req: PlacementRequest): Promise<Placement> {
-  let nodes = await listNodes(q, { onlineOnly: true });
+  return placeWith(await placementSnapshot(q, req.nodeId ?? undefined, req.excluding), req);
+}
+
+/** Place on a snapshot already read (a provision reads it along with the rest of what it checks). */
+export function placeWith(snapshot: PlacementSnapshot, req: PlacementRequest): Placement {
+  let nodes = snapshot.nodes;
   if (req.nodeId != null) {
     nodes = nodes.filter((n) => n.id === req.nodeId);
     if (!nodes.length) {
@@ -48,7 +56,7 @@ export async function place(q: Queryable, req: PlacementRequest): Promise<Placem
     }
     nodes = inRegion;
   }
-  const images = await listNodeImages(q);
+  const images = snapshot.images;
   if (req.image && !images.some((i) => i.name === req.image)) {
     const names = [...new Set(images.map((i) => i.name))].sort().join(', ');
     throw badRequest(ErrorCodes.IMAGE_NOT_FOUND, `OS image "${req.image}" does not exist: use one of ${names} (GET /os-images).`);
@@ -56,7 +64,7 @@ export async function place(q: Queryable, req: PlacementRequest): Promise<Placem
   if (req.gpu) {
     throw new ApiError(400, ErrorCodes.INSUFFICIENT_GPU, 'No node has a free GPU for this instance type: choose a CPU instance type.');
   }
-  const usage = new Map((await nodeUsage(q)).map((u) => [u.node_id, u]));
+  const usage = new Map(snapshot.usage.map((u) => [u.node_id, u]));
 
   const pickImage = (nodeId: number): NodeImageRow | undefined => {
     const mine = images.filter((i) => i.node_id === nodeId && !i.requires_gpu);

@@ -22,16 +22,21 @@ export interface AppRow {
   live_cvms: number;
 }
 
-/** Record an app (nothing if its app id is on record already, whatever its workspace). */
+/**
+ * Record an app (nothing if its app id is on record already, whatever its workspace); answers the workspace
+ * the app id belongs to. A new app is one round trip; an app on record already is read by a second statement,
+ * which sees it even if another transaction recorded it while this one waited.
+ */
 export async function insertApp(
   q: Queryable,
   a: Pick<AppRow, 'app_id' | 'workspace_id' | 'name' | 'kms_id' | 'env_pubkey' | 'nonce' | 'contract_address' | 'deployer_address'>,
-): Promise<void> {
-  await q.query(
+): Promise<number | null> {
+  const [row] = await q.query<Pick<AppRow, 'workspace_id'>>(
     `INSERT INTO apps (app_id, workspace_id, name, kms_id, env_pubkey, nonce, contract_address, deployer_address)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (app_id) DO NOTHING`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (app_id) DO NOTHING RETURNING workspace_id`,
     [a.app_id, a.workspace_id, a.name, a.kms_id, a.env_pubkey, a.nonce, a.contract_address, a.deployer_address],
   );
+  return row ? row.workspace_id : appWorkspaceId(q, a.app_id);
 }
 
 /** The workspace an app belongs to. */

@@ -58,9 +58,19 @@ export async function recordProgress(q: Queryable, id: number, p: HostProgress):
   );
 }
 
-/** The VM booted: running. */
-export async function recordRunning(q: Queryable, id: number): Promise<void> {
-  await q.query(`UPDATE cvms SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`, [id]);
+/**
+ * A boot reached `done`: the CVM is `running` and its operation ends at step `done`, succeeded, or failed with
+ * `failWith` (a refused update that booted the previous configuration again). One statement, so both
+ * change together without a transaction's extra round trips (every boot ends here).
+ */
+export async function recordBootDone(q: Queryable, cvmId: number, operationId: number, failWith?: string): Promise<void> {
+  await q.query(
+    `WITH c AS (UPDATE cvms SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1)
+     UPDATE operations SET state = CASE WHEN $3::text IS NULL THEN 'succeeded' ELSE 'failed' END, step = 'done', error = $3,
+            finished_at = now()
+      WHERE id = $2`,
+    [cvmId, operationId, failWith ?? null],
+  );
 }
 
 /** The VM stopped; the CVM shows `status` (stopped, or the phase of a longer operation: restarting, updating). */

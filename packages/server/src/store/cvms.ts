@@ -302,6 +302,11 @@ export async function isCvmNameTaken(q: Queryable, workspaceId: number, name: st
   return taken.length > 0;
 }
 
+/** The `cvms_name_unique` index refused a second live CVM of that name in the workspace (SQLSTATE 23505). */
+export function isNameUniqueViolation(e: unknown): boolean {
+  return (e as { code?: string }).code === '23505' && String((e as Error).message).includes('cvms_name_unique');
+}
+
 export type NewCvm = Pick<
   CvmRow,
   | 'vm_uuid' | 'workspace_id' | 'creator_id' | 'app_id' | 'name' | 'node_id' | 'kms_id' | 'instance_type' | 'vcpu' | 'memory_mb'
@@ -309,21 +314,57 @@ export type NewCvm = Pick<
   | 'hugepages' | 'pin_numa' | 'listed'
 >;
 
-/** A new CVM, `starting` (its first boot is queued with it). */
-export async function insertCvm(q: Queryable, c: NewCvm): Promise<number> {
-  const [row] = await q.query<Pick<CvmRow, 'id'>>(
-    `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
-                       memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
-                       ports, gpus, hugepages, pin_numa, listed)
-     VALUES ($1,$2,$3,$4,$5,'starting',$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) RETURNING id`,
+/** What a commit records besides the CVM: its `create` operation, its first revision, the provision it used. */
+export interface CommitRecords {
+  /** the operation's correlation id */
+  correlation_id: string;
+  /** `rev_<16 hex>` */
+  revision_id: string;
+  /** the user who asked (the revision's `triggered_by`) */
+  triggered_by: number;
+  /** the provision, marked committed */
+  provision_id: number;
+}
+
+/**
+ * A commit's writes, in one statement: the new CVM (`starting`), the pending `create` operation that boots
+ * it, the revision `create` recording its configuration (as `recordRevision` does, from the CVM's row), and
+ * the provision marked committed; and the lock on the CVM's node (`FOR NO KEY UPDATE`, held until the
+ * transaction ends), which every change that reserves the node's capacity takes before it checks it. The
+ * caller checks the node's room in its next statement, which sees every CVM committed before the lock was
+ * granted, and rolls back if there is none. So the node's lock, which every commit to the node queues for, is
+ * held for two round trips (that check and the commit), and the counters the `cvms` triggers keep for two.
+ */
+export async function insertCommittedCvm(q: Queryable, c: NewCvm, r: CommitRecords): Promise<{ cvm_id: number; operation_id: number }> {
+  const [row] = await q.query<{ cvm_id: number; operation_id: number }>(
+    `WITH c AS (
+       INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
+                         memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
+                         ports, gpus, hugepages, pin_numa, listed)
+       VALUES ($1,$2,$3,$4,$5,'starting',$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)
+       RETURNING id, workspace_id, app_id, compose_hash, app_compose, encrypted_env, env_keys, user_config),
+     o AS (
+       INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state, params)
+       SELECT $23, c.workspace_id, c.id, 'create', 'running', 'pending', '{}' FROM c
+       RETURNING id, cvm_id, correlation_id),
+     r AS (
+       INSERT INTO revisions (revision_id, workspace_id, app_id, cvm_id, compose_hash, app_compose, encrypted_env, env_keys,
+                              user_config, operation_type, operation_id, correlation_id, triggered_by)
+       SELECT $24, c.workspace_id, c.app_id, c.id, c.compose_hash, c.app_compose, c.encrypted_env, c.env_keys, c.user_config,
+              'create', o.id, o.correlation_id, $25
+         FROM c JOIN o ON o.cvm_id = c.id),
+     p AS (UPDATE provisions SET committed_at = now() WHERE id = $26),
+     n AS (SELECT id FROM nodes WHERE id = $6 FOR NO KEY UPDATE)
+     SELECT c.id AS cvm_id, o.id AS operation_id FROM c JOIN o ON o.cvm_id = c.id CROSS JOIN n`,
     [
       c.vm_uuid, c.workspace_id, c.creator_id, c.app_id, c.name, c.node_id, c.kms_id, c.instance_type, c.vcpu,
       c.memory_mb, c.disk_gb, c.image, c.compose_hash, c.app_compose, c.encrypted_env,
       JSON.stringify(c.env_keys), c.user_config, JSON.stringify(c.ports),
       c.gpus ? JSON.stringify(c.gpus) : null, c.hugepages, c.pin_numa, c.listed,
+      r.correlation_id, r.revision_id, r.triggered_by, r.provision_id,
     ],
   );
-  return row.id;
+  return row;
 }
 
 /**

@@ -167,6 +167,45 @@ export function nodeUsage(q: Queryable): Promise<NodeUsageRow[]> {
   );
 }
 
+/** What placement weighs: the online nodes (by id), every node's images (by name, then node) and each node's usage. */
+export interface PlacementSnapshot {
+  nodes: NodeRow[];
+  images: NodeImageRow[];
+  usage: NodeUsageRow[];
+}
+
+/**
+ * The select list of `placementSnapshot`, with `$<param>` the node whose usage is wanted (NULL: every node's):
+ * `nodes`, `images`, `usage` as JSON arrays. Shared with the statements that read more along with it.
+ */
+export const placementColumns = (param: number, exceptParam?: number) =>
+  `(SELECT coalesce(json_agg(n ORDER BY n.id), '[]') FROM nodes n WHERE n.status = 'online') AS nodes,
+   (SELECT coalesce(json_agg(i ORDER BY i.name, i.node_id), '[]') FROM node_images i) AS images,
+   (SELECT coalesce(json_agg(u), '[]') FROM (
+      SELECT node_id, count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb,
+             coalesce(sum(disk_gb), 0)::int AS disk_gb
+        FROM cvms WHERE deleted_at IS NULL AND ($${param}::bigint IS NULL OR node_id = $${param})
+                        ${exceptParam ? `AND ($${exceptParam}::bigint IS NULL OR id <> $${exceptParam})` : ''}
+       GROUP BY node_id) u) AS usage`;
+
+/** A row with `placementColumns`, as the statement answers it. */
+export type PlacementColumns = { nodes: (Omit<NodeRow, 'created_at'> & { created_at: string })[]; images: NodeImageRow[]; usage: NodeUsageRow[] };
+
+/** `placementColumns` of a row, typed. */
+export function placementOf(row: PlacementColumns): PlacementSnapshot {
+  return { nodes: row.nodes.map((n) => ({ ...n, created_at: new Date(n.created_at) })), images: row.images, usage: row.usage };
+}
+
+/**
+ * `listNodes({ onlineOnly })`, `listNodeImages` and `nodeUsage` in one statement (one round trip instead of
+ * three on a deploy's path). `usageOf` limits the usage to one node (a commit re-checks only its own);
+ * `except` leaves one CVM out of it (a commit's own, written before its check).
+ */
+export async function placementSnapshot(q: Queryable, usageOf?: number, except?: number): Promise<PlacementSnapshot> {
+  const [row] = await q.query<PlacementColumns>(`SELECT ${placementColumns(1, 2)}`, [usageOf ?? null, except ?? null]);
+  return placementOf(row);
+}
+
 /** The vCPUs and memory the live CVMs of a node reserve, but for one of them (the one that is resized). */
 export async function nodeUsageExcept(q: Queryable, nodeId: number, cvmId: number): Promise<Pick<NodeUsageRow, 'vcpu' | 'memory_mb'>> {
   const [used] = await q.query<Pick<NodeUsageRow, 'vcpu' | 'memory_mb'>>(

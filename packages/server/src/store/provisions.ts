@@ -5,6 +5,8 @@
  */
 import type { Queryable } from '../db/index.ts';
 import type { CvmRow } from './cvms.ts';
+import type { KmsRow } from './kms.ts';
+import { placementColumns, placementOf, type PlacementColumns, type PlacementSnapshot } from './nodes.ts';
 
 /** What a provision carries to the CVM besides its sizes and compose (`provisions.settings`). */
 export interface ProvisionSettings {
@@ -43,6 +45,39 @@ export interface ProvisionRow {
   committed_at: Date | null;
 }
 
+/** What a provision reads before it writes anything (`readProvisionContext`). */
+export interface ProvisionContext {
+  /** the KMS asked for: by id or slug, else the oldest of the type; null if there is none */
+  kms: KmsRow | null;
+  placement: PlacementSnapshot;
+  /** a live CVM of the workspace has the name already */
+  nameTaken: boolean;
+}
+
+/**
+ * One statement for what a provision checks before it writes: the KMS (`findKmsByIdOrSlug`, or
+ * `firstKmsOfType`), placement's snapshot of the nodes (`placementSnapshot`), and whether the name is taken
+ * (`isCvmNameTaken`). None of it is locked: the commit checks the name and the node's room again.
+ */
+export async function readProvisionContext(
+  q: Queryable,
+  c: { kmsIdOrSlug: string | null; kmsType: string; workspaceId: number; name: string },
+): Promise<ProvisionContext> {
+  const [row] = await q.query<PlacementColumns & { kms: (Omit<KmsRow, 'created_at'> & { created_at: string }) | null; name_taken: boolean }>(
+    `SELECT (SELECT row_to_json(k) FROM kms_instances k
+              WHERE CASE WHEN $2::text IS NULL THEN k.kms_type = $3 ELSE k.id = $2 OR k.slug = $2 END
+              ORDER BY k.created_at LIMIT 1) AS kms,
+            ${placementColumns(1)},
+            EXISTS (SELECT 1 FROM cvms WHERE workspace_id = $4 AND name = $5 AND deleted_at IS NULL) AS name_taken`,
+    [null, c.kmsIdOrSlug, c.kmsType, c.workspaceId, c.name],
+  );
+  return {
+    kms: row.kms ? { ...row.kms, created_at: new Date(row.kms.created_at) } : null,
+    placement: placementOf(row),
+    nameTaken: row.name_taken,
+  };
+}
+
 export type NewProvision = Omit<ProvisionRow, 'id' | 'created_at' | 'expires_at' | 'committed_at'>;
 
 /** Keep a provision for `ttlMs` from now (the database's clock). */
@@ -59,21 +94,28 @@ export async function insertProvision(q: Queryable, p: NewProvision, ttlMs: numb
   );
 }
 
+/** A provision as a commit reads it: with its KMS's type, and whether a live CVM of its workspace has its name. */
+export interface ProvisionForCommit extends ProvisionRow {
+  kms_type: string;
+  name_taken: boolean;
+}
+
 /**
  * The provision a commit of (workspace, compose hash, app id) is for, its row locked (`FOR UPDATE`) until the
  * transaction ends: an uncommitted one before a committed one, an unexpired one before an expired one, the
  * newest first. A provision without an app id (on-chain KMS) matches any. Whether it may still be
- * committed is the caller's to say.
+ * committed is the caller's to say. One statement answers what the commit checks first: its KMS's type and
+ * whether its name is taken by a live CVM of the workspace now (the `cvms_name_unique` index is what
+ * guarantees it stays free until the commit inserts the CVM).
  */
-export async function lockProvisionForCommit(q: Queryable, workspaceId: number, composeHash: string, appId: string): Promise<ProvisionRow | null> {
-  const [row] = await q.query<ProvisionRow>(
-    `SELECT * FROM provisions WHERE workspace_id = $1 AND compose_hash = $2 AND (app_id = $3 OR app_id IS NULL)
-      ORDER BY (committed_at IS NULL) DESC, (expires_at > now()) DESC, id DESC LIMIT 1 FOR UPDATE`,
+export async function lockProvisionForCommit(q: Queryable, workspaceId: number, composeHash: string, appId: string): Promise<ProvisionForCommit | null> {
+  const [row] = await q.query<ProvisionForCommit>(
+    `SELECT p.*, k.kms_type,
+            EXISTS (SELECT 1 FROM cvms c WHERE c.workspace_id = p.workspace_id AND c.name = p.name AND c.deleted_at IS NULL) AS name_taken
+       FROM provisions p JOIN kms_instances k ON k.id = p.kms_id
+      WHERE p.workspace_id = $1 AND p.compose_hash = $2 AND (p.app_id = $3 OR p.app_id IS NULL)
+      ORDER BY (p.committed_at IS NULL) DESC, (p.expires_at > now()) DESC, p.id DESC LIMIT 1 FOR UPDATE OF p`,
     [workspaceId, composeHash, appId],
   );
   return row ?? null;
-}
-
-export async function markProvisionCommitted(q: Queryable, id: number): Promise<void> {
-  await q.query('UPDATE provisions SET committed_at = now() WHERE id = $1', [id]);
 }

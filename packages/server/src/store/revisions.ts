@@ -30,6 +30,9 @@ export interface RevisionRow {
   created_at: Date;
 }
 
+/** A new revision's id, as clients see it: `rev_<16 hex>`. */
+export const newRevisionId = () => `rev_${randomBytes(8).toString('hex')}`;
+
 /** Record the CVM's current configuration as a revision (after the change is on the record). */
 export async function recordRevision(
   q: Queryable,
@@ -40,7 +43,7 @@ export async function recordRevision(
                             user_config, operation_type, operation_id, correlation_id, triggered_by)
      SELECT $2, workspace_id, app_id, id, compose_hash, app_compose, encrypted_env, env_keys, user_config, $3, $4, $5, $6
        FROM cvms WHERE id = $1`,
-    [r.cvmId, `rev_${randomBytes(8).toString('hex')}`, r.operationType, r.operationId ?? null, r.correlationId ?? null, r.userId],
+    [r.cvmId, newRevisionId(), r.operationType, r.operationId ?? null, r.correlationId ?? null, r.userId],
   );
 }
 

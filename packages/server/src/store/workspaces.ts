@@ -152,6 +152,19 @@ export async function lockDeployer(q: Queryable, workspaceId: number): Promise<P
   return ws;
 }
 
+/**
+ * Take the workspace's next app-id nonce: one statement that answers the deployer and the nonce and moves
+ * the counter on. The row stays locked (NO KEY UPDATE) until the transaction ends, so concurrent takers
+ * queue and each gets its own nonce; a rolled-back transaction gives its nonce back.
+ */
+export async function takeNextNonce(q: Queryable, workspaceId: number): Promise<{ team_wallet: string; nonce: number }> {
+  const [ws] = await q.query<{ team_wallet: string; nonce: number }>(
+    'UPDATE workspaces SET next_nonce = next_nonce + 1 WHERE id = $1 RETURNING team_wallet, next_nonce - 1 AS nonce',
+    [workspaceId],
+  );
+  return ws;
+}
+
 /** Move the workspace's next nonce to at least `next` (never back). */
 export async function advanceNonce(q: Queryable, workspaceId: number, next: number): Promise<void> {
   await q.query('UPDATE workspaces SET next_nonce = greatest(next_nonce, $2) WHERE id = $1', [workspaceId, next]);

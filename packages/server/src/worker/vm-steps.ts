@@ -14,7 +14,7 @@ import {
   readCvmRecord,
   recordHalted,
   recordProgress,
-  recordRunning,
+  recordBootDone,
   type CvmRecord,
 } from '../store/cvm-records.ts';
 import { failOperation, succeedOperation } from '../store/operations.ts';
@@ -95,11 +95,7 @@ export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string
     if (info.boot_error) throw new Error(`boot failed: ${info.boot_error}`);
     if (info.status === 'exited' || info.status === 'stopped') throw new Error(`VM ${info.status} during boot`);
     if (info.status === 'running' && info.boot_progress === 'done') {
-      await ctx.db.tx(async (q) => {
-        await recordRunning(q, cvmId);
-        if (failWith) await failOperation(q, ctx.op.id, failWith, 'done');
-        else await succeedOperation(q, ctx.op.id, 'done');
-      });
+      await recordBootDone(ctx.db, cvmId, ctx.op.id, failWith);
       ctx.settings.onBooted(cvmId);
       return;
     }
