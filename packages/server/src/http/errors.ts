@@ -127,10 +127,11 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
 
   // HTTP/1.1 requires a Host header; Node answers its absence with an empty 400 unless the server lets it through
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     if (req.raw.httpVersion === '1.1' && !req.headers.host) {
-      throw new ApiError(400, ErrorCodes.INVALID_REQUEST, 'The request has no Host header: HTTP/1.1 requires one.');
+      return done(new ApiError(400, ErrorCodes.INVALID_REQUEST, 'The request has no Host header: HTTP/1.1 requires one.'));
     }
+    done();
   });
 }
 

@@ -32,7 +32,8 @@ export function requestIdOptions(): Pick<FastifyServerOptions, 'genReqId' | 'req
  * that may refuse the request.
  */
 export function installRequestIds(app: FastifyInstance): void {
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', (req, reply, done) => {
     reply.raw.setHeader(REQUEST_ID_HEADER, req.id);
+    done();
   });
 }
