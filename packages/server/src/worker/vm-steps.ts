@@ -78,9 +78,8 @@ export async function bootAgain(ctx: OpContext, o: { failWith?: string; step?: s
  * (a refused update that booted the previous configuration again). A boot error, or a VM that exits or
  * stops while it boots, throws.
  */
-export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string, failWith?: string): Promise<void> {
-  const cvm = await readCvmRecord(ctx.db, cvmId);
-  const host = await ctx.nodes.client(cvm.node_id);
+export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string, failWith?: string, nodeId?: number): Promise<void> {
+  const host = await ctx.nodes.client(nodeId ?? (await readCvmRecord(ctx.db, cvmId)).node_id);
   const { bootTimeoutMs, bootPollMs } = ctx.settings;
   const deadline = Date.now() + bootTimeoutMs;
   let last = '';

@@ -2,7 +2,6 @@
 import type { VmmClient } from '../../hosts/vmm-client.ts';
 import { labelKeyword, parseHostVmName } from '../../services/host-vm-names.ts';
 import { readCvmRecord, setHostVmId, type CvmRecord } from '../../store/cvm-records.ts';
-import { setStep } from '../../store/operations.ts';
 import type { OpContext, OperationModule } from '../context.ts';
 import { opFields } from '../log.ts';
 import { followBoot, vmConfiguration } from '../vm-steps.ts';
@@ -21,6 +20,8 @@ export async function createAndBoot(ctx: OpContext): Promise<void> {
   const cvm = await readCvmRecord(ctx.db, ctx.op.cvm_id);
   const host = await ctx.nodes.client(cvm.node_id);
   let hostVmId = cvm.host_vm_id;
+  /** created by this run: stopped (CreateVm asks for that), so there is nothing to read before StartVm */
+  let fresh = false;
   if (!hostVmId) {
     hostVmId = ctx.op.step === 'creating' ? await findCreated(ctx, host, cvm) : null;
     if (hostVmId) {
@@ -28,18 +29,21 @@ export async function createAndBoot(ctx: OpContext): Promise<void> {
     } else {
       await ctx.step('creating');
       ({ id: hostVmId } = await host.createVm(vmConfiguration(cvm, ctx.settings)));
+      fresh = true;
     }
-    const id = hostVmId;
-    await ctx.db.tx(async (q) => {
-      await setHostVmId(q, cvm.id, id);
-      await setStep(q, ctx.op.id, 'created');
-    });
+    // the id first: interrupted before the step below, the resumed run finds it on the CVM and goes on from there
+    await setHostVmId(ctx.db, cvm.id, hostVmId);
+    await ctx.step('created');
   }
-  const info = await host.getInfo(hostVmId);
-  if (!info) throw new Error(`host lost VM ${hostVmId}`);
-  if (info.status !== 'running') await host.startVm(hostVmId);
+  if (fresh) await host.startVm(hostVmId);
+  else {
+    const info = await host.getInfo(hostVmId);
+    if (!info) throw new Error(`host lost VM ${hostVmId}`);
+    // resumed: the VM may already be booting; never start it twice
+    if (info.status !== 'running') await host.startVm(hostVmId);
+  }
   await ctx.step('booting');
-  await followBoot(ctx, cvm.id, hostVmId);
+  await followBoot(ctx, cvm.id, hostVmId, undefined, cvm.node_id);
 }
 
 /** The VM a CreateVm of an interrupted attempt left on the host for this CVM (the oldest, if several), or null. */
