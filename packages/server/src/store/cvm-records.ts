@@ -61,16 +61,21 @@ export async function recordProgress(q: Queryable, id: number, p: HostProgress):
 /**
  * A boot reached `done`: the CVM is `running` and its operation ends at step `done`, succeeded, or failed with
  * `failWith` (a refused update that booted the previous configuration again). One statement, so both
- * change together without a transaction's extra round trips (every boot ends here).
+ * change together without a transaction's extra round trips (every boot ends here). With `owner`, only while
+ * the operation is still leased to that worker: false, and nothing written, if another took it over.
  */
-export async function recordBootDone(q: Queryable, cvmId: number, operationId: number, failWith?: string): Promise<void> {
-  await q.query(
-    `WITH c AS (UPDATE cvms SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1)
-     UPDATE operations SET state = CASE WHEN $3::text IS NULL THEN 'succeeded' ELSE 'failed' END, step = 'done', error = $3,
-            finished_at = now()
-      WHERE id = $2`,
-    [cvmId, operationId, failWith ?? null],
+export async function recordBootDone(q: Queryable, cvmId: number, operationId: number, failWith?: string, owner?: number | null): Promise<boolean> {
+  const rows = await q.query(
+    `WITH o AS (UPDATE operations SET state = CASE WHEN $3::text IS NULL THEN 'succeeded' ELSE 'failed' END, step = 'done', error = $3,
+                       finished_at = now()
+                 WHERE id = $2 AND ($4::bigint IS NULL OR (lease_owner = $4 AND state = 'running'))
+                 RETURNING id)
+     UPDATE cvms SET status = 'running', started_at = now(), updated_at = now()
+      WHERE id = $1 AND EXISTS (SELECT 1 FROM o)
+      RETURNING id`,
+    [cvmId, operationId, failWith ?? null, owner ?? null],
   );
+  return rows.length > 0;
 }
 
 /** The VM stopped; the CVM shows `status` (stopped, or the phase of a longer operation: restarting, updating). */

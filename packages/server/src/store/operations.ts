@@ -118,6 +118,15 @@ export async function setOwnedStep(q: Queryable, id: number, owner: number, step
   return rows.length > 0;
 }
 
+/**
+ * Lock the row of an operation still running and leased to `owner`, for the rest of the transaction `q`;
+ * false if it is not (another worker took it over, or it ended).
+ */
+export async function lockOwnedOperation(q: Queryable, id: number, owner: number): Promise<boolean> {
+  const rows = await q.query(`SELECT id FROM operations WHERE id = $1 AND lease_owner = $2 AND state = 'running' FOR UPDATE`, [id, owner]);
+  return rows.length > 0;
+}
+
 /** Record the phase an operation reached; `error` is kept with it (a refused update's reason while it reverts). */
 export async function setStep(q: Queryable, id: number, step: string, error?: string): Promise<void> {
   if (error === undefined) await q.query('UPDATE operations SET step = $2 WHERE id = $1', [id, step]);

@@ -1,5 +1,5 @@
 /** What an operation kind's module is given to run one claimed operation. */
-import type { Db } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import type { NodeService } from '../services/nodes.ts';
 import type { OperationRow } from '../store/operations.ts';
 import type { WorkerLog } from './log.ts';
@@ -32,6 +32,14 @@ export interface OpContext {
   stopping(): boolean;
   /** record the phase reached (and, with it, an error to keep) */
   step(name: string, error?: string): Promise<void>;
+  /**
+   * The first statement of a transaction that ends the operation (or records what it did): locks the operation's
+   * row if it is still leased to this worker, else throws (the transaction rolls back and nothing is recorded:
+   * another worker took the operation over and records its outcome).
+   */
+  holds(q: Queryable): Promise<void>;
+  /** the owner id the operation is leased to (null when it runs outside the queue) */
+  readonly owner: number | null;
 }
 
 /** One kind of operation: how it runs, and what its CVM shows if it fails. */

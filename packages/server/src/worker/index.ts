@@ -6,7 +6,7 @@
 import type { Db } from '../db/index.ts';
 import type { NodeService } from '../services/nodes.ts';
 import { recordBootFailure, setStatus } from '../store/cvm-records.ts';
-import { failOperation, setOwnedStep, type OperationRow } from '../store/operations.ts';
+import { failOperation, lockOwnedOperation, setOwnedStep, type OperationRow } from '../store/operations.ts';
 import { operationProgress } from '../store/operation-stats.ts';
 import type { OpContext, OpSettings } from './context.ts';
 import { SILENT, opFields, type RunOutcome, type WorkerLogger } from './log.ts';
@@ -68,7 +68,7 @@ export class Worker {
       db,
       {
         run: (op, claim) => this.run(op, claim),
-        fail: (op, message) => this.fail(op, message),
+        fail: (op, message, claim) => this.fail(op, message, claim),
         ended: (op, outcome, runMs) => {
           const step = this.steps.get(op.id) ?? op.step;
           this.steps.delete(op.id);
@@ -148,6 +148,14 @@ export class Worker {
         }
         this.steps.set(op.id, name);
       },
+      owner: claim?.owner ?? null,
+      holds: async (q) => {
+        if (!claim) return;
+        if (!(await lockOwnedOperation(q, op.id, claim.owner))) {
+          claim.abandon();
+          throw new LeaseLostError(`operation ${op.id} was taken over by another worker`);
+        }
+      },
     };
   }
 
@@ -156,10 +164,12 @@ export class Worker {
    * write the CVM's status and the operation's failure in one transaction, so that no reader ever sees the
    * operation ended while the CVM still shows `stopping`, `updating` or `deleting`.
    */
-  private async fail(op: OperationRow, message: string): Promise<void> {
+  private async fail(op: OperationRow, message: string, claim?: Claim): Promise<void> {
     const onFailure = OPERATION_MODULES[op.kind]?.onFailure;
-    const status = onFailure === 'host' ? await statusFromHost(this.context(op)) : null;
+    const ctx = this.context(op, claim);
+    const status = onFailure === 'host' ? await statusFromHost(ctx) : null;
     await this.db.tx(async (q) => {
+      await ctx.holds(q);
       if (onFailure === 'boot') await recordBootFailure(q, op.cvm_id, message);
       if (status) await setStatus(q, op.cvm_id, status);
       await failOperation(q, op.id, message);

@@ -51,7 +51,7 @@ export interface OperationRunner {
    */
   run(op: OperationRow, claim: Claim): Promise<RunOutcome | void>;
   /** Record that `op` failed with `message`: the operation and what its CVM now shows. */
-  fail(op: OperationRow, message: string): Promise<void>;
+  fail(op: OperationRow, message: string, claim: Claim): Promise<void>;
   /** Told how each run ended and how long it took, once that is recorded. */
   ended?(op: OperationRow, outcome: RunOutcome, runMs: number): void;
 }
@@ -275,19 +275,29 @@ export class OperationQueue {
     const { retry } = this.opts;
     if (!isRetriable(e)) {
       this.opts.log(opFields(op), `operation failed: ${message}`);
-      await this.runner.fail(op, message);
-      return 'failed';
+      return this.recordFailure(op, message, claim);
     }
     if (op.attempts >= retry.maxAttempts) {
       this.opts.log(opFields(op), `operation failed after ${op.attempts} attempts: ${message}`);
-      await this.runner.fail(op, `${message} (gave up after ${op.attempts} attempts)`);
-      return 'failed';
+      return this.recordFailure(op, `${message} (gave up after ${op.attempts} attempts)`, claim);
     }
     const delay = retryDelayMs(op.attempts, retry);
     this.opts.log({ ...opFields(op), retry_in_ms: delay },
       `operation will retry in ${(delay / 1000).toFixed(1)} s (attempt ${op.attempts} of ${retry.maxAttempts}): ${message}`);
     await scheduleRetry(this.db, op.id, delay, message);
     return 'retry';
+  }
+
+  /** Record the failure, unless another worker took the operation over meanwhile (then it records the outcome). */
+  private async recordFailure(op: OperationRow, message: string, claim: HeldClaim): Promise<RunOutcome> {
+    try {
+      await this.runner.fail(op, message, claim);
+      return 'failed';
+    } catch (e) {
+      if (!(e instanceof LeaseLostError)) throw e;
+      this.opts.log(opFields(op), 'operation taken over by another worker before its failure was recorded; that worker records its outcome');
+      return 'interrupted';
+    }
   }
 }
 

@@ -20,6 +20,7 @@ import {
 import { failOperation, succeedOperation } from '../store/operations.ts';
 import { hostVmName } from '../services/host-vm-names.ts';
 import type { OpContext, OpSettings } from './context.ts';
+import { LeaseLostError } from './queue.ts';
 
 const FORCE_STOP_MS = 60_000;
 const REMOVE_MS = 120_000;
@@ -94,7 +95,9 @@ export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string
     if (info.boot_error) throw new Error(`boot failed: ${info.boot_error}`);
     if (info.status === 'exited' || info.status === 'stopped') throw new Error(`VM ${info.status} during boot`);
     if (info.status === 'running' && info.boot_progress === 'done') {
-      await recordBootDone(ctx.db, cvmId, ctx.op.id, failWith);
+      if (!(await recordBootDone(ctx.db, cvmId, ctx.op.id, failWith, ctx.owner))) {
+        throw new LeaseLostError(`operation ${ctx.op.id} was taken over by another worker`);
+      }
       ctx.settings.onBooted(cvmId);
       return;
     }
@@ -151,6 +154,7 @@ export async function halt(ctx: OpContext, mode: 'force' | 'graceful', o: HaltOp
     if (ctx.stopping()) return;
   }
   await ctx.db.tx(async (q) => {
+    await ctx.holds(q);
     await recordHalted(q, cvm.id, statusAfter);
     if (finish) await succeedOperation(q, ctx.op.id, 'stopped');
   });

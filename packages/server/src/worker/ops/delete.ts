@@ -18,6 +18,7 @@ export const remove: OperationModule = {
       if (ctx.stopping()) return;
     }
     await ctx.db.tx(async (q) => {
+      await ctx.holds(q);
       await recordDeleted(q, cvm.id);
       await succeedOperation(q, ctx.op.id, 'deleted');
     });

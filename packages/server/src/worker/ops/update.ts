@@ -45,6 +45,7 @@ export const update: OperationModule = {
         return refused(ctx, p, reason);
       }
       await db.tx(async (q) => {
+        await ctx.holds(q);
         await applyConfig(q, op.cvm_id, p.next);
         if (p.next.compose_hash !== p.previous.compose_hash) {
           await recordRevision(q, { cvmId: op.cvm_id, userId: p.triggered_by ?? null, operationType: p.operation_type, operationId: op.id, correlationId: op.correlation_id });
@@ -54,6 +55,7 @@ export const update: OperationModule = {
     }
     if (p.restart) return bootAgain(ctx);
     await db.tx(async (q) => {
+      await ctx.holds(q);
       await setStatus(q, op.cvm_id, 'stopped');
       await succeedOperation(q, op.id, 'done');
     });
@@ -74,6 +76,7 @@ export function alreadyApplied(config: VmConfiguration | null | undefined, chang
 async function refused(ctx: OpContext, p: UpdateParams, reason: string): Promise<void> {
   if (p.restart) return bootAgain(ctx, { failWith: reason, step: 'reverting' });
   await ctx.db.tx(async (q) => {
+    await ctx.holds(q);
     await setStatus(q, ctx.op.cvm_id, 'stopped');
     await failOperation(q, ctx.op.id, reason);
   });
