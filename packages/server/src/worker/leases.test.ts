@@ -7,7 +7,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { releaseOrphanedLeases, claimDue, setOwnedStep, succeedOperation, failOperation, WORKER_LOCK_NAMESPACE, type OperationRow } from '../store/operations.ts';
+import { releaseOrphanedLeases, claimDue, lockOwnedOperation, setOwnedStep, succeedOperation, failOperation, WORKER_LOCK_NAMESPACE, type OperationRow } from '../store/operations.ts';
+import { recordBootDone } from '../store/cvm-records.ts';
 import { startTestEnv, type TestEnv } from '../testing/harness.ts';
 import { deployRunning } from '../testing/deploy.ts';
 import { waitFor } from '../testing/wait.ts';
@@ -183,5 +184,30 @@ test(`a restart after a crash takes up the operations of the dead worker at once
     b.release();
     await qa.stop();
     await qb.stop();
+  }
+});
+
+test(`the writes that end an operation are refused to a worker it is no longer leased to`, async () => {
+  const id = await queueOperation();
+  const ownerA = 1_000_001;
+  const ownerB = 1_000_002;
+  const claimed = await claimDue(env.server.db, 60_000, ownerA);
+  assert.equal(claimed?.id, id);
+  await env.server.db.query(`UPDATE cvms SET status = 'starting' WHERE id = $1`, [cvm.id]);
+  try {
+    // another worker took it over: its former holder's boot-done and its transactions' row lock both fail
+    await env.server.db.query('UPDATE operations SET lease_owner = $2 WHERE id = $1', [id, ownerB]);
+    assert.equal(await recordBootDone(env.server.db, cvm.id, id, undefined, ownerA), false);
+    assert.equal(await env.server.db.tx((q) => lockOwnedOperation(q, id, ownerA)), false);
+    assert.equal((await opRow(id)).state, 'running', 'the operation is not ended by the worker that lost it');
+    const [{ status }] = await env.server.db.query<{ status: string }>('SELECT status FROM cvms WHERE id = $1', [cvm.id]);
+    assert.equal(status, 'starting', 'nor is its CVM marked running');
+    // its holder records it
+    assert.equal(await env.server.db.tx((q) => lockOwnedOperation(q, id, ownerB)), true);
+    assert.equal(await recordBootDone(env.server.db, cvm.id, id, undefined, ownerB), true);
+    assert.equal((await opRow(id)).state, 'succeeded');
+  } finally {
+    await env.server.db.query(`UPDATE operations SET state = 'succeeded', finished_at = now() WHERE id = $1 AND state <> 'succeeded'`, [id]);
+    await env.server.db.query(`UPDATE cvms SET status = 'running' WHERE id = $1`, [cvm.id]);
   }
 });
