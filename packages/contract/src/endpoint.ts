@@ -90,6 +90,8 @@ export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
   if (e.auth === 'apiKey') add(401, ErrorCodes.API_KEY_REQUIRED, ErrorCodes.API_KEY_INVALID);
   if (e.auth === 'metricsToken') add(401, ErrorCodes.METRICS_TOKEN_INVALID);
   if (e.resolve) add(404, ErrorCodes.CVM_NOT_FOUND);
+  // the database does not answer (a restart, a network cut): retry later, nothing was changed
+  add(503, ErrorCodes.DATABASE_UNAVAILABLE);
   for (const [status, codes] of Object.entries(e.errors ?? {})) add(Number(status), ...(codes ?? []));
   return out;
 }

@@ -297,6 +297,11 @@ test('/metrics with OPENCVM_METRICS_TOKEN: 401 in the envelope without it or wit
     const warned = ownLines.map((l) => JSON.parse(l)).find((l) => l.request_id === 'health-down' && l.msg === 'health check: the database did not answer');
     assert.ok(warned, 'the driver error is logged under the request id');
     assert.equal(warned.level, 40);
+    // every other request that needs the database: 503 in the envelope with Retry-After, not a 500
+    const list = await fetchAnswer(`${own.apiUrl}/cvms`, { headers: { 'X-API-Key': own.apiKey, 'X-Request-Id': 'list-down' } });
+    const le = assertEnvelope(list, 503, 'ERR-00-503');
+    assert.equal(list.headers.get('retry-after'), '5');
+    assert.match(le.detail.message, /database does not answer/);
     // a scrape still answers: the process and counters, database_up 0, and no stale queue gauges
     const scraped = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(scraped.status, 200);

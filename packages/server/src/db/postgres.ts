@@ -92,3 +92,18 @@ export async function openPostgres(url: string, opts: { max?: number; onClose?: 
       })()),
   };
 }
+
+/** PostgreSQL error codes that mean the server cannot be used now: a connection exception (class 08), a shutdown, too many connections. */
+const UNAVAILABLE_CODES = /^(08...|57P0[123]|53300)$/;
+/** Node's socket errors when the server is down or the network is cut. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND']);
+/** What `pg` and its pool throw when the connection is gone or cannot be had. */
+const UNAVAILABLE_MESSAGES = /Connection terminated|Cannot use a pool after calling end|timeout exceeded when trying to connect|Client has encountered a connection error/;
+
+/** Whether `e` says the database cannot be reached (as opposed to a statement it refused): a 503, not a bug. */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.test(code) || SOCKET_CODES.has(code))) return true;
+  return UNAVAILABLE_MESSAGES.test(e.message);
+}

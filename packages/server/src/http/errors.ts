@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { ApiError, ErrorCodes, endpoints, type ErrorEnvelope } from '@opencvm/core';
+import { isDatabaseUnavailable } from '../db/postgres.ts';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts';
 
 const GUEST_KMS = '/kms/prpc/';
@@ -105,6 +106,14 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       const e = frameworkError(fe, req);
       return reply.status(e.status).send(body(req, e));
+    }
+    if (isDatabaseUnavailable(err)) {
+      req.log.warn({ err }, 'the database did not answer');
+      return reply
+        .status(503)
+        .header('retry-after', '5')
+        .send(body(req, new ApiError(503, ErrorCodes.DATABASE_UNAVAILABLE,
+          'The database does not answer right now, so nothing was read or changed: retry in a few seconds. If it persists, the operator should check PostgreSQL (GET /healthz).')));
     }
     req.log.error({ err }, 'unhandled error');
     return reply
