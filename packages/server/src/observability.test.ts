@@ -298,7 +298,7 @@ test('/metrics with OPENCVM_METRICS_TOKEN: 401 in the envelope without it or wit
     assert.ok(warned, 'the driver error is logged under the request id');
     assert.equal(warned.level, 40);
     // every other request that needs the database: 503 in the envelope with Retry-After, not a 500
-    const list = await fetchAnswer(`${own.apiUrl}/cvms`, { headers: { 'X-API-Key': own.apiKey, 'X-Request-Id': 'list-down' } });
+    const list = await fetchAnswer(`${own.apiUrl}/cvms/paginated`, { headers: { 'X-API-Key': own.apiKey, 'X-Request-Id': 'list-down' } });
     const le = assertEnvelope(list, 503, 'ERR-00-503');
     assert.equal(list.headers.get('retry-after'), '5');
     assert.match(le.detail.message, /database does not answer/);
