@@ -9,12 +9,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { openDatabase, type Db } from '../packages/server/src/db/index.ts';
+import { freePort } from '../packages/server/src/db/embedded.ts';
 
 export const PAGINATED_CVMS = 100_000;
 const SAMPLES = 300;
@@ -27,16 +27,6 @@ export interface PaginatedResult {
   rssMb: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /** Start the server and wait until its simulated host is registered (its OS images are listed). */
 async function startChild(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {

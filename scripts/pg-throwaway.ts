@@ -18,11 +18,11 @@
  */
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startEmbeddedPostgres } from '../packages/server/src/db/embedded.ts';
+import { freePort, startEmbeddedPostgres } from '../packages/server/src/db/embedded.ts';
 
 export interface ThrowawayPostgres {
   /** postgres://postgres@127.0.0.1:<port>/postgres (superuser; trust auth, or a password on the embedded fallback) */
@@ -69,18 +69,6 @@ function postgresUser(log: (line: string) => void): { uid: number; gid: number }
   return user;
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Run a program to completion, capturing its output; rejects with that output on failure. */
 function run(cmd: string, args: string[], opts: SpawnOptions): Promise<string> {

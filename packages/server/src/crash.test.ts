@@ -15,7 +15,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +26,7 @@ import { freshTestDatabase } from './testing/databases.ts';
 import { VmmClient } from './hosts/vmm-client.ts';
 import { parseHostVmName } from './services/host-vm-names.ts';
 import { waitFor } from './testing/wait.ts';
+import { freePort } from './db/embedded.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const COMPOSE = 'services:\n  web:\n    image: nginx\n';
@@ -47,16 +47,6 @@ let db: pg.Pool;
 const api = () => `http://127.0.0.1:${port}/api/v1`;
 const client = () => createClient({ apiKey, baseURL: api() });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** A child process with the repo's tsx; its output kept (the last lines are shown if the test fails). */
 function run(script: string, env: Record<string, string>, log: string[]): ChildProcess {

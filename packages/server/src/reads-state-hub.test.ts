@@ -10,6 +10,7 @@ import { createClient } from '@phala/cloud';
 import { startServer, type RunningServer } from './app.ts';
 import { STATE_HUB_CONNECTION, type StateHub } from './services/state-hub.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
+import { eventStream } from './testing/sse.ts';
 import { waitFor } from './testing/wait.ts';
 
 const composeYaml = 'services:\n  web:\n    image: nginx:latest\n';
@@ -33,25 +34,9 @@ const statusOf = async (vmUuid: string) => (await client().getCvmState({ id: vmU
 async function openWatch(apiUrl: string, id: string, query: string, signal?: AbortSignal) {
   const res = await fetch(`${apiUrl}/cvms/${id}/state?${query}`, { headers: { 'X-API-Key': env.apiKey, Accept: 'text/event-stream' }, signal });
   assert.equal(res.status, 200);
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
+  const stream = eventStream(res);
   return {
-    async next(): Promise<{ event: string; data: any } | null> {
-      for (;;) {
-        const end = buffer.indexOf('\n\n');
-        if (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) return { event, data: JSON.parse(data) };
-          continue;
-        }
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return null;
-        buffer += value;
-      }
-    },
+    next: stream.next,
     /** the events up to and including the first one `until` accepts */
     async until(until: (e: { event: string; data: any }) => boolean) {
       const seen: { event: string; data: any }[] = [];

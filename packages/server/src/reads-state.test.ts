@@ -21,6 +21,7 @@ import {
   type SSEEvent,
 } from '@phala/cloud';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
+import { eventStream } from './testing/sse.ts';
 import { waitFor } from './testing/wait.ts';
 
 const composeYaml = 'services:\n  web:\n    image: nginx:latest\n    ports:\n      - "80:80"\n';
@@ -41,30 +42,6 @@ async function deploy(name: string, extra: Record<string, unknown> = {}, compose
 
 async function raw(path: string, opts: { key?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}) {
   return fetch(`${env.apiUrl}${path}`, { headers: { 'X-API-Key': opts.key ?? env.apiKey, ...opts.headers }, signal: opts.signal });
-}
-
-/** Read an SSE body one event at a time: `next()` is the next `{event, data}`, or null once the stream has ended. */
-function eventStream(res: Response): { next(): Promise<{ event: string; data: any } | null> } {
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  return {
-    async next() {
-      for (;;) {
-        const end = buffer.indexOf('\n\n');
-        if (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) return { event, data: JSON.parse(data) };
-          continue; // a keep-alive comment
-        }
-        const { value, done } = await reader.read();
-        if (done) return null;
-        buffer += value;
-      }
-    },
-  };
 }
 
 /** Read an SSE body into `{event, data}` records until it ends. */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.ts';
+import { alive, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.ts';
 
 const holderTs = fileURLToPath(new URL('../testing/embedded-holder.ts', import.meta.url));
 const dirs: string[] = [];
@@ -56,15 +56,6 @@ async function sql<T = any>(url: string, text: string): Promise<T[]> {
   }
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-};
 
 /** The holder process: starts the cluster on `dir` and waits; resolves with the postmaster's pid. */
 async function holder(dir: string): Promise<{ child: ChildProcess; pid: number }> {

@@ -184,7 +184,8 @@ const procFile = (pid: number, name: string) => {
 };
 
 /** Whether `pid` runs (a zombie, ended but not yet reaped, does not). */
-const alive = (pid: number) => {
+/** Whether `pid` is a running process (not a zombie). */
+export const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
   } catch (e) {
