@@ -127,9 +127,22 @@ export interface ComposeService {
   command: string;
 }
 
+/** Parsed docker-compose documents by text: the same compose is often deployed many times. */
+const parsedServices = new Map<string, ComposeService[]>();
+const PARSED_SERVICES_MAX = 256;
+
 /** The services of a docker-compose YAML document, in file order. Throws on invalid YAML. */
 export function composeServices(dockerCompose: string | undefined): ComposeService[] {
   if (!dockerCompose || !dockerCompose.trim()) return [];
+  const known = parsedServices.get(dockerCompose);
+  if (known) return known.map((s) => ({ ...s }));
+  const services = parseServices(dockerCompose);
+  if (parsedServices.size >= PARSED_SERVICES_MAX) parsedServices.delete(parsedServices.keys().next().value!);
+  parsedServices.set(dockerCompose, services);
+  return services.map((s) => ({ ...s }));
+}
+
+function parseServices(dockerCompose: string): ComposeService[] {
   const doc = parseYaml(dockerCompose) as unknown;
   if (doc === null || doc === undefined) return [];
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('the document is not a mapping');

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { decryptEnv, filterAllowedEnvs, validateEnvVars } from '@opencvm/core';
 import type { AppCompose, ComposeService, KeyProvider } from './compose.ts';
 import type { AppKeys, VmConfiguration } from './types.ts';
-import { errorMessage, formatDuration, randomHex, sha256Hex, sha384 } from './util.ts';
+import { errorMessage, formatDuration, postText, randomHex, sha256Hex, sha384 } from './util.ts';
 
 export interface GuestContainer {
   id: string;
@@ -80,21 +80,15 @@ async function getAppKeyFrom(base: string, r: KeyRequest): Promise<AppKeys> {
   const url = `${base.replace(/\/+$/, '')}/prpc/GetAppKey?json`;
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (r.kmsToken) headers.Authorization = `Bearer ${r.kmsToken}`;
-  let res: Response;
+  let res: { status: number; text: string };
   try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ api_version: 1, vm_config: JSON.stringify(r.vmConfig) }),
-      signal: AbortSignal.any([r.signal, AbortSignal.timeout(KMS_TIMEOUT_MS)]),
-    });
+    res = await postText(url, headers, JSON.stringify({ api_version: 1, vm_config: JSON.stringify(r.vmConfig) }), r.signal, KMS_TIMEOUT_MS);
   } catch (err) {
     if (r.signal.aborted) throw err;
-    const cause = (err as { cause?: unknown }).cause;
-    throw new Error(`error sending request to ${url}: ${cause ? errorMessage(cause) : errorMessage(err)}`);
+    throw new Error(`error sending request to ${url}: ${errorMessage(err)}`);
   }
-  const text = await res.text();
-  if (!res.ok) {
+  const { text } = res;
+  if (res.status < 200 || res.status > 299) {
     let reason = text.trim() || `HTTP ${res.status}`;
     try {
       const body = JSON.parse(text) as { error?: unknown };

@@ -1,5 +1,7 @@
 /** Small helpers shared by the simulator modules (no dstack semantics here). */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** Lowercase hex SHA-256 of a UTF-8 string or of bytes. */
@@ -56,3 +58,42 @@ export function stripAnsi(s: string): string {
 
 export const errorMessage = (err: unknown): string =>
   err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
+
+/** Kept-alive connections for the guests' KMS requests (a boot is one request; many boot at once). */
+const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+
+/**
+ * POSTs a body and reads the whole answer as text. Rejects with the transport's error (connection refused,
+ * reset, `timeoutMs` passed) or an AbortError once `signal` aborts; any HTTP status resolves.
+ */
+export function postText(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const secure = target.protocol === 'https:';
+    const req = (secure ? httpsRequest : httpRequest)(
+      target,
+      {
+        method: 'POST',
+        agent: secure ? agents.https : agents.http,
+        headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
+        signal,
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
