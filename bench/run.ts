@@ -21,6 +21,9 @@
  *     response, and the worker's boot work (the worker is stopped while the baseline runs, so nobody
  *     boots the baseline's rows). Target: server / bare >= 0.5, the server's worker booting the
  *     committed CVMs on the simulated host meanwhile.
+ *     Also reported, as a breakdown: the same pairs on the server with its worker stopped (the request path
+ *     alone), and the CPU ms per pair of the bench's process, PostgreSQL and the simulated host (bench/cpu.ts)
+ *     for each of the three runs, with the rate that much CPU allows on this machine's CPUs at most.
  *
  *  b. GET /cvms/{id} req/s: a fixed-concurrency keep-alive loop over a fixed duration after a
  *     warm-up, against the real server and against a bare node:http server in this same process that
@@ -58,6 +61,7 @@ import { findCvm } from '../packages/server/src/store/cvms.ts';
 import { startThrowawayPostgres } from '../scripts/pg-throwaway.ts';
 import { PAGINATED_CVMS, benchPaginated, type PaginatedResult } from './paginated.ts';
 import { benchStreams, reportStreams, type StreamsResult } from './streams.ts';
+import { cpuMeter, parentOf, type CpuSpent } from './cpu.ts';
 
 const PAIRS = 300;
 const PAIR_WARMUP = 20;
@@ -315,7 +319,7 @@ async function startBare(db: Db, ctx: BareContext): Promise<{ url: string; close
  * calls to the KMS) is not counted as the control plane's on the server's event loop. BENCH_SIM=inprocess
  * runs it in the bench's process instead, on the server's event loop.
  */
-async function startSim(opts: VmmSimOptions): Promise<{ url: string; close(): Promise<void> }> {
+async function startSim(opts: VmmSimOptions): Promise<{ url: string; pid?: number; close(): Promise<void> }> {
   if (SIM_MODE === 'inprocess') return startVmmSim(opts);
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./sim-process.ts', import.meta.url))], {
     env: { ...process.env, BENCH_SIM_OPTIONS: JSON.stringify(opts) },
@@ -334,6 +338,7 @@ async function startSim(opts: VmmSimOptions): Promise<{ url: string; close(): Pr
   });
   return {
     url,
+    pid: child.pid,
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
@@ -364,7 +369,10 @@ interface DbResult {
   label: string;
   /** rows in cvms when the GETs ran */
   cvmRows: number;
-  pairs: { server: PairResult; bare: PairResult };
+  /** `requestPath`: the same pairs on the server with its worker stopped (nothing boots) */
+  pairs: { server: PairResult; requestPath: PairResult; bare: PairResult };
+  /** CPU used while the measured pairs ran */
+  cpu: { server: CpuSpent; requestPath: CpuSpent; bare: CpuSpent };
   /** absent with BENCH_ONLY=deploy */
   get?: { server: GetResult; bare: GetResult; ratio: number };
   paginated?: PaginatedResult;
@@ -429,8 +437,14 @@ async function benchOne(label: string, databaseUrl: string | undefined): Promise
 
   // a. provision+commit on the real server (its worker boots the CVMs on the sim meanwhile)
   await load({ kind: 'pairs', base, headers, concurrency: PAIR_CLIENTS, count: PAIR_WARMUP, prefix: 'warm-srv', compose: composeYaml });
+  await server.worker.idle(120_000);
+  const [{ pid: backend }] = await server.db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const cpuGroups = { self: true as const, postmaster: parentOf(backend) ?? undefined, sim: sim.pid };
+  // the CPU of the pairs and of the boots they queued: measured until the worker is idle again
+  const serverMeter = cpuMeter(cpuGroups);
   const serverPairs = await load({ kind: 'pairs', base, headers, concurrency: PAIR_CLIENTS, count: PAIRS, prefix: 'bench-srv', compose: composeYaml });
   await server.worker.idle(120_000);
+  const serverCpu = serverMeter();
 
   // the bare server shares the server's Db object: the same pg pool
   const principal = await server.services.auth.authenticate(apiKey);
@@ -468,15 +482,22 @@ async function benchOne(label: string, databaseUrl: string | undefined): Promise
 
   // a. baseline: stop the worker first so nobody boots the baseline's CVM rows
   await server.worker.stop();
+  // the request path alone: the same pairs on the server, nothing boots (a breakdown, not a target)
+  const requestMeter = cpuMeter(cpuGroups);
+  const requestPairs = await load({ kind: 'pairs', base, headers, concurrency: PAIR_CLIENTS, count: PAIRS, prefix: 'bench-req', compose: composeYaml });
+  const requestCpu = requestMeter();
   await load({ kind: 'pairs', base: `${bare.url}/api/v1`, headers, concurrency: PAIR_CLIENTS, count: PAIR_WARMUP, prefix: 'warm-bare', compose: composeYaml });
+  const bareMeter = cpuMeter(cpuGroups);
   const barePairs = await load({ kind: 'pairs', base: `${bare.url}/api/v1`, headers, concurrency: PAIR_CLIENTS, count: PAIRS, prefix: 'bench-bare', compose: composeYaml });
+  const bareCpu = bareMeter();
 
   await closeBare();
   await closeServer();
   await closeSim();
   await removeDir();
   return {
-    label, cvmRows, pairs: { server: serverPairs, bare: barePairs },
+    label, cvmRows, pairs: { server: serverPairs, requestPath: requestPairs, bare: barePairs },
+    cpu: { server: serverCpu, requestPath: requestCpu, bare: bareCpu },
     get: serverGet && bareGet ? { server: serverGet, bare: bareGet, ratio: rate(serverGet) / rate(bareGet) } : undefined,
   };
 }
@@ -491,7 +512,10 @@ function report(r: DbResult) {
   const failed = (n: number) => (n ? `, ${n} request(s) FAILED` : '');
   console.log(`     server (full flow, worker booting CVMs meanwhile)   ${f1(sp).padStart(8)} pairs/s  (${f2(r.pairs.server.seconds)} s${failed(r.pairs.server.errors)})`);
   console.log(`     bare node:http (the writes only, 2 tx per pair)     ${f1(bp).padStart(8)} pairs/s  (${f2(r.pairs.bare.seconds)} s${failed(r.pairs.bare.errors)})`);
+  const rp = r.pairs.requestPath;
+  console.log(`     (server with its worker stopped: request path only ${f1(rate(rp)).padStart(8)} pairs/s  (${f2(rp.seconds)} s${failed(rp.errors)}), ratio ${f2(rate(rp) / bp)})`);
   console.log(`     ratio server / bare = ${f2(pairRatio)}   target >= ${PAIR_TARGET}   ${pairRatio >= PAIR_TARGET ? 'PASS' : 'MISS'}`);
+  reportCpu(r);
   if (!r.get) return;
   const sg = rate(r.get.server);
   const bg = rate(r.get.bare);
@@ -499,6 +523,28 @@ function report(r: DbResult) {
   console.log(`     server (auth + findCvm + v2026 shaping, fastify)   ${f1(sg).padStart(8)} req/s    (${lat(r.get.server)}${failed(r.get.server.errors)})`);
   console.log(`     bare node:http (same findCvm query, no auth)       ${f1(bg).padStart(8)} req/s    (${lat(r.get.bare)}${failed(r.get.bare.errors)})`);
   console.log(`     ratio = server / bare = ${f2(r.get.ratio)}   target >= ${TARGET}   ${r.get.ratio >= TARGET ? 'PASS' : 'MISS'}`);
+}
+
+/**
+ * CPU ms per pair by process (the server's includes the boots, measured until its worker is idle), and the
+ * rate that much CPU per pair allows on this machine's CPUs at most.
+ */
+function reportCpu(r: DbResult) {
+  const cols = (c: CpuSpent, pairs: number) => {
+    const per = (ms: number | null) => (ms === null ? null : ms / pairs);
+    const parts = [per(c.benchMs), per(c.postgresMs), per(c.simMs)];
+    const total = parts.reduce<number>((a, b) => a + (b ?? 0), 0);
+    const cell = (v: number | null) => (v === null ? 'n/a' : f1(v)).padStart(9);
+    return { text: `${parts.map(cell).join('')}${cell(total)}`, total };
+  };
+  const s = cols(r.cpu.server, r.pairs.server.count);
+  const q = cols(r.cpu.requestPath, r.pairs.requestPath.count);
+  const b = cols(r.cpu.bare, r.pairs.bare.count);
+  const ceiling = (total: number) => (total > 0 ? f1((cpus().length * 1000) / total) : 'n/a');
+  console.log(`     CPU ms per pair        bench  postgres      sim    total   (bench = servers + load generator)`);
+  console.log(`       server + boots${s.text}   at most ${ceiling(s.total)} pairs/s on ${cpus().length} CPU(s)`);
+  console.log(`       request path  ${q.text}   at most ${ceiling(q.total)} pairs/s on ${cpus().length} CPU(s)`);
+  console.log(`       bare          ${b.text}   at most ${ceiling(b.total)} pairs/s on ${cpus().length} CPU(s)`);
 }
 
 async function benchPostgres(results: DbResult[]) {
