@@ -149,7 +149,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     w.setKmsUrls([`${urlBox.value}/kms`]);
     // servers starting together on one database take turns (the bootstrap workspace and key, the KMS row)
     const { generatedKey } = await withStartupLock(db, async () => {
-      await kms.register();
+      await kms.register(config.chains);
       return services.auth.bootstrap(config.apiKey);
     });
 

@@ -40,6 +40,7 @@ test('defaults: an empty environment gives the documented configuration', () => 
     orphanGraceMs: 300_000,
     logLevel: 'info',
     metricsToken: undefined,
+    chains: [],
   });
   // an empty variable is unset, and variables the server does not know are ignored
   const empty = Object.fromEntries(CONFIG_VARIABLES.map((k) => [k, '']));
@@ -117,6 +118,10 @@ const bad: [string, string, RegExp][] = [
   ['OPENCVM_DB_POOL', '0', /whole number of connections, 1 or more/],
   ['OPENCVM_DB_POOL', 'many', /whole number of connections/],
   ['OPENCVM_DB_PORT', '70000', /port number, 0 to 65535/],
+  ['OPENCVM_ETHEREUM_KMS_CONTRACT', '0x1234', /KMS contract address, 0x and 40 hex digits/],
+  ['OPENCVM_BASE_KMS_CONTRACT', 'kms', /KMS contract address/],
+  ['OPENCVM_ETHEREUM_CHAIN_ID', '0', /chain id, 1 or more/],
+  ['OPENCVM_BASE_CHAIN_ID', 'base', /chain id/],
 ];
 
 for (const [name, value, expected] of bad) {
@@ -128,8 +133,33 @@ for (const [name, value, expected] of bad) {
   });
 }
 
+test('an RPC URL that is not http(s) is refused without showing it (a provider key may be in it)', () => {
+  for (const name of ['OPENCVM_ETHEREUM_RPC_URL', 'OPENCVM_BASE_RPC_URL']) {
+    const message = refused({ [name]: 'wss://rpc.example/v2/SECRETKEY' });
+    assert.match(message, new RegExp(`${name}="\\(not shown\\)": expected an http:// or https:// JSON-RPC URL`));
+    assert.ok(!message.includes('SECRETKEY'), message);
+  }
+  // a valid URL in an error (another variable is wrong) is not repeated past its origin either
+  const message = refused({ OPENCVM_ETHEREUM_RPC_URL: 'https://rpc.example/v2/SECRETKEY', OPENCVM_ETHEREUM_KMS_CONTRACT: 'nope' });
+  assert.ok(!message.includes('SECRETKEY'), message);
+});
+
+test('a chain needs its RPC URL and its KMS contract; with both, it is configured with its default chain id', () => {
+  const contract = '0x' + 'AB'.repeat(20);
+  assert.match(refused({ OPENCVM_ETHEREUM_RPC_URL: 'http://127.0.0.1:8545' }), /OPENCVM_ETHEREUM_KMS_CONTRACT is not set: the ETHEREUM KMS needs OPENCVM_ETHEREUM_RPC_URL and OPENCVM_ETHEREUM_KMS_CONTRACT/);
+  assert.match(refused({ OPENCVM_BASE_KMS_CONTRACT: contract }), /OPENCVM_BASE_RPC_URL is not set/);
+  assert.deepEqual(loadConfig({}).chains, []);
+  assert.deepEqual(
+    loadConfig({ OPENCVM_ETHEREUM_RPC_URL: 'http://127.0.0.1:8545', OPENCVM_ETHEREUM_KMS_CONTRACT: contract, OPENCVM_BASE_RPC_URL: 'https://base.example/rpc', OPENCVM_BASE_KMS_CONTRACT: contract, OPENCVM_BASE_CHAIN_ID: '31337' }).chains,
+    [
+      { kmsType: 'ethereum', chainId: 1, rpcUrl: 'http://127.0.0.1:8545', kmsContract: contract.toLowerCase() },
+      { kmsType: 'base', chainId: 31337, rpcUrl: 'https://base.example/rpc', kmsContract: contract.toLowerCase() },
+    ],
+  );
+});
+
 test('every variable but OPENCVM_DATA_DIR (any path will do) has a bad value above', () => {
-  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_METRICS_TOKEN', 'OPENCVM_SEAL_KEY', 'OPENCVM_DATA_DIR']);
+  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_METRICS_TOKEN', 'OPENCVM_SEAL_KEY', 'OPENCVM_DATA_DIR', 'OPENCVM_ETHEREUM_RPC_URL', 'OPENCVM_BASE_RPC_URL']);
   assert.deepEqual(CONFIG_VARIABLES.filter((k) => !covered.has(k)), []);
 });
 

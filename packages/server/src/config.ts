@@ -16,6 +16,20 @@ export interface HostConfig {
   region?: string;
 }
 
+/** A chain whose KMS contract governs the apps of an on-chain KMS type (`ETHEREUM`, `BASE`). */
+export interface ChainConfig {
+  /** the KMS type it serves: `ethereum` or `base` */
+  kmsType: OnChainKmsType;
+  chainId: number;
+  /** JSON-RPC endpoint (it may carry a provider key in its path: never shown) */
+  rpcUrl: string;
+  /** the DstackKms-compatible contract: app registry and factory, `0x` + 40 lowercase hex */
+  kmsContract: string;
+}
+
+export const ON_CHAIN_KMS_TYPES = ['ethereum', 'base'] as const;
+export type OnChainKmsType = (typeof ON_CHAIN_KMS_TYPES)[number];
+
 export interface Config {
   host: string;
   port: number;
@@ -49,6 +63,8 @@ export interface Config {
   logLevel: string;
   /** when set, `GET /metrics` answers only a caller that sends it as `Authorization: Bearer` */
   metricsToken?: string;
+  /** the chains of the on-chain KMS types this server offers (none: PHALA KMS only) */
+  chains: ChainConfig[];
 }
 
 /** The configuration could not be read from the environment; `message` is one line, fit for an operator. */
@@ -124,6 +140,10 @@ function parseSealKey(text: string): Buffer | Problem {
   return new Problem(`it is ${t.length} characters long; make one with: openssl rand -hex 32`);
 }
 
+const address = (t: string) => (/^0x[0-9a-fA-F]{40}$/.test(t) ? t.toLowerCase() : undefined);
+const RPC_URL = 'an http:// or https:// JSON-RPC URL, e.g. http://127.0.0.1:8545';
+const KMS_CONTRACT = 'the KMS contract address, 0x and 40 hex digits';
+
 const schema = z.object({
   PORT: variable('a port number, 0 to 65535', wholeNumber(0, 65535)).default(8000),
   HOST: variable('a host name or IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0', (t) =>
@@ -154,6 +174,12 @@ const schema = z.object({
   OPENCVM_METRICS_TOKEN: variable('at least 16 printable ASCII characters without spaces (sent as Authorization: Bearer <token>)', (t) =>
     /^[\x21-\x7e]{16,}$/.test(t) ? t : undefined,
   ).optional(),
+  OPENCVM_ETHEREUM_RPC_URL: variable(RPC_URL, (t) => (httpUrl(t) ? t : undefined)).optional(),
+  OPENCVM_ETHEREUM_KMS_CONTRACT: variable(KMS_CONTRACT, address).optional(),
+  OPENCVM_ETHEREUM_CHAIN_ID: variable('a chain id, 1 or more', wholeNumber(1)).default(1),
+  OPENCVM_BASE_RPC_URL: variable(RPC_URL, (t) => (httpUrl(t) ? t : undefined)).optional(),
+  OPENCVM_BASE_KMS_CONTRACT: variable(KMS_CONTRACT, address).optional(),
+  OPENCVM_BASE_CHAIN_ID: variable('a chain id, 1 or more', wholeNumber(1)).default(8453),
 });
 
 /** The variables `loadConfig` reads, in the order of the README's table. */
@@ -164,6 +190,8 @@ function shown(name: string, value: string): string {
   if (name === 'OPENCVM_API_KEY' || name === 'OPENCVM_METRICS_TOKEN' || name === 'OPENCVM_SEAL_KEY') return `(${value.length} characters, not shown)`;
   if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/^([^:/]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@'));
   if (name === 'OPENCVM_HOSTS') return JSON.stringify(value.replace(/#[^,]*/g, '#***'));
+  // a provider's RPC URL often carries its key in the path or query: only the origin is shown
+  if (name.endsWith('_RPC_URL')) return JSON.stringify(httpUrl(value) ? `${new URL(value).origin}/***` : '(not shown)');
   return JSON.stringify(value);
 }
 
@@ -182,6 +210,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const v = parsed.data;
+  const chains: ChainConfig[] = [];
+  const missing: string[] = [];
+  for (const [kmsType, rpcUrl, kmsContract, chainId] of [
+    ['ethereum', v.OPENCVM_ETHEREUM_RPC_URL, v.OPENCVM_ETHEREUM_KMS_CONTRACT, v.OPENCVM_ETHEREUM_CHAIN_ID],
+    ['base', v.OPENCVM_BASE_RPC_URL, v.OPENCVM_BASE_KMS_CONTRACT, v.OPENCVM_BASE_CHAIN_ID],
+  ] as const) {
+    const prefix = `OPENCVM_${kmsType.toUpperCase()}`;
+    if (rpcUrl && kmsContract) chains.push({ kmsType, chainId, rpcUrl, kmsContract });
+    else if (rpcUrl) missing.push(`${prefix}_KMS_CONTRACT is not set: the ${kmsType.toUpperCase()} KMS needs ${prefix}_RPC_URL and ${prefix}_KMS_CONTRACT (npm run chain prints both for a local chain)`);
+    else if (kmsContract) missing.push(`${prefix}_RPC_URL is not set: the ${kmsType.toUpperCase()} KMS needs ${prefix}_RPC_URL and ${prefix}_KMS_CONTRACT (npm run chain prints both for a local chain)`);
+  }
+  if (missing.length) throw new ConfigError(`invalid configuration: ${missing.join('; ')}`);
   return {
     host: v.HOST,
     port: v.PORT,
@@ -200,5 +240,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orphanGraceMs: v.OPENCVM_ORPHAN_GRACE_MS,
     logLevel: v.LOG_LEVEL,
     metricsToken: v.OPENCVM_METRICS_TOKEN,
+    chains,
   };
 }

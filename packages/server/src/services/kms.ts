@@ -23,15 +23,17 @@ import {
   toHex,
   type KmsRecord,
 } from '@opencvm/core';
-import { ConfigError } from '../config.ts';
+import { ConfigError, type ChainConfig } from '../config.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { cvmOnHost } from '../store/cvms.ts';
-import { upsertOffChainKms } from '../store/kms.ts';
+import { upsertOffChainKms, upsertOnChainKms } from '../store/kms.ts';
 import { nodeIdByKmsTokenHash } from '../store/nodes.ts';
 import { insertSecretIfAbsent, readSecret } from '../store/secrets.ts';
 
 export const BUILTIN_KMS_ID = 'kms-phala-builtin';
 export const BUILTIN_KMS_VERSION = 'opencvm-kms/0.1.0';
+/** The id of the KMS of an on-chain type (`kms-ethereum`, `kms-base`). */
+export const onChainKmsId = (kmsType: string) => `kms-${kmsType}`;
 
 export interface RootKeys {
   caScalar: Uint8Array;
@@ -172,9 +174,23 @@ export class KmsService {
     };
   }
 
-  /** Insert or refresh the built-in KMS row (its URL follows the server's public URL). */
-  async register(): Promise<void> {
+  /**
+   * Insert or refresh the built-in KMS row (its URL follows the server's public URL), and one row per
+   * configured chain: the same key service, whose release policy for those apps is the chain's KMS contract.
+   */
+  async register(chains: ChainConfig[] = []): Promise<void> {
     await upsertOffChainKms(this.db, this.builtinRecord());
+    for (const c of chains) {
+      await upsertOnChainKms(this.db, {
+        id: onChainKmsId(c.kmsType),
+        slug: c.kmsType,
+        kms_type: c.kmsType,
+        url: `${this.publicUrl.value}/kms`,
+        version: BUILTIN_KMS_VERSION,
+        chain_id: c.chainId,
+        kms_contract_address: c.kmsContract,
+      });
+    }
   }
 
   /** The app's X25519 env-encryption public key (hex). Derivation is cached: it costs a P-256 key. */

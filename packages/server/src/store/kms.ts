@@ -17,6 +17,20 @@ export async function upsertOffChainKms(q: Queryable, k: Pick<KmsRecord, 'id' | 
   );
 }
 
+/**
+ * Insert or refresh the KMS of an on-chain type (`ethereum`, `base`): one per type, id `kms-<type>`, its chain
+ * and KMS contract as the server is configured now (apps keep their own app contracts).
+ */
+export async function upsertOnChainKms(q: Queryable, k: Pick<KmsRecord, 'id' | 'slug' | 'kms_type' | 'url' | 'version' | 'chain_id' | 'kms_contract_address'>): Promise<void> {
+  await q.query(
+    `INSERT INTO kms_instances (id, slug, kms_type, url, version, chain_id, kms_contract_address, gateway_app_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+     ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, version = EXCLUDED.version, chain_id = EXCLUDED.chain_id,
+                                    kms_contract_address = EXCLUDED.kms_contract_address`,
+    [k.id, k.slug, k.kms_type, k.url, k.version, k.chain_id, k.kms_contract_address],
+  );
+}
+
 export async function findKms(q: Queryable, id: string): Promise<KmsRow | null> {
   const [k] = await q.query<KmsRow>('SELECT * FROM kms_instances WHERE id = $1', [id]);
   return k ?? null;
