@@ -1,5 +1,6 @@
 /**
- * `npm test` runner: every `packages/<pkg>/src/**\/*.test.ts`, with node's own test runner.
+ * `npm test` runner: every `packages/<pkg>/src/**\/*.test.ts` and `scripts/*.test.ts` (the scripts a user runs),
+ * with node's own test runner.
  * (Node 20's `--test` does not expand globs, so the files are listed here.) Arguments narrow the set:
  * `npm run test:unit -- provision security` runs only files whose path contains one of the words.
  *
@@ -31,6 +32,7 @@ function findTests(dir: string): string[] {
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const files = readdirSync(join(root, 'packages'))
   .flatMap((pkg) => findTests(join(root, 'packages', pkg, 'src')))
+  .concat(findTests(join(root, 'scripts')))
   .map((f) => relative(root, f))
   .filter((f) => !filters.length || filters.some((w) => f.includes(w)))
   .sort();

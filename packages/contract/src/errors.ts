@@ -29,6 +29,8 @@ export const ErrorCodes = {
   OS_IMAGE_NOT_COMPATIBLE: 'ERR-02-013',
   NODE_CAPACITY_NOT_CONFIGURED: 'ERR-02-014',
   QUOTA_EXCEEDED: 'ERR-02-015',
+  /** opencvm: the chain of an on-chain KMS did not answer (HTTP 503, Retry-After); nothing was written. */
+  CHAIN_UNAVAILABLE: 'ERR-02-016',
   CVM_NOT_FOUND: 'ERR-03-001',
   MULTIPLE_CVMS_SAME_NAME: 'ERR-03-002',
   CVM_NOT_IN_WORKSPACE: 'ERR-03-003',
