@@ -18,6 +18,7 @@ import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
 import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
+import { ChainService } from './services/chain.ts';
 import { KmsService, loadRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
 import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
@@ -87,6 +88,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
     const kms = new KmsService(db, await loadRootKeys(db, { dataDir: config.dataDir, sealKey: config.sealKey }), urlBox);
+    const chain = new ChainService(config.chains);
     const nodes = new NodeService(db, (node) => (method, seconds, error) => metrics.hostCall(node, method, seconds, error));
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const installation = await installationId(db);
@@ -110,6 +112,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       db,
       auth: new AuthService(db),
       kms,
+      chain,
       nodes,
       deploy: new DeployService(db, kms, config.provisionTtlMs, () => w.wake()),
       lifecycle: new LifecycleService(db, () => w.wake()),

@@ -6,6 +6,7 @@ import type { AuthService, Principal } from '../services/auth.ts';
 import type { CatalogService } from '../services/catalog.ts';
 import type { ReadService } from '../services/reads.ts';
 import type { DeployService } from '../services/deploy.ts';
+import type { ChainService } from '../services/chain.ts';
 import type { KmsService } from '../services/kms.ts';
 import type { LifecycleService } from '../services/lifecycle.ts';
 import type { LogUrlService } from '../services/log-urls.ts';
@@ -21,6 +22,8 @@ export interface Services {
   db: Db;
   auth: AuthService;
   kms: KmsService;
+  /** reads of the ETHEREUM / BASE chains' KMS and app contracts */
+  chain: ChainService;
   nodes: NodeService;
   deploy: DeployService;
   lifecycle: LifecycleService;

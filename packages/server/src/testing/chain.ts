@@ -1,0 +1,75 @@
+/**
+ * On-chain KMS tests: a real local chain (anvil, with Ethereum's chain id so the official SDK and CLI pick their
+ * viem chain and find Multicall3) with our KMS contract deployed, allowing the simulated host's production OS
+ * images, and a test env whose server serves `ETHEREUM` from it.
+ */
+import { deployKms, startChain, type ChainAccount, type DeployedKms, type LocalChain } from '@opencvm/contracts';
+import { defaultImages } from '@opencvm/vmm-sim';
+import type { ChainConfig } from '../config.ts';
+import { startTestEnv, type TestEnv, type TestEnvOptions } from './harness.ts';
+
+export interface TestChain {
+  chain: LocalChain;
+  kms: DeployedKms;
+  /** the server's configuration of this chain (as `ETHEREUM`) */
+  config: ChainConfig;
+  /** owns the KMS contract (anvil's account 0) */
+  kmsOwner: ChainAccount;
+  /** a user who deploys apps and owns them (anvil's account 1) */
+  user: ChainAccount;
+  /** another funded account (a multisig's signer, a stranger) (anvil's account 2) */
+  other: ChainAccount;
+  stop(): Promise<void>;
+}
+
+/** A fresh anvil with our KMS contract, allowing the simulated host's production OS images. */
+export async function startTestChain(opts: { chainId?: number; kmsType?: ChainConfig['kmsType'] } = {}): Promise<TestChain> {
+  const chainId = opts.chainId ?? 1;
+  const chain = await startChain({ chainId });
+  try {
+    const [kmsOwner, user, other] = chain.accounts;
+    const kms = await deployKms({
+      rpcUrl: chain.rpcUrl,
+      chainId,
+      privateKey: kmsOwner!.privateKey,
+      osImageHashes: defaultImages().filter((i) => !i.isDev).map((i) => `0x${i.osImageHash}` as const),
+    });
+    return {
+      chain,
+      kms,
+      config: { kmsType: opts.kmsType ?? 'ethereum', chainId, rpcUrl: chain.rpcUrl, kmsContract: kms.address.toLowerCase() },
+      kmsOwner: kmsOwner!,
+      user: user!,
+      other: other!,
+      stop: () => chain.stop(),
+    };
+  } catch (e) {
+    await chain.stop();
+    throw e;
+  }
+}
+
+export interface OnChainEnv {
+  env: TestEnv;
+  chain: TestChain;
+  close(): Promise<void>;
+}
+
+/** A test env whose server offers `ETHEREUM` on a fresh local chain (and PHALA, as always). */
+export async function startOnChainEnv(opts: TestEnvOptions = {}): Promise<OnChainEnv> {
+  const chain = await startTestChain();
+  try {
+    const env = await startTestEnv({ ...opts, config: { ...opts.config, chains: [chain.config] } });
+    return {
+      env,
+      chain,
+      close: async () => {
+        await env.close();
+        await chain.stop();
+      },
+    };
+  } catch (e) {
+    await chain.stop();
+    throw e;
+  }
+}
