@@ -6,3 +6,4 @@ export { appAuthAbi, appAuthBytecode, appAuthDeployedBytecode, compiler, kmsAuth
 export { anvilBinary, startChain, type ChainAccount, type ChainOptions, type LocalChain } from './chain.ts';
 export { chainAt, deployKms, nextAppId, type DeployedKms, type DeployKmsOptions } from './deploy.ts';
 export { bootInfo, type AppBootInfo } from './boot-info.ts';
+export { quietly } from './quietly.ts';

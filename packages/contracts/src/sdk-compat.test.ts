@@ -23,6 +23,7 @@ import { appAuthAbi, kmsAuthAbi } from './artifacts.ts';
 import { bootInfo } from './boot-info.ts';
 import { startChain, type LocalChain } from './chain.ts';
 import { deployKms, nextAppId, type DeployedKms } from './deploy.ts';
+import { quietly } from './quietly.ts';
 
 const h = (label: string): Hex => keccak256(toHex(label));
 /** The SDK takes compose hashes and device ids as hex without 0x (as the Phala Cloud API answers them). */
@@ -35,17 +36,6 @@ let client: PublicClient;
 let kms: DeployedKms;
 let userKey: Hex;
 let user: Address;
-
-/** The SDK's addComposeHash prints the receipt's logs with console.log; keep the test output readable. */
-async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const log = console.log;
-  console.log = () => {};
-  try {
-    return await fn();
-  } finally {
-    console.log = log;
-  }
-}
 
 before(async () => {
   chain = await startChain({ chainId: 1 });

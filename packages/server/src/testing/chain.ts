@@ -5,7 +5,7 @@
  */
 import { createClient, deployAppAuth } from '@phala/cloud';
 import type { Chain } from 'viem';
-import { deployKms, startChain, type ChainAccount, type DeployedKms, type LocalChain } from '@opencvm/contracts';
+import { deployKms, quietly, startChain, type ChainAccount, type DeployedKms, type LocalChain } from '@opencvm/contracts';
 import { defaultImages } from '@opencvm/vmm-sim';
 import type { ChainConfig } from '../config.ts';
 import { startTestEnv, type TestEnv, type TestEnvOptions } from './harness.ts';
@@ -76,16 +76,8 @@ export async function startOnChainEnv(opts: TestEnvOptions = {}): Promise<OnChai
   }
 }
 
-/** The official SDK's on-chain helpers print receipts with console.log: keep test output readable. */
-export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const log = console.log;
-  console.log = () => {};
-  try {
-    return await fn();
-  } finally {
-    console.log = log;
-  }
-}
+/** The official SDK's on-chain helpers print receipts with console.log: `quietly` keeps test output readable. */
+export { quietly };
 
 export interface OnChainDeployOptions {
   /** deploy the app contract for this device instead of the provision's (a device the CVM's host is not; '': none) */
