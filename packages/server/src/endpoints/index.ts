@@ -18,6 +18,7 @@ import getWorkspace from './catalog/get-workspace.ts';
 import listAllInstanceTypeFamilies from './catalog/list-all-instance-type-families.ts';
 import listFamilyInstanceTypes from './catalog/list-family-instance-types.ts';
 import listWorkspaces from './catalog/list-workspaces.ts';
+import nextAppIds from './catalog/next-app-ids.ts';
 import getCvmComposeFile from './cvms/get-cvm-compose-file.ts';
 import getCvmDockerCompose from './cvms/get-cvm-docker-compose.ts';
 import getCvmOperation from './cvms/get-cvm-operation.ts';
@@ -86,6 +87,7 @@ export const routes = [
   listAllInstanceTypeFamilies,
   listFamilyInstanceTypes,
   listWorkspaces,
+  nextAppIds,
   getCvmComposeFile,
   getCvmDockerCompose,
   getCvmOperation,
