@@ -20,6 +20,7 @@ import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
 import { ChainService } from './services/chain.ts';
 import { KmsService, loadRootKeys } from './services/kms.ts';
+import { KmsAuthService } from './services/kms-auth.ts';
 import { LifecycleService } from './services/lifecycle.ts';
 import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
@@ -113,6 +114,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       auth: new AuthService(db),
       kms,
       chain,
+      kmsAuth: new KmsAuthService(chain),
       nodes,
       deploy: new DeployService(db, kms, config.provisionTtlMs, () => w.wake()),
       lifecycle: new LifecycleService(db, () => w.wake()),

@@ -36,6 +36,9 @@ import refreshCvmInstanceIdNew from './instance-ids/refresh-cvm-instance-id-new.
 import refreshCvmInstanceId from './instance-ids/refresh-cvm-instance-id.ts';
 import refreshCvmInstanceIdsNew from './instance-ids/refresh-cvm-instance-ids-new.ts';
 import refreshCvmInstanceIds from './instance-ids/refresh-cvm-instance-ids.ts';
+import checkAppBootAuth from './kms-auth/check-app-boot-auth.ts';
+import checkKmsBootAuth from './kms-auth/check-kms-boot-auth.ts';
+import getKmsAuthInfo from './kms-auth/get-kms-auth-info.ts';
 import commitCvmReplica from './lifecycle/commit-cvm-replica.ts';
 import createAppInstance from './lifecycle/create-app-instance.ts';
 import deleteCvm from './lifecycle/delete-cvm.ts';
@@ -105,6 +108,9 @@ export const routes = [
   refreshCvmInstanceId,
   refreshCvmInstanceIdsNew,
   refreshCvmInstanceIds,
+  checkAppBootAuth,
+  checkKmsBootAuth,
+  getKmsAuthInfo,
   commitCvmReplica,
   createAppInstance,
   deleteCvm,

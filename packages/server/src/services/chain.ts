@@ -73,6 +73,21 @@ const hex20 = (h: string | null | undefined): Address => {
   return (t ? `0x${t.padStart(40, '0')}` : zeroAddress) as Address;
 };
 
+/** dstack's `AppBootInfo` tuple: hex left-padded to each field's size (as dstack's auth-eth does), zero when absent. */
+function appBootInfo(boot: BootInfo) {
+  return {
+    appId: hex20(boot.appId),
+    composeHash: hex32(boot.composeHash),
+    instanceId: hex20(boot.instanceId),
+    deviceId: hex32(boot.deviceId),
+    mrAggregated: hex32(boot.mrAggregated),
+    mrSystem: hex32(boot.mrSystem),
+    osImageHash: hex32(boot.osImageHash),
+    tcbStatus: boot.tcbStatus ?? 'UpToDate',
+    advisoryIds: boot.advisoryIds ?? [],
+  };
+}
+
 interface Handle {
   config: ChainConfig;
   client: PublicClient;
@@ -151,26 +166,46 @@ export class ChainService {
    * The KMS contract's verdict on a boot (`isAppAllowed(AppBootInfo)`): the app is registered, the OS image
    * allowed, and the app's contract allows the compose hash and the device, as dstack's KMS asks it.
    */
-  async isAppAllowed(kms: KmsRecord, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
+  async isAppAllowed(kms: Pick<KmsRecord, 'kms_type'>, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
     const { config, client } = this.handle(kms);
     return this.read(config, async () => {
       const [allowed, reason] = await client.readContract({
         address: hex20(config.kmsContract),
         abi: kmsAuthAbi,
         functionName: 'isAppAllowed',
-        args: [{
-          appId: hex20(boot.appId),
-          composeHash: hex32(boot.composeHash),
-          instanceId: hex20(boot.instanceId),
-          deviceId: hex32(boot.deviceId),
-          mrAggregated: hex32(boot.mrAggregated),
-          mrSystem: hex32(boot.mrSystem),
-          osImageHash: hex32(boot.osImageHash),
-          tcbStatus: boot.tcbStatus ?? 'UpToDate',
-          advisoryIds: boot.advisoryIds ?? [],
-        }],
+        args: [appBootInfo(boot)],
       });
       return { allowed, reason };
+    });
+  }
+
+  /**
+   * The KMS contract's verdict on a KMS instance's boot (`isKmsAllowed(AppBootInfo)`: TCB up to date, OS
+   * image, aggregated MR and device allowed), as dstack-kms asks it of itself and of the KMS it replicates from.
+   */
+  async isKmsAllowed(kms: Pick<KmsRecord, 'kms_type'>, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
+    const { config, client } = this.handle(kms);
+    return this.read(config, async () => {
+      const [allowed, reason] = await client.readContract({
+        address: hex20(config.kmsContract),
+        abi: kmsAuthAbi,
+        functionName: 'isKmsAllowed',
+        args: [appBootInfo(boot)],
+      });
+      return { allowed, reason };
+    });
+  }
+
+  /** The KMS contract's `gatewayAppId()` and `appImplementation()`. */
+  async kmsSettings(kms: Pick<KmsRecord, 'kms_type'>): Promise<{ gatewayAppId: string; appImplementation: Address }> {
+    const { config, client } = this.handle(kms);
+    return this.read(config, async () => {
+      const address = hex20(config.kmsContract);
+      const [gatewayAppId, appImplementation] = await Promise.all([
+        client.readContract({ address, abi: kmsAuthAbi, functionName: 'gatewayAppId' }),
+        client.readContract({ address, abi: kmsAuthAbi, functionName: 'appImplementation' }),
+      ]);
+      return { gatewayAppId, appImplementation };
     });
   }
 
@@ -206,7 +241,7 @@ export class ChainService {
     });
   }
 
-  private handle(kms: KmsRecord): Handle {
+  private handle(kms: Pick<KmsRecord, 'kms_type'>): Handle {
     const h = this.handles.get(kms.kms_type);
     if (!h) {
       const t = kms.kms_type.toUpperCase();
