@@ -43,6 +43,10 @@ export const ErrorCodes = {
   CVM_BUSY: 'ERR-03-009',
   /** opencvm: a commit token is unknown, used, expired, or for another CVM. */
   COMMIT_TOKEN_INVALID: 'ERR-01-009',
+  /** opencvm: an on-chain KMS app is not registered in the chain's KMS contract (or has no contract at its app id). */
+  APP_NOT_REGISTERED: 'ERR-01-010',
+  /** opencvm: the app's contract does not allow the device (host) the CVM is placed on. */
+  DEVICE_NOT_ALLOWED: 'ERR-01-011',
   /** opencvm: the request needs an API key (`X-API-Key`). */
   API_KEY_REQUIRED: 'ERR-06-101',
   /** opencvm: the API key is unknown or revoked. */

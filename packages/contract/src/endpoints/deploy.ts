@@ -41,14 +41,16 @@ export const commitCvmProvision = defineEndpoint({
   method: 'POST',
   path: '/api/v1/cvms',
   summary: 'Phase two of a deploy: record the CVM from a provision and boot it',
-  description: 'Answers at once; the CVM shows `starting` until its host reports the boot done (`running`).',
+  description:
+    'Answers at once; the CVM shows `starting` until its host reports the boot done (`running`). With an on-chain KMS (ETHEREUM, BASE), `app_id` is the app contract `deployAppAuth` deployed; before anything is recorded the chain is asked whether the app is registered in the KMS contract and allows the compose hash and the device the CVM is placed on.',
   tag: 'Deploy',
   auth: 'apiKey',
   body: { json: commitRequestSchema },
   success: { status: 200, description: 'The CVM, starting', json: commitResultSchema },
   errors: {
-    400: [E.HASH_INVALID_OR_EXPIRED, E.INCOMPATIBLE_CONFIG, ...PLACEMENT_ERRORS],
-    409: [E.DUPLICATE_CVM_NAME, E.CVM_APP_ID_CONFLICT],
+    400: [E.HASH_INVALID_OR_EXPIRED, E.INCOMPATIBLE_CONFIG, E.INVALID_REQUEST, E.KMS_NOT_FOUND, E.APP_NOT_REGISTERED, E.HASH_NOT_ALLOWED, E.DEVICE_NOT_ALLOWED, ...PLACEMENT_ERRORS],
+    409: [E.DUPLICATE_CVM_NAME, E.CVM_APP_ID_CONFLICT, E.CVM_BUSY],
+    503: [E.CHAIN_UNAVAILABLE],
   },
   phalaSchema: 'CommitCvmProvisionSchema',
 });

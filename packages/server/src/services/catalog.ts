@@ -1,6 +1,7 @@
 /** Catalogue reads: instance types, OS images, KMS instances. */
 import { DEFAULT_INSTANCE_TYPES, ErrorCodes, kmsInfo, notFound, type KmsRecord } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
+import type { ChainService } from './chain.ts';
 import { findKmsByRef, listKms } from '../store/kms.ts';
 import { listOsImages } from '../store/nodes.ts';
 
@@ -18,7 +19,10 @@ export const pageOf = <T>(all: T[], { page, pageSize }: Page) => ({
 });
 
 export class CatalogService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly chain: ChainService,
+  ) {}
 
   instanceTypeFamilies() {
     const families = [...new Set(DEFAULT_INSTANCE_TYPES.map((t) => t.family))];
@@ -49,7 +53,7 @@ export class CatalogService {
   }
 
   async kmsList(onchain: boolean | undefined, page: Page) {
-    return pageOf((await listKms(this.db, onchain)).map(kmsInfo), page);
+    return pageOf((await listKms(this.db, this.chain.offeredKmsTypes(), onchain)).map(kmsInfo), page);
   }
 
   /** A KMS by id, slug or type (`phala`, `ethereum`, `base`). */

@@ -108,6 +108,11 @@ export class ChainService {
     return this.handles.get(kmsType.toLowerCase())?.config ?? null;
   }
 
+  /** The KMS types this server offers: `phala`, and those of the configured chains. */
+  offeredKmsTypes(): string[] {
+    return ['phala', ...this.handles.keys()];
+  }
+
   /** The configured chains. */
   chains(): ChainConfig[] {
     return [...this.handles.values()].map((h) => h.config);

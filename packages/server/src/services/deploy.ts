@@ -28,10 +28,18 @@ import {
 import type { Db, Queryable } from '../db/index.ts';
 import { insertApp, isAppIdTaken } from '../store/apps.ts';
 import { findCvmById, insertCommittedCvm, isNameUniqueViolation } from '../store/cvms.ts';
-import { insertProvision, lockProvisionForCommit, readProvisionContext, type ProvisionForCommit, type ProvisionSettings } from '../store/provisions.ts';
+import {
+  insertProvision,
+  lockProvisionForCommit,
+  provisionChainContext,
+  readProvisionContext,
+  type ProvisionForCommit,
+  type ProvisionSettings,
+} from '../store/provisions.ts';
 import { newRevisionId } from '../store/revisions.ts';
 import { advanceNonce, lockDeployer, readDeployer, takeNextNonce } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
+import type { ChainService } from './chain.ts';
 import type { KmsService } from './kms.ts';
 import { place, placeWith } from './scheduler.ts';
 
@@ -41,6 +49,7 @@ export class DeployService {
   constructor(
     private readonly db: Db,
     private readonly kms: KmsService,
+    private readonly chain: ChainService,
     private readonly provisionTtlMs: number,
     private readonly onQueued: () => void,
   ) {}
@@ -60,6 +69,10 @@ export class DeployService {
       ? await readProvisionContext(this.db, { kmsIdOrSlug: req.kms_id || null, kmsType, workspaceId: p.workspaceId, name: req.name })
       : null;
     const kms = this.resolveKms(req.kms, req.kms_id, context?.kms ?? null);
+    if (kms.kms_type !== 'phala' && !this.chain.chainOf(kms.kms_type)) {
+      const t = kms.kms_type.toUpperCase();
+      throw badRequest(ErrorCodes.KMS_NOT_FOUND, `The ${t} KMS has no chain configured on this server any more: use kms PHALA, or ask its operator to set OPENCVM_${t}_RPC_URL and OPENCVM_${t}_KMS_CONTRACT.`);
+    }
     if ((req.nonce != null || req.app_id) && kms.kms_type !== 'phala') {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'nonce and app_id can only be chosen with PHALA KMS; with an on-chain KMS the app_id is the AppAuth contract address.');
     }
@@ -136,6 +149,9 @@ export class DeployService {
     if (!appId) throw new ApiError(422, ErrorCodes.INVALID_REQUEST, `app_id "${req.app_id}" is not an app id: pass the 40-hex app_id that provision returned.`);
     const composeHash = req.compose_hash.replace(/^0x/, '').toLowerCase();
     const encryptedEnv = req.encrypted_env ? req.encrypted_env.replace(/^0x/, '').toLowerCase() : null;
+    // an on-chain KMS app: the chain is asked first, outside the transaction (a chain that does not answer is a
+    // 503 and nothing is written); the transaction then checks it commits the provision that was checked
+    const checked = await this.checkOnChain(p, req, appId, composeHash);
 
     const cvmId = await this.db.tx(async (q) => {
       // Locks, in this order, so that commits racing each other queue rather than deadlock, and each hot one
@@ -144,6 +160,9 @@ export class DeployService {
       // No workspace lock: the name is kept unique by the `cvms_name_unique` index, checked first for the
       // usual answer; a commit that races another for the same name gets the same 409 from the index.
       const prov = await findProvision(q, p.workspaceId, composeHash, appId);
+      if (prov.kms_type !== 'phala' && (!checked || checked.id !== prov.id)) {
+        throw conflict(ErrorCodes.CVM_BUSY, `The provision of compose_hash ${composeHash} changed while its app was checked on the chain: commit again.`);
+      }
       if (prov.kms_type === 'phala' && prov.app_id !== appId) {
         throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `app_id ${appId} is not the app_id this compose_hash was provisioned for (${prov.app_id}).`);
       }
@@ -157,7 +176,8 @@ export class DeployService {
       if (prov.name_taken) throw nameTaken(prov.name);
       const owner = await insertApp(q, {
         app_id: appId, workspace_id: p.workspaceId, name: prov.name, kms_id: prov.kms_id,
-        env_pubkey: prov.kms_type === 'phala' ? this.kms.envPublicKey(appId) : null, nonce: prov.nonce,
+        // this server's key service is the KMS of every type (the chain only decides what it releases)
+        env_pubkey: this.kms.envPublicKey(appId), nonce: prov.nonce,
         contract_address: req.contract_address ?? null, deployer_address: req.deployer_address ?? null,
       });
       if (owner !== p.workspaceId) {
@@ -194,6 +214,40 @@ export class DeployService {
     return {
       app_ids: Array.from({ length: counts }, (_, i) => ({ app_id: createAddress(ws.team_wallet, first + i), nonce: first + i })),
     };
+  }
+
+  /**
+   * For a provision of an on-chain KMS: the app must be registered in the chain's KMS contract, have its AppAuth
+   * contract at `app_id`, allow the compose hash and (unless it allows any device) the node's device. Answers the
+   * provision that was checked; null for a PHALA KMS provision (or none: the transaction says why).
+   */
+  private async checkOnChain(p: Principal, req: CommitRequest, appId: string, composeHash: string) {
+    const ctx = await provisionChainContext(this.db, p.workspaceId, composeHash, appId);
+    if (!ctx || ctx.kms.kms_type === 'phala') return null;
+    const t = ctx.kms.kms_type.toUpperCase();
+    const contract = req.contract_address ? normalizeAppId(req.contract_address) : appId;
+    if (contract !== appId) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST,
+        `contract_address ${req.contract_address} is not app_id ${appId}: with an on-chain KMS the app id is the address of the app's contract (deployAppAuth's appId).`);
+    }
+    const app = await this.chain.app(ctx.kms, appId, { composeHash, deviceId: ctx.device_id });
+    const where = `the ${t} KMS contract ${ctx.kms.kms_contract_address} (chain ${ctx.kms.chain_id})`;
+    if (!app.registered) {
+      throw badRequest(ErrorCodes.APP_NOT_REGISTERED,
+        `App ${appId} is not registered in ${where}: deploy it with deployAppAuth against that contract (kms_info.kms_contract_address of the provision), then commit with its appId.`);
+    }
+    if (!app.deployed) {
+      throw badRequest(ErrorCodes.APP_NOT_REGISTERED, `App ${appId} is registered in ${where}, but no contract is deployed at that address on the chain.`);
+    }
+    if (!app.composeHashAllowed) {
+      throw badRequest(ErrorCodes.HASH_NOT_ALLOWED,
+        `compose_hash ${composeHash} is not allowed by app ${appId}'s contract: add it with addComposeHash (as the app's owner ${app.owner}), then commit again.`);
+    }
+    if (!app.allowAnyDevice && !app.deviceAllowed) {
+      throw badRequest(ErrorCodes.DEVICE_NOT_ALLOWED,
+        `The device this CVM was placed on (device_id ${ctx.device_id}) is not allowed by app ${appId}'s contract: add it with addDevice, or allow any device with setAllowAnyDevice, then commit again.`);
+    }
+    return ctx;
   }
 
   /** The KMS a provision asked for (`found`: what `readProvisionContext` read for it), or the 400 saying why not. */

@@ -23,6 +23,7 @@ import { listKms } from '../store/kms.ts';
 import { listNodeImages, listNodes, nodeUsage, type NodeImageRow, type NodeRow } from '../store/nodes.ts';
 import { countMemberships, memberWorkspaceBySlug, memberWorkspaces } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
+import type { ChainService } from './chain.ts';
 import type { LogUrlService } from './log-urls.ts';
 
 export interface NodeUsage {
@@ -40,6 +41,7 @@ export class ReadService {
   constructor(
     private readonly db: Db,
     private readonly logUrls: LogUrlService,
+    private readonly chain: ChainService,
   ) {}
 
   /** CVM list items; the 2025-10-28 ones carry their signed `syslog_endpoint` as the 2025-10-28 detail does. */
@@ -112,7 +114,7 @@ export class ReadService {
   }
 
   kmsList(): Promise<KmsRecord[]> {
-    return listKms(this.db);
+    return listKms(this.db, this.chain.offeredKmsTypes());
   }
 
   /** The workspaces the caller's user is a member of, by id, after `afterId`. */

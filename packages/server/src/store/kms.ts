@@ -36,11 +36,16 @@ export async function findKms(q: Queryable, id: string): Promise<KmsRow | null> 
   return k ?? null;
 }
 
-/** The KMS instances, oldest first; `onchain` keeps only those with (true) or without (false) a chain. */
-export function listKms(q: Queryable, onchain?: boolean): Promise<KmsRow[]> {
+/**
+ * The KMS instances of the types offered (`phala` and the configured chains': a chain no longer configured keeps
+ * its row for its apps, but is not offered), oldest first; `onchain` keeps only those with (true) or without
+ * (false) a chain.
+ */
+export function listKms(q: Queryable, offered: string[], onchain?: boolean): Promise<KmsRow[]> {
   return q.query<KmsRow>(
-    `SELECT * FROM kms_instances WHERE ($1::boolean IS NULL OR (chain_id IS NOT NULL) = $1) ORDER BY created_at, id`,
-    [onchain ?? null],
+    `SELECT * FROM kms_instances WHERE kms_type = ANY($1::text[]) AND ($2::boolean IS NULL OR (chain_id IS NOT NULL) = $2)
+      ORDER BY created_at, id`,
+    [offered, onchain ?? null],
   );
 }
 

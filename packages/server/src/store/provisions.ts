@@ -3,6 +3,7 @@
  * validated, hashed app-compose, the node it was placed on and the app id it reserved until the commit
  * (`POST /cvms`) uses it, once, or it expires.
  */
+import type { KmsRecord } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
 import type { CvmRow } from './cvms.ts';
 import type { KmsRow } from './kms.ts';
@@ -115,6 +116,31 @@ export async function lockProvisionForCommit(q: Queryable, workspaceId: number, 
        FROM provisions p JOIN kms_instances k ON k.id = p.kms_id
       WHERE p.workspace_id = $1 AND p.compose_hash = $2 AND (p.app_id = $3 OR p.app_id IS NULL)
       ORDER BY (p.committed_at IS NULL) DESC, (p.expires_at > now()) DESC, p.id DESC LIMIT 1 FOR UPDATE OF p`,
+    [workspaceId, composeHash, appId],
+  );
+  return row ?? null;
+}
+
+/** What a commit of an on-chain KMS app checks on the chain before its transaction: the KMS and the node's device. */
+export interface ProvisionChainContext {
+  id: number;
+  kms: KmsRecord;
+  node_id: number;
+  device_id: string;
+}
+
+/**
+ * The provision a commit of (workspace, compose hash, app id) is for, as `lockProvisionForCommit` picks it, with
+ * its KMS record and its node's device id; not locked (read before the chain is asked, outside the transaction).
+ */
+export async function provisionChainContext(q: Queryable, workspaceId: number, composeHash: string, appId: string): Promise<ProvisionChainContext | null> {
+  const [row] = await q.query<ProvisionChainContext>(
+    `SELECT p.id, p.node_id, n.device_id,
+            json_build_object('id', k.id, 'slug', k.slug, 'kms_type', k.kms_type, 'url', k.url, 'version', k.version, 'chain_id', k.chain_id,
+                              'kms_contract_address', k.kms_contract_address, 'gateway_app_id', k.gateway_app_id) AS kms
+       FROM provisions p JOIN kms_instances k ON k.id = p.kms_id JOIN nodes n ON n.id = p.node_id
+      WHERE p.workspace_id = $1 AND p.compose_hash = $2 AND (p.app_id = $3 OR p.app_id IS NULL)
+      ORDER BY (p.committed_at IS NULL) DESC, (p.expires_at > now()) DESC, p.id DESC LIMIT 1`,
     [workspaceId, composeHash, appId],
   );
   return row ?? null;

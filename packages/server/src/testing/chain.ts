@@ -3,6 +3,8 @@
  * viem chain and find Multicall3) with our KMS contract deployed, allowing the simulated host's production OS
  * images, and a test env whose server serves `ETHEREUM` from it.
  */
+import { createClient, deployAppAuth } from '@phala/cloud';
+import type { Chain } from 'viem';
 import { deployKms, startChain, type ChainAccount, type DeployedKms, type LocalChain } from '@opencvm/contracts';
 import { defaultImages } from '@opencvm/vmm-sim';
 import type { ChainConfig } from '../config.ts';
@@ -72,4 +74,55 @@ export async function startOnChainEnv(opts: TestEnvOptions = {}): Promise<OnChai
     await chain.stop();
     throw e;
   }
+}
+
+/** The official SDK's on-chain helpers print receipts with console.log: keep test output readable. */
+export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const log = console.log;
+  console.log = () => {};
+  try {
+    return await fn();
+  } finally {
+    console.log = log;
+  }
+}
+
+export interface OnChainDeployOptions {
+  /** deploy the app contract for this device instead of the provision's (a device the CVM's host is not; '': none) */
+  deviceId?: string;
+  /** register this compose hash instead of the provision's ('' registers none) */
+  composeHash?: string;
+  allowAnyDevice?: boolean;
+  /** the app owner's key (default: the chain's `user`) */
+  privateKey?: `0x${string}`;
+}
+
+/**
+ * The on-chain deploy as Phala's docs write it, with the official SDK: provision with `kms: "ETHEREUM"`,
+ * `deployAppAuth` against the provision's KMS contract, commit with the app's contract. Answers the provision,
+ * the deployed app and the commit's answer (or the commit's error, `commitError`).
+ */
+export async function deployOnChain(oc: OnChainEnv, name: string, compose: string, o: OnChainDeployOptions = {}) {
+  const client = createClient({ apiKey: oc.env.apiKey, baseURL: oc.env.apiUrl });
+  const provision = await client.provisionCvm({ name, compose_file: { docker_compose_file: compose }, kms: 'ETHEREUM' });
+  const deployed = await quietly(() =>
+    deployAppAuth({
+      chain: provision.kms_info!.chain as Chain,
+      rpcUrl: oc.chain.chain.rpcUrl,
+      kmsContractAddress: provision.kms_info!.kms_contract_address as `0x${string}`,
+      privateKey: o.privateKey ?? oc.chain.user.privateKey,
+      ...(o.deviceId === '' ? {} : { deviceId: o.deviceId ?? provision.device_id! }),
+      ...(o.composeHash === '' ? {} : { composeHash: o.composeHash ?? provision.compose_hash }),
+      ...(o.allowAnyDevice ? { allowAnyDevice: true } : {}),
+    }),
+  );
+  const commit = () =>
+    client.commitCvmProvision({
+      app_id: deployed.appId,
+      compose_hash: provision.compose_hash,
+      kms_id: provision.kms_id!,
+      contract_address: deployed.appAuthAddress,
+      deployer_address: deployed.deployer,
+    });
+  return { client, provision, deployed, commit };
 }
