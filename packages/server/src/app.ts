@@ -88,8 +88,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   try {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
-    const kms = new KmsService(db, await loadRootKeys(db, { dataDir: config.dataDir, sealKey: config.sealKey }), urlBox);
     const chain = new ChainService(config.chains);
+    const kms = new KmsService(db, await loadRootKeys(db, { dataDir: config.dataDir, sealKey: config.sealKey }), urlBox, chain);
     const nodes = new NodeService(db, (node) => (method, seconds, error) => metrics.hostCall(node, method, seconds, error));
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const installation = await installationId(db);

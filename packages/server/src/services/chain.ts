@@ -267,10 +267,19 @@ export class ChainService {
   }
 }
 
-/** 503 `ERR-02-016`: the chain did not answer; nothing was written. */
-export function chainUnavailable(config: ChainConfig, cause: unknown): ApiError {
+/** 503 `ERR-02-016`: the chain did not answer; nothing was written. `why` is the RPC's own reason, one line. */
+export class ChainUnavailableError extends ApiError {
+  constructor(
+    readonly chain: ChainConfig,
+    readonly why: string,
+  ) {
+    super(503, ErrorCodes.CHAIN_UNAVAILABLE,
+      `The ${chain.kmsType.toUpperCase()} chain (id ${chain.chainId}) did not answer (${why}); nothing was changed. Try again shortly.`,
+      { headers: { 'Retry-After': String(RETRY_AFTER_S) } });
+  }
+}
+
+export function chainUnavailable(config: ChainConfig, cause: unknown): ChainUnavailableError {
   const why = (cause as { shortMessage?: string })?.shortMessage ?? (cause as Error)?.message ?? String(cause);
-  return new ApiError(503, ErrorCodes.CHAIN_UNAVAILABLE,
-    `The ${config.kmsType.toUpperCase()} chain (id ${config.chainId}) did not answer (${why.split('\n')[0].slice(0, 200)}); nothing was changed. Try again shortly.`,
-    { headers: { 'Retry-After': String(RETRY_AFTER_S) } });
+  return new ChainUnavailableError(config, why.split('\n')[0].slice(0, 200));
 }
