@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ResourceError } from '@phala/cloud';
+import { settle } from './testing/deploy.ts';
 import { deployOnChain, startOnChainEnv, startTestChain, type OnChainEnv } from './testing/chain.ts';
 import { startTestEnv } from './testing/harness.ts';
 
@@ -41,7 +42,7 @@ async function refused(commit: () => Promise<unknown>, status: number, code: str
   assert.deepEqual(await counts(), before, 'a refused commit wrote something');
 }
 
-test('Phala\'s on-chain example as written: provision (ETHEREUM) → deployAppAuth → commit', async () => {
+test('Phala\'s on-chain example as written: provision (ETHEREUM) → deployAppAuth → commit → running', async () => {
   const { provision, deployed, commit } = await deployOnChain(oc, 'onchain-app', compose('web'));
   // what the on-chain flow needs from the provision: no app id yet, the chain and the KMS contract, the device
   assert.equal(provision.app_id ?? null, null);
@@ -52,6 +53,8 @@ test('Phala\'s on-chain example as written: provision (ETHEREUM) → deployAppAu
   assert.match(provision.os_image_hash ?? '', /^[0-9a-f]{64}$/);
   const vm = await commit();
   assert.equal(vm.app_id, deployed.appId.slice(2).toLowerCase());
+  const running = await settle(oc.env, vm.vm_uuid!, 'running');
+  assert.equal(running.app_id, deployed.appId.slice(2).toLowerCase());
   const [app] = await oc.env.server.db.query<{ contract_address: string; deployer_address: string; kms_id: string }>(
     'SELECT contract_address, deployer_address, kms_id FROM apps WHERE app_id = $1',
     [vm.app_id],
