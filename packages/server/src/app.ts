@@ -120,7 +120,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       catalog: new CatalogService(db, chain),
       logUrls,
       runtime: new RuntimeService(db, logUrls),
-      updates: new UpdateService(db, () => w.wake()),
+      updates: new UpdateService(db, () => w.wake(), chain, () => urlBox.value),
       instanceIds: new InstanceIdService(db, nodes, () => w.wake()),
       health: new HealthService(db),
       metrics,

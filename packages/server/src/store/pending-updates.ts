@@ -81,3 +81,21 @@ export async function claimPendingUpdate(q: Queryable, id: number): Promise<bool
   const claimed = await q.query('UPDATE pending_updates SET used_at = now() WHERE id = $1 AND used_at IS NULL RETURNING id', [id]);
   return claimed.length > 0;
 }
+
+/**
+ * The prepared patch of a CVM that leads to a compose hash (what an on-chain confirmation names): the newest
+ * unused one, else the newest used one (so the caller can say it was used).
+ */
+export async function preparedPatchFor(
+  q: Queryable,
+  cvmId: number,
+  composeHash: string,
+): Promise<Pick<PendingUpdateRow, 'id' | 'compose_hash' | 'base_hash' | 'change' | 'expires_at' | 'used_at'> | null> {
+  const [row] = await q.query<Pick<PendingUpdateRow, 'id' | 'compose_hash' | 'base_hash' | 'change' | 'expires_at' | 'used_at'>>(
+    `SELECT id, compose_hash, base_hash, change, expires_at, used_at FROM pending_updates
+      WHERE kind = 'prepared_patch' AND cvm_id = $1 AND compose_hash = $2
+      ORDER BY (used_at IS NULL) DESC, id DESC LIMIT 1`,
+    [cvmId, composeHash],
+  );
+  return row ?? null;
+}
