@@ -115,7 +115,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       chain,
       nodes,
       deploy: new DeployService(db, kms, chain, config.provisionTtlMs, () => w.wake()),
-      lifecycle: new LifecycleService(db, () => w.wake()),
+      lifecycle: new LifecycleService(db, () => w.wake(), chain, () => urlBox.value),
       reads: new ReadService(db, logUrls, chain),
       catalog: new CatalogService(db, chain),
       logUrls,

@@ -5,16 +5,20 @@
  * `confirmCvmPatch` applies it; `updateCvmEnvs` / `updatePreLaunchScript` / `updateDockerCompose` return
  * `precondition_required` and apply on their retry; `patchCvm({prepareOnly})` + `commitCvmUpdate` with the hash
  * added by another account (the app's owner, as a multisig would be). Each refusal (465, 466, 467, 468, a chain that
- * does not answer) is checked to leave the record as it was.
+ * does not answer) is checked to leave the record as it was. Replicas of an on-chain app: only on a device its
+ * contract allows, else (or with `X-Prepare-Only`) 465 and `commit-replica` / `instances` with the token.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   addComposeHash,
+  addDevice,
   commitCvmUpdate,
   confirmCvmPatch,
   encryptEnvVars,
   patchCvm,
+  removeDevice,
+  replicateCvm,
   updateCvmEnvs,
   updateDockerCompose,
   updatePreLaunchScript,
@@ -364,4 +368,89 @@ test('a PHALA KMS CVM: confirmation headers are refused, its changes apply at on
   assert.match(e.message, /PHALA KMS, whose updates are applied without an on-chain confirmation/);
   const r = await patchCvm(c, { id, docker_compose_file: compose('oc-phala', 'nginx:1.27') });
   assert.equal(r.requiresOnChainHash, false);
+});
+
+/** A raw request, as the `phala` CLI sends its replica calls (no schema on the answer). */
+async function send(env: TestEnv, method: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${env.apiUrl}${path}`, {
+    method,
+    headers: { 'x-api-key': env.apiKey, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+const replicasOf = async (appId: string) => {
+  const [r] = await oc.env.server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM cvms WHERE app_id = $1 AND deleted_at IS NULL', [appId]);
+  return r.n;
+};
+
+/** The details of a 465 as a map (the CLI reads them raw: error_code and message must be there too). */
+function kept(r: { status: number; body: any }) {
+  assert.equal(r.status, 465, JSON.stringify(r.body));
+  assert.equal(r.body.detail.error_code, 'ERR-01-005');
+  assert.equal(typeof r.body.detail.message, 'string');
+  return Object.fromEntries((r.body.detail.details as { field: string; value: any }[]).map((d) => [d.field, d.value]));
+}
+
+test('replicas of an on-chain app: at once on an allowed device; X-Prepare-Only keeps it for commit-replica', async () => {
+  const { id, vm } = await onChainCvm('oc-replica');
+  const appId = vm.app_id!;
+  const made = await replicateCvm(client(), { id });
+  assert.equal(made.app_id, appId);
+  assert.equal(await replicasOf(appId), 2);
+
+  const prep = kept(await send(oc.env, 'POST', `/cvms/${id}/replicas`, {}, { 'x-prepare-only': 'true' }));
+  assert.equal(await replicasOf(appId), 2, 'prepare-only made nothing');
+  assert.equal(prep.app_id, appId);
+  assert.equal(prep.commit_url, `${oc.env.server.url}/api/v1/cvms/${id}/commit-replica`);
+  assert.deepEqual(prep.onchain_status, { compose_hash_allowed: true, device_id_allowed: true, is_allowed: true });
+  assert.equal(prep.kms_info.chain_id, 1);
+  const commit = await send(oc.env, 'POST', `/cvms/${id}/commit-replica`, { token: prep.commit_token, compose_hash: prep.compose_hash, transaction_hash: 'already-registered' });
+  assert.equal(commit.status, 200, JSON.stringify(commit.body));
+  assert.equal(commit.body.app_id, appId);
+  assert.equal(await replicasOf(appId), 3);
+  const again = await send(oc.env, 'POST', `/cvms/${id}/commit-replica`, { token: prep.commit_token, compose_hash: '', transaction_hash: 'already-registered' });
+  assert.equal(again.status, 400);
+  assert.equal(again.body.detail.error_code, 'ERR-01-009');
+  assert.equal(await replicasOf(appId), 3);
+});
+
+test('a replica on a device the app\'s contract does not allow: 465, refused until addDevice, then commit-replica / instances', async () => {
+  const { id, vm, appId: contract, provision } = await onChainCvm('oc-device');
+  const appId = vm.app_id!;
+  const owner = { chain: chain(), rpcUrl: oc.chain.chain.rpcUrl, privateKey: oc.chain.user.privateKey };
+  await quietly(() => removeDevice({ ...owner, appAddress: contract, deviceId: provision.device_id! }));
+
+  const r = kept(await send(oc.env, 'POST', `/cvms/${id}/replicas`, {}));
+  assert.equal(await replicasOf(appId), 1, 'nothing made');
+  assert.equal(r.device_id, provision.device_id);
+  assert.deepEqual(r.onchain_status, { compose_hash_allowed: true, device_id_allowed: false, is_allowed: false });
+  const early = await send(oc.env, 'POST', `/cvms/${id}/commit-replica`, { token: r.commit_token, compose_hash: '', transaction_hash: 'already-registered' });
+  assert.equal(early.status, 400);
+  assert.equal(early.body.detail.error_code, 'ERR-01-011');
+  assert.match(early.body.detail.message, /is not allowed by app .*addDevice/);
+  assert.equal(await replicasOf(appId), 1);
+
+  // POST /apps/{app}/instances keeps one the same way; its commit is the same path with the token
+  const inst = kept(await send(oc.env, 'POST', `/apps/${appId}/instances`, {}, { 'x-prepare-only': 'true' }));
+  assert.equal(inst.commit_url, `${oc.env.server.url}/api/v1/apps/${appId}/instances`);
+
+  await quietly(() => addDevice({ ...owner, appAddress: contract, deviceId: provision.device_id! }));
+  const made = await send(oc.env, 'POST', `/cvms/${id}/commit-replica`, { token: r.commit_token, compose_hash: '', transaction_hash: 'already-registered' });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  const instance = await send(oc.env, 'POST', `/apps/${appId}/instances`, { token: inst.commit_token, compose_hash: inst.compose_hash, transaction_hash: 'already-registered' });
+  assert.equal(instance.status, 200, JSON.stringify(instance.body));
+  assert.equal(await replicasOf(appId), 3);
+});
+
+test('PHALA KMS replicas are made at once; X-Prepare-Only and commit-replica are refused for them', async () => {
+  const vm = await deployRunning(oc.env, 'oc-phala-replica', compose('oc-phala-replica'));
+  const id = vm.vm_uuid!;
+  const prep = await send(oc.env, 'POST', `/cvms/${id}/replicas`, {}, { 'x-prepare-only': 'true' });
+  assert.equal(prep.status, 400);
+  assert.match(prep.body.detail.message, /PHALA KMS, whose replicas are made at once/);
+  const commit = await send(oc.env, 'POST', `/cvms/${id}/commit-replica`, { token: 'ctk_x', compose_hash: '', transaction_hash: 'already-registered' });
+  assert.equal(commit.status, 400);
+  assert.equal(await replicasOf(vm.app_id!), 1);
 });

@@ -65,6 +65,7 @@ import {
 import { countRevisions, findRevision, listRevisions, recordRevision, type RevisionListing } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
 import type { ChainService } from './chain.ts';
+import { chainName, keptChangeAnswer } from './two-phase.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 
 export type UnifiedPatch = z.output<typeof unifiedPatchSchema>;
@@ -555,7 +556,7 @@ export class UpdateService {
    */
   private async proveAllowed(cvm: CvmView, hash: string, transactionHash: string | null | undefined): Promise<void> {
     const tx = transactionHash?.trim() ?? '';
-    const chain = `the ${cvm.kms.kms_type.toUpperCase()} chain (id ${cvm.kms.chain_id})`;
+    const chain = chainName(cvm);
     if (tx && tx !== ALREADY_REGISTERED) {
       const proof = await this.chain.composeHashAddedBy(cvm.kms, cvm.app_id, hash, tx);
       if (!proof.ok) {
@@ -575,35 +576,17 @@ export class UpdateService {
     }
   }
 
-  /**
-   * HTTP 465: the change is kept, not applied. Its `details` are what the official SDK's `patchCvm` and the
-   * single-purpose updates read (`compose_hash`, `app_id`, `device_id`, `kms_info`, the commit token and URLs,
-   * `onchain_status`); it is applied by a confirmation or by `POST /cvms/{id}/commit-update` with the token.
-   */
+  /** HTTP 465: the change is kept, not applied; a confirmation or `POST /cvms/{id}/commit-update` with the token applies it. */
   private twoPhaseAnswer(cvm: CvmView, r: Prepared): ApiError {
-    const apiCommitUrl = `${this.publicUrl()}/api/v1/cvms/${cvm.vm_uuid}/commit-update`;
     const until = r.expires.toISOString();
     const message = r.mustRegister
-      ? `compose_hash ${r.hash} must be allowed by app 0x${cvm.app_id}'s contract on the ${cvm.kms.kms_type.toUpperCase()} chain (id ${cvm.kms.chain_id}) before CVM ${cvm.name} can run it; nothing was changed. ` +
+      ? `compose_hash ${r.hash} must be allowed by app 0x${cvm.app_id}'s contract on ${chainName(cvm)} before CVM ${cvm.name} can run it; nothing was changed. ` +
         `Add it with addComposeHash as the contract's owner (${r.verdict!.owner}), then send this request again with the compose hash and the transaction's hash ` +
         `(headers X-Compose-Hash and X-Transaction-Hash; compose_hash and transaction_hash in the body of PATCH /cvms/{id}/envs), or POST /cvms/${cvm.vm_uuid}/commit-update with the commit_token, before ${until}.`
       : `Prepared, not applied: commit it with POST /cvms/${cvm.vm_uuid}/commit-update and the commit_token before ${until}. The token works once.`;
-    const v = r.verdict;
-    return new ApiError(465, ErrorCodes.HASH_REGISTRATION_REQUIRED, message, {
-      details: [
-        { field: 'compose_hash', value: r.hash },
-        { field: 'app_id', value: cvm.app_id },
-        { field: 'device_id', value: cvm.node.device_id },
-        { field: 'kms_info', value: kmsInfo(cvm.kms) },
-        { field: 'commit_token', value: r.token },
-        { field: 'commit_url', value: apiCommitUrl },
-        { field: 'api_commit_url', value: apiCommitUrl },
-        { field: 'expires_at', value: until },
-        ...(v ? [{
-          field: 'onchain_status',
-          value: { compose_hash_allowed: v.composeHashAllowed, device_id_allowed: v.deviceAllowed, is_allowed: v.composeHashAllowed && v.deviceAllowed },
-        }] : []),
-      ],
+    return keptChangeAnswer({
+      cvm, composeHash: r.hash, deviceId: cvm.node.device_id, token: r.token, expires: r.expires,
+      commitUrl: `${this.publicUrl()}/api/v1/cvms/${cvm.vm_uuid}/commit-update`, message, onChain: r.verdict,
     });
   }
 

@@ -1,6 +1,7 @@
 import { patchCvm } from '@opencvm/contract';
 import { ApiError, ErrorCodes } from '@opencvm/core';
 import { route } from '../../http/endpoint.ts';
+import { prepareOnlyOf } from '../../http/prepare-only.ts';
 import { accepted, confirmationHeaders } from '../../http/updates.ts';
 
 /**
@@ -8,7 +9,7 @@ import { accepted, confirmationHeaders } from '../../http/updates.ts';
  * (`X-Compose-Hash` + `X-Transaction-Hash`: apply what a 465 kept, once the chain allows the hash).
  */
 export default route(patchCvm, async ({ services, principal, cvm, headers, body }) => {
-  const prepareOnly = headers['x-prepare-only']?.trim().toLowerCase() === 'true';
+  const prepareOnly = prepareOnlyOf(headers);
   const confirmation = confirmationHeaders(headers);
   if (confirmation) {
     if (prepareOnly) {
