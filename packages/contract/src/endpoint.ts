@@ -67,6 +67,11 @@ export interface Endpoint {
   success: SuccessResponse;
   /** the 4xx answers it can give, by status, with the `ERR-` codes of each (all in the error envelope) */
   errors?: Partial<Record<number, readonly ErrorCode[]>>;
+  /**
+   * The status of a request whose path, query or body does not parse (422 `ERR-02-008` unless set): 400 where
+   * the caller is a program that expects it, as dstack-kms expects of its auth webhook.
+   */
+  invalidRequestStatus?: 400;
   /** the official `@phala/cloud` SDK's schema for this answer, per API version where it has one (tests check answers with it too) */
   phalaSchema?: string | Partial<Record<ApiVersion, string>>;
   /** not in Phala Cloud's API: opencvm's own */

@@ -20,6 +20,7 @@ import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
 import { ChainService } from './services/chain.ts';
 import { KmsService, loadRootKeys } from './services/kms.ts';
+import { KmsAuthService } from './services/kms-auth.ts';
 import { LifecycleService } from './services/lifecycle.ts';
 import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
@@ -87,8 +88,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   try {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
-    const kms = new KmsService(db, await loadRootKeys(db, { dataDir: config.dataDir, sealKey: config.sealKey }), urlBox);
     const chain = new ChainService(config.chains);
+    const kms = new KmsService(db, await loadRootKeys(db, { dataDir: config.dataDir, sealKey: config.sealKey }), urlBox, chain);
     const nodes = new NodeService(db, (node) => (method, seconds, error) => metrics.hostCall(node, method, seconds, error));
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const installation = await installationId(db);
@@ -113,6 +114,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       auth: new AuthService(db),
       kms,
       chain,
+      kmsAuth: new KmsAuthService(chain),
       nodes,
       deploy: new DeployService(db, kms, chain, config.provisionTtlMs, () => w.wake()),
       lifecycle: new LifecycleService(db, () => w.wake(), chain, () => urlBox.value),

@@ -1,12 +1,13 @@
 /** The catalogue: instance types, OS images, nodes with free capacity, KMS instances, workspaces. */
 import { defineEndpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
-import { kmsListQuerySchema, nodesQuerySchema, osImagesQuerySchema, workspacesQuerySchema } from '../requests/reads.ts';
+import { kmsListQuerySchema, nextAppIdsQuerySchema, nodesQuerySchema, osImagesQuerySchema, workspacesQuerySchema } from '../requests/reads.ts';
 import {
   availableNodesSchema,
   instanceTypeFamiliesSchema,
   instanceTypeFamilySchema,
   kmsPageSchema,
+  nextAppIdsSchema,
   osImagePageSchema,
   signedPubkeySchema,
   workspaceListSchema,
@@ -100,6 +101,21 @@ export const getAppEnvEncryptPubKey = defineEndpoint({
   success: { status: 200, description: 'The key and its signature', json: signedPubkeySchema },
   errors: { 400: [E.INVALID_REQUEST, E.KMS_NOT_FOUND], 404: [E.KMS_NOT_FOUND] },
   phalaSchema: 'GetAppEnvEncryptPubKeySchema',
+});
+
+export const nextAppIds = defineEndpoint({
+  id: 'nextAppIds',
+  method: 'GET',
+  path: '/api/v1/kms/phala/next_app_id',
+  summary: "The PHALA-KMS app ids the workspace's next provisions would get",
+  description:
+    "The workspace deployer's CREATE addresses at its next nonces, in order. Nothing is reserved: pass one with its nonce " +
+    'to `POST /cvms/provision` (`app_id` + `nonce`) to deploy under that id; a nonce already used is refused there.',
+  tag: 'KMS',
+  auth: 'apiKey',
+  query: nextAppIdsQuerySchema,
+  success: { status: 200, description: 'The app ids and their nonces', json: nextAppIdsSchema },
+  phalaSchema: 'NextAppIdsSchema',
 });
 
 export const listWorkspaces = defineEndpoint({

@@ -7,6 +7,7 @@ import * as cvms from './cvms.ts';
 import * as deploy from './deploy.ts';
 import * as guestKms from './guest-kms.ts';
 import * as instanceIds from './instance-ids.ts';
+import * as kmsAuth from './kms-auth.ts';
 import * as lifecycle from './lifecycle.ts';
 import * as logs from './logs.ts';
 import * as meta from './meta.ts';
@@ -20,6 +21,7 @@ export * from './cvms.ts';
 export * from './deploy.ts';
 export * from './guest-kms.ts';
 export * from './instance-ids.ts';
+export * from './kms-auth.ts';
 export * from './lifecycle.ts';
 export * from './logs.ts';
 export * from './meta.ts';
@@ -31,6 +33,6 @@ const isEndpoint = (v: unknown): v is Endpoint =>
   typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
 
 /** All endpoints, in a stable order (by path, then method). */
-export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, runtime, catalog, logs, guestKms]
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, runtime, catalog, logs, guestKms, kmsAuth]
   .flatMap((m) => Object.values(m).filter(isEndpoint))
   .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

@@ -75,6 +75,8 @@ export const workspacesQuerySchema = z.object({
 export const nodesQuerySchema = z.object(pageParams(30));
 export const osImagesQuerySchema = z.object({ ...pageParams(30), is_dev: boolQuery('is_dev') });
 export const kmsListQuerySchema = z.object({ ...pageParams(30), is_onchain: boolQuery('is_onchain') });
+/** `GET /kms/phala/next_app_id`: how many app ids to look ahead. */
+export const nextAppIdsQuerySchema = z.object({ counts: intQuery('counts', 1, 20).default(1) });
 export const revisionsQuerySchema = z.object(pageParams(50, 1000));
 export const revisionQuerySchema = z.object({ raw_compose_file: boolQuery('raw_compose_file') });
 export const operationsQuerySchema = z.object({ limit: intQuery('limit', 1, 100).default(20) });

@@ -43,6 +43,13 @@ export const signedPubkeySchema = z
   .strictObject({ public_key: z.string().regex(/^[0-9a-f]{64}$/), signature: z.string().regex(/^[0-9a-f]{130}$/) })
   .meta({ id: 'SignedEnvPublicKey' });
 
+/** `GET /kms/phala/next_app_id`: the PHALA-KMS app ids the workspace's next provisions would get, with their nonces. */
+export const nextAppIdsSchema = z
+  .strictObject({
+    app_ids: z.array(z.strictObject({ app_id: z.string().regex(/^[0-9a-f]{40}$/), nonce: z.number().int().min(0) })),
+  })
+  .meta({ id: 'NextAppIds' });
+
 /** [major, minor, patch(, build)] */
 const versionTuple = z.union([z.tuple([z.number(), z.number(), z.number()]), z.tuple([z.number(), z.number(), z.number(), z.number()])]);
 

@@ -18,6 +18,7 @@ import getWorkspace from './catalog/get-workspace.ts';
 import listAllInstanceTypeFamilies from './catalog/list-all-instance-type-families.ts';
 import listFamilyInstanceTypes from './catalog/list-family-instance-types.ts';
 import listWorkspaces from './catalog/list-workspaces.ts';
+import nextAppIds from './catalog/next-app-ids.ts';
 import getCvmComposeFile from './cvms/get-cvm-compose-file.ts';
 import getCvmDockerCompose from './cvms/get-cvm-docker-compose.ts';
 import getCvmOperation from './cvms/get-cvm-operation.ts';
@@ -35,6 +36,9 @@ import refreshCvmInstanceIdNew from './instance-ids/refresh-cvm-instance-id-new.
 import refreshCvmInstanceId from './instance-ids/refresh-cvm-instance-id.ts';
 import refreshCvmInstanceIdsNew from './instance-ids/refresh-cvm-instance-ids-new.ts';
 import refreshCvmInstanceIds from './instance-ids/refresh-cvm-instance-ids.ts';
+import checkAppBootAuth from './kms-auth/check-app-boot-auth.ts';
+import checkKmsBootAuth from './kms-auth/check-kms-boot-auth.ts';
+import getKmsAuthInfo from './kms-auth/get-kms-auth-info.ts';
 import commitCvmReplica from './lifecycle/commit-cvm-replica.ts';
 import createAppInstance from './lifecycle/create-app-instance.ts';
 import deleteCvm from './lifecycle/delete-cvm.ts';
@@ -86,6 +90,7 @@ export const routes = [
   listAllInstanceTypeFamilies,
   listFamilyInstanceTypes,
   listWorkspaces,
+  nextAppIds,
   getCvmComposeFile,
   getCvmDockerCompose,
   getCvmOperation,
@@ -103,6 +108,9 @@ export const routes = [
   refreshCvmInstanceId,
   refreshCvmInstanceIdsNew,
   refreshCvmInstanceIds,
+  checkAppBootAuth,
+  checkKmsBootAuth,
+  getKmsAuthInfo,
   commitCvmReplica,
   createAppInstance,
   deleteCvm,

@@ -8,6 +8,7 @@ import type { ReadService } from '../services/reads.ts';
 import type { DeployService } from '../services/deploy.ts';
 import type { ChainService } from '../services/chain.ts';
 import type { KmsService } from '../services/kms.ts';
+import type { KmsAuthService } from '../services/kms-auth.ts';
 import type { LifecycleService } from '../services/lifecycle.ts';
 import type { LogUrlService } from '../services/log-urls.ts';
 import type { NodeService } from '../services/nodes.ts';
@@ -24,6 +25,8 @@ export interface Services {
   kms: KmsService;
   /** reads of the ETHEREUM / BASE chains' KMS and app contracts */
   chain: ChainService;
+  /** dstack-kms's auth webhook, answered from the chains */
+  kmsAuth: KmsAuthService;
   nodes: NodeService;
   deploy: DeployService;
   lifecycle: LifecycleService;

@@ -116,15 +116,21 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
       handler: async (req, reply) => {
         const principal = e.auth === 'apiKey' ? await services.auth.authenticate(header(req, 'x-api-key')) : undefined;
         const version = apiVersionOf(req.headers['x-phala-version']);
-        refuseText('path', req.params);
-        refuseText('query', req.query);
-        refuseText('body', req.body);
-        const params = parse(e.params, req.params);
-        const query = parse(e.query, req.query ?? {});
-        const headers = parse(e.headers, req.headers);
-        let body: unknown;
-        if (e.body?.json) body = parse(e.body.json, typeof req.body === 'string' && !jsonTyped(req) ? jsonOfText(req.body) : req.body);
-        else if (e.body?.text) body = textBody(e, req.body);
+        const { params, query, headers, body } = withInvalidStatus(e, () => {
+          refuseText('path', req.params);
+          refuseText('query', req.query);
+          refuseText('body', req.body);
+          return {
+            params: parse(e.params, req.params),
+            query: parse(e.query, req.query ?? {}),
+            headers: parse(e.headers, req.headers),
+            body: e.body?.json
+              ? parse(e.body.json, typeof req.body === 'string' && !jsonTyped(req) ? jsonOfText(req.body) : req.body)
+              : e.body?.text
+                ? textBody(e, req.body)
+                : undefined,
+          };
+        });
         let cvm: CvmView | undefined;
         if (e.resolve === 'cvm') {
           const id = (params as { id: string }).id;
@@ -152,6 +158,18 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
         return reply.status(e.success.status).send(answer);
       },
     });
+  }
+}
+
+/** Run the input checks; a 422 becomes the endpoint's `invalidRequestStatus` where it declares one. */
+function withInvalidStatus<T>(e: Endpoint, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (e.invalidRequestStatus && err instanceof ApiError && err.status === 422) {
+      throw new ApiError(e.invalidRequestStatus, err.code, err.message, { details: err.details, suggestions: err.suggestions, headers: err.headers });
+    }
+    throw err;
   }
 }
 

@@ -73,6 +73,21 @@ const hex20 = (h: string | null | undefined): Address => {
   return (t ? `0x${t.padStart(40, '0')}` : zeroAddress) as Address;
 };
 
+/** dstack's `AppBootInfo` tuple: hex left-padded to each field's size (as dstack's auth-eth does), zero when absent. */
+function appBootInfo(boot: BootInfo) {
+  return {
+    appId: hex20(boot.appId),
+    composeHash: hex32(boot.composeHash),
+    instanceId: hex20(boot.instanceId),
+    deviceId: hex32(boot.deviceId),
+    mrAggregated: hex32(boot.mrAggregated),
+    mrSystem: hex32(boot.mrSystem),
+    osImageHash: hex32(boot.osImageHash),
+    tcbStatus: boot.tcbStatus ?? 'UpToDate',
+    advisoryIds: boot.advisoryIds ?? [],
+  };
+}
+
 interface Handle {
   config: ChainConfig;
   client: PublicClient;
@@ -156,26 +171,46 @@ export class ChainService {
    * The KMS contract's verdict on a boot (`isAppAllowed(AppBootInfo)`): the app is registered, the OS image
    * allowed, and the app's contract allows the compose hash and the device, as dstack's KMS asks it.
    */
-  async isAppAllowed(kms: KmsRecord, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
+  async isAppAllowed(kms: Pick<KmsRecord, 'kms_type'>, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
     const { config, client } = this.handle(kms);
     return this.read(config, async () => {
       const [allowed, reason] = await client.readContract({
         address: hex20(config.kmsContract),
         abi: kmsAuthAbi,
         functionName: 'isAppAllowed',
-        args: [{
-          appId: hex20(boot.appId),
-          composeHash: hex32(boot.composeHash),
-          instanceId: hex20(boot.instanceId),
-          deviceId: hex32(boot.deviceId),
-          mrAggregated: hex32(boot.mrAggregated),
-          mrSystem: hex32(boot.mrSystem),
-          osImageHash: hex32(boot.osImageHash),
-          tcbStatus: boot.tcbStatus ?? 'UpToDate',
-          advisoryIds: boot.advisoryIds ?? [],
-        }],
+        args: [appBootInfo(boot)],
       });
       return { allowed, reason };
+    });
+  }
+
+  /**
+   * The KMS contract's verdict on a KMS instance's boot (`isKmsAllowed(AppBootInfo)`: TCB up to date, OS
+   * image, aggregated MR and device allowed), as dstack-kms asks it of itself and of the KMS it replicates from.
+   */
+  async isKmsAllowed(kms: Pick<KmsRecord, 'kms_type'>, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
+    const { config, client } = this.handle(kms);
+    return this.read(config, async () => {
+      const [allowed, reason] = await client.readContract({
+        address: hex20(config.kmsContract),
+        abi: kmsAuthAbi,
+        functionName: 'isKmsAllowed',
+        args: [appBootInfo(boot)],
+      });
+      return { allowed, reason };
+    });
+  }
+
+  /** The KMS contract's `gatewayAppId()` and `appImplementation()`. */
+  async kmsSettings(kms: Pick<KmsRecord, 'kms_type'>): Promise<{ gatewayAppId: string; appImplementation: Address }> {
+    const { config, client } = this.handle(kms);
+    return this.read(config, async () => {
+      const address = hex20(config.kmsContract);
+      const [gatewayAppId, appImplementation] = await Promise.all([
+        client.readContract({ address, abi: kmsAuthAbi, functionName: 'gatewayAppId' }),
+        client.readContract({ address, abi: kmsAuthAbi, functionName: 'appImplementation' }),
+      ]);
+      return { gatewayAppId, appImplementation };
     });
   }
 
@@ -211,7 +246,7 @@ export class ChainService {
     });
   }
 
-  private handle(kms: KmsRecord): Handle {
+  private handle(kms: Pick<KmsRecord, 'kms_type'>): Handle {
     const h = this.handles.get(kms.kms_type);
     if (!h) {
       const t = kms.kms_type.toUpperCase();
@@ -232,10 +267,19 @@ export class ChainService {
   }
 }
 
-/** 503 `ERR-02-016`: the chain did not answer; nothing was written. */
-export function chainUnavailable(config: ChainConfig, cause: unknown): ApiError {
+/** 503 `ERR-02-016`: the chain did not answer; nothing was written. `why` is the RPC's own reason, one line. */
+export class ChainUnavailableError extends ApiError {
+  constructor(
+    readonly chain: ChainConfig,
+    readonly why: string,
+  ) {
+    super(503, ErrorCodes.CHAIN_UNAVAILABLE,
+      `The ${chain.kmsType.toUpperCase()} chain (id ${chain.chainId}) did not answer (${why}); nothing was changed. Try again shortly.`,
+      { headers: { 'Retry-After': String(RETRY_AFTER_S) } });
+  }
+}
+
+export function chainUnavailable(config: ChainConfig, cause: unknown): ChainUnavailableError {
   const why = (cause as { shortMessage?: string })?.shortMessage ?? (cause as Error)?.message ?? String(cause);
-  return new ApiError(503, ErrorCodes.CHAIN_UNAVAILABLE,
-    `The ${config.kmsType.toUpperCase()} chain (id ${config.chainId}) did not answer (${why.split('\n')[0].slice(0, 200)}); nothing was changed. Try again shortly.`,
-    { headers: { 'Retry-After': String(RETRY_AFTER_S) } });
+  return new ChainUnavailableError(config, why.split('\n')[0].slice(0, 200));
 }

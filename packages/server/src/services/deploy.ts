@@ -37,7 +37,7 @@ import {
   type ProvisionSettings,
 } from '../store/provisions.ts';
 import { newRevisionId } from '../store/revisions.ts';
-import { advanceNonce, lockDeployer, takeNextNonce } from '../store/workspaces.ts';
+import { advanceNonce, lockDeployer, readDeployer, takeNextNonce } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
 import type { ChainService } from './chain.ts';
 import type { KmsService } from './kms.ts';
@@ -201,6 +201,19 @@ export class DeployService {
     });
     this.onQueued();
     return (await findCvmById(this.db, cvmId))!;
+  }
+
+  /**
+   * `GET /kms/phala/next_app_id`: the app ids the workspace's next PHALA-KMS provisions would get (the deployer's
+   * CREATE addresses at its next nonces), reserving nothing. Nonces below the counter are used or skipped, so
+   * these are free; a provision that names one takes it (`allocateAppId`).
+   */
+  async nextAppIds(p: Principal, counts: number) {
+    const ws = await readDeployer(this.db, p.workspaceId);
+    const first = Number(ws.next_nonce);
+    return {
+      app_ids: Array.from({ length: counts }, (_, i) => ({ app_id: createAddress(ws.team_wallet, first + i), nonce: first + i })),
+    };
   }
 
   /**

@@ -25,7 +25,8 @@ import {
 } from '@opencvm/core';
 import { ConfigError, type ChainConfig } from '../config.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { cvmOnHost } from '../store/cvms.ts';
+import { ChainUnavailableError, type ChainService } from './chain.ts';
+import { cvmOnHost, type CvmOnHost } from '../store/cvms.ts';
 import { upsertOffChainKms, upsertOnChainKms } from '../store/kms.ts';
 import { nodeIdByKmsTokenHash } from '../store/nodes.ts';
 import { insertSecretIfAbsent, readSecret } from '../store/secrets.ts';
@@ -156,6 +157,8 @@ export class KmsService {
     private readonly root: RootKeys,
     /** the server's public URL, known once it listens */
     private readonly publicUrl: { value: string },
+    /** the chains of the on-chain KMS types, whose KMS contracts decide their apps' boots */
+    private readonly chain?: ChainService,
   ) {
     this.k256Pubkey = '0x' + toHex(k256CompressedPublicKey(root.k256));
   }
@@ -220,8 +223,11 @@ export class KmsService {
 
   /**
    * `GetAppKey` for a guest on one of our hosts. Without TDX the host's KMS token stands in for the
-   * attestation; the release rule is dstack's: the app must exist and the compose hash the guest
-   * booted must be the one the control plane placed on that host for that VM.
+   * attestation; the release rule is dstack's: the app must exist and the compose hash the guest booted must
+   * be the one the control plane placed on that host for that VM. For an app of an on-chain KMS (ETHEREUM,
+   * BASE) the chain has the last word, as dstack's KMS asks its auth webhook: the KMS contract's
+   * `isAppAllowed(AppBootInfo)` must allow this boot at this moment (app registered, OS image, compose hash,
+   * device), and a chain that does not answer releases nothing.
    */
   async getAppKey(bearer: string | undefined, vmConfig: string) {
     const deny = (reason: string) => new ApiError(403, ErrorCodes.CVM_ACCESS_DENIED, `Boot denied: ${reason}`);
@@ -236,9 +242,12 @@ export class KmsService {
     }
     const cvm = await cvmOnHost(this.db, nodeId, claims.host_vm_id);
     if (!cvm) throw deny('no CVM is placed on this host with that VM id');
-    if (cvm.kms_id !== BUILTIN_KMS_ID) throw deny('the app uses another KMS');
+    const onChain = cvm.kms_type !== 'phala';
+    if (!onChain && cvm.kms_id !== BUILTIN_KMS_ID) throw deny('the app uses another KMS');
+    if (onChain && cvm.kms_id !== onChainKmsId(cvm.kms_type)) throw deny('the app uses another KMS');
     if (cvm.app_id !== String(claims.app_id).toLowerCase()) throw deny('app id does not match the CVM');
     if (cvm.compose_hash !== String(claims.compose_hash).toLowerCase()) throw deny('compose hash is not allowed for this app');
+    if (onChain) await this.checkOnChain(cvm, claims, deny);
     // the guest needs the env secret only (its public key is what provision handed out)
     const envSecret = deriveAppEnvSecret(this.root.caScalar, cvm.app_id);
     const k256 = deriveAppK256Key(this.root.k256, cvm.app_id);
@@ -251,5 +260,32 @@ export class KmsService {
       gateway_app_id: 'any',
       os_image_hash: claims.os_image_hash ?? '',
     };
+  }
+
+  /**
+   * The KMS contract's verdict on this boot, read now (never cached): the app id and the compose hash the guest
+   * booted, its instance id, the device of the host the CVM is placed on (as the server registered it), the OS
+   * image the guest claims and TCB `UpToDate` (no attestation here to say otherwise). Denied with the contract's
+   * reason; a chain that does not answer (or is not configured any more) denies too.
+   */
+  private async checkOnChain(cvm: CvmOnHost, claims: GuestClaims, deny: (reason: string) => ApiError): Promise<void> {
+    const chainName = cvm.kms_type.toUpperCase();
+    if (!this.chain?.chainOf(cvm.kms_type)) throw deny(`the ${chainName} KMS has no chain configured on this server`);
+    let verdict: { allowed: boolean; reason: string };
+    try {
+      verdict = await this.chain.isAppAllowed({ kms_type: cvm.kms_type }, {
+        appId: cvm.app_id,
+        composeHash: cvm.compose_hash,
+        instanceId: claims.instance_id || null,
+        deviceId: cvm.device_id,
+        osImageHash: claims.os_image_hash || null,
+        tcbStatus: 'UpToDate',
+        advisoryIds: [],
+      });
+    } catch (e) {
+      if (e instanceof ChainUnavailableError) throw deny(`the ${chainName} chain did not answer: ${e.why}`);
+      throw e;
+    }
+    if (!verdict.allowed) throw deny(verdict.reason || `the ${chainName} KMS contract does not allow this boot`);
   }
 }

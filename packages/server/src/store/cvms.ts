@@ -2,7 +2,7 @@
  * CVMs: the `cvms` table. Reading them, one query returns everything the response shapes need, always
  * scoped to a workspace (`findCvm`, the list pages); the rest are the rows, locks and writes services use.
  */
-import { ErrorCodes, notFound, type CvmRef, type CvmStateRecord, type CvmView, type RuntimeSnapshot } from '@opencvm/core';
+import { ErrorCodes, notFound, type CvmRef, type CvmStateRecord, type CvmView, type KmsRecord, type RuntimeSnapshot } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
 import type { VmConfiguration } from '../hosts/vmm-client.ts';
 
@@ -393,10 +393,15 @@ export async function setCvmStatus(q: Queryable, id: number, status: string): Pr
 }
 
 /** The live CVM whose VM on this node has this host VM id (what the KMS checks a guest against). */
-export async function cvmOnHost(q: Queryable, nodeId: number, hostVmId: string): Promise<Pick<CvmRow, 'app_id' | 'compose_hash' | 'kms_id'> | null> {
-  const [row] = await q.query<Pick<CvmRow, 'app_id' | 'compose_hash' | 'kms_id'>>(
-    `SELECT app_id, compose_hash, kms_id FROM cvms
-      WHERE node_id = $1 AND host_vm_id = $2 AND deleted_at IS NULL`,
+/** What `GetAppKey` checks a guest's claims against: its CVM on that host, the CVM's KMS type and the host's device id. */
+export type CvmOnHost = Pick<CvmRow, 'app_id' | 'compose_hash' | 'kms_id'> & { kms_type: KmsRecord['kms_type']; device_id: string };
+
+export async function cvmOnHost(q: Queryable, nodeId: number, hostVmId: string): Promise<CvmOnHost | null> {
+  const [row] = await q.query<CvmOnHost>(
+    `SELECT c.app_id, c.compose_hash, c.kms_id, k.kms_type, n.device_id FROM cvms c
+       JOIN kms_instances k ON k.id = c.kms_id
+       JOIN nodes n ON n.id = c.node_id
+      WHERE c.node_id = $1 AND c.host_vm_id = $2 AND c.deleted_at IS NULL`,
     [nodeId, hostVmId],
   );
   return row ?? null;

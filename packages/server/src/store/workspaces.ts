@@ -152,6 +152,12 @@ export async function lockDeployer(q: Queryable, workspaceId: number): Promise<P
   return ws;
 }
 
+/** The workspace's deployer and next app-id nonce, read without a lock (a look ahead, not a reservation). */
+export async function readDeployer(q: Queryable, workspaceId: number): Promise<Pick<WorkspaceRow, 'team_wallet' | 'next_nonce'>> {
+  const [ws] = await q.query<Pick<WorkspaceRow, 'team_wallet' | 'next_nonce'>>('SELECT team_wallet, next_nonce FROM workspaces WHERE id = $1', [workspaceId]);
+  return ws;
+}
+
 /**
  * Take the workspace's next app-id nonce: one statement that answers the deployer and the nonce and moves
  * the counter on. The row stays locked (NO KEY UPDATE) until the transaction ends, so concurrent takers

@@ -18,7 +18,7 @@ export function makeCli(apiUrl: string, apiKey: string) {
   const home = mkdtempSync(join(tmpdir(), 'opencvm-cli-home-'));
   return {
     home,
-    run(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    run(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
       return new Promise((resolve) => {
         const child = execFile(
           process.execPath,
@@ -35,6 +35,7 @@ export function makeCli(apiUrl: string, apiKey: string) {
               PHALA_DISABLE_UPDATE_CHECK: '1',
               CI: '1',
               NO_COLOR: '1',
+              ...opts.env,
             },
           },
           (err, stdout, stderr) => {
