@@ -31,7 +31,7 @@ import { mainnet } from 'viem/chains';
 import { deployOnChain, quietly, startOnChainEnv, startTestChain, type OnChainEnv } from './testing/chain.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning, sdkClient } from './testing/deploy.ts';
-import { refused } from './testing/updates.ts';
+import { hostVm, refused } from './testing/updates.ts';
 import { waitFor } from './testing/wait.ts';
 
 const compose = (name: string, image = 'nginx:latest') => `services:
@@ -77,15 +77,12 @@ async function idle(env: TestEnv, vmUuid: string) {
   return recordOf(env, vmUuid);
 }
 
-/**
- * An on-chain CVM, deployed as Phala's docs write it and settled (its first boot ran to an end: running once the KMS
- * releases on-chain apps' keys, exited with the boot error before).
- */
+/** An on-chain CVM, deployed as Phala's docs write it, running (its keys released by the KMS as its contract allows). */
 async function onChainCvm(name: string, o: { privateKey?: Hex } = {}) {
   const d = await deployOnChain(oc, name, compose(name), o.privateKey ? { privateKey: o.privateKey } : {});
   const vm = await d.commit();
   const settled = await idle(oc.env, vm.vm_uuid!);
-  assert.ok(['running', 'exited'].includes(settled.status), `the first boot ended: ${settled.status}`);
+  assert.equal(settled.status, 'running');
   return { ...d, vm, id: vm.vm_uuid!, appId: d.deployed.appId as Hex };
 }
 
@@ -111,6 +108,20 @@ async function unregister(appId: Hex, composeHash: string, privateKey: Hex = oc.
 }
 
 const client = (): Client => sdkClient(oc.env) as unknown as Client;
+
+/**
+ * After an update: the CVM runs again, booted on the host with `hash` (the KMS released its keys for it, as the
+ * contract allows it); answers its record.
+ */
+async function runs(name: string, id: string, hash: string) {
+  const rec = await idle(oc.env, id);
+  assert.equal(rec.status, 'running');
+  assert.equal(rec.compose_hash, hash);
+  const vm = hostVm(oc.env, name);
+  assert.equal(vm.composeHash, hash);
+  assert.equal(vm.bootProgress, 'done');
+  return rec;
+}
 
 /** What a refusal must leave as it was: the CVM's configuration, operations and revisions, and no change kept. */
 async function unchangedBy<T>(id: string, call: () => Promise<T>): Promise<T> {
@@ -144,8 +155,7 @@ test('compose-file provision reports compose_hash_registered from the chain; the
 
   const before = await recordOf(oc.env, id);
   await commit(tx);
-  const after = await idle(oc.env, id);
-  assert.equal(after.compose_hash, prov.compose_hash);
+  const after = await runs('oc-compose', id, prov.compose_hash);
   assert.equal(after.revisions, before.revisions + 1);
 });
 
@@ -174,8 +184,7 @@ test('patchCvm → 465 with what the SDK reads → addComposeHash → confirmCvm
   const tx = await register(appId, r.composeHash);
   const confirmed = await confirmCvmPatch(c, { id, composeHash: r.composeHash, transactionHash: tx });
   assert.match(confirmed.correlationId, /^[0-9a-f-]{36}$/);
-  const after = await idle(oc.env, id);
-  assert.equal(after.compose_hash, r.composeHash);
+  const after = await runs('oc-patch', id, r.composeHash);
   assert.equal(after.revisions, before.revisions + 1);
   assert.match(JSON.parse(after.app_compose).docker_compose_file, /nginx:1\.27/);
 
@@ -194,8 +203,7 @@ test('a change to a hash the contract already allows is applied at once; one tha
   // the same request again, without a confirmation: the contract allows the hash now
   const second = await patchCvm(c, change);
   assert.equal(second.requiresOnChainHash, false);
-  const after = await idle(oc.env, id);
-  assert.equal(after.compose_hash, first.composeHash);
+  await runs('oc-allowed', id, first.composeHash);
 
   // vCPU does not move the compose hash: applied as with PHALA
   const resized = await patchCvm(c, { id, vcpu: 2 });
@@ -238,7 +246,7 @@ test('467: a transaction that added another hash, a removal, one that does not e
 
   // the hash is allowed, so the literal already-registered (contract only) confirms it
   await confirmCvmPatch(c, { id, composeHash: r.composeHash, transactionHash: 'already-registered' });
-  assert.equal((await idle(oc.env, id)).compose_hash, r.composeHash);
+  await runs('oc-467', id, r.composeHash);
 });
 
 test('468: the hash was removed after the transaction that added it', async () => {
@@ -269,8 +277,7 @@ test('updateCvmEnvs and updatePreLaunchScript return precondition_required, and 
   const tx = await register(appId, r.compose_hash);
   const applied = await updateCvmEnvs(c, { id, encrypted_env: encrypted, env_keys: ['FOO'], compose_hash: r.compose_hash, transaction_hash: tx });
   assert.equal(applied.status, 'in_progress');
-  let rec = await idle(oc.env, id);
-  assert.equal(rec.compose_hash, r.compose_hash);
+  let rec = await runs('oc-single', id, r.compose_hash);
   assert.equal(rec.encrypted_env, encrypted);
   assert.deepEqual(JSON.parse(rec.app_compose).allowed_envs, ['FOO']);
   assert.equal(rec.revisions, pre.revisions + 1);
@@ -283,8 +290,7 @@ test('updateCvmEnvs and updatePreLaunchScript return precondition_required, and 
   const ptx = await register(appId, p.compose_hash);
   const done = await updatePreLaunchScript(c, { id, pre_launch_script: script, compose_hash: p.compose_hash, transaction_hash: ptx });
   assert.equal(done.status, 'in_progress');
-  rec = await idle(oc.env, id);
-  assert.equal(rec.compose_hash, p.compose_hash);
+  rec = await runs('oc-single', id, p.compose_hash);
   assert.equal(JSON.parse(rec.app_compose).pre_launch_script, script);
 
   const d = await updateDockerCompose(c, { id, docker_compose_file: compose('oc-single', 'nginx:1.22') });
@@ -311,8 +317,7 @@ test('multisig: patchCvm({prepareOnly}) → addComposeHash sent by another accou
   const done = await commitCvmUpdate(c, { id, token: r.commitToken!, composeHash: '', transactionHash: tx });
   assert.match(done.correlationId, /^[0-9a-f-]{36}$/);
   assert.equal(done.status, 'in_progress');
-  const after = await idle(oc.env, id);
-  assert.equal(after.compose_hash, r.composeHash);
+  const after = await runs('oc-multisig', id, r.composeHash);
   assert.equal(after.revisions, before.revisions + 1);
 });
 
@@ -399,6 +404,7 @@ test('replicas of an on-chain app: at once on an allowed device; X-Prepare-Only 
   const made = await replicateCvm(client(), { id });
   assert.equal(made.app_id, appId);
   assert.equal(await replicasOf(appId), 2);
+  assert.equal((await idle(oc.env, made.vm_uuid!)).status, 'running');
 
   const prep = kept(await send(oc.env, 'POST', `/cvms/${id}/replicas`, {}, { 'x-prepare-only': 'true' }));
   assert.equal(await replicasOf(appId), 2, 'prepare-only made nothing');
@@ -439,6 +445,8 @@ test('a replica on a device the app\'s contract does not allow: 465, refused unt
   await quietly(() => addDevice({ ...owner, appAddress: contract, deviceId: provision.device_id! }));
   const made = await send(oc.env, 'POST', `/cvms/${id}/commit-replica`, { token: r.commit_token, compose_hash: '', transaction_hash: 'already-registered' });
   assert.equal(made.status, 200, JSON.stringify(made.body));
+  // the device is allowed now: the KMS releases the replica's keys
+  assert.equal((await idle(oc.env, made.body.vm_uuid)).status, 'running');
   const instance = await send(oc.env, 'POST', `/apps/${appId}/instances`, { token: inst.commit_token, compose_hash: inst.compose_hash, transaction_hash: 'already-registered' });
   assert.equal(instance.status, 200, JSON.stringify(instance.body));
   assert.equal(await replicasOf(appId), 3);
