@@ -19,9 +19,12 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Too large',
   415: 'Unsupported media type',
   422: 'Invalid input: the message names each field to fix',
-  465: 'Prepared, not applied (the details carry the commit token)',
+  465: 'Kept, not applied: prepare-only, or a compose hash the on-chain app must allow first (the details carry the hash and the commit token)',
+  466: 'No kept change for that compose hash (none, used, or expired)',
+  467: 'The transaction does not prove the compose hash added to the app\'s contract',
+  468: 'The app\'s contract does not allow the compose hash',
   502: 'The host could not be reached',
-  503: 'Unavailable: the database does not answer',
+  503: 'Unavailable: the database (or the chain of an on-chain KMS) does not answer',
 };
 
 export interface OpenApiOptions {

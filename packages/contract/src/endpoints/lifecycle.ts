@@ -72,12 +72,16 @@ export const replicateCvm = defineEndpoint({
   method: 'POST',
   path: '/api/v1/cvms/{id}/replicas',
   summary: 'A new CVM of the same app and configuration, on `node_id` or where the scheduler puts it',
+  description:
+    "On-chain KMS: only on a device the app's contract allows (with its compose hash). Otherwise, or with `X-Prepare-Only: true`, nothing is made: HTTP 465 whose `details` carry `compose_hash`, `app_id`, `device_id` (the chosen node's), `kms_info`, `commit_token`, `commit_url` (`POST /cvms/{id}/commit-replica`) and `onchain_status`.",
   headers: prepareOnlyHeaderSchema,
   body: { json: replicaBodySchema, optional: true },
   success: { status: 200, description: 'The replica, starting', json: vmSchema },
   errors: {
     400: [E.INVALID_REQUEST, E.HASH_INVALID_OR_EXPIRED, E.REPLICA_IMAGE_NOT_AVAILABLE, ...PLACEMENT_ERRORS],
     409: [E.DUPLICATE_CVM_NAME],
+    465: [E.HASH_REGISTRATION_REQUIRED],
+    503: [E.CHAIN_UNAVAILABLE],
   },
 });
 
@@ -86,6 +90,8 @@ export const createAppInstance = defineEndpoint({
   method: 'POST',
   path: '/api/v1/apps/{app_id}/instances',
   summary: "One more instance of an app, like its newest CVM",
+  description:
+    "On-chain KMS: as `POST /cvms/{id}/replicas` (465 with `commit_url` this path); the same call with `{token, compose_hash, transaction_hash}` makes the kept instance, as `commit-replica` does.",
   tag: 'Lifecycle',
   auth: 'apiKey',
   resolve: 'app',
@@ -94,9 +100,12 @@ export const createAppInstance = defineEndpoint({
   body: { json: instanceBodySchema, optional: true },
   success: { status: 200, description: 'The new instance, starting', json: vmSchema },
   errors: {
-    400: [E.INVALID_REQUEST, E.INCOMPATIBLE_CONFIG, E.HASH_INVALID_OR_EXPIRED, E.REPLICA_IMAGE_NOT_AVAILABLE, ...PLACEMENT_ERRORS],
+    400: [E.INVALID_REQUEST, E.INCOMPATIBLE_CONFIG, E.HASH_INVALID_OR_EXPIRED, E.REPLICA_IMAGE_NOT_AVAILABLE, E.COMMIT_TOKEN_INVALID, E.DEVICE_NOT_ALLOWED, ...PLACEMENT_ERRORS],
     404: [E.CVM_NOT_FOUND],
     409: [E.DUPLICATE_CVM_NAME],
+    465: [E.HASH_REGISTRATION_REQUIRED],
+    468: [E.HASH_NOT_ALLOWED],
+    503: [E.CHAIN_UNAVAILABLE],
   },
   phalaSchema: 'VMSchema',
 });
@@ -105,11 +114,19 @@ export const commitCvmReplica = defineEndpoint({
   id: 'commitCvmReplica',
   method: 'POST',
   path: '/api/v1/cvms/{id}/commit-replica',
-  summary: 'Complete an on-chain KMS replica after its compose hash is registered (on-chain KMS only)',
+  summary: 'Make an on-chain KMS replica kept by `POST /cvms/{id}/replicas` (465), once the app\'s contract allows its device and compose hash',
+  description:
+    "`token` is the 465 answer's `commit_token` (once, within 14 days); `compose_hash` may be empty. The contract is read now (468 the compose hash, 400 `ERR-01-011` the device), so `transaction_hash` (the CLI sends `already-registered`) is not needed.",
   tag: 'Lifecycle',
   auth: 'apiKey',
+  resolve: 'cvm',
   params: cvmIdParams,
   body: { json: commitReplicaBodySchema, optional: true },
   success: { status: 200, description: 'The replica, starting', json: vmSchema },
-  errors: { 400: [E.INVALID_REQUEST] },
+  errors: {
+    400: [E.INVALID_REQUEST, E.COMMIT_TOKEN_INVALID, E.HASH_INVALID_OR_EXPIRED, E.DEVICE_NOT_ALLOWED, E.REPLICA_IMAGE_NOT_AVAILABLE, ...PLACEMENT_ERRORS],
+    409: [E.DUPLICATE_CVM_NAME],
+    468: [E.HASH_NOT_ALLOWED],
+    503: [E.CHAIN_UNAVAILABLE],
+  },
 });

@@ -1,6 +1,16 @@
 /**
  * Configuration updates. Each answers at once with the operation's `correlation_id`: a change that reaches
  * the host restarts the CVM (`status: in_progress`), one that does not is recorded at once (`applied`).
+ *
+ * On-chain KMS (ETHEREUM, BASE): a change that moves the compose hash to one the app's contract does not allow
+ * yet is kept, not applied, and answered HTTP 465 (`ERR-01-005`) with `details` naming the hash to register
+ * (`compose_hash`, `app_id`, `device_id`, `kms_info`, `commit_token`, `commit_url`, `api_commit_url`,
+ * `onchain_status`). Once `addComposeHash` is mined, the same request with `X-Compose-Hash` and
+ * `X-Transaction-Hash` (for `/envs`: `compose_hash` and `transaction_hash` in the body; for `PATCH /cvms/{id}`
+ * the body may be `{}`) applies it: 466 `ERR-01-006` no such kept change (or expired, or used), 467 `ERR-01-007`
+ * the transaction does not prove the hash added to that app's contract, 468 `ERR-01-008` the contract does not
+ * allow it now. `already-registered` as the transaction hash: the contract is read, no transaction checked.
+ * A chain that does not answer: 503 `ERR-02-016`, nothing changed.
  */
 import { defineEndpoint, type Endpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
@@ -41,6 +51,22 @@ const CHANGE_ERRORS = {
   ],
   409: [E.CVM_BUSY],
   413: [E.INVALID_COMPOSE_FILE],
+  // on-chain KMS: a new compose hash the app's contract does not allow yet (kept, not applied)
+  465: [E.HASH_REGISTRATION_REQUIRED],
+  503: [E.CHAIN_UNAVAILABLE],
+} as const;
+
+/** What a confirmation (`X-Compose-Hash` + `X-Transaction-Hash`) can be refused for, on top. */
+const CONFIRM_ERRORS = {
+  466: [E.HASH_INVALID_OR_EXPIRED],
+  467: [E.TX_VERIFICATION_FAILED],
+  468: [E.HASH_NOT_ALLOWED],
+} as const;
+
+/** A commit of a kept change with its transaction: the chain's proof. */
+const PROOF_ERRORS = {
+  467: [E.TX_VERIFICATION_FAILED],
+  468: [E.HASH_NOT_ALLOWED],
 } as const;
 
 const change = {
@@ -60,11 +86,12 @@ export const patchCvm = defineEndpoint({
   path: '/api/v1/cvms/{id}',
   summary: 'Change any subset of a CVM\'s configuration at once',
   description:
-    'With `X-Prepare-Only: true` nothing changes: the answer is HTTP 465 whose `details` carry `compose_hash` and a one-time `commit_token` for `POST /cvms/{id}/commit-update` (the official SDK turns it into `{requiresOnChainHash: true, commitToken, ...}`).',
+    'With `X-Prepare-Only: true` nothing changes: the answer is HTTP 465 whose `details` carry `compose_hash` and a one-time `commit_token` for `POST /cvms/{id}/commit-update` (the official SDK turns it into `{requiresOnChainHash: true, commitToken, ...}`). ' +
+    'On-chain KMS: a new compose hash the app\'s contract does not allow yet answers 465 the same way; `X-Compose-Hash` + `X-Transaction-Hash` with body `{}` (the official SDK\'s `confirmCvmPatch`) applies it once the chain allows it (466, 467, 468 otherwise).',
   headers: onChainConfirmationHeadersSchema,
   body: { json: unifiedPatchSchema, optional: true },
   success: accepted,
-  errors: { ...CHANGE_ERRORS, 465: [E.HASH_REGISTRATION_REQUIRED] },
+  errors: { ...CHANGE_ERRORS, ...CONFIRM_ERRORS },
 });
 
 export const commitCvmUpdate = defineEndpoint({
@@ -72,10 +99,12 @@ export const commitCvmUpdate = defineEndpoint({
   id: 'commitCvmUpdate',
   method: 'POST',
   path: '/api/v1/cvms/{id}/commit-update',
-  summary: 'Apply what a prepare-only PATCH kept, once, with its commit token',
+  summary: 'Apply what a prepare-only PATCH (or a 465) kept, once, with its commit token',
+  description:
+    'On-chain KMS, when the change moves the compose hash: `transaction_hash` (the `addComposeHash` transaction, which any account may have sent: a multisig owner) must prove the hash added to the app\'s contract (467), and the contract must allow it now (468); empty or `already-registered`: the contract is read only. An empty `compose_hash` is the token\'s.',
   body: { json: commitUpdateSchema },
   success: accepted,
-  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.COMMIT_TOKEN_INVALID, E.HASH_INVALID_OR_EXPIRED] },
+  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.COMMIT_TOKEN_INVALID, E.HASH_INVALID_OR_EXPIRED], ...PROOF_ERRORS },
 });
 
 export const updateCvmResources = defineEndpoint({
@@ -132,6 +161,7 @@ export const updatePreLaunchScript = defineEndpoint({
   headers: onChainConfirmationHeadersSchema,
   body: { text: { types: ['text/plain'], description: 'the script' }, optional: true },
   success: accepted,
+  errors: { ...CHANGE_ERRORS, ...CONFIRM_ERRORS },
   phalaSchema: 'UpdatePreLaunchScriptResultSchema',
 });
 
@@ -144,6 +174,7 @@ export const updateDockerCompose = defineEndpoint({
   headers: onChainConfirmationHeadersSchema,
   body: { text: { types: ['text/yaml', 'application/yaml', 'application/x-yaml', 'text/plain'], description: 'docker-compose.yml' } },
   success: accepted,
+  errors: { ...CHANGE_ERRORS, ...CONFIRM_ERRORS },
   phalaSchema: 'UpdateDockerComposeResultSchema',
 });
 
@@ -156,6 +187,7 @@ export const updateCvmEnvs = defineEndpoint({
   description: 'With `env_keys`, the compose\'s `allowed_envs` becomes exactly those keys (`allowed_envs_changed`).',
   body: { json: envsPatchSchema },
   success: accepted,
+  errors: { ...CHANGE_ERRORS, ...CONFIRM_ERRORS },
   phalaSchema: 'UpdateCvmEnvsResultSchema',
 });
 
@@ -175,6 +207,7 @@ export const provisionCvmComposeFileUpdate = defineEndpoint({
   method: 'POST',
   path: '/api/v1/cvms/{id}/compose_file/provision',
   summary: 'Phase one of a compose update: validate and hash the new app-compose, kept 14 days',
+  description: 'On-chain KMS: `kms_info` names the chain, and `compose_hash_registered` says whether the app\'s contract allows the hash already (then commit at once; otherwise `addComposeHash` first).',
   body: { json: composeProvisionSchema },
   success: { status: 200, description: 'The new compose hash', json: composeProvisionResultSchema },
   phalaSchema: 'ProvisionCvmComposeFileUpdateResultSchema',
@@ -188,7 +221,7 @@ export const commitCvmComposeFileUpdate = defineEndpoint({
   summary: 'Phase two of a compose update: apply a provisioned compose (and an optional new sealed env)',
   body: { json: composeCommitSchema },
   success: accepted,
-  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.HASH_INVALID_OR_EXPIRED] },
+  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.HASH_INVALID_OR_EXPIRED], ...PROOF_ERRORS },
 });
 
 export const commitCvmComposeFile = defineEndpoint({
@@ -199,7 +232,7 @@ export const commitCvmComposeFile = defineEndpoint({
   summary: 'Phase two of a compose update (the same as PATCH /cvms/{id}/compose_file)',
   body: { json: composeCommitSchema },
   success: accepted,
-  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.HASH_INVALID_OR_EXPIRED] },
+  errors: { ...CHANGE_ERRORS, 400: [...CHANGE_ERRORS[400], E.HASH_INVALID_OR_EXPIRED], ...PROOF_ERRORS },
 });
 
 const app = { tag: 'Apps', auth: 'apiKey', resolve: 'app' } as const satisfies Partial<Endpoint>;

@@ -31,8 +31,12 @@ export const composeProvisionResultSchema = z
   })
   .meta({ id: 'ComposeFileProvisionResult' });
 
-/** The fields of a prepare-only `PATCH /cvms/{id}` answer (HTTP 465, in the error envelope's `details`). */
-export const preparedDetailFields = ['compose_hash', 'app_id', 'device_id', 'kms_info', 'commit_token', 'commit_url', 'api_commit_url', 'expires_at'] as const;
+/**
+ * The fields of a 465 answer (a prepare-only `PATCH /cvms/{id}`, or a new compose hash an on-chain KMS app must
+ * allow first), in the error envelope's `details`; `onchain_status` (`{compose_hash_allowed, device_id_allowed,
+ * is_allowed}`) with an on-chain KMS only.
+ */
+export const preparedDetailFields = ['compose_hash', 'app_id', 'device_id', 'kms_info', 'commit_token', 'commit_url', 'api_commit_url', 'expires_at', 'onchain_status'] as const;
 
 /** `InstanceIdRefreshResult`: one CVM's instance-id outcome. */
 export const instanceIdResultSchema = z

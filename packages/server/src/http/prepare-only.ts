@@ -1,9 +1,4 @@
-/** `X-Prepare-Only` on the lifecycle calls that take it: on-chain KMS only, which this server does not offer yet. */
-import { ApiError, ErrorCodes } from '@opencvm/core';
-
-export function rejectPrepareOnly(headers: { 'x-prepare-only'?: string }): void {
-  if (String(headers['x-prepare-only'] ?? '').toLowerCase() === 'true') {
-    throw new ApiError(400, ErrorCodes.INVALID_REQUEST,
-      'X-Prepare-Only is for on-chain KMS replicas, which this server does not offer yet: send the request without it.');
-  }
+/** `X-Prepare-Only: true`: keep the change (a replica, a PATCH) under a commit token instead of making it. */
+export function prepareOnlyOf(headers: { 'x-prepare-only'?: string }): boolean {
+  return String(headers['x-prepare-only'] ?? '').trim().toLowerCase() === 'true';
 }

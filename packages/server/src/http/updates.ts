@@ -1,6 +1,5 @@
-/** What every update endpoint shares: the "accepted" answer, and refusing on-chain confirmation headers. */
-import { ApiError, ErrorCodes } from '@opencvm/core';
-import type { SubmitResult } from '../services/updates.ts';
+/** What every update endpoint shares: the "accepted" answer, and the on-chain confirmation headers. */
+import { confirmationOf, type Confirmation, type SubmitResult } from '../services/updates.ts';
 
 /** The body every "update accepted" answer has (the official SDK reads `status`, `message`, `correlation_id`; envs also `allowed_envs_changed`). */
 export function accepted(r: SubmitResult) {
@@ -16,10 +15,10 @@ export function acceptedInProgress(r: SubmitResult) {
   return { ...accepted(r), status: r.status === 'unchanged' ? ('in_progress' as const) : r.status };
 }
 
-/** Confirmation headers complete an on-chain KMS update; a PHALA KMS CVM never needs them. */
-export function rejectOnChainConfirmation(headers: { 'x-compose-hash'?: string; 'x-transaction-hash'?: string }): void {
-  if (headers['x-compose-hash']?.trim() || headers['x-transaction-hash']?.trim()) {
-    throw new ApiError(400, ErrorCodes.INVALID_REQUEST,
-      'X-Compose-Hash / X-Transaction-Hash confirm an on-chain KMS update; this server offers PHALA KMS only, whose updates are applied without confirmation. Send the change without these headers.');
-  }
+/**
+ * `X-Compose-Hash` + `X-Transaction-Hash`: the confirmation of an on-chain KMS update whose compose hash the
+ * app's contract now allows (null when neither is sent).
+ */
+export function confirmationHeaders(headers: { 'x-compose-hash'?: string; 'x-transaction-hash'?: string }): Confirmation | null {
+  return confirmationOf(headers['x-compose-hash'], headers['x-transaction-hash'], 'X-Compose-Hash and X-Transaction-Hash');
 }

@@ -4,7 +4,7 @@
  * Each call checks the CVM's state, records an operation and returns at once; the worker drives the
  * host. One operation per CVM at a time: a second one gets 409 ERR-03-009 with a retry hint.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   ApiError,
   ErrorCodes,
@@ -12,6 +12,7 @@ import {
   notFound,
   type AppRecord,
   type CvmView,
+  type commitReplicaBodySchema,
   type instanceBodySchema,
   type replicaBodySchema,
   type z,
@@ -19,17 +20,27 @@ import {
 import type { Db, Queryable } from '../db/index.ts';
 import { appName } from '../store/apps.ts';
 import { findCvm, findCvmById, insertReplica, isCvmNameTaken, isNameUniqueViolation, lockLiveCvm, readCvmRow, setCvmStatus } from '../store/cvms.ts';
-import { lockNode } from '../store/nodes.ts';
+import { findNode, lockNode } from '../store/nodes.ts';
+import { claimPendingUpdate, findPreparedReplica, insertPreparedReplica } from '../store/pending-updates.ts';
 import { recordRevision } from '../store/revisions.ts';
 import { lockWorkspace } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
+import type { ChainService } from './chain.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 import { place } from './scheduler.ts';
+import { chainName, keptChangeAnswer, type OnChainStatus } from './two-phase.ts';
 
 export type ReplicaRequest = z.output<typeof replicaBodySchema>;
 export type InstanceRequest = z.output<typeof instanceBodySchema>;
 
+export type ReplicaCommit = z.output<typeof commitReplicaBodySchema>;
+
 export type LifecycleKind = 'start' | 'stop' | 'shutdown' | 'restart' | 'delete';
+
+/** How long a kept on-chain replica waits for its commit. */
+const PENDING_TTL_MS = 14 * 24 * 3600 * 1000;
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const isOnChain = (cvm: CvmView) => cvm.kms.kms_type !== 'phala';
 
 /** The status a CVM shows while an operation of this kind runs. */
 const TRANSITIONAL: Record<LifecycleKind | 'create', string> = {
@@ -75,6 +86,11 @@ export class LifecycleService {
   constructor(
     private readonly db: Db,
     private readonly onQueued: () => void,
+    /** reads the contracts of on-chain KMS apps (their replicas' devices) */
+    private readonly chain: ChainService,
+    /** the server's public base URL, for the commit URLs of a 465 answer */
+    private readonly publicUrl: () => string,
+    private readonly pendingTtlMs = PENDING_TTL_MS,
   ) {}
 
   /** Queue a lifecycle operation on a CVM; answers with the CVM as it is now (transitional status). */
@@ -93,17 +109,28 @@ export class LifecycleService {
     return (await findCvmById(this.db, cvmId))!;
   }
 
-  /** A new CVM with the source's app_id and configuration, on `node_id` or where the scheduler puts it. */
-  async replicate(p: Principal, source: CvmView, req: ReplicaRequest): Promise<CvmView> {
-    return this.createReplica(p, source, { nodeId: req?.node_id ?? req?.teepod_id, encryptedEnv: req?.encrypted_env, composeHash: req?.compose_hash });
+  /**
+   * A new CVM with the source's app_id and configuration, on `node_id` or where the scheduler puts it. For an
+   * on-chain KMS app, only on a device its contract allows (with the compose hash): otherwise, or with
+   * `prepareOnly`, the replica is kept under a commit token and answered 465; `commitReplica` makes it.
+   */
+  async replicate(p: Principal, source: CvmView, req: ReplicaRequest, prepareOnly = false): Promise<CvmView> {
+    return this.createReplica(p, source, {
+      nodeId: req?.node_id ?? req?.teepod_id, encryptedEnv: req?.encrypted_env, composeHash: req?.compose_hash, prepareOnly,
+      commitPath: `/api/v1/cvms/${source.vm_uuid}/commit-replica`,
+    });
   }
 
-  /** `POST /apps/{app_id}/instances`: one more instance of an app, like its newest CVM. */
-  async addInstance(p: Principal, app: AppRecord, body: InstanceRequest): Promise<CvmView> {
+  /**
+   * `POST /apps/{app_id}/instances`: one more instance of an app, like its newest CVM. With `token`, the commit
+   * of an on-chain KMS instance kept by an earlier call (as `POST /cvms/{id}/commit-replica`).
+   */
+  async addInstance(p: Principal, app: AppRecord, body: InstanceRequest, prepareOnly = false): Promise<CvmView> {
     const req = body ?? {};
     const appId = app.app_id;
     const source = await findCvm(this.db, p.workspaceId, { kind: 'app_id', value: appId });
     if (!source || source.app_id !== appId) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no CVM in this workspace to add an instance to.`);
+    if (req.token) return this.commitReplica(p, source, { token: req.token, compose_hash: req.compose_hash, transaction_hash: req.transaction_hash }, true);
     if (req.docker_compose_file != null || req.pre_launch_script != null) {
       const compose = JSON.parse(source.app_compose) as { docker_compose_file?: string; pre_launch_script?: string };
       const same = (req.docker_compose_file ?? compose.docker_compose_file) === compose.docker_compose_file
@@ -113,35 +140,127 @@ export class LifecycleService {
           `A new instance runs the app's current compose (${source.compose_hash}); update the app's compose first, then add the instance.`);
       }
     }
-    return this.createReplica(p, source, { nodeId: req.node_id, encryptedEnv: req.encrypted_env, composeHash: req.compose_hash });
+    return this.createReplica(p, source, {
+      nodeId: req.node_id, encryptedEnv: req.encrypted_env, composeHash: req.compose_hash, prepareOnly,
+      commitPath: `/api/v1/apps/${appId}/instances`,
+    });
+  }
+
+  /**
+   * `POST /cvms/{id}/commit-replica` (and `POST /apps/{app_id}/instances` with `token`): make the replica of an
+   * on-chain KMS app kept under the token, once its contract allows the app's compose hash (468) and the
+   * replica's device (400 `ERR-01-011`). What counts is the contract now, so the transaction hash the CLI sends
+   * (`already-registered` by default; it may be an `addDevice` or an `addComposeHash`) is not needed.
+   */
+  async commitReplica(p: Principal, source: CvmView, req: ReplicaCommit, viaInstances = false): Promise<CvmView> {
+    if (!isOnChain(source)) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST,
+        `CVM ${source.name}'s app uses the PHALA KMS, whose replicas are made at once: POST /cvms/${source.vm_uuid}/replicas (or POST /apps/${source.app_id}/instances) without X-Prepare-Only.`);
+    }
+    const invalid = (why: string) => badRequest(ErrorCodes.COMMIT_TOKEN_INVALID, why);
+    const again = viaInstances ? `POST /apps/${source.app_id}/instances` : `POST /cvms/${source.vm_uuid}/replicas`;
+    if (!req?.token) throw badRequest(ErrorCodes.INVALID_REQUEST, `token is required: the commit_token the 465 answer of ${again} gave.`);
+    const kept = await findPreparedReplica(this.db, sha256(req.token), p.workspaceId);
+    if (!kept) throw invalid(`This commit token is not valid: it was never issued for a replica in this workspace. Ask again with ${again}.`);
+    if (kept.cvm_id !== source.id && !viaInstances) throw invalid(`This commit token was issued for a replica of another CVM, not ${source.name}.`);
+    if (viaInstances && !(await this.sameApp(p, kept.cvm_id, source.app_id))) throw invalid(`This commit token was issued for another app, not ${source.app_id}.`);
+    if (kept.used_at) throw invalid(`This commit token was already used at ${kept.used_at.toISOString()}: a token makes its replica once.`);
+    if (kept.expires_at.getTime() <= Date.now()) throw invalid(`This commit token expired at ${kept.expires_at.toISOString()}: ask again with ${again}.`);
+    if (req.compose_hash && req.compose_hash.replace(/^0x/, '').toLowerCase() !== kept.compose_hash) {
+      throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${req.compose_hash} is not the hash this token was issued for (${kept.compose_hash}).`);
+    }
+    if (source.compose_hash !== kept.compose_hash) {
+      throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
+        `App ${source.app_id}'s compose changed since this replica was asked for (now ${source.compose_hash}, then ${kept.compose_hash}): ask again with ${again}.`);
+    }
+    const node = await findNode(this.db, kept.replica.node_id);
+    if (!node) throw badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${kept.replica.node_id} no longer exists: ask again with ${again}.`);
+    const status = await this.onChainStatus(source, node.device_id);
+    if (!status.composeHashAllowed) {
+      throw new ApiError(468, ErrorCodes.HASH_NOT_ALLOWED,
+        `compose_hash ${kept.compose_hash} is not allowed by app 0x${source.app_id}'s contract on ${chainName(source)}: add it with addComposeHash as the contract's owner, then commit again.`);
+    }
+    if (!status.deviceAllowed) {
+      throw badRequest(ErrorCodes.DEVICE_NOT_ALLOWED,
+        `Node ${node.name}'s device (device_id ${node.device_id}) is not allowed by app 0x${source.app_id}'s contract on ${chainName(source)}: add it with addDevice as the contract's owner (or setAllowAnyDevice), then commit again.`);
+    }
+    return this.insertReplica(p, source, { nodeId: node.id, encryptedEnv: kept.replica.encrypted_env, consumes: kept.id, spent: () => invalid('This commit token was already used: a token makes its replica once.') });
   }
 
   private async createReplica(
     p: Principal,
     source: CvmView,
-    opts: { nodeId?: number | null; encryptedEnv?: string | null; composeHash?: string | null },
+    opts: { nodeId?: number | null; encryptedEnv?: string | null; composeHash?: string | null; prepareOnly: boolean; commitPath: string },
   ): Promise<CvmView> {
     if (opts.composeHash && opts.composeHash.replace(/^0x/, '').toLowerCase() !== source.compose_hash) {
       throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
         `compose_hash ${opts.composeHash} is not the app's current compose hash (${source.compose_hash}).`);
     }
+    if (!isOnChain(source)) {
+      if (opts.prepareOnly) {
+        throw badRequest(ErrorCodes.INVALID_REQUEST,
+          `X-Prepare-Only is for replicas of on-chain KMS apps; CVM ${source.name}'s app uses the PHALA KMS, whose replicas are made at once: send the request without it.`);
+      }
+      return this.insertReplica(p, source, { nodeId: opts.nodeId, encryptedEnv: opts.encryptedEnv });
+    }
+    // on-chain KMS: the node it goes to (asked for, or the scheduler's choice now) and what the app's contract says
+    // of its device, read before anything is written; the transaction places it on that node again
+    const src = (await readCvmRow(this.db, source.id))!;
+    const { node } = await placeReplica(this.db, src, opts.nodeId);
+    const status = await this.onChainStatus(source, node.device_id);
+    if (opts.prepareOnly || !status.composeHashAllowed || !status.deviceAllowed) {
+      const token = `ctk_${randomBytes(24).toString('base64url')}`;
+      const encryptedEnv = opts.encryptedEnv ? opts.encryptedEnv.replace(/^0x/, '').toLowerCase() : null;
+      const expires = await insertPreparedReplica(this.db, {
+        workspace_id: p.workspaceId, cvm_id: source.id, compose_hash: source.compose_hash, base_hash: source.compose_hash,
+        token_hash: sha256(token), replica: { node_id: node.id, encrypted_env: encryptedEnv }, created_by: p.userId,
+      }, this.pendingTtlMs);
+      const until = expires.toISOString();
+      const missing = [
+        !status.composeHashAllowed && `compose_hash ${source.compose_hash} (addComposeHash)`,
+        !status.deviceAllowed && `node ${node.name}'s device ${node.device_id} (addDevice, or setAllowAnyDevice)`,
+      ].filter(Boolean);
+      const message = missing.length
+        ? `A replica of app 0x${source.app_id} on node ${node.name} needs its contract on ${chainName(source)} to allow ${missing.join(' and ')}; nothing was made. ` +
+          `Add ${missing.length > 1 ? 'them' : 'it'} as the contract's owner, then POST ${opts.commitPath} with the commit_token before ${until}.`
+        : `Prepared, not made: POST ${opts.commitPath} with the commit_token before ${until} makes the replica on node ${node.name}. The token works once.`;
+      throw keptChangeAnswer({
+        cvm: source, composeHash: source.compose_hash, deviceId: node.device_id, token, expires,
+        commitUrl: `${this.publicUrl()}${opts.commitPath}`, message, onChain: status,
+      });
+    }
+    return this.insertReplica(p, source, { nodeId: node.id, encryptedEnv: opts.encryptedEnv });
+  }
+
+  /** What an on-chain KMS app's contract allows of its compose hash and a device. */
+  private async onChainStatus(source: CvmView, deviceId: string): Promise<OnChainStatus> {
+    const app = await this.chain.app(source.kms, source.app_id, { composeHash: source.compose_hash, deviceId });
+    return { composeHashAllowed: app.composeHashAllowed, deviceAllowed: app.allowAnyDevice || !!app.deviceAllowed };
+  }
+
+  /** Whether a CVM of the caller's workspace (a kept replica's source) runs this app. */
+  private async sameApp(p: Principal, cvmId: number, appId: string): Promise<boolean> {
+    const cvm = await findCvmById(this.db, cvmId);
+    return !!cvm && cvm.workspace.id === p.workspaceId && cvm.app_id === appId;
+  }
+
+  /** The replica's row, its create operation and revision, in one transaction (consuming a kept replica if given). */
+  private async insertReplica(
+    p: Principal,
+    source: CvmView,
+    opts: { nodeId?: number | null; encryptedEnv?: string | null; consumes?: number; spent?: () => ApiError },
+  ): Promise<CvmView> {
     const id = await this.db.tx(async (q) => {
       await lockWorkspace(q, p.workspaceId);
+      if (opts.consumes !== undefined && !(await claimPendingUpdate(q, opts.consumes))) throw opts.spent!();
       const src = (await readCvmRow(q, source.id))!;
-      const placeOn = (nodeId: number | null | undefined) =>
-        place(q, { nodeId, image: src.image, vcpu: src.vcpu, memoryMb: src.memory_mb, gpu: false }).catch((e) => {
-          if (e instanceof ApiError && e.code === ErrorCodes.OS_IMAGE_NOT_COMPATIBLE) {
-            throw new ApiError(400, ErrorCodes.REPLICA_IMAGE_NOT_AVAILABLE, `${e.message} A replica must boot the source's image ${src.image}.`);
-          }
-          throw e;
-        });
       // the capacity check holds the node's row, as a commit's does, so that a replica and a commit (of any
       // workspace) placed on the same node take turns
       if (opts.nodeId != null) await lockNode(q, opts.nodeId);
-      let { node } = await placeOn(opts.nodeId);
+      let { node } = await placeReplica(q, src, opts.nodeId);
       if (opts.nodeId == null) {
         await lockNode(q, node.id);
-        ({ node } = await placeOn(node.id));
+        ({ node } = await placeReplica(q, src, node.id));
       }
       const name = await replicaName(q, p.workspaceId, src.app_id, src.name);
       const id = await insertReplica(q, {
@@ -163,6 +282,16 @@ export class LifecycleService {
     this.onQueued();
     return (await findCvmById(this.db, id))!;
   }
+}
+
+/** Where a replica of `src` goes: `nodeId`, or the scheduler's choice; it boots the source's image. */
+function placeReplica(q: Queryable, src: { image: string; vcpu: number; memory_mb: number }, nodeId: number | null | undefined) {
+  return place(q, { nodeId, image: src.image, vcpu: src.vcpu, memoryMb: src.memory_mb, gpu: false }).catch((e) => {
+    if (e instanceof ApiError && e.code === ErrorCodes.OS_IMAGE_NOT_COMPATIBLE) {
+      throw new ApiError(400, ErrorCodes.REPLICA_IMAGE_NOT_AVAILABLE, `${e.message} A replica must boot the source's image ${src.image}.`);
+    }
+    throw e;
+  });
 }
 
 async function queue(q: Queryable, workspaceId: number, cvmId: number, kind: string, params: Record<string, unknown>) {

@@ -12,6 +12,14 @@
  *
  * Two-phase forms keep the validated patch in `pending_updates` for 14 days: a compose-file provision
  * (found again by CVM + compose hash) and a prepare-only PATCH (found by its one-time commit token).
+ *
+ * On-chain KMS (ETHEREUM, BASE): a change that moves the compose hash of such a CVM is applied only if the app's
+ * contract allows the new hash (its `allowedComposeHashes`), since the KMS releases the app's keys only for an
+ * allowed hash. The chain is read before the transaction (a chain that does not answer is a 503 and nothing is
+ * written); a hash not allowed yet keeps the change like a prepare-only PATCH and answers HTTP 465 with what
+ * the owner needs to register it (`addComposeHash`). The confirmation (`X-Compose-Hash` + `X-Transaction-Hash`,
+ * or the commit token) reads the transaction's receipt and the contract again before applying: 466 no such
+ * change (or expired), 467 the transaction does not prove the hash was added to that app, 468 not allowed now.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -19,6 +27,7 @@ import {
   DEFAULT_INSTANCE_TYPES,
   ErrorCodes,
   badRequest,
+  conflict,
   UNIFIED_PATCH_FIELDS,
   buildAppCompose,
   kmsInfo,
@@ -51,9 +60,12 @@ import {
   insertComposeProvision,
   insertPreparedPatch,
   latestComposeProvision,
+  preparedPatchFor,
 } from '../store/pending-updates.ts';
 import { countRevisions, findRevision, listRevisions, recordRevision, type RevisionListing } from '../store/revisions.ts';
 import type { Principal } from './auth.ts';
+import type { ChainService } from './chain.ts';
+import { chainName, keptChangeAnswer } from './two-phase.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
 
 export type UnifiedPatch = z.output<typeof unifiedPatchSchema>;
@@ -91,12 +103,24 @@ export interface SubmitResult {
   cvm_id: number;
 }
 
-export interface PreparedResult {
-  prepared: true;
-  compose_hash: string;
-  commit_token: string;
-  expires_at: Date;
-  cvm: CvmView;
+/**
+ * The confirmation of an on-chain KMS update: the compose hash the change leads to, and the transaction that
+ * added it to the app's contract, or `already-registered` (the contract is read, no transaction checked).
+ */
+export interface Confirmation {
+  composeHash: string;
+  transactionHash: string;
+}
+
+/** The transaction hash that means "it is on the chain already: read the contract only". */
+export const ALREADY_REGISTERED = 'already-registered';
+
+/** What an on-chain KMS app's contract said about a change's new compose hash, read before its transaction. */
+interface ChainVerdict {
+  hash: string;
+  composeHashAllowed: boolean;
+  deviceAllowed: boolean;
+  owner: string;
 }
 
 interface SubmitOptions {
@@ -113,6 +137,10 @@ interface SubmitOptions {
    * the CVM's row lock, so that of two concurrent commits the second gets `spent()` (not a 409, and never a second apply)
    */
   consumes?: { id: number; spent: () => ApiError };
+  /** on-chain KMS: the compose hash the change leads to was proven allowed on the chain just before (a confirmation or commit) */
+  chainChecked?: string;
+  /** the status of the answer when the CVM moved on since the change was prepared (default 400) */
+  staleStatus?: number;
 }
 
 /** States a configuration update can start from. */
@@ -126,48 +154,42 @@ export class UpdateService {
   constructor(
     private readonly db: Db,
     private readonly onQueued: () => void,
+    private readonly chain: ChainService,
+    /** the server's public base URL, for the commit URLs of a 465 answer */
+    private readonly publicUrl: () => string,
     private readonly pendingTtlMs = PENDING_TTL_MS,
   ) {}
 
   // ---------------------------------------------------------------- the endpoints
 
-  /** `PATCH /cvms/{id}`: any subset of fields, atomically; `prepareOnly` keeps it under a token. */
-  async patch(p: Principal, cvm: CvmView, body: UnifiedPatch | undefined, prepareOnly: boolean): Promise<SubmitResult | PreparedResult> {
+  /**
+   * `PATCH /cvms/{id}`: any subset of fields, atomically; `prepareOnly` keeps it under a token. Nothing is
+   * answered for a prepared change or one an on-chain KMS app must allow first: `submit` throws the 465.
+   */
+  async patch(p: Principal, cvm: CvmView, body: UnifiedPatch | undefined, prepareOnly: boolean): Promise<SubmitResult> {
     const req = body ?? {};
     if (!Object.keys(req).length) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, `The PATCH body is empty: send at least one field to change (${UNIFIED_PATCH_FIELDS.join(', ')}).`);
     }
-    if (req.gpus && req.gpus.count > 0) {
-      throw badRequest(ErrorCodes.INSUFFICIENT_GPU, 'No node of this server has GPUs to attach: send gpus with count 0, or leave gpus out.');
-    }
-    const compose = {
-      ...(req.docker_compose_file !== undefined && { docker_compose_file: req.docker_compose_file }),
-      ...(req.pre_launch_script !== undefined && { pre_launch_script: req.pre_launch_script }),
-      ...(req.allowed_envs !== undefined && { allowed_envs: req.allowed_envs }),
-      ...(req.public_logs !== undefined && { public_logs: req.public_logs }),
-      ...(req.public_sysinfo !== undefined && { public_sysinfo: req.public_sysinfo }),
-      ...(req.public_tcbinfo !== undefined && { public_tcbinfo: req.public_tcbinfo }),
-    };
-    const patch: ConfigPatch = {
-      ...(Object.keys(compose).length && { compose }),
-      ...(req.encrypted_env !== undefined && { encrypted_env: req.encrypted_env }),
-      ...(req.env_keys !== undefined && { env_keys: req.env_keys }),
-      ...(req.user_config !== undefined && { user_config: req.user_config }),
-      ...(req.vcpu !== undefined && { vcpu: req.vcpu }),
-      ...(req.memory !== undefined && { memory_mb: req.memory }),
-      ...(req.disk_size !== undefined && { disk_gb: req.disk_size }),
-      ...(req.image !== undefined && { image: req.image }),
-      ...(req.shutdown_timeout !== undefined && { shutdown_timeout_s: req.shutdown_timeout }),
-      ...(req.allow_force_stop !== undefined && { allow_force_stop: req.allow_force_stop }),
-      ...(req.listed !== undefined && { listed: req.listed }),
-    };
-    // a new sealed env without env_keys carries what the (new) compose lets through
-    if (req.encrypted_env !== undefined && req.env_keys === undefined) patch.env_keys = 'allowed_envs';
-    return this.submit(p, cvm, patch, { operationType: 'update', prepareOnly });
+    return this.submit(p, cvm, unifiedPatchOf(req), { operationType: 'update', prepareOnly });
   }
 
-  /** `POST /cvms/{id}/commit-update`: apply what a prepare-only PATCH kept, once. */
-  async commitPrepared(p: Principal, cvm: CvmView, token: string, composeHash?: string | null): Promise<SubmitResult> {
+  /**
+   * `PATCH /cvms/{id}` with `X-Compose-Hash` and `X-Transaction-Hash` (the official SDK's `confirmCvmPatch`, body
+   * `{}`): apply the change a 465 kept for that hash, once the chain proves it allowed. A non-empty body is the
+   * change itself, sent again; it must lead to that hash.
+   */
+  async confirmPatch(p: Principal, cvm: CvmView, body: UnifiedPatch | undefined, c: Confirmation): Promise<SubmitResult> {
+    const req = body ?? {};
+    return this.confirm(p, cvm, c, Object.keys(req).length ? unifiedPatchOf(req) : null, 'update');
+  }
+
+  /**
+   * `POST /cvms/{id}/commit-update`: apply what a prepare-only PATCH (or a 465) kept, once. For an on-chain KMS
+   * CVM whose compose hash it moves, the chain is asked first, as for a confirmation: `transactionHash` (empty, or
+   * `already-registered`: the contract only) must prove the hash added, and the contract must allow it now.
+   */
+  async commitPrepared(p: Principal, cvm: CvmView, token: string, composeHash?: string | null, transactionHash?: string | null): Promise<SubmitResult> {
     const pending = await findPreparedPatch(this.db, sha256(token), p.workspaceId);
     const invalid = (why: string) => badRequest(ErrorCodes.COMMIT_TOKEN_INVALID, why);
     if (!pending) throw invalid('This commit token is not valid: it was never issued in this workspace. Run the prepare-only PATCH again for a new one.');
@@ -178,11 +200,14 @@ export class UpdateService {
       throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
         `compose_hash ${composeHash} is not the hash this token was prepared for (${pending.compose_hash}).`);
     }
+    const onChain = isOnChain(cvm) && pending.compose_hash !== pending.base_hash;
+    if (onChain) await this.proveAllowed(cvm, pending.compose_hash, transactionHash);
     return this.submit(p, cvm, pending.change, {
       operationType: 'update',
       baseHash: pending.base_hash,
       consumes: { id: pending.id, spent: () => invalid('This commit token was already used: a token applies its change once.') },
-    }) as Promise<SubmitResult>;
+      ...(onChain && { chainChecked: pending.compose_hash }),
+    });
   }
 
   /** `PATCH /cvms/{id}/resources`. */
@@ -207,7 +232,7 @@ export class UpdateService {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'Send at least one of vcpu, memory (MB), disk_size (GB) or instance_type.');
     }
     const allowRestart = req.allow_restart == null ? true : Boolean(req.allow_restart);
-    return this.submit(p, cvm, patch, { operationType: 'resources', allowRestart }) as Promise<SubmitResult>;
+    return this.submit(p, cvm, patch, { operationType: 'resources', allowRestart });
   }
 
   /** `PATCH /cvms/{id}/visibility`: `listed` is recorded at once; the public_* flags live in the compose. */
@@ -222,13 +247,13 @@ export class UpdateService {
     if (!Object.keys(patch).length) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'Send at least one of listed, public_sysinfo, public_logs or public_tcbinfo.');
     }
-    const r = (await this.submit(p, cvm, patch, { operationType: 'visibility' })) as SubmitResult;
+    const r = await this.submit(p, cvm, patch, { operationType: 'visibility' });
     return (await findCvmById(this.db, r.cvm_id))!;
   }
 
   /** `PATCH /cvms/{id}/os-image`. */
   async osImage(p: Principal, cvm: CvmView, req: OsImagePatch): Promise<SubmitResult> {
-    return this.submit(p, cvm, { image: req.os_image_name }, { operationType: 'os_image' }) as Promise<SubmitResult>;
+    return this.submit(p, cvm, { image: req.os_image_name }, { operationType: 'os_image' });
   }
 
   /** `GET /cvms/{id}/available-os-images`: the CVM's node's images that suit it, by version, prod and dev. */
@@ -250,25 +275,30 @@ export class UpdateService {
     return [...byVersion.values()].sort((a, b) => cmp(a.version, b.version));
   }
 
-  /** `PATCH /cvms/{id}/pre-launch-script` (text body; empty removes the script). */
-  async preLaunchScript(p: Principal, cvm: CvmView, script: string): Promise<SubmitResult> {
-    return this.submit(p, cvm, { compose: { pre_launch_script: script || null } }, { operationType: 'pre_launch_script' }) as Promise<SubmitResult>;
+  /** `PATCH /cvms/{id}/pre-launch-script` (text body; empty removes the script); `c`: an on-chain confirmation. */
+  async preLaunchScript(p: Principal, cvm: CvmView, script: string, c: Confirmation | null = null): Promise<SubmitResult> {
+    const patch: ConfigPatch = { compose: { pre_launch_script: script || null } };
+    return c ? this.confirm(p, cvm, c, patch, 'pre_launch_script') : this.submit(p, cvm, patch, { operationType: 'pre_launch_script' });
   }
 
-  /** `PATCH /cvms/{id}/docker-compose` (YAML body). */
-  async dockerCompose(p: Principal, cvm: CvmView, yaml: string): Promise<SubmitResult> {
-    return this.submit(p, cvm, { compose: { docker_compose_file: yaml } }, { operationType: 'compose_update' }) as Promise<SubmitResult>;
+  /** `PATCH /cvms/{id}/docker-compose` (YAML body); `c`: an on-chain confirmation. */
+  async dockerCompose(p: Principal, cvm: CvmView, yaml: string, c: Confirmation | null = null): Promise<SubmitResult> {
+    const patch: ConfigPatch = { compose: { docker_compose_file: yaml } };
+    return c ? this.confirm(p, cvm, c, patch, 'compose_update') : this.submit(p, cvm, patch, { operationType: 'compose_update' });
   }
 
   /**
    * `PATCH /cvms/{id}/envs`: the sealed env is replaced as a whole (keys left out are gone). With
-   * `env_keys`, the compose's `allowed_envs` becomes exactly those keys (`allowed_envs_changed`).
+   * `env_keys`, the compose's `allowed_envs` becomes exactly those keys (`allowed_envs_changed`), which moves
+   * the compose hash: for an on-chain KMS CVM the request is sent again with `compose_hash` and
+   * `transaction_hash` once the hash is registered.
    */
   async envs(p: Principal, cvm: CvmView, req: EnvsPatch): Promise<SubmitResult> {
     const patch: ConfigPatch = req.env_keys
       ? { encrypted_env: req.encrypted_env, env_keys: req.env_keys, compose: { allowed_envs: req.env_keys } }
       : { encrypted_env: req.encrypted_env, env_keys: 'allowed_envs' };
-    return this.submit(p, cvm, patch, { operationType: 'env_update' }) as Promise<SubmitResult>;
+    const c = confirmationOf(req.compose_hash, req.transaction_hash, 'compose_hash and transaction_hash');
+    return c ? this.confirm(p, cvm, c, patch, 'env_update') : this.submit(p, cvm, patch, { operationType: 'env_update' });
   }
 
   /**
@@ -287,10 +317,13 @@ export class UpdateService {
     };
     if (!patch.compose) throw badRequest(ErrorCodes.COMPOSE_FILE_REQUIRED, 'Send compose_manifest.docker_compose_file, an encrypted_env, or both.');
     const allowRestart = req.allow_restart == null ? true : Boolean(req.allow_restart);
-    return this.submit(p, cvm, patch, { operationType: 'compose_update', allowRestart }) as Promise<SubmitResult>;
+    return this.submit(p, cvm, patch, { operationType: 'compose_update', allowRestart });
   }
 
-  /** `POST /cvms/{id}/compose_file/provision`: validate and hash the new compose, keep it 14 days. */
+  /**
+   * `POST /cvms/{id}/compose_file/provision`: validate and hash the new compose, keep it 14 days. For an on-chain
+   * KMS CVM, `compose_hash_registered` is what the app's contract says now (read before anything is kept).
+   */
   async provisionCompose(p: Principal, cvm: CvmView, req: ComposeProvision) {
     const current = JSON.parse(cvm.app_compose) as Record<string, unknown>;
     const built = buildAppCompose({ ...req, name: req.name || (current.name as string) }, cvm.name);
@@ -300,6 +333,9 @@ export class UpdateService {
     const config = await configOf(this.db, cvm.id);
     // the commit may bring a new sealed env, so the sealed-env keys are checked there, not here
     const plan = planChange(config, patch, { sealedEnvCheck: !req.update_env_vars });
+    const registered = isOnChain(cvm)
+      ? (await this.chain.app(cvm.kms, cvm.app_id, { composeHash: plan.next.compose_hash })).composeHashAllowed
+      : false;
     await insertComposeProvision(this.db, {
       workspace_id: p.workspaceId, cvm_id: cvm.id, compose_hash: plan.next.compose_hash, base_hash: config.compose_hash, change: patch, created_by: p.userId,
     }, this.pendingTtlMs);
@@ -309,11 +345,15 @@ export class UpdateService {
       compose_hash: plan.next.compose_hash,
       // on-chain KMS only: with PHALA KMS there is nothing to register (the SDK reads a non-null kms_info as "register first")
       kms_info: cvm.kms.kms_type === 'phala' ? null : kmsInfo(cvm.kms),
-      compose_hash_registered: false,
+      compose_hash_registered: registered,
     };
   }
 
-  /** Phase two: apply a provisioned compose (plus an optional new sealed env). */
+  /**
+   * Phase two: apply a provisioned compose (plus an optional new sealed env). For an on-chain KMS CVM whose
+   * compose hash it moves, the app's contract must allow the hash first (468), and a `transaction_hash`, if
+   * sent, must prove it added (467).
+   */
   async commitCompose(p: Principal, cvm: CvmView, req: ComposeCommit): Promise<SubmitResult> {
     const hash = normHash(req.compose_hash);
     const pending = await latestComposeProvision(this.db, cvm.id, hash);
@@ -330,11 +370,14 @@ export class UpdateService {
     } else if (req.env_keys) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'env_keys name the keys of a new encrypted_env: send encrypted_env with them, or leave both out.');
     }
+    const onChain = isOnChain(cvm) && hash !== pending.base_hash;
+    if (onChain) await this.proveAllowed(cvm, hash, req.transaction_hash);
     return this.submit(p, cvm, patch, {
       operationType: 'compose_update',
       baseHash: pending.base_hash,
+      ...(onChain && { chainChecked: hash }),
       consumes: { id: pending.id, spent: () => badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED, `compose_hash ${hash} was already committed: provision again for another update.`) },
-    }) as Promise<SubmitResult>;
+    });
   }
 
   /** `GET /apps/{app_id}/revisions`. */
@@ -371,13 +414,15 @@ export class UpdateService {
       ...(r.encrypted_env && { encrypted_env: r.encrypted_env, env_keys: r.env_keys }),
       ...(r.user_config && { user_config: r.user_config }),
     };
-    return this.submit(p, cvm, patch, { operationType: 'rollback' }) as Promise<SubmitResult>;
+    return this.submit(p, cvm, patch, { operationType: 'rollback' });
   }
 
   // ---------------------------------------------------------------- the one path every change takes
 
-  async submit(p: Principal, cvm: CvmView, patch: ConfigPatch, o: SubmitOptions): Promise<SubmitResult | PreparedResult> {
-    let prepared: { token: string; hash: string; expires: Date } | null = null;
+  async submit(p: Principal, cvm: CvmView, patch: ConfigPatch, o: SubmitOptions): Promise<SubmitResult> {
+    // on-chain KMS: the contract is read before the transaction, so a chain that does not answer writes nothing
+    const verdict = o.chainChecked ? null : await this.chainVerdict(cvm, patch);
+    let prepared: Prepared | null = null;
     const result = await withBusyCheck(this.db, cvm.name, async (q) => {
       const row = await lockLiveCvm(q, cvm);
       if (o.consumes) {
@@ -386,7 +431,7 @@ export class UpdateService {
       await assertIdle(q, cvm.id, cvm.name);
       const config = await configOf(q, cvm.id);
       if (o.baseHash && o.baseHash !== config.compose_hash) {
-        throw badRequest(ErrorCodes.HASH_INVALID_OR_EXPIRED,
+        throw new ApiError(o.staleStatus ?? 400, ErrorCodes.HASH_INVALID_OR_EXPIRED,
           `CVM ${cvm.name} changed since this update was prepared (compose_hash ${config.compose_hash}, prepared on ${o.baseHash}): prepare it again.`);
       }
       const plan = planChange(config, patch);
@@ -406,14 +451,19 @@ export class UpdateService {
         }
         await checkAgainstNode(q, cvm, config, plan);
       }
-      // the on-chain KMS branch (465, confirmation with X-Compose-Hash / X-Transaction-Hash) slots in here
-      if (o.prepareOnly) {
+      // on-chain KMS: a new compose hash must be the one the chain was asked about, and allowed there
+      const hashOnChain = isOnChain(cvm) && plan.composeChanged;
+      if (hashOnChain && (o.chainChecked ?? verdict?.hash) !== plan.next.compose_hash) {
+        throw conflict(ErrorCodes.CVM_BUSY, `CVM ${cvm.name} changed while its new compose hash was checked on the chain: send the request again.`);
+      }
+      const mustRegister = hashOnChain && !o.chainChecked && !verdict!.composeHashAllowed;
+      if (o.prepareOnly || mustRegister) {
         const token = `ctk_${randomBytes(24).toString('base64url')}`;
         const expires = await insertPreparedPatch(q, {
           workspace_id: p.workspaceId, cvm_id: cvm.id, compose_hash: plan.next.compose_hash, base_hash: config.compose_hash,
           token_hash: sha256(token), change: patch, created_by: p.userId,
         }, this.pendingTtlMs);
-        prepared = { token, hash: plan.next.compose_hash, expires };
+        prepared = { token, hash: plan.next.compose_hash, expires, verdict: hashOnChain ? verdict : null, mustRegister };
         return { cvm, plan, op: null };
       }
       if (!plan.needsHost) {
@@ -427,10 +477,8 @@ export class UpdateService {
       await setCvmStatus(q, cvm.id, 'updating');
       return { cvm, plan, op, applied: false };
     });
-    if (prepared) {
-      const pr = prepared as { token: string; hash: string; expires: Date };
-      return { prepared: true, compose_hash: pr.hash, commit_token: pr.token, expires_at: pr.expires, cvm: result.cvm };
-    }
+    // kept, not applied (the transaction is committed): HTTP 465 with what the two-phase clients read
+    if (prepared) throw this.twoPhaseAnswer(result.cvm, prepared);
     if (!result.applied) this.onQueued();
     const plan = result.plan as PlannedChange;
     const unchanged = 'unchanged' in result;
@@ -448,6 +496,100 @@ export class UpdateService {
     };
   }
 
+  // ---------------------------------------------------------------- on-chain KMS
+
+  /**
+   * For an on-chain KMS CVM, what its app's contract says about the compose hash `patch` leads to (null when the
+   * hash does not move, the KMS is PHALA, or the patch is invalid: the transaction then says why).
+   */
+  private async chainVerdict(cvm: CvmView, patch: ConfigPatch): Promise<ChainVerdict | null> {
+    if (!isOnChain(cvm)) return null;
+    let plan: PlannedChange;
+    try {
+      plan = planChange(await configOf(this.db, cvm.id), patch);
+    } catch {
+      return null;
+    }
+    if (!plan.composeChanged) return null;
+    const app = await this.chain.app(cvm.kms, cvm.app_id, { composeHash: plan.next.compose_hash, deviceId: cvm.node.device_id });
+    return { hash: plan.next.compose_hash, composeHashAllowed: app.composeHashAllowed, deviceAllowed: app.allowAnyDevice || !!app.deviceAllowed, owner: app.owner };
+  }
+
+  /**
+   * The confirmation of a change a 465 kept: the pending change for that compose hash (466 if none, used or
+   * expired), then the chain (467, 468), then the change applied as any other, consuming the pending one.
+   */
+  private async confirm(p: Principal, cvm: CvmView, c: Confirmation, patch: ConfigPatch | null, operationType: string): Promise<SubmitResult> {
+    if (!isOnChain(cvm)) {
+      throw badRequest(ErrorCodes.INVALID_REQUEST,
+        `CVM ${cvm.name} uses the PHALA KMS, whose updates are applied without an on-chain confirmation: send the change without a compose hash and transaction hash (X-Compose-Hash / X-Transaction-Hash).`);
+    }
+    const hash = normHash(c.composeHash);
+    const gone = (why: string) => new ApiError(466, ErrorCodes.HASH_INVALID_OR_EXPIRED, why);
+    const pending = /^[0-9a-f]{64}$/.test(hash) ? await preparedPatchFor(this.db, cvm.id, hash) : null;
+    if (!pending) {
+      throw gone(`No change of CVM ${cvm.name} waits for compose_hash ${c.composeHash}: send the change again without the confirmation; its 465 answer names the compose hash to register.`);
+    }
+    if (pending.used_at) throw gone(`The change of CVM ${cvm.name} to compose_hash ${hash} was already applied (${pending.used_at.toISOString()}): a change is confirmed once.`);
+    if (pending.expires_at.getTime() <= Date.now()) {
+      throw gone(`The change of CVM ${cvm.name} to compose_hash ${hash} expired at ${pending.expires_at.toISOString()}: send it again from the beginning.`);
+    }
+    if (patch) {
+      const planned = planChange(await configOf(this.db, cvm.id), patch).next.compose_hash;
+      if (planned !== hash) {
+        throw gone(`This change leads to compose_hash ${planned}, not ${hash}: confirm with the compose hash its 465 answer gave.`);
+      }
+    }
+    await this.proveAllowed(cvm, hash, c.transactionHash);
+    return this.submit(p, cvm, patch ?? pending.change, {
+      operationType,
+      baseHash: pending.base_hash,
+      staleStatus: 466,
+      consumes: { id: pending.id, spent: () => gone(`The change of CVM ${cvm.name} to compose_hash ${hash} was already applied: a change is confirmed once.`) },
+      chainChecked: hash,
+    });
+  }
+
+  /**
+   * The chain's proof for a new compose hash of an on-chain KMS CVM: the transaction (unless empty or
+   * `already-registered`) added it to the app's contract (467 otherwise), and the contract allows it now (468).
+   */
+  private async proveAllowed(cvm: CvmView, hash: string, transactionHash: string | null | undefined): Promise<void> {
+    const tx = transactionHash?.trim() ?? '';
+    const chain = chainName(cvm);
+    if (tx && tx !== ALREADY_REGISTERED) {
+      const proof = await this.chain.composeHashAddedBy(cvm.kms, cvm.app_id, hash, tx);
+      if (!proof.ok) {
+        const why = {
+          'not-found': `transaction ${tx} is not a mined transaction on ${chain}`,
+          reverted: `transaction ${tx} failed (reverted) on ${chain}`,
+          'no-such-event': `transaction ${tx} did not add compose_hash ${hash} to app 0x${cvm.app_id}'s contract (it has no ComposeHashAdded event of that contract for that hash)`,
+        }[proof.reason];
+        throw new ApiError(467, ErrorCodes.TX_VERIFICATION_FAILED,
+          `${why[0]!.toUpperCase()}${why.slice(1)}: send the hash of the addComposeHash transaction that added it, or "${ALREADY_REGISTERED}" if the contract already allows it.`);
+      }
+    }
+    const app = await this.chain.app(cvm.kms, cvm.app_id, { composeHash: hash });
+    if (!app.composeHashAllowed) {
+      throw new ApiError(468, ErrorCodes.HASH_NOT_ALLOWED,
+        `compose_hash ${hash} is not allowed by app 0x${cvm.app_id}'s contract on ${chain} now${tx && tx !== ALREADY_REGISTERED ? ' (it was removed after that transaction)' : ''}: add it with addComposeHash (as the contract's owner ${app.owner}), then confirm again.`);
+    }
+  }
+
+  /** HTTP 465: the change is kept, not applied; a confirmation or `POST /cvms/{id}/commit-update` with the token applies it. */
+  private twoPhaseAnswer(cvm: CvmView, r: Prepared): ApiError {
+    const until = r.expires.toISOString();
+    const message = r.mustRegister
+      ? `compose_hash ${r.hash} must be allowed by app 0x${cvm.app_id}'s contract on ${chainName(cvm)} before CVM ${cvm.name} can run it; nothing was changed. ` +
+        `Add it with addComposeHash as the contract's owner (${r.verdict!.owner}), then send this request again with the compose hash and the transaction's hash ` +
+        `(headers X-Compose-Hash and X-Transaction-Hash; compose_hash and transaction_hash in the body of PATCH /cvms/{id}/envs), or POST /cvms/${cvm.vm_uuid}/commit-update with the commit_token, before ${until}.`
+      : `Prepared, not applied: commit it with POST /cvms/${cvm.vm_uuid}/commit-update and the commit_token before ${until}. The token works once.`;
+    return keptChangeAnswer({
+      cvm, composeHash: r.hash, deviceId: cvm.node.device_id, token: r.token, expires: r.expires,
+      commitUrl: `${this.publicUrl()}/api/v1/cvms/${cvm.vm_uuid}/commit-update`, message, onChain: r.verdict,
+    });
+  }
+
   /** A CVM of the caller's workspace named in a request body (a rollback's `cvm_id`). */
   private async cvm(p: Principal, identifier: string): Promise<CvmView> {
     const cvm = await findCvm(this.db, p.workspaceId, parseCvmRef(identifier));
@@ -456,6 +598,65 @@ export class UpdateService {
   }
 
 
+}
+
+/** A change kept under a commit token (prepare-only, or a new compose hash an on-chain KMS app must allow first). */
+interface Prepared {
+  token: string;
+  hash: string;
+  expires: Date;
+  /** what the app's contract said about the new hash (on-chain KMS, when the hash moves) */
+  verdict: ChainVerdict | null;
+  /** kept because the contract does not allow the new hash yet (not because prepare-only was asked) */
+  mustRegister: boolean;
+}
+
+const isOnChain = (cvm: CvmView) => cvm.kms.kms_type !== 'phala';
+
+/**
+ * A confirmation from its two values (headers, or `/envs`' body fields): null when neither is sent; a compose
+ * hash without a transaction hash (or the other way round) is refused.
+ */
+export function confirmationOf(composeHash: string | null | undefined, transactionHash: string | null | undefined, names: string): Confirmation | null {
+  const h = composeHash?.trim() ?? '';
+  const t = transactionHash?.trim() ?? '';
+  if (!h && !t) return null;
+  if (!h || !t) {
+    throw badRequest(ErrorCodes.INVALID_REQUEST,
+      `An on-chain confirmation needs both ${names}: the compose hash the 465 answer named, and the hash of the transaction that added it (or "${ALREADY_REGISTERED}").`);
+  }
+  return { composeHash: h, transactionHash: t };
+}
+
+/** The unified PATCH body as one change set. */
+function unifiedPatchOf(req: UnifiedPatch): ConfigPatch {
+  if (req.gpus && req.gpus.count > 0) {
+    throw badRequest(ErrorCodes.INSUFFICIENT_GPU, 'No node of this server has GPUs to attach: send gpus with count 0, or leave gpus out.');
+  }
+  const compose = {
+    ...(req.docker_compose_file !== undefined && { docker_compose_file: req.docker_compose_file }),
+    ...(req.pre_launch_script !== undefined && { pre_launch_script: req.pre_launch_script }),
+    ...(req.allowed_envs !== undefined && { allowed_envs: req.allowed_envs }),
+    ...(req.public_logs !== undefined && { public_logs: req.public_logs }),
+    ...(req.public_sysinfo !== undefined && { public_sysinfo: req.public_sysinfo }),
+    ...(req.public_tcbinfo !== undefined && { public_tcbinfo: req.public_tcbinfo }),
+  };
+  const patch: ConfigPatch = {
+    ...(Object.keys(compose).length && { compose }),
+    ...(req.encrypted_env !== undefined && { encrypted_env: req.encrypted_env }),
+    ...(req.env_keys !== undefined && { env_keys: req.env_keys }),
+    ...(req.user_config !== undefined && { user_config: req.user_config }),
+    ...(req.vcpu !== undefined && { vcpu: req.vcpu }),
+    ...(req.memory !== undefined && { memory_mb: req.memory }),
+    ...(req.disk_size !== undefined && { disk_gb: req.disk_size }),
+    ...(req.image !== undefined && { image: req.image }),
+    ...(req.shutdown_timeout !== undefined && { shutdown_timeout_s: req.shutdown_timeout }),
+    ...(req.allow_force_stop !== undefined && { allow_force_stop: req.allow_force_stop }),
+    ...(req.listed !== undefined && { listed: req.listed }),
+  };
+  // a new sealed env without env_keys carries what the (new) compose lets through
+  if (req.encrypted_env !== undefined && req.env_keys === undefined) patch.env_keys = 'allowed_envs';
+  return patch;
 }
 
 function restartMessage(plan: PlannedChange, cvm: CvmView): string {
