@@ -106,6 +106,7 @@ test('phala deploy --cvm-id --prepare-only, the hash added by the owner elsewher
   const token = /Commit Token:\s+(\S+)/.exec(prep.stdout)?.[1];
   const hash = /Compose Hash:\s+(?:0x)?([0-9a-f]{64})/i.exec(prep.stdout)?.[1];
   assert.ok(token?.startsWith('ctk_') && hash, `a commit token and compose hash in:\n${prep.stdout}`);
+  if (!token) return assert.fail('no commit token');
   assert.match(prep.stdout, /Compose Hash:\s+NOT registered/);
   // the multisig: the owner's signer registers the hash, outside the CLI and the API caller
   const added = await quietly(() => addComposeHash({
