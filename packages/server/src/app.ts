@@ -19,6 +19,7 @@ import { CatalogService } from './services/catalog.ts';
 import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
 import { ChainService } from './services/chain.ts';
+import { AllowlistService } from './services/allowlists.ts';
 import { KmsService, loadRootKeys } from './services/kms.ts';
 import { LifecycleService } from './services/lifecycle.ts';
 import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
@@ -113,6 +114,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       auth: new AuthService(db),
       kms,
       chain,
+      allowlists: new AllowlistService(db, chain),
       nodes,
       deploy: new DeployService(db, kms, chain, config.provisionTtlMs, () => w.wake()),
       lifecycle: new LifecycleService(db, () => w.wake()),
@@ -156,6 +158,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       return services.auth.bootstrap(config.apiKey);
     });
 
+    // the gateway app id each chain's KMS contract names, read while the hosts register
+    const gatewayIds = kms.recordGatewayAppIds(chain);
     const hosts: (HostConfig & { deviceId?: string })[] = [...config.hosts];
     if (config.simulatedHost) {
       const kmsToken = randomBytes(32).toString('base64url');
@@ -179,6 +183,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         app.log.warn({ err: e }, `host ${host.name} (${host.url}) could not be registered`);
         await nodes.markOffline(host.name);
       }
+    }
+    for (const { kmsType, error } of await gatewayIds) {
+      app.log.warn({ err: error }, `the ${kmsType.toUpperCase()} KMS contract's gatewayAppId() could not be read; kms_info keeps the recorded one`);
     }
     await w.start();
     reconciler.start();

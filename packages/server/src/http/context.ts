@@ -7,6 +7,7 @@ import type { CatalogService } from '../services/catalog.ts';
 import type { ReadService } from '../services/reads.ts';
 import type { DeployService } from '../services/deploy.ts';
 import type { ChainService } from '../services/chain.ts';
+import type { AllowlistService } from '../services/allowlists.ts';
 import type { KmsService } from '../services/kms.ts';
 import type { LifecycleService } from '../services/lifecycle.ts';
 import type { LogUrlService } from '../services/log-urls.ts';
@@ -24,6 +25,8 @@ export interface Services {
   kms: KmsService;
   /** reads of the ETHEREUM / BASE chains' KMS and app contracts */
   chain: ChainService;
+  /** what the chain (on-chain KMS) or the records (PHALA) allow an app to boot, and where */
+  allowlists: AllowlistService;
   nodes: NodeService;
   deploy: DeployService;
   lifecycle: LifecycleService;

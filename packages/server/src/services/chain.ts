@@ -152,6 +152,23 @@ export class ChainService {
     });
   }
 
+  /** Which of these devices the KMS contract lists in `kmsAllowedDeviceIds` (the devices a KMS instance may run on). */
+  async kmsDevices(kms: KmsRecord, deviceIds: string[]): Promise<Map<string, boolean>> {
+    const { config, client } = this.handle(kms);
+    return this.read(config, async () => {
+      const each = await Promise.all(
+        deviceIds.map((d) => client.readContract({ address: hex20(config.kmsContract), abi: kmsAuthAbi, functionName: 'kmsAllowedDeviceIds', args: [hex32(d)] })),
+      );
+      return new Map(deviceIds.map((d, i) => [d, each[i]]));
+    });
+  }
+
+  /** The KMS contract's `gatewayAppId()` ('' when none is set). */
+  async gatewayAppId(kms: KmsRecord): Promise<string> {
+    const { config, client } = this.handle(kms);
+    return this.read(config, () => client.readContract({ address: hex20(config.kmsContract), abi: kmsAuthAbi, functionName: 'gatewayAppId' }));
+  }
+
   /**
    * The KMS contract's verdict on a boot (`isAppAllowed(AppBootInfo)`): the app is registered, the OS image
    * allowed, and the app's contract allows the compose hash and the device, as dstack's KMS asks it.
