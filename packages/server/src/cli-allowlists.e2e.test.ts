@@ -113,5 +113,7 @@ test('phala allow-devices add with a key that does not own the app: exit 1, the 
   const stranger = 'b2'.repeat(32);
   const r = await cli.run(['allow-devices', 'add', cvmName, stranger, ...onEth(eth.other.privateKey)]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
+  // it got as far as the chain (the allow-list read first answered), which refused the stranger
+  assert.match(r.stderr, new RegExp(`Sender ${eth.other.address} is not the owner of contract 0x${appId}`, 'i'));
   assert.deepEqual((await readApp(eth, appId, { devices: [stranger] })).devices, [false]);
 });
