@@ -56,7 +56,7 @@ async function refusal(call: () => Promise<unknown>): Promise<ResourceError> {
 async function onChainApp(name: string, o: Parameters<typeof deployOnChain>[3] = {}) {
   const d = await deployOnChain(oc, name, compose(name), o);
   const vm = await d.commit();
-  return { ...d, vm, appId: vm.app_id };
+  return { ...d, vm, appId: vm.app_id! };
 }
 
 test('getKmsOnChainDetail: the KMS contract, the nodes\' devices (kmsAllowedDeviceIds) and OS images (allowedOsImages), as the chain says now', async () => {

@@ -28,7 +28,7 @@ before(async () => {
   [{ device_id: device }] = await env.server.db.query<{ device_id: string }>('SELECT device_id FROM nodes');
   const oc: OnChainEnv = { env, chain: eth, close: async () => {} };
   const d = await deployOnChain(oc, cvmName, 'services:\n  web:\n    image: nginx:latest\n');
-  appId = (await d.commit()).app_id;
+  appId = (await d.commit()).app_id!;
 });
 after(async () => {
   await env?.close();
