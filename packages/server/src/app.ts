@@ -19,6 +19,7 @@ import { CatalogService } from './services/catalog.ts';
 import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
 import { ChainService } from './services/chain.ts';
+import { AllowlistService } from './services/allowlists.ts';
 import { KmsService, loadRootKeys } from './services/kms.ts';
 import { KmsAuthService } from './services/kms-auth.ts';
 import { LifecycleService } from './services/lifecycle.ts';
@@ -115,6 +116,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       kms,
       chain,
       kmsAuth: new KmsAuthService(chain),
+      allowlists: new AllowlistService(db, chain),
       nodes,
       deploy: new DeployService(db, kms, chain, config.provisionTtlMs, () => w.wake()),
       lifecycle: new LifecycleService(db, () => w.wake(), chain, () => urlBox.value),
@@ -158,6 +160,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       return services.auth.bootstrap(config.apiKey);
     });
 
+    // the gateway app id each chain's KMS contract names, read while the hosts register
+    const gatewayIds = kms.recordGatewayAppIds(chain);
     const hosts: (HostConfig & { deviceId?: string })[] = [...config.hosts];
     if (config.simulatedHost) {
       const kmsToken = randomBytes(32).toString('base64url');
@@ -181,6 +185,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         app.log.warn({ err: e }, `host ${host.name} (${host.url}) could not be registered`);
         await nodes.markOffline(host.name);
       }
+    }
+    for (const { kmsType, error } of await gatewayIds) {
+      app.log.warn({ err: error }, `the ${kmsType.toUpperCase()} KMS contract's gatewayAppId() could not be read; kms_info keeps the recorded one`);
     }
     await w.start();
     reconciler.start();

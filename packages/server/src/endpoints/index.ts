@@ -3,6 +3,11 @@
  * folder per area. `npm test` fails if this list and the contract's endpoints differ.
  */
 import type { Route } from '../http/endpoint.ts';
+import checkAppCvmsIsAllowed from './allowlists/check-app-cvms-is-allowed.ts';
+import checkAppIsAllowed from './allowlists/check-app-is-allowed.ts';
+import checkCvmIsAllowed from './allowlists/check-cvm-is-allowed.ts';
+import getAppDeviceAllowlist from './allowlists/get-app-device-allowlist.ts';
+import getKmsOnChainDetail from './allowlists/get-kms-on-chain-detail.ts';
 import getAppCvms from './apps/get-app-cvms.ts';
 import getAppInfo from './apps/get-app-info.ts';
 import getAppList from './apps/get-app-list.ts';
@@ -75,6 +80,11 @@ import updatePreLaunchScript from './updates/update-pre-launch-script.ts';
 import upgradeCvmCompose from './updates/upgrade-cvm-compose.ts';
 
 export const routes = [
+  checkAppCvmsIsAllowed,
+  checkAppIsAllowed,
+  checkCvmIsAllowed,
+  getAppDeviceAllowlist,
+  getKmsOnChainDetail,
   getAppCvms,
   getAppInfo,
   getAppList,

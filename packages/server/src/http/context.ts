@@ -7,6 +7,7 @@ import type { CatalogService } from '../services/catalog.ts';
 import type { ReadService } from '../services/reads.ts';
 import type { DeployService } from '../services/deploy.ts';
 import type { ChainService } from '../services/chain.ts';
+import type { AllowlistService } from '../services/allowlists.ts';
 import type { KmsService } from '../services/kms.ts';
 import type { KmsAuthService } from '../services/kms-auth.ts';
 import type { LifecycleService } from '../services/lifecycle.ts';
@@ -27,6 +28,8 @@ export interface Services {
   chain: ChainService;
   /** dstack-kms's auth webhook, answered from the chains */
   kmsAuth: KmsAuthService;
+  /** what the chain (on-chain KMS) or the records (PHALA) allow an app to boot, and where */
+  allowlists: AllowlistService;
   nodes: NodeService;
   deploy: DeployService;
   lifecycle: LifecycleService;

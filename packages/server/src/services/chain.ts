@@ -167,6 +167,17 @@ export class ChainService {
     });
   }
 
+  /** Which of these devices the KMS contract lists in `kmsAllowedDeviceIds` (the devices a KMS instance may run on). */
+  async kmsDevices(kms: KmsRecord, deviceIds: string[]): Promise<Map<string, boolean>> {
+    const { config, client } = this.handle(kms);
+    return this.read(config, async () => {
+      const each = await Promise.all(
+        deviceIds.map((d) => client.readContract({ address: hex20(config.kmsContract), abi: kmsAuthAbi, functionName: 'kmsAllowedDeviceIds', args: [hex32(d)] })),
+      );
+      return new Map(deviceIds.map((d, i) => [d, each[i]]));
+    });
+  }
+
   /**
    * The KMS contract's verdict on a boot (`isAppAllowed(AppBootInfo)`): the app is registered, the OS image
    * allowed, and the app's contract allows the compose hash and the device, as dstack's KMS asks it.
@@ -201,7 +212,7 @@ export class ChainService {
     });
   }
 
-  /** The KMS contract's `gatewayAppId()` and `appImplementation()`. */
+  /** The KMS contract's `gatewayAppId()` ('' when none is set) and `appImplementation()`. */
   async kmsSettings(kms: Pick<KmsRecord, 'kms_type'>): Promise<{ gatewayAppId: string; appImplementation: Address }> {
     const { config, client } = this.handle(kms);
     return this.read(config, async () => {

@@ -27,7 +27,7 @@ import { ConfigError, type ChainConfig } from '../config.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { ChainUnavailableError, type ChainService } from './chain.ts';
 import { cvmOnHost, type CvmOnHost } from '../store/cvms.ts';
-import { upsertOffChainKms, upsertOnChainKms } from '../store/kms.ts';
+import { findKms, setKmsGatewayAppId, upsertOffChainKms, upsertOnChainKms } from '../store/kms.ts';
 import { nodeIdByKmsTokenHash } from '../store/nodes.ts';
 import { insertSecretIfAbsent, readSecret } from '../store/secrets.ts';
 
@@ -194,6 +194,26 @@ export class KmsService {
         kms_contract_address: c.kmsContract,
       });
     }
+  }
+
+  /**
+   * Record in each on-chain KMS's row the gateway app id its contract names (`gatewayAppId()`; none: null), which
+   * `kms_info.gateway_app_id` shows. A chain that does not answer keeps what was recorded; answers which failed.
+   */
+  async recordGatewayAppIds(chain: ChainService): Promise<{ kmsType: string; error: unknown }[]> {
+    const failed: { kmsType: string; error: unknown }[] = [];
+    await Promise.all(
+      chain.chains().map(async (c) => {
+        try {
+          const kms = await findKms(this.db, onChainKmsId(c.kmsType));
+          if (!kms) return;
+          await setKmsGatewayAppId(this.db, kms.id, (await chain.kmsSettings(kms)).gatewayAppId || null);
+        } catch (error) {
+          failed.push({ kmsType: c.kmsType, error });
+        }
+      }),
+    );
+    return failed;
   }
 
   /** The app's X25519 env-encryption public key (hex). Derivation is cached: it costs a P-256 key. */

@@ -4,6 +4,7 @@
  */
 import type { AppRecord } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
+import type { KmsRow } from './kms.ts';
 
 /** An `apps` row. */
 export interface AppRow {
@@ -157,4 +158,28 @@ export async function listAppPage(
   );
   if (fromEnd) ids.reverse();
   return { ids, total };
+}
+
+// ---- allow-lists (`/apps/{app_id}/device-allowlist`, the `is-allowed` checks) ----
+
+/** The KMS an app takes its keys from (its chain and KMS contract, for an on-chain one). */
+export async function kmsOfApp(q: Queryable, appId: string): Promise<KmsRow | null> {
+  const [k] = await q.query<KmsRow>('SELECT k.* FROM apps a JOIN kms_instances k ON k.id = a.kms_id WHERE a.app_id = $1', [appId]);
+  return k ?? null;
+}
+
+/**
+ * Whether an app has run or been provisioned with a compose hash: a revision of the app (its first deploy is
+ * one), a live CVM of it, or an unused and unexpired compose-file provision or prepared update of one of its CVMs.
+ */
+export async function appHasComposeHash(q: Queryable, appId: string, composeHash: string): Promise<boolean> {
+  const rows = await q.query(
+    `SELECT 1 FROM revisions WHERE app_id = $1 AND compose_hash = $2
+     UNION ALL SELECT 1 FROM cvms WHERE app_id = $1 AND compose_hash = $2 AND deleted_at IS NULL
+     UNION ALL SELECT 1 FROM pending_updates p JOIN cvms c ON c.id = p.cvm_id
+                WHERE c.app_id = $1 AND p.compose_hash = $2 AND p.used_at IS NULL AND p.expires_at > now()
+     LIMIT 1`,
+    [appId, composeHash],
+  );
+  return rows.length > 0;
 }

@@ -31,6 +31,11 @@ export async function upsertOnChainKms(q: Queryable, k: Pick<KmsRecord, 'id' | '
   );
 }
 
+/** Record the gateway app id an on-chain KMS's contract names (`gatewayAppId()`; null when it names none). */
+export async function setKmsGatewayAppId(q: Queryable, id: string, gatewayAppId: string | null): Promise<void> {
+  await q.query('UPDATE kms_instances SET gateway_app_id = $2 WHERE id = $1 AND gateway_app_id IS DISTINCT FROM $2', [id, gatewayAppId]);
+}
+
 export async function findKms(q: Queryable, id: string): Promise<KmsRow | null> {
   const [k] = await q.query<KmsRow>('SELECT * FROM kms_instances WHERE id = $1', [id]);
   return k ?? null;

@@ -4,8 +4,9 @@
  * images, and a test env whose server serves `ETHEREUM` from it.
  */
 import { createClient, deployAppAuth } from '@phala/cloud';
-import type { Chain } from 'viem';
-import { deployKms, quietly, startChain, type ChainAccount, type DeployedKms, type LocalChain } from '@opencvm/contracts';
+import { createPublicClient, createWalletClient, http, type Address, type Chain, type Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { appAuthAbi, chainAt, deployKms, kmsAuthAbi, quietly, startChain, type ChainAccount, type DeployedKms, type LocalChain } from '@opencvm/contracts';
 import { defaultImages } from '@opencvm/vmm-sim';
 import type { ChainConfig } from '../config.ts';
 import { startTestEnv, type TestEnv, type TestEnvOptions } from './harness.ts';
@@ -25,7 +26,7 @@ export interface TestChain {
 }
 
 /** A fresh anvil with our KMS contract, allowing the simulated host's production OS images. */
-export async function startTestChain(opts: { chainId?: number; kmsType?: ChainConfig['kmsType'] } = {}): Promise<TestChain> {
+export async function startTestChain(opts: { chainId?: number; kmsType?: ChainConfig['kmsType']; gatewayAppId?: string } = {}): Promise<TestChain> {
   const chainId = opts.chainId ?? 1;
   const chain = await startChain({ chainId });
   try {
@@ -35,6 +36,7 @@ export async function startTestChain(opts: { chainId?: number; kmsType?: ChainCo
       chainId,
       privateKey: kmsOwner!.privateKey,
       osImageHashes: defaultImages().filter((i) => !i.isDev).map((i) => `0x${i.osImageHash}` as const),
+      ...(opts.gatewayAppId !== undefined ? { gatewayAppId: opts.gatewayAppId } : {}),
     });
     return {
       chain,
@@ -58,8 +60,8 @@ export interface OnChainEnv {
 }
 
 /** A test env whose server offers `ETHEREUM` on a fresh local chain (and PHALA, as always). */
-export async function startOnChainEnv(opts: TestEnvOptions = {}): Promise<OnChainEnv> {
-  const chain = await startTestChain();
+export async function startOnChainEnv(opts: TestEnvOptions = {}, chainOpts: Parameters<typeof startTestChain>[0] = {}): Promise<OnChainEnv> {
+  const chain = await startTestChain(chainOpts);
   try {
     const env = await startTestEnv({ ...opts, config: { ...opts.config, chains: [chain.config] } });
     return {
@@ -117,4 +119,52 @@ export async function deployOnChain(oc: OnChainEnv, name: string, compose: strin
       deployer_address: deployed.deployer,
     });
   return { client, provision, deployed, commit };
+}
+
+const clientsOf = (t: TestChain, from: ChainAccount) => {
+  const chain = chainAt(t.chain.rpcUrl, t.config.chainId);
+  return {
+    wallet: createWalletClient({ account: privateKeyToAccount(from.privateKey), chain, transport: http(t.chain.rpcUrl) }),
+    client: createPublicClient({ chain, transport: http(t.chain.rpcUrl) }),
+  };
+};
+const bytes32 = (h: string): Hex => `0x${h.replace(/^0x/i, '').padStart(64, '0')}`;
+
+/** One owner-only call on an app's contract (from its owner, the chain's `user`, unless told), mined before it answers. */
+export async function sendToApp(
+  t: TestChain,
+  appId: string,
+  call: { fn: 'addComposeHash' | 'removeComposeHash' | 'addDevice' | 'removeDevice'; hex: string } | { fn: 'setAllowAnyDevice'; allow: boolean },
+  from: ChainAccount = t.user,
+): Promise<Hex> {
+  const { wallet, client } = clientsOf(t, from);
+  const address = `0x${appId.replace(/^0x/i, '')}` as Address;
+  const hash =
+    call.fn === 'setAllowAnyDevice'
+      ? await wallet.writeContract({ address, abi: appAuthAbi, functionName: call.fn, args: [call.allow] })
+      : await wallet.writeContract({ address, abi: appAuthAbi, functionName: call.fn, args: [bytes32(call.hex)] });
+  const receipt = await client.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success') throw new Error(`${call.fn} on ${address} reverted`);
+  return hash;
+}
+
+/** One owner-only call on the KMS contract (from its owner), mined before it answers. */
+export async function sendToKms(t: TestChain, fn: 'addKmsDevice' | 'removeKmsDevice' | 'addOsImageHash' | 'removeOsImageHash', hex: string): Promise<Hex> {
+  const { wallet, client } = clientsOf(t, t.kmsOwner);
+  const hash = await wallet.writeContract({ address: t.config.kmsContract as Address, abi: kmsAuthAbi, functionName: fn, args: [bytes32(hex)] });
+  const receipt = await client.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success') throw new Error(`${fn} on the KMS contract reverted`);
+  return hash;
+}
+
+/** What an app's contract says now: `allowAnyDevice`, and `allowedDeviceIds` / `allowedComposeHashes` of some ids. */
+export async function readApp(t: TestChain, appId: string, q: { devices?: string[]; hashes?: string[] } = {}) {
+  const { client } = clientsOf(t, t.user);
+  const address = `0x${appId.replace(/^0x/i, '')}` as Address;
+  const [allowAnyDevice, devices, hashes] = await Promise.all([
+    client.readContract({ address, abi: appAuthAbi, functionName: 'allowAnyDevice' }),
+    Promise.all((q.devices ?? []).map((d) => client.readContract({ address, abi: appAuthAbi, functionName: 'allowedDeviceIds', args: [bytes32(d)] }))),
+    Promise.all((q.hashes ?? []).map((h) => client.readContract({ address, abi: appAuthAbi, functionName: 'allowedComposeHashes', args: [bytes32(h)] }))),
+  ]);
+  return { allowAnyDevice, devices, hashes };
 }
