@@ -47,11 +47,22 @@ export async function insertComposeProvision(q: Queryable, u: NewPendingUpdate, 
 }
 
 /** Keep a prepared patch under its token's hash for `ttlMs` from now; answers when it expires. */
-export async function insertPreparedPatch(q: Queryable, u: NewPendingUpdate & { token_hash: string }, ttlMs: number): Promise<Date> {
+export function insertPreparedPatch(q: Queryable, u: NewPendingUpdate & { token_hash: string }, ttlMs: number): Promise<Date> {
+  return insertWithToken(q, 'prepared_patch', u, u.change, ttlMs);
+}
+
+/** A pending row found by its token's hash (`change`: what it keeps), expiring `ttlMs` from now. */
+async function insertWithToken(
+  q: Queryable,
+  kind: 'prepared_patch' | 'prepared_replica',
+  u: Omit<NewPendingUpdate, 'change'> & { token_hash: string },
+  change: unknown,
+  ttlMs: number,
+): Promise<Date> {
   const [pending] = await q.query<Pick<PendingUpdateRow, 'expires_at'>>(
     `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, token_hash, change, created_by, expires_at)
-     VALUES ('prepared_patch', $1, $2, $3, $4, $5, $6, $7, now() + ($8 || ' milliseconds')::interval) RETURNING expires_at`,
-    [u.workspace_id, u.cvm_id, u.compose_hash, u.base_hash, u.token_hash, JSON.stringify(u.change), u.created_by, String(ttlMs)],
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + ($9 || ' milliseconds')::interval) RETURNING expires_at`,
+    [kind, u.workspace_id, u.cvm_id, u.compose_hash, u.base_hash, u.token_hash, JSON.stringify(change), u.created_by, String(ttlMs)],
   );
   return pending.expires_at;
 }
@@ -109,17 +120,12 @@ export async function preparedPatchFor(
 }
 
 /** Keep a replica of an on-chain KMS app under its token's hash for `ttlMs` from now; answers when it expires. */
-export async function insertPreparedReplica(
+export function insertPreparedReplica(
   q: Queryable,
   u: Omit<NewPendingUpdate, 'change'> & { token_hash: string; replica: PreparedReplica },
   ttlMs: number,
 ): Promise<Date> {
-  const [pending] = await q.query<Pick<PendingUpdateRow, 'expires_at'>>(
-    `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, token_hash, change, created_by, expires_at)
-     VALUES ('prepared_replica', $1, $2, $3, $4, $5, $6, $7, now() + ($8 || ' milliseconds')::interval) RETURNING expires_at`,
-    [u.workspace_id, u.cvm_id, u.compose_hash, u.base_hash, u.token_hash, JSON.stringify(u.replica), u.created_by, String(ttlMs)],
-  );
-  return pending.expires_at;
+  return insertWithToken(q, 'prepared_replica', u, u.replica, ttlMs);
 }
 
 /** The kept replica of a workspace with this token hash, used or not. */
