@@ -9,6 +9,7 @@ export interface HostConfig {
   host: string;
   port: number;
   name: string;
+  region: string;
   dataDir: string | undefined;
   bootMs: number;
   shutdownMs: number;
@@ -52,6 +53,7 @@ export function resolveConfig(opts: VmmSimOptions = {}): HostConfig {
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 0,
     name,
+    region: opts.region ?? '',
     dataDir: opts.dataDir,
     bootMs: Math.max(0, opts.bootMs ?? 2000),
     shutdownMs: Math.max(0, opts.shutdownMs ?? 500),

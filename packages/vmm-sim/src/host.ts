@@ -1,6 +1,7 @@
 /** The simulated dstack host: its VMs, resource accounting, injected faults and persistence. */
 import type { HostConfig } from './config.ts';
-import { Store } from './store.ts';
+import { FaultTable, normalizeMethod } from './faults.ts';
+import { Store, type StoredVm } from './store.ts';
 import type { SimImage } from './types.ts';
 import { SimVm, type VmHost } from './vm.ts';
 import { RpcError } from './wire.ts';
@@ -15,7 +16,7 @@ export interface Usage {
 
 export class SimHost implements VmHost {
   readonly vms = new Map<string, SimVm>();
-  private readonly faults = new Map<string, { error: string; times: number }[]>();
+  readonly faults = new FaultTable();
   private readonly store: Store;
   private closed = false;
 
@@ -25,7 +26,11 @@ export class SimHost implements VmHost {
 
   /** Loads persisted VMs; those whose `started` flag is set boot again. */
   load(): void {
-    for (const stored of this.store.load()) {
+    this.boot(this.store.load());
+  }
+
+  private boot(records: StoredVm[]): void {
+    for (const stored of records) {
       this.vms.set(stored.id, new SimVm(this, stored));
     }
     for (const vm of this.sortedVms()) {
@@ -80,30 +85,50 @@ export class SimHost implements VmHost {
     return u;
   }
 
+  /**
+   * The legacy in-process fault: the next `times` (default 1) calls of `method` fail with the pRPC error
+   * `error`; `times <= 0` clears that method's error faults.
+   */
   injectFault(f: { method: string; error: string; times?: number }): void {
     const times = f.times ?? 1;
-    const method = f.method.replace(/^Teepod\./, '');
+    const method = normalizeMethod(f.method);
     if (times <= 0) {
-      this.faults.delete(method);
+      this.faults.clear((x) => x.kind === 'error' && x.method === method);
       return;
     }
-    const queue = this.faults.get(method) ?? [];
-    queue.push({ error: f.error, times });
-    this.faults.set(method, queue);
+    this.faults.add({ kind: 'error', method, error: f.error, times });
   }
 
+  /** Consumes one `error` fault for `method` (before the call acts), returning its message. */
   takeFault(method: string): string | undefined {
-    const queue = this.faults.get(method);
-    const head = queue?.[0];
-    if (!queue || !head) return undefined;
-    head.times -= 1;
-    if (head.times <= 0) queue.shift();
-    if (queue.length === 0) this.faults.delete(method);
-    return head.error;
+    const fault = this.faults.take('error', method, 'before');
+    return fault ? (fault.error ?? 'injected fault') : undefined;
+  }
+
+  /**
+   * A host restart while the process keeps running: every VM process dies and the host forgets what it did
+   * not keep. `wipe` (default): every VM and its persisted record is gone, as a host reinstalled or rebooted
+   * with its state wiped. `stopped`: the VMs are kept but stopped (started flag cleared). `reboot`: the VMs
+   * are kept and those meant to run boot again (what a restart of the real VMM does). Returns how many VMs
+   * the host had. Injected faults stay.
+   */
+  restart(mode: 'wipe' | 'stopped' | 'reboot' = 'wipe'): number {
+    const kept = this.sortedVms()
+      .filter((vm) => !vm.removing)
+      .map((vm) => vm.toStored());
+    for (const vm of this.vms.values()) vm.dispose();
+    const had = this.vms.size;
+    this.vms.clear();
+    const records = mode === 'wipe' ? [] : mode === 'stopped' ? kept.map((s) => ({ ...s, started: false })) : kept;
+    this.store.save(records);
+    this.config.log(`host restart (${mode}): ${had} VMs before, ${records.length} kept`);
+    this.boot(records);
+    return had;
   }
 
   close(): void {
     this.closed = true;
+    this.faults.releaseAll();
     for (const vm of this.vms.values()) vm.dispose();
   }
 }

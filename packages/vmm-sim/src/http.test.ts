@@ -219,3 +219,39 @@ describe('simulator-only routes', () => {
     await call(sim.url, 'RemoveVm', { id });
   });
 });
+
+describe('in-process fault API', () => {
+  test('addFault / clearFaults / restart, and injectFault next to them', async () => {
+    const own = await startTestSim(kms);
+    try {
+      const id = own.addFault({ kind: 'status', method: 'Version', status: 502 });
+      own.injectFault({ method: 'GetMeta', error: 'meta unavailable' });
+      assert.equal((await rpc(own.url, 'Version')).status, 502);
+      assert.equal((await rpc(own.url, 'Version')).status, 502, 'until cleared');
+      assert.deepEqual((await rpc(own.url, 'GetMeta')).body, { error: 'meta unavailable' });
+      assert.equal((await rpc(own.url, 'GetMeta')).status, 200, 'injectFault: once by default');
+      assert.equal(own.clearFaults(id), 1);
+      assert.equal(own.clearFaults(id), 0);
+      assert.equal((await rpc(own.url, 'Version')).status, 200);
+
+      // A fault without a method never makes a boot fail; method "boot" does.
+      own.addFault({ kind: 'error', error: 'every call fails', times: 1 });
+      assert.equal((await rpc(own.url, 'CreateVm', vmConfig({ name: 'refused' }))).status, 400);
+      const { id: vmId } = await call(own.url, 'CreateVm', vmConfig({ name: 'boots' }));
+      await waitVm(own, vmId, booted, 'booted');
+
+      assert.equal(own.restart('stopped'), 1);
+      assert.equal(own.getVm(vmId)!.status, 'stopped');
+      assert.equal(own.restart('reboot'), 1);
+      assert.equal(own.getVm(vmId)!.status, 'stopped', 'a stopped VM stays stopped on reboot');
+      await call(own.url, 'StartVm', { id: vmId });
+      assert.equal(own.restart('reboot'), 1);
+      await waitVm(own, vmId, booted, 'booted again after reboot');
+      assert.equal(own.restart(), 1);
+      assert.deepEqual(own.listVms(), []);
+      assert.deepEqual(await call(own.url, 'GetInfo', { id: vmId }), { found: false, info: null });
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -11,6 +11,7 @@ import type { VmmSim, VmmSimOptions } from './types.ts';
 
 export type { SimImage, SimVmView, SimContainerView, VmmSim, VmmSimOptions, VmConfiguration, VmInfo } from './types.ts';
 export { defaultImages } from './config.ts';
+export type { FaultSpec, FaultKind } from './faults.ts';
 
 export async function startVmmSim(opts: VmmSimOptions = {}): Promise<VmmSim> {
   const config = resolveConfig(opts);
@@ -48,5 +49,8 @@ export async function startVmmSim(opts: VmmSimOptions = {}): Promise<VmmSim> {
     listVms: () => host.sortedVms().map((vm) => vm.toView()),
     getVm: (id) => host.vms.get(id)?.toView(),
     injectFault: (f) => host.injectFault(f),
+    addFault: (spec) => host.faults.add(spec).id,
+    clearFaults: (id) => host.faults.clear(id === undefined ? undefined : (f) => f.id === id),
+    restart: (mode) => host.restart(mode),
   };
 }

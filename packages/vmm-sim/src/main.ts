@@ -1,35 +1,40 @@
 /**
- * Standalone simulated dstack host:
- *   node --import tsx packages/vmm-sim/src/main.ts
- * Environment: VMM_SIM_PORT, VMM_SIM_HOST, VMM_SIM_NAME, VMM_SIM_DATA_DIR, VMM_SIM_KMS_URL (comma-separated
- * list allowed), VMM_SIM_KMS_TOKEN, VMM_SIM_AUTH_TOKEN, VMM_SIM_BOOT_MS, VMM_SIM_SHUTDOWN_MS,
- * VMM_SIM_CREATE_DELAY_MS (CreateVm answers this long after the VM exists), VMM_SIM_VERBOSE=1.
+ * The simulated dstack host as a program: `opencvm-vmm-sim [flags]` (bin/opencvm-vmm-sim.js), `npm run sim`,
+ * or `node --import tsx packages/vmm-sim/src/main.ts`. Flags and their `VMM_SIM_*` variables: `--help`
+ * (src/cli.ts). The first stdout line is its URL, the second describes the host; SIGTERM/SIGINT close it.
+ * A bad flag or value: one line on stderr, exit 2.
  */
+import { parseSimArgs, usage, UsageError, type ParsedArgs } from './cli.ts';
 import { startVmmSim } from './index.ts';
+import { resolveConfig } from './config.ts';
 
-const env = process.env;
-const num = (name: string): number | undefined => {
-  const v = env[name];
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(v)}`);
-  return n;
-};
+let parsed: ParsedArgs;
+try {
+  parsed = parseSimArgs(process.argv.slice(2), process.env);
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  process.stderr.write(`opencvm-vmm-sim: ${err.message}\n`);
+  process.exit(2);
+}
+if (parsed.help) {
+  process.stdout.write(`${usage()}\n`);
+  process.exit(0);
+}
 
-const sim = await startVmmSim({
-  host: env.VMM_SIM_HOST || undefined,
-  port: num('VMM_SIM_PORT'),
-  name: env.VMM_SIM_NAME || undefined,
-  dataDir: env.VMM_SIM_DATA_DIR || undefined,
-  kmsUrls: env.VMM_SIM_KMS_URL ? env.VMM_SIM_KMS_URL.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
-  kmsToken: env.VMM_SIM_KMS_TOKEN || undefined,
-  authToken: env.VMM_SIM_AUTH_TOKEN || undefined,
-  bootMs: num('VMM_SIM_BOOT_MS'),
-  shutdownMs: num('VMM_SIM_SHUTDOWN_MS'),
-  createDelayMs: num('VMM_SIM_CREATE_DELAY_MS'),
-  log: env.VMM_SIM_VERBOSE === '1' ? (line) => console.error(`[vmm-sim] ${line}`) : undefined,
-});
+const { options, verbose } = parsed;
+const config = resolveConfig(options);
+let sim;
+try {
+  sim = await startVmmSim({ ...options, log: verbose ? (line) => console.error(`[vmm-sim] ${line}`) : undefined });
+} catch (err) {
+  process.stderr.write(`opencvm-vmm-sim: cannot start: ${(err as Error)?.message ?? err}\n`);
+  process.exit(1);
+}
+const r = config.resources;
 console.log(sim.url);
+console.log(
+  `vmm-sim ${config.name} region=${config.region || '-'} slots=${r.maxCvms} vcpu=${r.maxVcpu} memory=${r.maxMemoryMb}MB disk=${r.maxDiskGb}GB device=${config.deviceId}`,
+);
 
 let stopping = false;
 const stop = (): void => {

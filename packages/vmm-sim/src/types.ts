@@ -1,5 +1,6 @@
 /** Public option/view types of the simulator, and the dstack-vmm wire types it speaks. */
 import type { prpc, z } from '@opencvm/contract';
+import type { FaultSpec } from './faults.ts';
 
 export interface VmmSimOptions {
   /** Listen address, default 127.0.0.1. */
@@ -8,6 +9,11 @@ export interface VmmSimOptions {
   port?: number;
   /** Host name, default "sim-1". */
   name?: string;
+  /**
+   * A region label, default "". dstack-vmm's API has no region: the simulator only shows it on its own
+   * `GET /sim/host` (and the program prints it).
+   */
+  region?: string;
   /**
    * If set, VM records persist to `<dataDir>/vmm-sim.json` (atomic write). On restart VMs that should be
    * running boot again; guest state (incl. the decrypted env) is RAM-only and is rebuilt by booting.
@@ -35,7 +41,10 @@ export interface VmmSimOptions {
   deviceId?: string;
   /** Default "<name>.dstack.localhost". */
   gatewayBaseDomain?: string;
-  /** Defaults: 64 CVMs, 32 vCPU, 65536 MB, 2000 GB. */
+  /**
+   * Capacity, as `GetMeta` reports it (`max_cvm_number`, `max_allocable_vcpu`, `max_allocable_memory_in_mb`,
+   * `max_disk_size_in_gb`) and as CreateVm enforces it. Defaults: 64 CVMs, 32 vCPU, 65536 MB, 2000 GB.
+   */
   resources?: { maxCvms?: number; maxVcpu?: number; maxMemoryMb?: number; maxDiskGb?: number };
   /** Default: dstack-0.5.8 (prod), dstack-dev-0.5.8 (dev), dstack-0.5.7 (prod), dstack-nvidia-0.5.8 (prod, gpu). */
   images?: SimImage[];
@@ -66,6 +75,16 @@ export interface VmmSim {
    * makes the next boot fail with boot_error = error. Guest API methods are named "guest.<Method>".
    */
   injectFault(f: { method: string; error: string; times?: number }): void;
+  /** Adds a fault of any kind (README: "Control API"); returns its id for `clearFaults`. */
+  addFault(spec: FaultSpec): number;
+  /** Clears one fault, or all of them; a call held by a cleared `hang` goes on. Returns how many were cleared. */
+  clearFaults(id?: number): number;
+  /**
+   * A host restart while the process keeps running: `wipe` (default) forgets every VM and its persisted
+   * record; `stopped` keeps the VMs, stopped; `reboot` keeps them and boots those meant to run. Returns how
+   * many VMs the host had.
+   */
+  restart(mode?: 'wipe' | 'stopped' | 'reboot'): number;
 }
 
 export interface SimContainerView {
