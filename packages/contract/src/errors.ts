@@ -77,6 +77,8 @@ export const ErrorCodes = {
   HOST_UNREACHABLE: 'ERR-08-004',
   /** opencvm: the host asked for is cordoned: it takes no new CVMs. */
   HOST_CORDONED: 'ERR-08-005',
+  /** opencvm: another host's guests present that KMS token already (each host needs its own). */
+  HOST_KMS_TOKEN_TAKEN: 'ERR-08-006',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -102,6 +102,12 @@ test('add a second simulated host: what it reports, what the operator set, no to
   const again = await admin('', { method: 'POST', body: JSON.stringify({ name: 'sim-two', url: two.url }) });
   assert.equal(again.status, 409);
   assert.equal((await errorOf(again)).error_code, 'ERR-08-002');
+  // the KMS knows a host by its guests' token: a second host with the same one is refused
+  const sameToken = await admin('', { method: 'POST', body: JSON.stringify({ name: 'sim-two-b', url: two.url, auth_token: authToken, kms_token: kmsToken }) });
+  assert.equal(sameToken.status, 409);
+  const e = await errorOf(sameToken);
+  assert.equal(e.error_code, 'ERR-08-006');
+  assert.ok(!e.message.includes(kmsToken));
 });
 
 test('a host that does not answer, or refuses the auth token, is not added (400 ERR-08-004)', async () => {

@@ -26,7 +26,7 @@ export const addHost = defineEndpoint({
   extension: true,
   body: { json: addHostRequestSchema },
   success: { status: 201, description: 'The host, as registered', json: hostSchema },
-  errors: { 400: [E.HOST_UNREACHABLE], 409: [E.HOST_NAME_TAKEN] },
+  errors: { 400: [E.HOST_UNREACHABLE], 409: [E.HOST_NAME_TAKEN, E.HOST_KMS_TOKEN_TAKEN] },
 });
 
 export const listHosts = defineEndpoint({

@@ -19,6 +19,7 @@ import {
   lockNodeName,
   markNodeOffline,
   markNodeRemoved,
+  nodeIdByKmsTokenHash,
   nodeUsage,
   refreshHostFacts,
   replaceNodeImages,
@@ -92,14 +93,20 @@ export class HostService {
       ...(req.device_id !== undefined && { device_id: req.device_id.replace(/^0x/i, '').toLowerCase() }),
     };
     const f = report.facts;
+    const kmsTokenHash = req.kms_token ? sha256Hex(req.kms_token) : null;
     const node = await this.db.tx(async (q) => {
       await lockNodeName(q, req.name);
       if (await findNodeByName(q, req.name)) throw this.nameTaken(req.name);
+      // the KMS tells hosts apart by this token: one per host
+      if (kmsTokenHash && (await nodeIdByKmsTokenHash(q, kmsTokenHash)) !== null) {
+        throw conflict(ErrorCodes.HOST_KMS_TOKEN_TAKEN,
+          'Another host\'s guests present this kms_token already: give each host a token of its own (e.g. openssl rand -hex 32), as the KMS knows a host by it.');
+      }
       const n = await insertHost(q, {
         name: req.name,
         url: req.url,
         auth_token_sealed: this.nodes.sealAuthToken(req.auth_token),
-        kms_token_hash: req.kms_token ? sha256Hex(req.kms_token) : null,
+        kms_token_hash: kmsTokenHash,
         region: req.region,
         labels: req.labels,
         device_id: overrides.device_id ?? simulatedDeviceId(req.name),
