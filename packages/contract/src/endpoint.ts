@@ -15,9 +15,11 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
  * - `logToken`: the signed token in the URL (the log URLs the API hands out);
  * - `hostToken`: a registered host's KMS credential (`Authorization: Bearer`), as its guests present it;
  * - `metricsToken`: anyone, unless the server was given a metrics token (`OPENCVM_METRICS_TOKEN`): then that
- *   token as `Authorization: Bearer` (401 `ERR-06-103` otherwise).
+ *   token as `Authorization: Bearer` (401 `ERR-06-103` otherwise);
+ * - `adminKey`: the server's admin key (`OPENCVM_ADMIN_KEY`) as `X-Admin-Key` (401 `ERR-06-104` otherwise; 403
+ *   `ERR-06-105` when the server has none). A workspace API key is never an admin key.
  */
-export type Auth = 'apiKey' | 'public' | 'logToken' | 'hostToken' | 'metricsToken';
+export type Auth = 'apiKey' | 'public' | 'logToken' | 'hostToken' | 'metricsToken' | 'adminKey';
 
 /** A JSON body whose shape depends on `X-Phala-Version`. */
 export interface Versioned<V2025 extends z.ZodType = z.ZodType, V2026 extends z.ZodType = z.ZodType> {
@@ -94,6 +96,10 @@ export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
   for (const status of [400, 413, 415, 422]) add(status, ErrorCodes.INVALID_REQUEST);
   if (e.auth === 'apiKey') add(401, ErrorCodes.API_KEY_REQUIRED, ErrorCodes.API_KEY_INVALID);
   if (e.auth === 'metricsToken') add(401, ErrorCodes.METRICS_TOKEN_INVALID);
+  if (e.auth === 'adminKey') {
+    add(401, ErrorCodes.ADMIN_KEY_INVALID);
+    add(403, ErrorCodes.ADMIN_API_DISABLED);
+  }
   if (e.resolve) add(404, ErrorCodes.CVM_NOT_FOUND);
   // the database does not answer (a restart, a network cut): retry later, nothing was changed
   add(503, ErrorCodes.DATABASE_UNAVAILABLE);

@@ -63,6 +63,22 @@ export const ErrorCodes = {
   DATABASE_UNAVAILABLE: 'ERR-00-503',
   /** opencvm: `GET /metrics` needs the metrics token the server was given (`Authorization: Bearer`). */
   METRICS_TOKEN_INVALID: 'ERR-06-103',
+  /** opencvm: the host admin API (`/api/v1/admin/hosts…`) needs the server's admin key as `X-Admin-Key`. */
+  ADMIN_KEY_INVALID: 'ERR-06-104',
+  /** opencvm: the host admin API is off: the server was started without `OPENCVM_ADMIN_KEY`. */
+  ADMIN_API_DISABLED: 'ERR-06-105',
+  /** opencvm: no host of the registry has that id or name. */
+  HOST_NOT_FOUND: 'ERR-08-001',
+  /** opencvm: a host of that name is registered already. */
+  HOST_NAME_TAKEN: 'ERR-08-002',
+  /** opencvm: the host still has live CVMs (remove refused). */
+  HOST_HAS_CVMS: 'ERR-08-003',
+  /** opencvm: the host did not answer, or refused, while it was being added or refreshed. */
+  HOST_UNREACHABLE: 'ERR-08-004',
+  /** opencvm: the host asked for is cordoned: it takes no new CVMs. */
+  HOST_CORDONED: 'ERR-08-005',
+  /** opencvm: another host's guests present that KMS token already (each host needs its own). */
+  HOST_KMS_TOKEN_TAKEN: 'ERR-08-006',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

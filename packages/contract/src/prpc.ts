@@ -121,6 +121,11 @@ export const hostImageSchema = z.object({ name: str, description: str, version: 
 export const listImagesResultSchema = z.object({ images: list(hostImageSchema) });
 export type HostImage = z.output<typeof hostImageSchema>;
 
+/** `ListGpus`: the host's GPUs (`allow_attach_all`: whether a VM may take all of them at once). */
+export const hostGpuSchema = z.object({ slot: str, product_id: str, description: str, is_free: bool });
+export const listGpusResultSchema = z.object({ gpus: list(hostGpuSchema), allow_attach_all: bool });
+export type HostGpu = z.output<typeof hostGpuSchema>;
+
 export const versionResultSchema = z.object({ version: str, rev: str });
 
 /** The guest agent's `ListContainers` (proxied by the host at `/guest/ListContainers`). */

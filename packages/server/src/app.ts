@@ -20,11 +20,12 @@ import { ReadService } from './services/reads.ts';
 import { DeployService } from './services/deploy.ts';
 import { ChainService } from './services/chain.ts';
 import { AllowlistService } from './services/allowlists.ts';
-import { KmsService, loadRootKeys } from './services/kms.ts';
+import { KmsService, loadRootKeys, sealKeyOf } from './services/kms.ts';
 import { KmsAuthService } from './services/kms-auth.ts';
 import { LifecycleService } from './services/lifecycle.ts';
 import { LogUrlService, loggerOptions, type LogUrlOptions } from './services/log-urls.ts';
 import { NodeService, simulatedDeviceId } from './services/nodes.ts';
+import { AdminKey, HostService } from './services/hosts.ts';
 import { installationId } from './services/host-vm-names.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
@@ -90,8 +91,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
     const urlBox = { value: config.publicUrl ?? '' };
     const chain = new ChainService(config.chains);
-    const kms = new KmsService(db, await loadRootKeys(db, { dataDir: config.dataDir, sealKey: config.sealKey }), urlBox, chain);
-    const nodes = new NodeService(db, (node) => (method, seconds, error) => metrics.hostCall(node, method, seconds, error));
+    const sealKey = sealKeyOf(config.dataDir, config.sealKey);
+    const kms = new KmsService(db, await loadRootKeys(db, { dataDir: config.dataDir, sealKey }), urlBox, chain);
+    const nodes = new NodeService(db, sealKey, (node) => (method, seconds, error) => metrics.hostCall(node, method, seconds, error));
+    // host auth tokens an earlier version stored in plaintext are sealed (the root keys opened: the seal key is right)
+    await nodes.sealPlainAuthTokens();
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const installation = await installationId(db);
     const reconciler = new RuntimeReconciler(db, nodes, {
@@ -118,6 +122,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       kmsAuth: new KmsAuthService(chain),
       allowlists: new AllowlistService(db, chain),
       nodes,
+      hosts: new HostService(db, nodes),
+      adminKey: new AdminKey(config.adminKey),
       deploy: new DeployService(db, kms, chain, config.provisionTtlMs, () => w.wake()),
       lifecycle: new LifecycleService(db, () => w.wake(), chain, () => urlBox.value),
       reads: new ReadService(db, logUrls, chain),

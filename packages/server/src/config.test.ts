@@ -40,6 +40,7 @@ test('defaults: an empty environment gives the documented configuration', () => 
     orphanGraceMs: 300_000,
     logLevel: 'info',
     metricsToken: undefined,
+    adminKey: undefined,
     chains: [],
   });
   // an empty variable is unset, and variables the server does not know are ignored
@@ -64,6 +65,7 @@ test('each variable is read', () => {
     OPENCVM_DB_POOL: '32',
     OPENCVM_DB_PORT: '5433',
     OPENCVM_METRICS_TOKEN: 'scrape-token-0123456789',
+    OPENCVM_ADMIN_KEY: 'admin-key-0123456789abcdef',
     OPENCVM_SEAL_KEY: '00'.repeat(31) + 'ff',
   });
   assert.equal(c.port, 0);
@@ -84,6 +86,7 @@ test('each variable is read', () => {
   assert.equal(c.logLevel, 'debug');
   assert.equal(c.dbPool, 32);
   assert.equal(c.metricsToken, 'scrape-token-0123456789');
+  assert.equal(c.adminKey, 'admin-key-0123456789abcdef');
   assert.deepEqual(c.sealKey, Buffer.from('00'.repeat(31) + 'ff', 'hex'));
   const b64 = Buffer.alloc(32, 7).toString('base64');
   assert.deepEqual(loadConfig({ OPENCVM_SEAL_KEY: b64 }).sealKey, Buffer.alloc(32, 7), 'base64');
@@ -159,7 +162,7 @@ test('a chain needs its RPC URL and its KMS contract; with both, it is configure
 });
 
 test('every variable but OPENCVM_DATA_DIR (any path will do) has a bad value above', () => {
-  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_METRICS_TOKEN', 'OPENCVM_SEAL_KEY', 'OPENCVM_DATA_DIR', 'OPENCVM_ETHEREUM_RPC_URL', 'OPENCVM_BASE_RPC_URL']);
+  const covered = new Set([...bad.map(([name]) => name), 'OPENCVM_API_KEY', 'OPENCVM_METRICS_TOKEN', 'OPENCVM_ADMIN_KEY', 'OPENCVM_SEAL_KEY', 'OPENCVM_DATA_DIR', 'OPENCVM_ETHEREUM_RPC_URL', 'OPENCVM_BASE_RPC_URL']);
   assert.deepEqual(CONFIG_VARIABLES.filter((k) => !covered.has(k)), []);
 });
 
@@ -178,6 +181,15 @@ test('secrets are named but not repeated: OPENCVM_API_KEY, OPENCVM_METRICS_TOKEN
     assert.match(metrics, /OPENCVM_METRICS_TOKEN=\(\d+ characters, not shown\): expected at least 16 printable ASCII characters without spaces/);
     assert.ok(!metrics.includes(token), metrics);
   }
+
+  for (const token of ['admin key with spaces', 'short-admin']) {
+    const admin = refused({ OPENCVM_ADMIN_KEY: token });
+    assert.match(admin, /OPENCVM_ADMIN_KEY=\(\d+ characters, not shown\): expected at least 16 printable ASCII characters without spaces \(sent as X-Admin-Key\)/);
+    assert.ok(!admin.includes(token), admin);
+  }
+  const same = refused({ OPENCVM_API_KEY: 'phak_same-key-for-both', OPENCVM_ADMIN_KEY: 'phak_same-key-for-both' });
+  assert.match(same, /OPENCVM_ADMIN_KEY is the same as OPENCVM_API_KEY/);
+  assert.ok(!same.includes('phak_same'), same);
 
   const db = refused({ DATABASE_URL: 'mysql://opencvm:hunter2@db/opencvm' });
   assert.match(db, /DATABASE_URL="mysql:\/\/opencvm:\*\*\*@db\/opencvm"/);

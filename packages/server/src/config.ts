@@ -63,6 +63,8 @@ export interface Config {
   logLevel: string;
   /** when set, `GET /metrics` answers only a caller that sends it as `Authorization: Bearer` */
   metricsToken?: string;
+  /** when set, the host admin API (`/api/v1/admin/hosts…`) answers a caller that sends it as `X-Admin-Key`; unset: it is off (403) */
+  adminKey?: string;
   /** the chains of the on-chain KMS types this server offers (none: PHALA KMS only) */
   chains: ChainConfig[];
 }
@@ -174,6 +176,9 @@ const schema = z.object({
   OPENCVM_METRICS_TOKEN: variable('at least 16 printable ASCII characters without spaces (sent as Authorization: Bearer <token>)', (t) =>
     /^[\x21-\x7e]{16,}$/.test(t) ? t : undefined,
   ).optional(),
+  OPENCVM_ADMIN_KEY: variable('at least 16 printable ASCII characters without spaces (sent as X-Admin-Key), not the same as OPENCVM_API_KEY', (t) =>
+    /^[\x21-\x7e]{16,}$/.test(t) ? t : undefined,
+  ).optional(),
   OPENCVM_ETHEREUM_RPC_URL: variable(RPC_URL, (t) => (httpUrl(t) ? t : undefined)).optional(),
   OPENCVM_ETHEREUM_KMS_CONTRACT: variable(KMS_CONTRACT, address).optional(),
   OPENCVM_ETHEREUM_CHAIN_ID: variable('a chain id, 1 or more', wholeNumber(1)).default(1),
@@ -187,7 +192,7 @@ export const CONFIG_VARIABLES = Object.keys(schema.shape) as (keyof typeof schem
 
 /** A value as an error message may show it: secrets are not repeated. */
 function shown(name: string, value: string): string {
-  if (name === 'OPENCVM_API_KEY' || name === 'OPENCVM_METRICS_TOKEN' || name === 'OPENCVM_SEAL_KEY') return `(${value.length} characters, not shown)`;
+  if (name === 'OPENCVM_API_KEY' || name === 'OPENCVM_METRICS_TOKEN' || name === 'OPENCVM_SEAL_KEY' || name === 'OPENCVM_ADMIN_KEY') return `(${value.length} characters, not shown)`;
   if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/^([^:/]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@'));
   if (name === 'OPENCVM_HOSTS') return JSON.stringify(value.replace(/#[^,]*/g, '#***'));
   // a provider's RPC URL often carries its key in the path or query: only the origin is shown
@@ -221,6 +226,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else if (rpcUrl) missing.push(`${prefix}_KMS_CONTRACT is not set: the ${kmsType.toUpperCase()} KMS needs ${prefix}_RPC_URL and ${prefix}_KMS_CONTRACT (npm run chain prints both for a local chain)`);
     else if (kmsContract) missing.push(`${prefix}_RPC_URL is not set: the ${kmsType.toUpperCase()} KMS needs ${prefix}_RPC_URL and ${prefix}_KMS_CONTRACT (npm run chain prints both for a local chain)`);
   }
+  if (v.OPENCVM_ADMIN_KEY && v.OPENCVM_ADMIN_KEY === v.OPENCVM_API_KEY) {
+    missing.push('OPENCVM_ADMIN_KEY is the same as OPENCVM_API_KEY: the admin key must be a key of its own (a workspace API key is never an admin key); make one with: openssl rand -hex 32');
+  }
   if (missing.length) throw new ConfigError(`invalid configuration: ${missing.join('; ')}`);
   return {
     host: v.HOST,
@@ -240,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orphanGraceMs: v.OPENCVM_ORPHAN_GRACE_MS,
     logLevel: v.LOG_LEVEL,
     metricsToken: v.OPENCVM_METRICS_TOKEN,
+    adminKey: v.OPENCVM_ADMIN_KEY,
     chains,
   };
 }

@@ -28,7 +28,8 @@ import { cvmNameOf } from './services/host-vm-names.ts';
 
 const SEED = 0x0c_f0_22;
 /** the most requests one run sends, and a time after which it sends no more (the count is reported) */
-const MAX_REQUESTS = 5000;
+const MAX_REQUESTS = 5500;
+const ADMIN_KEY = 'fuzz-admin-key-0123456789';
 const TIME_BUDGET_MS = 100_000;
 const CONCURRENCY = 6;
 
@@ -371,6 +372,7 @@ function generate(real: Record<string, string>) {
     if (e.auth === 'apiKey') add({ kind: 'no key', route, method, target: fill(e.path, values), headers: { 'X-API-Key': undefined }, expect: status(401) }, true);
     // an API key with bytes outside ASCII and a wrong one
     if (e.auth === 'apiKey') add({ kind: 'odd key', route, method, target: fill(e.path, values), headers: { 'X-API-Key': 'phak_\u00e9\u00ff' }, expect: status(401) }, true);
+    if (e.auth === 'adminKey') add({ kind: 'no admin key', route, method, target: fill(e.path, values), headers: { 'X-Admin-Key': undefined }, expect: status(401) }, true);
 
     // no Host (HTTP/1.1 requires one), for every route
     add({ kind: 'no Host', route, method, target: fill(e.path, values), headers: { Host: undefined }, expect: status(400) }, true);
@@ -504,6 +506,8 @@ function serialize(c: Case): Buffer {
   const headers: Record<string, string | undefined> = {
     Host: `127.0.0.1:${port}`,
     'X-API-Key': env.apiKey,
+    // the host admin API's key, so its bodies are checked too ({host} is filled with a name no host has)
+    'X-Admin-Key': ADMIN_KEY,
     Connection: 'close',
     ...(c.body ? { 'Content-Length': String(c.body.length) } : {}),
     ...c.headers,
@@ -676,7 +680,7 @@ let before_: Awaited<ReturnType<typeof witnessState>>;
 let real: Record<string, string>;
 
 before(async () => {
-  env = await startTestEnv();
+  env = await startTestEnv({ config: { adminKey: ADMIN_KEY } });
   port = Number(new URL(env.server.url).port);
   const vm = await deployRunning(env, witness.name, composeYaml);
   const info = await api(`/cvms/${vm.vm_uuid}`, '2025-10-28');

@@ -8,6 +8,7 @@ import { provisionResultSchema } from '../shapes/deploy.ts';
 /** Why a placement can be refused: each names the missing resource. */
 export const PLACEMENT_ERRORS = [
   E.NODE_NOT_FOUND,
+  E.HOST_CORDONED,
   E.RESOURCE_NOT_AVAILABLE,
   E.IMAGE_NOT_FOUND,
   E.INSUFFICIENT_GPU,

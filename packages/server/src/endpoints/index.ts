@@ -37,6 +37,14 @@ import listCvms from './cvms/list-cvms.ts';
 import commitCvmProvision from './deploy/commit-cvm-provision.ts';
 import provisionCvm from './deploy/provision-cvm.ts';
 import callGuestKms from './guest-kms/call-guest-kms.ts';
+import addHost from './hosts/add-host.ts';
+import cordonHost from './hosts/cordon-host.ts';
+import drainHost from './hosts/drain-host.ts';
+import getHost from './hosts/get-host.ts';
+import listHosts from './hosts/list-hosts.ts';
+import refreshHost from './hosts/refresh-host.ts';
+import removeHost from './hosts/remove-host.ts';
+import uncordonHost from './hosts/uncordon-host.ts';
 import refreshCvmInstanceIdNew from './instance-ids/refresh-cvm-instance-id-new.ts';
 import refreshCvmInstanceId from './instance-ids/refresh-cvm-instance-id.ts';
 import refreshCvmInstanceIdsNew from './instance-ids/refresh-cvm-instance-ids-new.ts';
@@ -114,6 +122,14 @@ export const routes = [
   commitCvmProvision,
   provisionCvm,
   callGuestKms,
+  addHost,
+  cordonHost,
+  drainHost,
+  getHost,
+  listHosts,
+  refreshHost,
+  removeHost,
+  uncordonHost,
   refreshCvmInstanceIdNew,
   refreshCvmInstanceId,
   refreshCvmInstanceIdsNew,

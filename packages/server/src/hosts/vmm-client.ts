@@ -202,6 +202,10 @@ export class VmmClient {
   async listImages(): Promise<HostImage[]> {
     return (await this.call('ListImages', {}, prpc.listImagesResultSchema)).images;
   }
+  /** `ListGpus`: the host's GPUs with their product ids. */
+  async listGpus(): Promise<prpc.HostGpu[]> {
+    return (await this.call('ListGpus', {}, prpc.listGpusResultSchema)).gpus;
+  }
   version() {
     return this.call('Version', {}, prpc.versionResultSchema);
   }

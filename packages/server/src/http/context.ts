@@ -13,6 +13,7 @@ import type { KmsAuthService } from '../services/kms-auth.ts';
 import type { LifecycleService } from '../services/lifecycle.ts';
 import type { LogUrlService } from '../services/log-urls.ts';
 import type { NodeService } from '../services/nodes.ts';
+import type { AdminKey, HostService } from '../services/hosts.ts';
 import type { RuntimeService } from '../services/runtime.ts';
 import type { UpdateService } from '../services/updates.ts';
 import type { InstanceIdService } from '../services/instance-ids.ts';
@@ -31,6 +32,10 @@ export interface Services {
   /** what the chain (on-chain KMS) or the records (PHALA) allow an app to boot, and where */
   allowlists: AllowlistService;
   nodes: NodeService;
+  /** the host registry (the admin API) */
+  hosts: HostService;
+  /** who may call the admin API (`X-Admin-Key`) */
+  adminKey: AdminKey;
   deploy: DeployService;
   lifecycle: LifecycleService;
   reads: ReadService;

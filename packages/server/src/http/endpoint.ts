@@ -1,7 +1,7 @@
 /**
  * How an endpoint of the contract becomes a route. `route(endpoint, handler)` declares the server side of
  * one endpoint; `registerRoutes` registers them all. Before a handler runs, the route:
- * 1. authenticates the caller (an `X-API-Key`) unless the contract says otherwise → 401;
+ * 1. authenticates the caller (an `X-API-Key`; the admin API's `X-Admin-Key`) unless the contract says otherwise → 401;
  * 2. reads the API version (`X-Phala-Version`);
  * 3. refuses text the API does not accept (NUL, unpaired surrogates) anywhere in the path, query or body → 422
  *    naming the field;
@@ -115,6 +115,7 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
       url: fastifyPath(e.path),
       handler: async (req, reply) => {
         const principal = e.auth === 'apiKey' ? await services.auth.authenticate(header(req, 'x-api-key')) : undefined;
+        if (e.auth === 'adminKey') services.adminKey.authorize(header(req, 'x-admin-key'));
         const version = apiVersionOf(req.headers['x-phala-version']);
         const { params, query, headers, body } = withInvalidStatus(e, () => {
           refuseText('path', req.params);

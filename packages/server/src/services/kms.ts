@@ -4,7 +4,7 @@
  * they are never logged. Per-app keys are derived exactly as dstack's KMS derives them (`kms/src/crypto.rs`),
  * so an app's env-encryption key is a pure function of the root key and app_id.
  */
-import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -30,6 +30,7 @@ import { cvmOnHost, type CvmOnHost } from '../store/cvms.ts';
 import { findKms, setKmsGatewayAppId, upsertOffChainKms, upsertOnChainKms } from '../store/kms.ts';
 import { nodeIdByKmsTokenHash } from '../store/nodes.ts';
 import { insertSecretIfAbsent, readSecret } from '../store/secrets.ts';
+import { seal, unseal } from './seal.ts';
 
 export const BUILTIN_KMS_ID = 'kms-phala-builtin';
 export const BUILTIN_KMS_VERSION = 'opencvm-kms/0.1.0';
@@ -44,7 +45,7 @@ export interface RootKeys {
 /** The `server_secrets` name of the sealed root keys. */
 const ROOT_KEYS_SECRET = 'kms_root_keys';
 /** Bound into the seal (GCM's associated data): a sealed value opens only as what it was sealed as. */
-const SEAL_AAD = Buffer.from('opencvm kms root keys v1');
+const SEAL_PURPOSE = 'opencvm kms root keys v1';
 
 /**
  * The seal key: `OPENCVM_SEAL_KEY` if set, otherwise the one in `<dataDir>/seal-key` (64 hex digits, mode
@@ -70,28 +71,16 @@ export function sealKeyOf(dataDir: string, configured?: Buffer): Buffer {
   return Buffer.from(text, 'hex');
 }
 
-function seal(keys: RootKeys, sealKey: Buffer): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
-  cipher.setAAD(SEAL_AAD);
-  const plain = Buffer.from(JSON.stringify({ ca_scalar: toHex(keys.caScalar), k256: toHex(keys.k256) }));
-  const data = Buffer.concat([cipher.update(plain), cipher.final()]);
-  return JSON.stringify({ v: 1, alg: 'aes-256-gcm', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') });
+function sealRootKeys(keys: RootKeys, sealKey: Buffer): string {
+  return seal(Buffer.from(JSON.stringify({ ca_scalar: toHex(keys.caScalar), k256: toHex(keys.k256) })), sealKey, SEAL_PURPOSE);
 }
 
 /** The root keys in `sealed`, or null if `sealKey` is not the key they were sealed with. */
-function open(sealed: string, sealKey: Buffer): RootKeys | null {
-  try {
-    const s = JSON.parse(sealed) as { iv: string; tag: string; data: string };
-    const decipher = createDecipheriv('aes-256-gcm', sealKey, Buffer.from(s.iv, 'base64'));
-    decipher.setAAD(SEAL_AAD);
-    decipher.setAuthTag(Buffer.from(s.tag, 'base64'));
-    const plain = Buffer.concat([decipher.update(Buffer.from(s.data, 'base64')), decipher.final()]);
-    const j = JSON.parse(plain.toString('utf8')) as { ca_scalar: string; k256: string };
-    return { caScalar: fromHex(j.ca_scalar), k256: fromHex(j.k256) };
-  } catch {
-    return null;
-  }
+function openRootKeys(sealed: string, sealKey: Buffer): RootKeys | null {
+  const plain = unseal(sealed, sealKey, SEAL_PURPOSE);
+  if (!plain) return null;
+  const j = JSON.parse(plain.toString('utf8')) as { ca_scalar: string; k256: string };
+  return { caScalar: fromHex(j.ca_scalar), k256: fromHex(j.k256) };
 }
 
 /** Where servers before the root keys moved into the database kept them. */
@@ -119,10 +108,10 @@ export async function loadRootKeys(q: Queryable, opts: { dataDir: string; sealKe
   const legacy = readLegacyRootKeys(legacyFile);
   let stored = await readSecret(q, ROOT_KEYS_SECRET);
   if (stored === null) {
-    await insertSecretIfAbsent(q, ROOT_KEYS_SECRET, seal(legacy ?? generateRootKeys(), sealKey));
+    await insertSecretIfAbsent(q, ROOT_KEYS_SECRET, sealRootKeys(legacy ?? generateRootKeys(), sealKey));
     stored = (await readSecret(q, ROOT_KEYS_SECRET))!;
   }
-  const keys = open(stored, sealKey);
+  const keys = openRootKeys(stored, sealKey);
   if (!keys) {
     throw new ConfigError(
       'the KMS root keys in the database were sealed with another seal key: set OPENCVM_SEAL_KEY to the seal key ' +

@@ -159,7 +159,7 @@ type LineSink = { write(line: string): unknown };
 export function loggerOptions(level: string, destination: LineSink = process.stdout): FastifyServerOptions['logger'] {
   return {
     level,
-    redact: ['req.headers["x-api-key"]', 'req.headers.authorization', 'headers["x-api-key"]', 'headers.authorization'],
+    redact: ['req.headers["x-api-key"]', 'req.headers["x-admin-key"]', 'req.headers.authorization', 'headers["x-api-key"]', 'headers["x-admin-key"]', 'headers.authorization'],
     serializers: {
       req: (req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
         method: req.method,

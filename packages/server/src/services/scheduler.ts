@@ -47,7 +47,14 @@ export function placeWith(snapshot: PlacementSnapshot, req: PlacementRequest): P
     if (!nodes.length) {
       throw badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${req.nodeId} does not exist or is offline: pick one from GET /teepods/available.`);
     }
+    if (nodes[0].cordoned) {
+      throw badRequest(ErrorCodes.HOST_CORDONED,
+        `Node ${nodes[0].name} (${nodes[0].id}) is cordoned: it takes no new CVMs until an operator uncordons it. Pick another from GET /teepods/available, or leave node_id out.`);
+    }
   }
+  // a cordoned host keeps its CVMs but takes no new ones
+  const cordoned = nodes.filter((n) => n.cordoned);
+  nodes = nodes.filter((n) => !n.cordoned);
   if (req.region) {
     const inRegion = nodes.filter((n) => n.region === req.region);
     if (!inRegion.length) {
@@ -100,7 +107,10 @@ export function placeWith(snapshot: PlacementSnapshot, req: PlacementRequest): P
     fits.push({ node, image, freeMem: node.max_memory_mb - u.memory_mb });
   }
   if (!fits.length) {
-    throw shortfall ?? badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE, 'No node is available: register a dstack host first.');
+    throw shortfall ?? badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE,
+      cordoned.length
+        ? `No node is available: ${cordoned.map((n) => n.name).join(', ')} ${cordoned.length === 1 ? 'is' : 'are'} cordoned; uncordon one or add a host.`
+        : 'No node is available: register a dstack host first.');
   }
   fits.sort((a, b) => b.freeMem - a.freeMem);
   return { node: fits[0].node, image: fits[0].image };

@@ -9,8 +9,10 @@ export interface NodeRow {
   id: number;
   name: string;
   url: string;
-  /** bearer token for the host's pRPC API */
+  /** bearer token for the host's pRPC API, as earlier versions stored it (sealed into `auth_token_sealed` at start) */
   auth_token: string | null;
+  /** bearer token for the host's pRPC API, sealed with the server's seal key (`services/seal.ts`) */
+  auth_token_sealed: string | null;
   /** SHA-256 of the token the host's guests present to the KMS */
   kms_token_hash: string | null;
   region: string;
@@ -25,6 +27,35 @@ export interface NodeRow {
   status: string;
   version: string | null;
   created_at: Date;
+  /** no new placements while set */
+  cordoned: boolean;
+  labels: Record<string, string>;
+  max_disk_gb: number;
+  gpus: NodeGpu[];
+  dev: boolean;
+  onchain_kms: boolean;
+  /** what the operator set, which wins over what the host reports */
+  overrides: NodeOverrides;
+  /** `config` (OPENCVM_HOSTS, the simulated host) or `admin` (the admin API) */
+  source: 'config' | 'admin';
+  refreshed_at: Date | null;
+  removed_at: Date | null;
+}
+
+/** A GPU of a host, as dstack-vmm's `ListGpus` names it. */
+export interface NodeGpu {
+  slot: string;
+  product_id: string;
+  description: string;
+}
+
+/** The values an operator gave that win over the host's own at every refresh. */
+export interface NodeOverrides {
+  max_vcpu?: number;
+  max_memory_mb?: number;
+  max_cvms?: number;
+  gpus?: NodeGpu[];
+  device_id?: string;
 }
 
 /** A `node_images` row. */
@@ -48,27 +79,126 @@ export interface NodeUsageRow {
 
 // ---------------------------------------------------------------- nodes
 
-/** What a host says about itself when it registers (GetMeta, Version) plus how it is reached. */
+/** What a host says about itself when it registers (GetMeta, ListGpus, Version) plus how it is reached. */
 export type NodeRegistration = Pick<
   NodeRow,
-  'name' | 'url' | 'auth_token' | 'kms_token_hash' | 'region' | 'device_id' | 'ppid' | 'gateway_base_domain' | 'max_cvms' | 'max_vcpu' | 'max_memory_mb' | 'version'
->;
+  'name' | 'url' | 'auth_token_sealed' | 'kms_token_hash' | 'device_id' | 'ppid' | 'gateway_base_domain' | 'max_cvms' | 'max_vcpu' | 'max_memory_mb' | 'gpus' | 'version'
+> & { region: string | null };
 
-/** Insert the node, or refresh it by name; it is `online` either way. */
+/**
+ * Insert the node, or refresh it by name (the configuration path: OPENCVM_HOSTS, the simulated host); it is
+ * `online` either way. What the operator set through the admin API (`overrides`, region, labels, cordon)
+ * stays; a region is only changed when one is given.
+ */
 export async function upsertNode(q: Queryable, n: NodeRegistration): Promise<NodeRow> {
   const [node] = await q.query<NodeRow>(
-    `INSERT INTO nodes (name, url, auth_token, kms_token_hash, region, device_id, ppid, fmspc, gateway_base_domain,
-                        max_cvms, max_vcpu, max_memory_mb, status, version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, '00906ED50000', $8, $9, $10, $11, 'online', $12)
-     ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, auth_token = EXCLUDED.auth_token,
-       kms_token_hash = EXCLUDED.kms_token_hash, region = EXCLUDED.region, device_id = EXCLUDED.device_id,
-       gateway_base_domain = EXCLUDED.gateway_base_domain, max_cvms = EXCLUDED.max_cvms,
-       max_vcpu = EXCLUDED.max_vcpu, max_memory_mb = EXCLUDED.max_memory_mb, status = 'online',
-       version = EXCLUDED.version
+    `INSERT INTO nodes (name, url, auth_token_sealed, kms_token_hash, region, device_id, ppid, fmspc, gateway_base_domain,
+                        max_cvms, max_vcpu, max_memory_mb, gpus, status, version, refreshed_at)
+     VALUES ($1, $2, $3, $4, coalesce($5, 'local'), $6, $7, '00906ED50000', $8, $9, $10, $11, $12::jsonb, 'online', $13, now())
+     ON CONFLICT (name) WHERE removed_at IS NULL DO UPDATE SET url = EXCLUDED.url, auth_token = NULL,
+       auth_token_sealed = EXCLUDED.auth_token_sealed, kms_token_hash = EXCLUDED.kms_token_hash,
+       region = coalesce($5, nodes.region), device_id = coalesce(nodes.overrides->>'device_id', EXCLUDED.device_id),
+       gateway_base_domain = EXCLUDED.gateway_base_domain,
+       max_cvms = coalesce((nodes.overrides->>'max_cvms')::int, EXCLUDED.max_cvms),
+       max_vcpu = coalesce((nodes.overrides->>'max_vcpu')::int, EXCLUDED.max_vcpu),
+       max_memory_mb = coalesce((nodes.overrides->>'max_memory_mb')::int, EXCLUDED.max_memory_mb),
+       gpus = coalesce(nodes.overrides->'gpus', EXCLUDED.gpus), status = 'online',
+       version = EXCLUDED.version, refreshed_at = now()
      RETURNING *`,
-    [n.name, n.url, n.auth_token, n.kms_token_hash, n.region, n.device_id, n.ppid, n.gateway_base_domain, n.max_cvms, n.max_vcpu, n.max_memory_mb, n.version],
+    [n.name, n.url, n.auth_token_sealed, n.kms_token_hash, n.region, n.device_id, n.ppid, n.gateway_base_domain, n.max_cvms, n.max_vcpu, n.max_memory_mb, JSON.stringify(n.gpus), n.version],
   );
   return node;
+}
+
+/** A host added through the admin API: everything the operator gave and the host reported, `online`. */
+export type NewHost = NodeRegistration &
+  Pick<NodeRow, 'labels' | 'max_disk_gb' | 'dev' | 'onchain_kms' | 'overrides'> & { region: string };
+
+/** Insert a host the admin API adds (its name is free: the caller holds `lockNodeName` and checked). */
+export async function insertHost(q: Queryable, n: NewHost): Promise<NodeRow> {
+  const [node] = await q.query<NodeRow>(
+    `INSERT INTO nodes (name, url, auth_token_sealed, kms_token_hash, region, device_id, ppid, fmspc, gateway_base_domain,
+                        max_cvms, max_vcpu, max_memory_mb, gpus, status, version, refreshed_at,
+                        labels, max_disk_gb, dev, onchain_kms, overrides, source)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, '00906ED50000', $8, $9, $10, $11, $12::jsonb, 'online', $13, now(),
+             $14::jsonb, $15, $16, $17, $18::jsonb, 'admin')
+     RETURNING *`,
+    [n.name, n.url, n.auth_token_sealed, n.kms_token_hash, n.region, n.device_id, n.ppid, n.gateway_base_domain, n.max_cvms, n.max_vcpu,
+      n.max_memory_mb, JSON.stringify(n.gpus), n.version, JSON.stringify(n.labels), n.max_disk_gb, n.dev, n.onchain_kms, JSON.stringify(n.overrides)],
+  );
+  return node;
+}
+
+/** What a refresh reads from the host again (the operator's overrides still win); the host is `online`. */
+export type HostFacts = Pick<NodeRow, 'gateway_base_domain' | 'max_cvms' | 'max_vcpu' | 'max_memory_mb' | 'gpus' | 'version'>;
+
+export async function refreshHostFacts(q: Queryable, id: number, f: HostFacts): Promise<NodeRow> {
+  const [node] = await q.query<NodeRow>(
+    `UPDATE nodes SET gateway_base_domain = $2,
+       max_cvms = coalesce((overrides->>'max_cvms')::int, $3), max_vcpu = coalesce((overrides->>'max_vcpu')::int, $4),
+       max_memory_mb = coalesce((overrides->>'max_memory_mb')::int, $5), gpus = coalesce(overrides->'gpus', $6::jsonb),
+       version = $7, status = 'online', refreshed_at = now()
+     WHERE id = $1 RETURNING *`,
+    [id, f.gateway_base_domain, f.max_cvms, f.max_vcpu, f.max_memory_mb, JSON.stringify(f.gpus), f.version],
+  );
+  return node;
+}
+
+/** Cordon or uncordon a live host; null if there is none with that id. */
+export async function setNodeCordoned(q: Queryable, id: number, cordoned: boolean): Promise<NodeRow | null> {
+  const [node] = await q.query<NodeRow>('UPDATE nodes SET cordoned = $2 WHERE id = $1 AND removed_at IS NULL RETURNING *', [id, cordoned]);
+  return node ?? null;
+}
+
+/**
+ * Remove a host: its row stays for the history of the CVMs it ran, its name is free again, its guests' KMS
+ * token and its auth token are forgotten, and its images are dropped (no placement sees it).
+ */
+export async function markNodeRemoved(q: Queryable, id: number): Promise<NodeRow> {
+  const [node] = await q.query<NodeRow>(
+    `UPDATE nodes SET removed_at = now(), status = 'removed', cordoned = true, kms_token_hash = NULL, auth_token = NULL, auth_token_sealed = NULL
+      WHERE id = $1 RETURNING *`,
+    [id],
+  );
+  await q.query('DELETE FROM node_images WHERE node_id = $1', [id]);
+  return node;
+}
+
+/** A live host by id, or by name; locked (NO KEY UPDATE) with `lock`. */
+export async function findLiveNode(q: Queryable, ref: { id: number } | { name: string }, lock = false): Promise<NodeRow | null> {
+  const [n] = await q.query<NodeRow>(
+    `SELECT * FROM nodes WHERE removed_at IS NULL AND ${'id' in ref ? 'id = $1' : 'name = $1'}${lock ? ' FOR NO KEY UPDATE' : ''}`,
+    ['id' in ref ? ref.id : ref.name],
+  );
+  return n ?? null;
+}
+
+/** The rows whose auth token is still plaintext (written by an earlier version). */
+export function nodesWithPlainAuthToken(q: Queryable): Promise<Pick<NodeRow, 'id' | 'auth_token'>[]> {
+  return q.query<Pick<NodeRow, 'id' | 'auth_token'>>('SELECT id, auth_token FROM nodes WHERE auth_token IS NOT NULL');
+}
+
+/** Replace a row's plaintext auth token by its sealed form (only if it is still the one read). */
+export async function sealNodeAuthToken(q: Queryable, id: number, plain: string, sealed: string): Promise<void> {
+  await q.query('UPDATE nodes SET auth_token_sealed = $3, auth_token = NULL WHERE id = $1 AND auth_token = $2', [id, plain, sealed]);
+}
+
+/** The live CVMs placed on a node (what a drain reports, and what keeps a host from being removed). */
+export interface NodeCvmRow {
+  id: number;
+  name: string;
+  app_id: string;
+  vm_uuid: string;
+  status: string;
+  workspace_id: number;
+}
+
+export function liveCvmsOfNode(q: Queryable, nodeId: number): Promise<NodeCvmRow[]> {
+  return q.query<NodeCvmRow>(
+    `SELECT id::int AS id, name, app_id, vm_uuid, status, workspace_id::int AS workspace_id FROM cvms
+      WHERE node_id = $1 AND deleted_at IS NULL ORDER BY id`,
+    [nodeId],
+  );
 }
 
 /**
@@ -79,13 +209,16 @@ export async function lockNodeName(q: Queryable, name: string): Promise<void> {
   await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`node:${name}`]);
 }
 
-export async function findNodeByName(q: Queryable, name: string): Promise<Pick<NodeRow, 'id' | 'url' | 'auth_token'> | null> {
-  const [n] = await q.query<Pick<NodeRow, 'id' | 'url' | 'auth_token'>>('SELECT id, url, auth_token FROM nodes WHERE name = $1', [name]);
+export async function findNodeByName(q: Queryable, name: string): Promise<Pick<NodeRow, 'id' | 'url' | 'auth_token' | 'auth_token_sealed' | 'source'> | null> {
+  const [n] = await q.query<Pick<NodeRow, 'id' | 'url' | 'auth_token' | 'auth_token_sealed' | 'source'>>(
+    'SELECT id, url, auth_token, auth_token_sealed, source FROM nodes WHERE name = $1 AND removed_at IS NULL',
+    [name],
+  );
   return n ?? null;
 }
 
 export async function markNodeOffline(q: Queryable, name: string): Promise<void> {
-  await q.query(`UPDATE nodes SET status = 'offline' WHERE name = $1`, [name]);
+  await q.query(`UPDATE nodes SET status = 'offline' WHERE name = $1 AND removed_at IS NULL`, [name]);
 }
 
 export async function findNode(q: Queryable, id: number): Promise<NodeRow | null> {
@@ -93,14 +226,14 @@ export async function findNode(q: Queryable, id: number): Promise<NodeRow | null
   return n ?? null;
 }
 
-/** Every node (or the online ones), by id. */
+/** Every node not removed (or only the online ones that take new CVMs: not cordoned), by id. */
 export function listNodes(q: Queryable, opts: { onlineOnly?: boolean } = {}): Promise<NodeRow[]> {
-  return q.query<NodeRow>(`SELECT * FROM nodes ${opts.onlineOnly ? `WHERE status = 'online' ` : ''}ORDER BY id`);
+  return q.query<NodeRow>(`SELECT * FROM nodes WHERE removed_at IS NULL ${opts.onlineOnly ? `AND status = 'online' AND NOT cordoned ` : ''}ORDER BY id`);
 }
 
 /** The id of the node whose guests present the KMS token with this hash. */
 export async function nodeIdByKmsTokenHash(q: Queryable, hash: string): Promise<number | null> {
-  const [n] = await q.query<Pick<NodeRow, 'id'>>('SELECT id FROM nodes WHERE kms_token_hash = $1', [hash]);
+  const [n] = await q.query<Pick<NodeRow, 'id'>>('SELECT id FROM nodes WHERE kms_token_hash = $1 AND removed_at IS NULL', [hash]);
   return n?.id ?? null;
 }
 
@@ -167,7 +300,7 @@ export function nodeUsage(q: Queryable): Promise<NodeUsageRow[]> {
   );
 }
 
-/** What placement weighs: the online nodes (by id), every node's images (by name, then node) and each node's usage. */
+/** What placement weighs: the online nodes (by id; cordoned ones too, which placement names when it skips them), every node's images (by name, then node) and each node's usage. */
 export interface PlacementSnapshot {
   nodes: NodeRow[];
   images: NodeImageRow[];

@@ -26,7 +26,7 @@ export default route(getAvailableNodes, async ({ services, principal }) => {
         os_image_hash: i.os_image_hash,
         requires_gpu: i.requires_gpu,
       })),
-      support_onchain_kms: kms.some((k) => k.chain_id !== null),
+      support_onchain_kms: node.onchain_kms && kms.some((k) => k.chain_id !== null),
       fmspc: node.fmspc || null,
       device_id: node.device_id,
       region_identifier: node.region,
