@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { startFakeKms, vmConfig, waitFor, type FakeKms } from './testkit.ts';
+import { rpc, startFakeKms, vmConfig, waitFor, type FakeKms } from './testkit.ts';
 
 const launcher = fileURLToPath(new URL('../bin/opencvm-vmm-sim.js', import.meta.url));
 const pkgJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -68,20 +68,9 @@ async function startProgram(args: string[], env: Record<string, string> = {}): P
 
 const authHeaders = (token?: string): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {});
 
-async function prpc(sim: SimProc, method: string, body: unknown = {}, token?: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${sim.url}/prpc/${method}?json`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', ...authHeaders(token) },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    /* plain text */
-  }
-  return { status: res.status, body: parsed };
+/** A pRPC call to one of the programs (with its auth token, if given). */
+function prpc(sim: SimProc, method: string, body: unknown = {}, token?: string) {
+  return rpc(sim.url, method, body, { headers: authHeaders(token) });
 }
 
 async function control(sim: SimProc, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
