@@ -4,7 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ResourceError } from '@phala/cloud';
+import { ResourceError, createClient } from '@phala/cloud';
 import { settle } from './testing/deploy.ts';
 import { deployOnChain, startOnChainEnv, startTestChain, type OnChainEnv } from './testing/chain.ts';
 import { startTestEnv } from './testing/harness.ts';
@@ -129,6 +129,9 @@ test('a chain no longer configured: its KMS is not offered (GET /kms, GET /teepo
       return ((await r.json()) as { items: { kms_type?: string; slug: string }[] }).items.map((k) => k.slug);
     };
     assert.deepEqual(await list(), ['phala', 'ethereum']);
+    // provisioned while the chain was configured, committed after it is gone
+    const client = createClient({ apiKey: other.env.apiKey, baseURL: other.env.apiUrl });
+    const before = await client.provisionCvm({ name: 'before-gone', compose_file: { docker_compose_file: compose('h') }, kms: 'ETHEREUM' });
     await other.env.stopServer();
     other.env.config.chains = [];
     await other.env.restartServer();
@@ -146,6 +149,17 @@ test('a chain no longer configured: its KMS is not offered (GET /kms, GET /teepo
     assert.equal(res.status, 400, e.detail.message);
     assert.equal(e.detail.error_code, 'ERR-02-011');
     assert.match(e.detail.message, /no chain configured on this server any more.*OPENCVM_ETHEREUM_RPC_URL/);
+    const late = await fetch(`${other.env.apiUrl}/cvms`, {
+      method: 'POST',
+      headers: { 'x-api-key': other.env.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ app_id: `0x${'3c'.repeat(20)}`, compose_hash: before.compose_hash }),
+    });
+    const le = (await late.json()) as { detail: { error_code: string; message: string } };
+    assert.equal(late.status, 400, le.detail.message);
+    assert.equal(le.detail.error_code, 'ERR-02-011');
+    assert.match(le.detail.message, /no chain configured on this server any more/);
+    const [{ n }] = await other.env.server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM cvms');
+    assert.equal(n, 0);
   } finally {
     await other.close();
   }

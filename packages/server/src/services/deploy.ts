@@ -69,10 +69,7 @@ export class DeployService {
       ? await readProvisionContext(this.db, { kmsIdOrSlug: req.kms_id || null, kmsType, workspaceId: p.workspaceId, name: req.name })
       : null;
     const kms = this.resolveKms(req.kms, req.kms_id, context?.kms ?? null);
-    if (kms.kms_type !== 'phala' && !this.chain.chainOf(kms.kms_type)) {
-      const t = kms.kms_type.toUpperCase();
-      throw badRequest(ErrorCodes.KMS_NOT_FOUND, `The ${t} KMS has no chain configured on this server any more: use kms PHALA, or ask its operator to set OPENCVM_${t}_RPC_URL and OPENCVM_${t}_KMS_CONTRACT.`);
-    }
+    if (kms.kms_type !== 'phala' && !this.chain.chainOf(kms.kms_type)) throw chainGone(kms.kms_type);
     if ((req.nonce != null || req.app_id) && kms.kms_type !== 'phala') {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'nonce and app_id can only be chosen with PHALA KMS; with an on-chain KMS the app_id is the AppAuth contract address.');
     }
@@ -150,8 +147,9 @@ export class DeployService {
     const composeHash = req.compose_hash.replace(/^0x/, '').toLowerCase();
     const encryptedEnv = req.encrypted_env ? req.encrypted_env.replace(/^0x/, '').toLowerCase() : null;
     // an on-chain KMS app: the chain is asked first, outside the transaction (a chain that does not answer is a
-    // 503 and nothing is written); the transaction then checks it commits the provision that was checked
-    const checked = await this.checkOnChain(p, req, appId, composeHash);
+    // 503 and nothing is written); the transaction then checks it commits the provision that was checked. With
+    // no chain configured there is nothing to ask, and no read before the transaction.
+    const checked = this.chain.chains().length ? await this.checkOnChain(p, req, appId, composeHash) : null;
 
     const cvmId = await this.db.tx(async (q) => {
       // Locks, in this order, so that commits racing each other queue rather than deadlock, and each hot one
@@ -161,6 +159,7 @@ export class DeployService {
       // usual answer; a commit that races another for the same name gets the same 409 from the index.
       const prov = await findProvision(q, p.workspaceId, composeHash, appId);
       if (prov.kms_type !== 'phala' && (!checked || checked.id !== prov.id)) {
+        if (!this.chain.chainOf(prov.kms_type)) throw chainGone(prov.kms_type);
         throw conflict(ErrorCodes.CVM_BUSY, `The provision of compose_hash ${composeHash} changed while its app was checked on the chain: commit again.`);
       }
       if (prov.kms_type === 'phala' && prov.app_id !== appId) {
@@ -277,6 +276,13 @@ export class DeployService {
     }
     return type;
   }
+}
+
+/** A provision or commit for an on-chain KMS type whose chain this server is not configured with (any more). */
+function chainGone(kmsType: string): ApiError {
+  const t = kmsType.toUpperCase();
+  return badRequest(ErrorCodes.KMS_NOT_FOUND,
+    `The ${t} KMS has no chain configured on this server any more: use kms PHALA, or ask its operator to set OPENCVM_${t}_RPC_URL and OPENCVM_${t}_KMS_CONTRACT.`);
 }
 
 function nameTaken(name: string): ApiError {
