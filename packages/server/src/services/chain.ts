@@ -182,32 +182,22 @@ export class ChainService {
    * The KMS contract's verdict on a boot (`isAppAllowed(AppBootInfo)`): the app is registered, the OS image
    * allowed, and the app's contract allows the compose hash and the device, as dstack's KMS asks it.
    */
-  async isAppAllowed(kms: Pick<KmsRecord, 'kms_type'>, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
-    const { config, client } = this.handle(kms);
-    return this.read(config, async () => {
-      const [allowed, reason] = await client.readContract({
-        address: hex20(config.kmsContract),
-        abi: kmsAuthAbi,
-        functionName: 'isAppAllowed',
-        args: [appBootInfo(boot)],
-      });
-      return { allowed, reason };
-    });
+  isAppAllowed(kms: Pick<KmsRecord, 'kms_type'>, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
+    return this.verdict(kms, 'isAppAllowed', boot);
   }
 
   /**
    * The KMS contract's verdict on a KMS instance's boot (`isKmsAllowed(AppBootInfo)`: TCB up to date, OS
    * image, aggregated MR and device allowed), as dstack-kms asks it of itself and of the KMS it replicates from.
    */
-  async isKmsAllowed(kms: Pick<KmsRecord, 'kms_type'>, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
+  isKmsAllowed(kms: Pick<KmsRecord, 'kms_type'>, boot: BootInfo): Promise<{ allowed: boolean; reason: string }> {
+    return this.verdict(kms, 'isKmsAllowed', boot);
+  }
+
+  private async verdict(kms: Pick<KmsRecord, 'kms_type'>, functionName: 'isAppAllowed' | 'isKmsAllowed', boot: BootInfo) {
     const { config, client } = this.handle(kms);
     return this.read(config, async () => {
-      const [allowed, reason] = await client.readContract({
-        address: hex20(config.kmsContract),
-        abi: kmsAuthAbi,
-        functionName: 'isKmsAllowed',
-        args: [appBootInfo(boot)],
-      });
+      const [allowed, reason] = await client.readContract({ address: hex20(config.kmsContract), abi: kmsAuthAbi, functionName, args: [appBootInfo(boot)] });
       return { allowed, reason };
     });
   }
