@@ -79,6 +79,10 @@ export const ErrorCodes = {
   HOST_CORDONED: 'ERR-08-005',
   /** opencvm: another host's guests present that KMS token already (each host needs its own). */
   HOST_KMS_TOKEN_TAKEN: 'ERR-08-006',
+  /** opencvm: a live host of the registry is at that URL already (one host, one registry entry). */
+  HOST_URL_TAKEN: 'ERR-08-007',
+  /** opencvm: the capacity asked is below what the live CVMs on the host reserve. */
+  HOST_CAPACITY_IN_USE: 'ERR-08-008',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -102,16 +102,19 @@ test('add a second simulated host: what it reports, what the operator set, no to
   const again = await admin('', { method: 'POST', body: JSON.stringify({ name: 'sim-two', url: two.url }) });
   assert.equal(again.status, 409);
   assert.equal((await errorOf(again)).error_code, 'ERR-08-002');
-  // the KMS knows a host by its guests' token: a second host with the same one is refused
-  const sameToken = await admin('', { method: 'POST', body: JSON.stringify({ name: 'sim-two-b', url: two.url, auth_token: authToken, kms_token: kmsToken }) });
-  assert.equal(sameToken.status, 409);
-  const e = await errorOf(sameToken);
-  assert.equal(e.error_code, 'ERR-08-006');
+  // one entry per dstack-vmm host: another name at its URL is refused (the KMS token check: admin-hosts-patch.test.ts)
+  const sameUrl = await admin('', { method: 'POST', body: JSON.stringify({ name: 'sim-two-b', url: two.url, auth_token: authToken, kms_token: kmsToken }) });
+  assert.equal(sameUrl.status, 409);
+  const e = await errorOf(sameUrl);
+  assert.equal(e.error_code, 'ERR-08-007');
   assert.ok(!e.message.includes(kmsToken));
 });
 
 test('a host that does not answer, or refuses the auth token, is not added (400 ERR-08-004)', async () => {
-  const wrongToken = await admin('', { method: 'POST', body: JSON.stringify({ name: 'sim-wrong', url: two.url, auth_token: 'wrong-token' }) });
+  // (a host of its own: a second entry at sim-two's URL would be refused before the host is asked)
+  const authed = await startVmmSim({ name: 'sim-wrong', authToken });
+  const wrongToken = await admin('', { method: 'POST', body: JSON.stringify({ name: 'sim-wrong', url: authed.url, auth_token: 'wrong-token' }) });
+  await authed.close();
   assert.equal(wrongToken.status, 400);
   const e = await errorOf(wrongToken);
   assert.equal(e.error_code, 'ERR-08-004');

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { defineEndpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
-import { addHostRequestSchema } from '../requests/hosts.ts';
+import { addHostRequestSchema, patchHostRequestSchema } from '../requests/hosts.ts';
 import { drainResultSchema, hostListSchema, hostSchema } from '../shapes/hosts.ts';
 
 const hostParams = z.object({
@@ -20,13 +20,13 @@ export const addHost = defineEndpoint({
   path: '/api/v1/admin/hosts',
   summary: 'Add a dstack-vmm host to the registry',
   description:
-    "The host is asked what it is (dstack-vmm's GetMeta, ListImages, ListGpus, Version) with the auth token given; the capacity, GPUs and device id given win over what it reports, now and at each refresh. The auth token is stored sealed with the server's seal key and the KMS token as its SHA-256; neither is ever returned. A host that does not answer is not added (400 `ERR-08-004`).",
+    "The host is asked what it is (dstack-vmm's GetMeta, ListImages, ListGpus, Version) with the auth token given; the capacity, GPUs and device id given win over what it reports, now and at each refresh. The auth token is stored sealed with the server's seal key and the KMS token as its SHA-256; neither is ever returned. A host that does not answer is not added (400 `ERR-08-004`), nor a second entry for the URL of a live host (409 `ERR-08-007`).",
   tag: 'Hosts',
   auth: 'adminKey',
   extension: true,
   body: { json: addHostRequestSchema },
   success: { status: 201, description: 'The host, as registered', json: hostSchema },
-  errors: { 400: [E.HOST_UNREACHABLE], 409: [E.HOST_NAME_TAKEN, E.HOST_KMS_TOKEN_TAKEN] },
+  errors: { 400: [E.HOST_UNREACHABLE], 409: [E.HOST_NAME_TAKEN, E.HOST_KMS_TOKEN_TAKEN, E.HOST_URL_TAKEN] },
 });
 
 export const listHosts = defineEndpoint({
@@ -51,6 +51,22 @@ export const getHost = defineEndpoint({
   params: hostParams,
   success: { status: 200, description: 'The host', json: hostSchema },
   errors: NOT_FOUND,
+});
+
+export const patchHost = defineEndpoint({
+  id: 'patchHost',
+  method: 'PATCH',
+  path: '/api/v1/admin/hosts/{host}',
+  summary: 'Change what the operator sets of a host',
+  description:
+    "Only the fields given change. Capacity values, GPUs, the device id and the region given win over what the host reports (or the configuration says), now and at each refresh; a capacity value `null` drops the operator's value. A new `url` or `auth_token` is tried on the host first (GetMeta, ListImages, ListGpus, Version; 400 `ERR-08-004` if it does not answer), and what it reports is recorded. Refused with 409: a capacity below what the live CVMs there reserve (`ERR-08-008`, naming the resource and both figures), a URL another live host has (`ERR-08-007`), a KMS token another host's guests present (`ERR-08-006`). Tokens are stored sealed (auth) or hashed (KMS) and never returned.",
+  tag: 'Hosts',
+  auth: 'adminKey',
+  extension: true,
+  params: hostParams,
+  body: { json: patchHostRequestSchema },
+  success: { status: 200, description: 'The host, changed', json: hostSchema },
+  errors: { ...NOT_FOUND, 400: [E.HOST_UNREACHABLE], 409: [E.HOST_URL_TAKEN, E.HOST_CAPACITY_IN_USE, E.HOST_KMS_TOKEN_TAKEN] },
 });
 
 export const refreshHost = defineEndpoint({

@@ -26,8 +26,8 @@ export const hostSchema = z
     source: z.enum(['config', 'admin']),
     /** what placement counts against: the operator's values where given, else what the host reports (0: no limit) */
     capacity: z.strictObject({ vcpu: int, memory_mb: int, disk_gb: int, slots: int, gpus: z.array(hostGpuInfoSchema) }),
-    /** the capacity fields the operator set (they win over the host's own at each refresh) */
-    overridden: z.array(z.enum(['vcpu', 'memory_mb', 'slots', 'gpus', 'device_id'])),
+    /** what the operator set through this API (wins over the host's report at each refresh, and over OPENCVM_HOSTS at each start) */
+    overridden: z.array(z.enum(['vcpu', 'memory_mb', 'slots', 'gpus', 'device_id', 'region'])),
     /** what the live CVMs placed here reserve */
     used: z.strictObject({ cvms: int, vcpu: int, memory_mb: int, disk_gb: int }),
     images: z.array(z.strictObject({ name: z.string(), version: z.string(), is_dev: z.boolean(), requires_gpu: z.boolean() })),

@@ -42,6 +42,7 @@ import cordonHost from './hosts/cordon-host.ts';
 import drainHost from './hosts/drain-host.ts';
 import getHost from './hosts/get-host.ts';
 import listHosts from './hosts/list-hosts.ts';
+import patchHost from './hosts/patch-host.ts';
 import refreshHost from './hosts/refresh-host.ts';
 import removeHost from './hosts/remove-host.ts';
 import uncordonHost from './hosts/uncordon-host.ts';
@@ -127,6 +128,7 @@ export const routes = [
   drainHost,
   getHost,
   listHosts,
+  patchHost,
   refreshHost,
   removeHost,
   uncordonHost,

@@ -6,17 +6,19 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError, ErrorCodes, badRequest, conflict, notFound, sha256Hex, type z } from '@opencvm/core';
-import type { addHostRequestSchema, Host } from '@opencvm/contract';
+import type { addHostRequestSchema, Host, patchHostRequestSchema } from '@opencvm/contract';
 import type { Db } from '../db/index.ts';
 import { HostError } from '../hosts/vmm-client.ts';
 import {
   findLiveNode,
   imagesOfNode,
   insertHost,
+  liveNodeAtUrl,
   listNodeImages,
   listNodes,
   liveCvmsOfNode,
   lockNodeName,
+  lockNodeUrl,
   markNodeOffline,
   markNodeRemoved,
   nodeIdByKmsTokenHash,
@@ -25,15 +27,35 @@ import {
   replaceNodeImages,
   setNodeCordoned,
   findNodeByName,
+  updateHost,
+  usageOfNode,
   type NodeCvmRow,
   type NodeImageRow,
   type NodeOverrides,
   type NodeRow,
   type NodeUsageRow,
 } from '../store/nodes.ts';
-import { simulatedDeviceId, type NodeService } from './nodes.ts';
+import { simulatedDeviceId, type HostReport, type NodeService } from './nodes.ts';
 
 type AddHostRequest = z.output<typeof addHostRequestSchema>;
+type PatchHostRequest = z.output<typeof patchHostRequestSchema>;
+
+/**
+ * A host URL as the registry stores and compares it: WHATWG-normalised (scheme and host in lower case, a
+ * default port dropped), without a trailing `/`. Two entries for one dstack-vmm would place CVMs on the same
+ * machine twice over its capacity, so the registry keeps one per URL.
+ */
+export const hostUrlOf = (url: string): string => new URL(url).href.replace(/\/+$/, '');
+
+const urlTaken = (url: string, holder: { id: number; name: string }) =>
+  conflict(ErrorCodes.HOST_URL_TAKEN,
+    `Host ${holder.name} (id ${holder.id}) is registered at ${url} already: one dstack-vmm host is one entry of the registry. Change that host (PATCH /api/v1/admin/hosts/${holder.id}), or remove it first.`);
+
+const kmsTokenTaken = () =>
+  conflict(ErrorCodes.HOST_KMS_TOKEN_TAKEN,
+    'Another host\'s guests present this kms_token already: give each host a token of its own (e.g. openssl rand -hex 32), as the KMS knows a host by it.');
+
+const normalDeviceId = (id: string) => id.replace(/^0x/i, '').toLowerCase();
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
@@ -74,8 +96,11 @@ export class HostService {
     private readonly nodes: NodeService,
   ) {}
 
-  async add(req: AddHostRequest): Promise<Host> {
+  async add(body: AddHostRequest): Promise<Host> {
+    const req = { ...body, url: hostUrlOf(body.url) };
     if (await findNodeByName(this.db, req.name)) throw this.nameTaken(req.name);
+    const atUrl = await liveNodeAtUrl(this.db, req.url);
+    if (atUrl) throw urlTaken(req.url, atUrl);
     const client = this.nodes.newClient(req.name, req.url, req.auth_token, 10_000);
     let report;
     try {
@@ -90,18 +115,18 @@ export class HostService {
       ...(cap.memory_mb !== undefined && { max_memory_mb: cap.memory_mb }),
       ...(cap.slots !== undefined && { max_cvms: cap.slots }),
       ...(cap.gpus !== undefined && { gpus: cap.gpus }),
-      ...(req.device_id !== undefined && { device_id: req.device_id.replace(/^0x/i, '').toLowerCase() }),
+      ...(req.device_id !== undefined && { device_id: normalDeviceId(req.device_id) }),
     };
     const f = report.facts;
     const kmsTokenHash = req.kms_token ? sha256Hex(req.kms_token) : null;
     const node = await this.db.tx(async (q) => {
       await lockNodeName(q, req.name);
+      await lockNodeUrl(q, req.url);
       if (await findNodeByName(q, req.name)) throw this.nameTaken(req.name);
+      const taken = await liveNodeAtUrl(q, req.url);
+      if (taken) throw urlTaken(req.url, taken);
       // the KMS tells hosts apart by this token: one per host
-      if (kmsTokenHash && (await nodeIdByKmsTokenHash(q, kmsTokenHash)) !== null) {
-        throw conflict(ErrorCodes.HOST_KMS_TOKEN_TAKEN,
-          'Another host\'s guests present this kms_token already: give each host a token of its own (e.g. openssl rand -hex 32), as the KMS knows a host by it.');
-      }
+      if (kmsTokenHash && (await nodeIdByKmsTokenHash(q, kmsTokenHash)) !== null) throw kmsTokenTaken();
       const n = await insertHost(q, {
         name: req.name,
         url: req.url,
@@ -137,6 +162,89 @@ export class HostService {
 
   async get(host: string): Promise<Host> {
     return this.describe(await this.find(host));
+  }
+
+  /**
+   * Change what the operator sets of a host, in one transaction with its row locked (the lock a commit placing
+   * a CVM there takes too, so the capacity check sees every CVM). A new URL or auth token is tried on the host
+   * first, and so is dropping an operator's capacity value (the host's own comes back); its report is recorded.
+   */
+  async patch(host: string, body: PatchHostRequest): Promise<Host> {
+    const before = await this.find(host);
+    const url = body.url === undefined ? undefined : hostUrlOf(body.url);
+    if (url !== undefined && url !== before.url) {
+      const atUrl = await liveNodeAtUrl(this.db, url, before.id);
+      if (atUrl) throw urlTaken(url, atUrl);
+    }
+    const cap = body.capacity ?? {};
+    const dropped = (['vcpu', 'memory_mb', 'slots', 'gpus'] as const).some((k) => cap[k] === null);
+    let report: HostReport | undefined;
+    if ((url !== undefined && url !== before.url) || body.auth_token !== undefined || dropped) {
+      const to = url ?? before.url;
+      const token = body.auth_token === undefined ? this.nodes.authTokenOf(before) : (body.auth_token ?? undefined);
+      try {
+        report = await this.nodes.report(this.nodes.newClient(before.name, to, token, 10_000));
+      } catch (e) {
+        if (e instanceof HostError) throw unreachable(before.name, to, e);
+        throw e;
+      }
+    }
+    const kmsTokenHash = body.kms_token ? sha256Hex(body.kms_token) : body.kms_token;
+    const changed = await this.db.tx(async (q) => {
+      if (url !== undefined) await lockNodeUrl(q, url);
+      const n = await findLiveNode(q, { id: before.id }, true);
+      if (!n) throw hostNotFound(host);
+      if (url !== undefined && url !== n.url) {
+        const taken = await liveNodeAtUrl(q, url, n.id);
+        if (taken) throw urlTaken(url, taken);
+      }
+      if (kmsTokenHash) {
+        const holder = await nodeIdByKmsTokenHash(q, kmsTokenHash);
+        if (holder !== null && holder !== Number(n.id)) throw kmsTokenTaken();
+      }
+      const overrides: NodeOverrides = { ...n.overrides };
+      const set = <K extends keyof NodeOverrides>(k: K, v: NodeOverrides[K] | null | undefined) => {
+        if (v === null) delete overrides[k];
+        else if (v !== undefined) overrides[k] = v;
+      };
+      set('max_vcpu', cap.vcpu);
+      set('max_memory_mb', cap.memory_mb);
+      set('max_cvms', cap.slots);
+      set('gpus', cap.gpus);
+      set('device_id', body.device_id === undefined ? undefined : normalDeviceId(body.device_id));
+      set('region', body.region);
+      const f = report?.facts;
+      // the operator's value if any, else the host's report just read, else what the row holds (the host's last report)
+      const pick = <T>(o: T | undefined, reported: T | undefined, current: T) => o ?? reported ?? current;
+      const next = {
+        url: url ?? n.url,
+        ...(body.auth_token === undefined
+          ? { auth_token: n.auth_token, auth_token_sealed: n.auth_token_sealed }
+          : { auth_token: null, auth_token_sealed: this.nodes.sealAuthToken(body.auth_token) }),
+        kms_token_hash: kmsTokenHash === undefined ? n.kms_token_hash : kmsTokenHash,
+        region: body.region ?? n.region,
+        labels: body.labels ?? n.labels,
+        dev: body.dev ?? n.dev,
+        onchain_kms: body.onchain_kms ?? n.onchain_kms,
+        device_id: overrides.device_id ?? n.device_id,
+        max_vcpu: pick(overrides.max_vcpu, f?.max_vcpu, n.max_vcpu),
+        max_memory_mb: pick(overrides.max_memory_mb, f?.max_memory_mb, n.max_memory_mb),
+        max_cvms: pick(overrides.max_cvms, f?.max_cvms, n.max_cvms),
+        max_disk_gb: cap.disk_gb === undefined ? n.max_disk_gb : (cap.disk_gb ?? 0),
+        gpus: pick(overrides.gpus, f?.gpus, n.gpus),
+        overrides,
+        gateway_base_domain: f ? f.gateway_base_domain : n.gateway_base_domain,
+        version: f ? f.version : n.version,
+        refreshed: !!report,
+      };
+      checkCapacity(n, next, await usageOfNode(q, n.id));
+      const row = await updateHost(q, n.id, next);
+      if (report) await replaceNodeImages(q, n.id, report.images);
+      return row;
+    });
+    // its driver is built again with the new URL or token
+    this.nodes.forget(changed.id);
+    return this.describe(changed);
   }
 
   /** Read what the host reports again; one that does not answer is marked offline and the answer says so. */
@@ -212,15 +320,33 @@ export class HostService {
   }
 }
 
+/**
+ * A capacity that shrinks below what the live CVMs on the host reserve is refused (409 naming the resource
+ * and both figures); one that does not move, or grows, is not checked (0 is "not capped").
+ */
+function checkCapacity(before: NodeRow, next: Pick<NodeRow, 'max_vcpu' | 'max_memory_mb' | 'max_cvms' | 'max_disk_gb'>, used: NodeUsageRow): void {
+  const over = [
+    { field: 'capacity.vcpu', what: 'vCPUs', was: before.max_vcpu, to: next.max_vcpu, used: used.vcpu },
+    { field: 'capacity.memory_mb', what: 'MB of memory', was: before.max_memory_mb, to: next.max_memory_mb, used: used.memory_mb },
+    { field: 'capacity.disk_gb', what: 'GB of disk', was: before.max_disk_gb, to: next.max_disk_gb, used: used.disk_gb },
+    { field: 'capacity.slots', what: 'CVM slots', was: before.max_cvms, to: next.max_cvms, used: used.cvms },
+  ].filter((c) => c.to !== c.was && c.to > 0 && c.to < c.used);
+  if (!over.length) return;
+  const what = over.map((c) => `${c.field} ${c.to} is below the ${c.used} ${c.what} they reserve`).join('; ');
+  throw conflict(ErrorCodes.HOST_CAPACITY_IN_USE,
+    `Host ${before.name} has ${used.cvms} live CVM${used.cvms === 1 ? '' : 's'}: ${what}. Give at least that much, or move CVMs off the host first (POST /api/v1/admin/hosts/${before.id}/drain lists them).`,
+    { details: over.map((c) => ({ field: c.field, value: c.to, message: `${c.used} ${c.what} reserved by live CVMs` })) });
+}
+
 async function liveUsage(db: Db, nodeId: number): Promise<NodeUsageRow | undefined> {
   return (await nodeUsage(db)).find((u) => u.node_id === nodeId);
 }
 
 /** A `nodes` row as the admin API answers it: no token, only whether one is set. */
 function hostOf(n: NodeRow, images: NodeImageRow[], used: NodeUsageRow | undefined): Host {
-  const overridden = (['max_vcpu', 'max_memory_mb', 'max_cvms', 'gpus', 'device_id'] as const)
+  const overridden = (['max_vcpu', 'max_memory_mb', 'max_cvms', 'gpus', 'device_id', 'region'] as const)
     .filter((k) => (n.overrides as Record<string, unknown>)[k] !== undefined)
-    .map((k) => ({ max_vcpu: 'vcpu', max_memory_mb: 'memory_mb', max_cvms: 'slots', gpus: 'gpus', device_id: 'device_id' } as const)[k]);
+    .map((k) => ({ max_vcpu: 'vcpu', max_memory_mb: 'memory_mb', max_cvms: 'slots', gpus: 'gpus', device_id: 'device_id', region: 'region' } as const)[k]);
   return {
     id: Number(n.id),
     name: n.name,

@@ -56,6 +56,8 @@ export interface NodeOverrides {
   max_cvms?: number;
   gpus?: NodeGpu[];
   device_id?: string;
+  /** the region the operator set through the admin API (wins over OPENCVM_HOSTS' at each start) */
+  region?: string;
 }
 
 /** A `node_images` row. */
@@ -97,7 +99,7 @@ export async function upsertNode(q: Queryable, n: NodeRegistration): Promise<Nod
      VALUES ($1, $2, $3, $4, coalesce($5, 'local'), $6, $7, '00906ED50000', $8, $9, $10, $11, $12::jsonb, 'online', $13, now())
      ON CONFLICT (name) WHERE removed_at IS NULL DO UPDATE SET url = EXCLUDED.url, auth_token = NULL,
        auth_token_sealed = EXCLUDED.auth_token_sealed, kms_token_hash = EXCLUDED.kms_token_hash,
-       region = coalesce($5, nodes.region), device_id = coalesce(nodes.overrides->>'device_id', EXCLUDED.device_id),
+       region = coalesce(nodes.overrides->>'region', $5, nodes.region), device_id = coalesce(nodes.overrides->>'device_id', EXCLUDED.device_id),
        gateway_base_domain = EXCLUDED.gateway_base_domain,
        max_cvms = coalesce((nodes.overrides->>'max_cvms')::int, EXCLUDED.max_cvms),
        max_vcpu = coalesce((nodes.overrides->>'max_vcpu')::int, EXCLUDED.max_vcpu),
@@ -142,6 +144,58 @@ export async function refreshHostFacts(q: Queryable, id: number, f: HostFacts): 
     [id, f.gateway_base_domain, f.max_cvms, f.max_vcpu, f.max_memory_mb, JSON.stringify(f.gpus), f.version],
   );
   return node;
+}
+
+/** What `PATCH /api/v1/admin/hosts/{host}` writes: the host's row as it is to be (the caller computed it with the row locked). */
+export type HostChange = Pick<
+  NodeRow,
+  | 'url' | 'auth_token' | 'auth_token_sealed' | 'kms_token_hash' | 'region' | 'labels' | 'dev' | 'onchain_kms' | 'device_id'
+  | 'max_vcpu' | 'max_memory_mb' | 'max_cvms' | 'max_disk_gb' | 'gpus' | 'overrides' | 'gateway_base_domain' | 'version'
+> & {
+  /** the host was asked just now (a new URL or auth token, an operator's value dropped): `online`, `refreshed_at` now */
+  refreshed: boolean;
+};
+
+export async function updateHost(q: Queryable, id: number, h: HostChange): Promise<NodeRow> {
+  const [node] = await q.query<NodeRow>(
+    `UPDATE nodes SET url = $2, auth_token = $3, auth_token_sealed = $4, kms_token_hash = $5, region = $6, labels = $7::jsonb,
+       dev = $8, onchain_kms = $9, device_id = $10, max_vcpu = $11, max_memory_mb = $12, max_cvms = $13, max_disk_gb = $14,
+       gpus = $15::jsonb, overrides = $16::jsonb, gateway_base_domain = $17, version = $18,
+       status = CASE WHEN $19 THEN 'online' ELSE status END, refreshed_at = CASE WHEN $19 THEN now() ELSE refreshed_at END
+     WHERE id = $1 RETURNING *`,
+    [id, h.url, h.auth_token, h.auth_token_sealed, h.kms_token_hash, h.region, JSON.stringify(h.labels), h.dev, h.onchain_kms, h.device_id,
+      h.max_vcpu, h.max_memory_mb, h.max_cvms, h.max_disk_gb, JSON.stringify(h.gpus), JSON.stringify(h.overrides), h.gateway_base_domain,
+      h.version, h.refreshed],
+  );
+  return node;
+}
+
+/**
+ * Take the transaction-scoped lock of a host URL, so that two adds (or changes) naming the same URL take turns
+ * and the second sees the first. `url` as `sameHostUrl` gives it.
+ */
+export async function lockNodeUrl(q: Queryable, url: string): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`node-url:${url}`]);
+}
+
+/** The live host at a URL (compared without a trailing `/`), but for `except`. */
+export async function liveNodeAtUrl(q: Queryable, url: string, except?: number): Promise<Pick<NodeRow, 'id' | 'name'> | null> {
+  const [n] = await q.query<Pick<NodeRow, 'id' | 'name'>>(
+    `SELECT id::int AS id, name FROM nodes WHERE removed_at IS NULL AND rtrim(url, '/') = rtrim($1, '/') AND ($2::bigint IS NULL OR id <> $2) LIMIT 1`,
+    [url, except ?? null],
+  );
+  return n ?? null;
+}
+
+/** What the live CVMs placed on one node reserve of it (zeros if none). */
+export async function usageOfNode(q: Queryable, nodeId: number): Promise<NodeUsageRow> {
+  const [u] = await q.query<NodeUsageRow>(
+    `SELECT $1::bigint::int AS node_id, count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb,
+            coalesce(sum(disk_gb), 0)::int AS disk_gb
+       FROM cvms WHERE node_id = $1 AND deleted_at IS NULL`,
+    [nodeId],
+  );
+  return u;
 }
 
 /** Cordon or uncordon a live host; null if there is none with that id. */
