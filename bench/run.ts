@@ -35,10 +35,13 @@
  *  d. (PostgreSQL) database transactions/s with 10, 100 and 1,000 open state streams while CVMs change state:
  *     see bench/streams.ts.
  *
+ *  e. commit → CreateVm reaching the simulated host (its own process), p50/p99 of the control plane's time,
+ *     against a floor (one INSERT, then CreateVm) in the same run: see bench/create-latency.ts. Target: p99 <= 25 ms.
+ *
  * The load generator runs in a worker thread (own event loop, node:http keep-alive agent), the
  * servers on the main thread; all traffic is on 127.0.0.1. The bench reports, it does not judge: it
  * exits 0 when a target is missed, and 1 only on errors (a failed request, a crash).
- * BENCH_DB=embedded|postgres runs one database only; BENCH_ONLY=deploy runs part a only; BENCH_SIM=inprocess
+ * BENCH_DB=embedded|postgres runs one database only; BENCH_ONLY=deploy runs part a only, BENCH_ONLY=create part e only; BENCH_SIM=inprocess
  * runs the simulated host in this process rather than its own (see startSim); BENCH_LOG=1 shows the server's
  * error log.
  */
@@ -47,12 +50,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Worker as Thread } from 'node:worker_threads';
 import pg from 'pg';
 import { createAddress } from '@opencvm/core';
-import { startVmmSim, type VmmSimOptions } from '@opencvm/vmm-sim';
+import type { VmmSimOptions } from '@opencvm/vmm-sim';
 import { startServer, type RunningServer } from '../packages/server/src/app.ts';
 import { loadConfig, type Config } from '../packages/server/src/config.ts';
 import type { Db } from '../packages/server/src/db/index.ts';
@@ -62,6 +63,8 @@ import { startThrowawayPostgres } from '../scripts/pg-throwaway.ts';
 import { PAGINATED_CVMS, benchPaginated, type PaginatedResult } from './paginated.ts';
 import { benchStreams, reportStreams, type StreamsResult } from './streams.ts';
 import { cpuMeter, parentOf, type CpuSpent } from './cpu.ts';
+import { launchSim } from './sim-launch.ts';
+import { CREATE_P99_TARGET_MS, benchCreateLatency, reportCreateLatency, type CreateLatencyResult } from './create-latency.ts';
 
 const PAIRS = 300;
 const PAIR_WARMUP = 20;
@@ -75,11 +78,11 @@ const TARGET = 0.85;
 const ENGINE_TARGET = 0.9;
 /** provision+commit pairs/s of the server over the bare writes-only floor */
 const PAIR_TARGET = 0.5;
-/** BENCH_ONLY=deploy runs the provision+commit part only (no GETs, no paginated run) */
+/** BENCH_ONLY=deploy runs the provision+commit part only (no GETs, no paginated run); BENCH_ONLY=create part e only */
 const ONLY = process.env.BENCH_ONLY;
 /** part d's result (PostgreSQL run), for the summary */
 let streams: StreamsResult | undefined;
-if (ONLY && ONLY !== 'deploy') throw new Error(`BENCH_ONLY must be deploy, not "${ONLY}"`);
+if (ONLY && ONLY !== 'deploy' && ONLY !== 'create') throw new Error(`BENCH_ONLY must be deploy or create, not "${ONLY}"`);
 /** BENCH_SIM=inprocess runs the simulated host in the bench's process (default: its own process) */
 const SIM_MODE = process.env.BENCH_SIM ?? 'process';
 if (SIM_MODE !== 'process' && SIM_MODE !== 'inprocess') throw new Error(`BENCH_SIM must be process or inprocess, not "${SIM_MODE}"`);
@@ -313,38 +316,8 @@ async function startBare(db: Db, ctx: BareContext): Promise<{ url: string; close
 // ---------------------------------------------------------------------------------------------
 // the simulated host
 
-/**
- * The simulated dstack host the server's worker boots the CVMs on: its own process (bench/sim-process.ts) by
- * default, as a host is another machine in production, so that its work (booting the simulated guests, their
- * calls to the KMS) is not counted as the control plane's on the server's event loop. BENCH_SIM=inprocess
- * runs it in the bench's process instead, on the server's event loop.
- */
-async function startSim(opts: VmmSimOptions): Promise<{ url: string; pid?: number; close(): Promise<void> }> {
-  if (SIM_MODE === 'inprocess') return startVmmSim(opts);
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./sim-process.ts', import.meta.url))], {
-    env: { ...process.env, BENCH_SIM_OPTIONS: JSON.stringify(opts) },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString('utf8');
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl).trim());
-    });
-    child.once('exit', (code, signal) => reject(new Error(`the simulated host exited (${code ?? signal}) before it listened`)));
-    child.once('error', reject);
-  });
-  return {
-    url,
-    pid: child.pid,
-    close: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
+/** The simulated host: its own process unless BENCH_SIM=inprocess (bench/sim-launch.ts). */
+const startSim = (opts: VmmSimOptions) => launchSim(opts, SIM_MODE === 'inprocess');
 
 // ---------------------------------------------------------------------------------------------
 // one database: server + sim, pairs, GETs, baselines
@@ -376,6 +349,8 @@ interface DbResult {
   /** absent with BENCH_ONLY=deploy */
   get?: { server: GetResult; bare: GetResult; ratio: number };
   paginated?: PaginatedResult;
+  /** part e */
+  create?: CreateLatencyResult;
 }
 
 const P99_TARGET_MS = 30;
@@ -572,6 +547,13 @@ async function benchPostgres(results: DbResult[]) {
   await admin3.end();
   streams = await benchStreams(cluster.url.replace(/\/postgres$/, '/opencvm_bench_streams'));
   reportStreams(streams);
+  // e. commit → CreateVm (bench/create-latency.ts)
+  const admin4 = new pg.Client({ connectionString: cluster.url });
+  await admin4.connect();
+  await admin4.query('CREATE DATABASE opencvm_bench_create');
+  await admin4.end();
+  results[results.length - 1].create = await benchCreateLatency(cluster.url.replace(/\/postgres$/, '/opencvm_bench_create'), { inProcessSim: SIM_MODE === 'inprocess', dbPool: DB_POOL });
+  reportCreateLatency(results[results.length - 1].create!);
   await stopCluster();
 }
 
@@ -602,12 +584,32 @@ async function main() {
   const results: DbResult[] = [];
   const only = process.env.BENCH_DB;
   if (only && only !== 'embedded' && only !== 'postgres') throw new Error(`BENCH_DB must be embedded or postgres, not "${only}"`);
+  if (ONLY === 'create') {
+    // part e alone, on one database (BENCH_DB=postgres: a throwaway cluster; else the embedded one)
+    const label = only === 'postgres' ? 'PostgreSQL (throwaway cluster)' : `embedded PostgreSQL (npm start's default, pg pool max ${DB_POOL})`;
+    let url: string | undefined;
+    if (only === 'postgres') {
+      const cluster = await startThrowawayPostgres({ log: (line) => console.log(`  [pg-throwaway] ${line}`) });
+      onCleanup(() => cluster.stop());
+      url = cluster.url;
+    }
+    console.log(`\n== ${label}`);
+    const create = await benchCreateLatency(url, { inProcessSim: SIM_MODE === 'inprocess', dbPool: DB_POOL });
+    reportCreateLatency(create);
+    await cleanupAll();
+    console.log(`\n== summary\n  commit → CreateVm p99 ${f1(create.server.p99)} ms / floor ${f1(create.floor.p99)} ms = ${f2(create.ratio)} (server p99 <= ${CREATE_P99_TARGET_MS} ms: ${create.server.p99 <= CREATE_P99_TARGET_MS ? 'PASS' : 'MISS'})`);
+    console.log(`  total bench time ${f1((Date.now() - t0) / 1000)} s`);
+    clearTimeout(watchdog);
+    return 0;
+  }
   if (only !== 'postgres') {
     results.push(await benchOne(`embedded PostgreSQL (npm start's default: data dir on disk, durable, pg pool max ${DB_POOL})`, undefined));
     report(results[results.length - 1]);
     if (ONLY !== 'deploy') {
       results[results.length - 1].paginated = await benchPaginated(undefined);
       reportPaginated(results[results.length - 1].paginated!);
+      results[results.length - 1].create = await benchCreateLatency(undefined, { inProcessSim: SIM_MODE === 'inprocess', dbPool: DB_POOL });
+      reportCreateLatency(results[results.length - 1].create!);
     }
   }
   if (only !== 'embedded') await benchPostgres(results);
@@ -622,6 +624,12 @@ async function main() {
         ` (>= ${PAIR_TARGET}: ${pairRatio >= PAIR_TARGET ? 'PASS' : 'MISS'})` +
         (r.get ? `   GET req/s server ${f1(rate(r.get.server)).padStart(7)} / bare ${f1(rate(r.get.bare)).padStart(7)} = ${f2(r.get.ratio)} (>= ${TARGET}: ${r.get.ratio >= TARGET ? 'PASS' : 'MISS'})` : ''),
     );
+    if (r.create) {
+      console.log(
+        `  ${''.padEnd(16)} commit → CreateVm p99 ${f1(r.create.server.p99)} ms / floor ${f1(r.create.floor.p99)} ms = ${f2(r.create.ratio)}` +
+          ` (server p99 <= ${CREATE_P99_TARGET_MS} ms: ${r.create.server.p99 <= CREATE_P99_TARGET_MS ? 'PASS' : 'MISS'})`,
+      );
+    }
     if (r.paginated) {
       console.log(
         `  ${''.padEnd(16)} paginated@${PAGINATED_CVMS} p99 ${f1(r.paginated.p99)} ms (<= ${P99_TARGET_MS}: ${r.paginated.p99 <= P99_TARGET_MS ? 'PASS' : 'MISS'})` +

@@ -3,7 +3,7 @@
  *   POST|GET /prpc/<Method>   service Vmm (legacy prefix `Teepod.` stripped)
  *   POST|GET /guest/<Method>  proxied guest API
  *   GET /logs                 serial / stdout / stderr text streams
- *   /sim/...                  simulator-only: test introspection, fault injection, restart (not part of dstack-vmm)
+ *   /sim/...                  simulator-only: test introspection, the call log, fault injection, restart (not part of dstack-vmm)
  * Auth (optional): Bearer / X-Admin-Token / Basic (password = token) / `?token=` on GET; else 401.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -77,10 +77,23 @@ function sendText(res: ServerResponse, status: number, text: string): void {
   res.end(text);
 }
 
+/** The most pRPC calls `GET /sim/calls` keeps (the oldest go first). */
+const CALL_LOG_LIMIT = 100_000;
+
+/** One pRPC call as `GET /sim/calls` reports it. */
+interface CallRecord {
+  method: string;
+  /** the message's `name` (CreateVm) or `id` (the calls on one VM), if it has one */
+  name: string | null;
+  /** when its request arrived: epoch ms with sub-ms precision (`performance.timeOrigin + performance.now()`) */
+  at_ms: number;
+}
+
 export function createSimServer(host: SimHost): Server {
   const vmm = createVmmService(host);
   const guest = createGuestService(host);
   const log = host.config.log;
+  const calls: CallRecord[] = [];
 
   /**
    * Applies the injected latency / hang / drop / 5xx faults for call `key` at `stage`. Returns false when
@@ -119,6 +132,7 @@ export function createSimServer(host: SimHost): Server {
     method: string,
     faultKey: string,
   ): Promise<void> {
+    const arrived = performance.timeOrigin + performance.now();
     const contentType = String(req.headers['content-type'] ?? '');
     const jsonMode = query.has('json') || contentType.startsWith('application/json') || req.method === 'GET';
     const fail = (message: string): void => {
@@ -147,6 +161,9 @@ export function createSimServer(host: SimHost): Server {
           throw new RpcError(`failed to decode request: ${errorMessage(err)}`);
         }
       }
+      const m = (message ?? {}) as { name?: unknown; id?: unknown };
+      calls.push({ method: faultKey, name: typeof m.name === 'string' ? m.name : typeof m.id === 'string' ? m.id : null, at_ms: arrived });
+      if (calls.length > CALL_LOG_LIMIT) calls.splice(0, calls.length - CALL_LOG_LIMIT);
       const fields = new Fields(message);
       const fault = host.takeFault(faultKey);
       if (fault !== undefined) throw new RpcError(fault);
@@ -198,6 +215,11 @@ export function createSimServer(host: SimHost): Server {
     if (path.startsWith('/sim/vms/') && req.method === 'GET') {
       const vm = host.vms.get(decodeURIComponent(path.slice('/sim/vms/'.length)));
       return vm ? sendJson(res, 200, vm.toView()) : sendJson(res, 404, { error: 'vm not found' });
+    }
+    if (path === '/sim/calls' && (req.method === 'GET' || req.method === 'DELETE')) {
+      const method = query.get('method');
+      if (req.method === 'DELETE') return sendJson(res, 200, { cleared: calls.splice(0).length });
+      return sendJson(res, 200, { calls: method ? calls.filter((c) => c.method === method) : calls });
     }
     if (path === '/sim/faults' || path.startsWith('/sim/faults/') || path === '/sim/restart' || path === '/sim/host') {
       return control(req, res, path, query);
