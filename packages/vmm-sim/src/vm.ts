@@ -277,6 +277,20 @@ export class SimVm {
     await sleep(stepMs, signal);
     const fault = this.host.takeFault('boot');
     if (fault !== undefined) return fail(fault);
+    // a `hang` fault on `boot`: this boot stays where it is (never `done`) until the fault is cleared or the VM stops
+    const hang = this.host.faults.take('hang', 'boot');
+    if (hang) {
+      this.host.config.log(`vm ${this.id}: boot held by fault ${hang.id}`);
+      await new Promise<void>((resolve, reject) => {
+        const aborted = () => reject(signal.reason);
+        if (signal.aborted) return aborted();
+        signal.addEventListener('abort', aborted, { once: true });
+        void this.host.faults.hold(hang).then(() => {
+          signal.removeEventListener('abort', aborted);
+          resolve();
+        });
+      });
+    }
 
     // Instance id (as dstack-util derives it): a seed generated once and reused, except with key provider `none`.
     let seed = this.instance?.instance_id_seed ?? '';
