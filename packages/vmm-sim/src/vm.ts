@@ -20,6 +20,7 @@ import { VmLogs } from './logs.ts';
 import type { StoredVm } from './store.ts';
 import type { GuestEvent, SimImage, SimVmView, VmConfiguration, VmInfo } from './types.ts';
 import { RpcError } from './wire.ts';
+import type { FaultTable } from './faults.ts';
 import { errorMessage, formatDuration, isAbortError, randomHex, sha256Hex, sleep } from './util.ts';
 
 /** What a VM needs from its host. */
@@ -30,6 +31,8 @@ export interface VmHost {
   persist(): void;
   /** Consumes one injected fault for `method`, returning its error message. */
   takeFault(method: string): string | undefined;
+  /** The injected faults (a boot held by a `hang` fault waits on them). */
+  readonly faults: Pick<FaultTable, 'take' | 'hold'>;
   /** Called when a removal completes: the host forgets the VM. */
   removed(vm: SimVm): void;
 }
