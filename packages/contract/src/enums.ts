@@ -37,6 +37,10 @@ export const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
 export const kmsTypeSchema = z.enum(KMS_TYPES).meta({ id: 'KmsType' });
 export type KmsType = (typeof KMS_TYPES)[number];
 
-/** A registered host's reachability. */
-export const NODE_STATUSES = ['online', 'offline'] as const;
+/**
+ * A registered host's reachability: `online`; `offline` (it did not answer when it was registered or
+ * refreshed); `unreachable` (it stopped answering the reconciler's reads for several ticks in a row).
+ * Placement only takes `online` hosts.
+ */
+export const NODE_STATUSES = ['online', 'offline', 'unreachable'] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];

@@ -33,7 +33,7 @@ import { StateHub } from './services/state-hub.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
 import { HealthService } from './services/health.ts';
 import { MetricsService } from './services/metrics.ts';
-import { Worker } from './worker/index.ts';
+import { Worker, type WorkerOptions } from './worker/index.ts';
 
 export interface StartOptions {
   config: Config;
@@ -44,7 +44,7 @@ export interface StartOptions {
   /** log URL lifetime and clock (tests shorten or move them) */
   logUrls?: LogUrlOptions;
   /** worker timings (tests make them shorter) */
-  worker?: { bootPollMs?: number; pollMs?: number };
+  worker?: Pick<WorkerOptions, 'bootPollMs' | 'pollMs' | 'bootTimeoutMs' | 'retry'>;
   /** called with the HTTP server before any route is registered (tests check every answer this way) */
   instrument?: (app: FastifyInstance) => void;
 }
@@ -102,6 +102,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       intervalMs: config.reconcileMs,
       installationId: installation,
       orphanGraceMs: config.orphanGraceMs,
+      unreachableAfter: config.unreachableAfter,
+      recovery: { attempts: config.recoveryAttempts, baseMs: config.recoveryBackoffMs },
+      // a recovery operation queued by the reconciler runs at once
+      wake: () => w.wake(),
       log: (msg, err) => app.log.warn({ err }, msg),
     });
     const w = new Worker(db, nodes, {

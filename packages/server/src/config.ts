@@ -60,6 +60,12 @@ export interface Config {
   reconcileMs: number;
   /** a VM opencvm created that no CVM owns is removed from its host once it has been one this long, ms */
   orphanGraceMs: number;
+  /** a host whose reads fail this many reconcile ticks in a row is marked unreachable */
+  unreachableAfter: number;
+  /** recovery operations the reconciler queues in a row for a CVM whose host does not match its desired state (0: none) */
+  recoveryAttempts: number;
+  /** the wait before the first of them, ms (each further one waits twice as long, at most 5 minutes) */
+  recoveryBackoffMs: number;
   logLevel: string;
   /** when set, `GET /metrics` answers only a caller that sends it as `Authorization: Bearer` */
   metricsToken?: string;
@@ -170,6 +176,9 @@ const schema = z.object({
   OPENCVM_SIM_BOOT_MS: variable('a whole number of milliseconds, 0 or more', wholeNumber(0)).default(2000),
   OPENCVM_RECONCILE_MS: variable('a whole number of milliseconds, 50 or more', wholeNumber(50)).default(5000),
   OPENCVM_ORPHAN_GRACE_MS: variable('a whole number of milliseconds, 0 or more', wholeNumber(0)).default(300_000),
+  OPENCVM_UNREACHABLE_AFTER: variable('a whole number of reconcile ticks, 1 or more', wholeNumber(1)).default(3),
+  OPENCVM_RECOVERY_ATTEMPTS: variable('a whole number of attempts, 0 (never) or more', wholeNumber(0)).default(5),
+  OPENCVM_RECOVERY_BACKOFF_MS: variable('a whole number of milliseconds, 0 or more', wholeNumber(0)).default(5000),
   LOG_LEVEL: variable(`one of ${LOG_LEVELS.join(', ')}`, (t) => (LOG_LEVELS as readonly string[]).includes(t) ? t : undefined).default('info'),
   OPENCVM_DB_POOL: variable('a whole number of connections, 1 or more', wholeNumber(1)).default(10),
   OPENCVM_DB_PORT: variable('a port number, 0 to 65535 (0: a free port)', wholeNumber(0, 65535)).default(0),
@@ -246,6 +255,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     provisionTtlMs: 14 * 24 * 3600 * 1000,
     reconcileMs: v.OPENCVM_RECONCILE_MS,
     orphanGraceMs: v.OPENCVM_ORPHAN_GRACE_MS,
+    unreachableAfter: v.OPENCVM_UNREACHABLE_AFTER,
+    recoveryAttempts: v.OPENCVM_RECOVERY_ATTEMPTS,
+    recoveryBackoffMs: v.OPENCVM_RECOVERY_BACKOFF_MS,
     logLevel: v.LOG_LEVEL,
     metricsToken: v.OPENCVM_METRICS_TOKEN,
     adminKey: v.OPENCVM_ADMIN_KEY,

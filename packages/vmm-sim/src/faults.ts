@@ -4,8 +4,8 @@
  *
  * A fault applies to the calls whose key matches its `method` (every dstack route when `method` is absent):
  * the key of `/prpc/<M>` is `<M>` (legacy `Teepod.` prefix stripped), of `/guest/<M>` is `guest.<M>`, of
- * `/logs` is `logs`; the key `boot` is the next VM boot (kind `error` only, never matched by a fault
- * without `method`). Each application uses one of its `times`; without `times` it lasts until cleared.
+ * `/logs` is `logs`; the key `boot` is the next VM boot (kind `error`: it fails; kind `hang`: it stays where
+ * it is, never `done`, until the fault is cleared or the VM stops; never matched by a fault without `method`). Each application uses one of its `times`; without `times` it lasts until cleared.
  */
 
 export type FaultKind = 'error' | 'latency' | 'status' | 'drop' | 'hang';

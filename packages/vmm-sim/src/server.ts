@@ -333,7 +333,7 @@ export function parseFaultSpec(body: Record<string, unknown>): FaultSpec | strin
   if (body.after !== undefined && typeof body.after !== 'boolean') return '"after" must be a boolean';
   if (body.error !== undefined && typeof body.error !== 'string') return '"error" must be a string';
   if (kind === 'error' && typeof body.error !== 'string') return 'kind "error" needs "error": the message the call fails with';
-  if (kind !== 'error' && body.method === 'boot') return 'method "boot" takes kind "error" only';
+  if (kind !== 'error' && kind !== 'hang' && body.method === 'boot') return 'method "boot" takes kind "error" or "hang" only';
   if (kind === 'latency' && !isCount(body.ms)) return 'kind "latency" needs "ms": a non-negative integer';
   if (kind !== 'latency' && body.ms !== undefined) return '"ms" belongs to kind "latency"';
   if (body.status !== undefined && (kind !== 'status' || !isCount(body.status) || body.status < 500 || body.status > 599)) {

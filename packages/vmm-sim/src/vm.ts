@@ -20,6 +20,7 @@ import { VmLogs } from './logs.ts';
 import type { StoredVm } from './store.ts';
 import type { GuestEvent, SimImage, SimVmView, VmConfiguration, VmInfo } from './types.ts';
 import { RpcError } from './wire.ts';
+import type { FaultTable } from './faults.ts';
 import { errorMessage, formatDuration, isAbortError, randomHex, sha256Hex, sleep } from './util.ts';
 
 /** What a VM needs from its host. */
@@ -30,6 +31,8 @@ export interface VmHost {
   persist(): void;
   /** Consumes one injected fault for `method`, returning its error message. */
   takeFault(method: string): string | undefined;
+  /** The injected faults (a boot held by a `hang` fault waits on them). */
+  readonly faults: Pick<FaultTable, 'take' | 'hold'>;
   /** Called when a removal completes: the host forgets the VM. */
   removed(vm: SimVm): void;
 }
@@ -277,6 +280,20 @@ export class SimVm {
     await sleep(stepMs, signal);
     const fault = this.host.takeFault('boot');
     if (fault !== undefined) return fail(fault);
+    // a `hang` fault on `boot`: this boot stays where it is (never `done`) until the fault is cleared or the VM stops
+    const hang = this.host.faults.take('hang', 'boot');
+    if (hang) {
+      this.host.config.log(`vm ${this.id}: boot held by fault ${hang.id}`);
+      await new Promise<void>((resolve, reject) => {
+        const aborted = () => reject(signal.reason);
+        if (signal.aborted) return aborted();
+        signal.addEventListener('abort', aborted, { once: true });
+        void this.host.faults.hold(hang).then(() => {
+          signal.removeEventListener('abort', aborted);
+          resolve();
+        });
+      });
+    }
 
     // Instance id (as dstack-util derives it): a seed generated once and reused, except with key provider `none`.
     let seed = this.instance?.instance_id_seed ?? '';

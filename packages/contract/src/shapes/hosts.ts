@@ -13,8 +13,16 @@ export const hostSchema = z
     url: z.string(),
     region: z.string(),
     labels: z.record(z.string(), z.string()),
-    /** `online` (it answered when last registered or refreshed), `offline`, or `removed` (the answer of a removal) */
+    /**
+     * `online` (it answers), `offline` (it did not answer when registered or refreshed), `unreachable` (it
+     * stopped answering the reconciler's reads for several ticks in a row; its CVMs keep their last known
+     * status), or `removed` (the answer of a removal)
+     */
     status: z.string(),
+    /** since when the host has been `unreachable` (null otherwise) */
+    unreachable_since: nullableTimestamp,
+    /** the last error of a host that is `unreachable` (null once it answers) */
+    last_error: nullableString,
     /** no new CVMs are placed here while set; those already here keep running */
     cordoned: z.boolean(),
     dev: z.boolean(),

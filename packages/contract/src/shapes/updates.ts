@@ -82,6 +82,8 @@ export const operationSchema = z
     state: operationStateSchema,
     step: nullableString,
     error: nullableString,
+    /** why opencvm queued it on its own (the reconciler bringing the CVM back to its desired state); null for one a request queued */
+    reason: nullableString,
     created_at: timestamp,
     started_at: nullableTimestamp,
     finished_at: nullableTimestamp,

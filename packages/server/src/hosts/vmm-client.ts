@@ -22,6 +22,8 @@ export class HostError extends Error {
     message: string,
     readonly method: string,
     readonly reachable: boolean,
+    /** the HTTP status of an answer that was an error (a 5xx is the host's infrastructure failing, not a refusal) */
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'HostError';
@@ -78,7 +80,7 @@ export class VmmClient {
       } catch {
         /* plain-text error */
       }
-      throw new HostError(`${method}: ${message || `HTTP ${res.status}`}`, method, true);
+      throw new HostError(`${method}: ${message || `HTTP ${res.status}`}`, method, true, res.status);
     }
     let data: unknown;
     try {

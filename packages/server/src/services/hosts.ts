@@ -354,6 +354,8 @@ function hostOf(n: NodeRow, images: NodeImageRow[], used: NodeUsageRow | undefin
     region: n.region,
     labels: n.labels,
     status: n.status,
+    unreachable_since: n.unreachable_since ? new Date(n.unreachable_since).toISOString() : null,
+    last_error: n.last_error,
     cordoned: n.cordoned,
     dev: n.dev,
     onchain_kms: n.onchain_kms,

@@ -99,9 +99,10 @@ export class LifecycleService {
       const row = await lockLiveCvm(q, cvm);
       await assertIdle(q, cvm.id, cvm.name);
       checkState(kind, { name: cvm.name, status: row.status });
-      // a CVM whose first boot failed before the host had a VM starts with a fresh create
+      // a CVM with no VM (its first boot failed before the host had one, or its host lost it while it was
+      // stopped) starts with a create, which looks for a VM labelled with its id first (never a second one)
       const opKind = kind === 'start' && !row.host_vm_id ? 'create' : kind;
-      await queue(q, p.workspaceId, cvm.id, opKind, params);
+      await queue(q, p.workspaceId, cvm.id, opKind, opKind === kind ? params : { ...params, find_vm: true });
       await setCvmStatus(q, cvm.id, TRANSITIONAL[kind]);
       return cvm.id;
     });

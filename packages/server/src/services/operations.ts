@@ -72,6 +72,7 @@ export function operationShape(o: OperationRow) {
     state: o.state,
     step: o.step,
     error: o.error,
+    reason: typeof o.params.reason === 'string' ? o.params.reason : null,
     created_at: o.created_at.toISOString(),
     started_at: iso(o.started_at),
     finished_at: iso(o.finished_at),

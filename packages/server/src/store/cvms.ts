@@ -48,6 +48,15 @@ export interface CvmRow {
   runtime: RuntimeSnapshot | null;
   /** the CVM this one replicates, if any */
   source_cvm_id: number | null;
+  /**
+   * what its owner asked for last: `running` (deploy, replica, start, restart) or `stopped` (stop, shutdown),
+   * set by a trigger on the operation's insert (`011_reconciler.sql`); the reconciler brings the host back to it
+   */
+  desired_state: 'running' | 'stopped';
+  /** recovery operations the reconciler queued since the CVM last booted (or its owner asked for a boot) */
+  recovery_attempts: number;
+  /** when the reconciler may queue the next recovery (its backoff); null while none is scheduled */
+  recover_after: Date | null;
   shutdown_timeout_s: number | null;
   allow_force_stop: boolean;
 }

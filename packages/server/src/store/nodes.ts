@@ -40,6 +40,10 @@ export interface NodeRow {
   source: 'config' | 'admin';
   refreshed_at: Date | null;
   removed_at: Date | null;
+  /** since when the reconciler has found the host `unreachable` (null otherwise) */
+  unreachable_since: Date | null;
+  /** the last error of an `unreachable` host's reads */
+  last_error: string | null;
 }
 
 /** A GPU of a host, as dstack-vmm's `ListGpus` names it. */
@@ -104,7 +108,7 @@ export async function upsertNode(q: Queryable, n: NodeRegistration): Promise<Nod
        max_cvms = coalesce((nodes.overrides->>'max_cvms')::int, EXCLUDED.max_cvms),
        max_vcpu = coalesce((nodes.overrides->>'max_vcpu')::int, EXCLUDED.max_vcpu),
        max_memory_mb = coalesce((nodes.overrides->>'max_memory_mb')::int, EXCLUDED.max_memory_mb),
-       gpus = coalesce(nodes.overrides->'gpus', EXCLUDED.gpus), status = 'online',
+       gpus = coalesce(nodes.overrides->'gpus', EXCLUDED.gpus), status = 'online', unreachable_since = NULL, last_error = NULL,
        version = EXCLUDED.version, refreshed_at = now()
      RETURNING *`,
     [n.name, n.url, n.auth_token_sealed, n.kms_token_hash, n.region, n.device_id, n.ppid, n.gateway_base_domain, n.max_cvms, n.max_vcpu, n.max_memory_mb, JSON.stringify(n.gpus), n.version],
@@ -139,7 +143,7 @@ export async function refreshHostFacts(q: Queryable, id: number, f: HostFacts): 
     `UPDATE nodes SET gateway_base_domain = $2,
        max_cvms = coalesce((overrides->>'max_cvms')::int, $3), max_vcpu = coalesce((overrides->>'max_vcpu')::int, $4),
        max_memory_mb = coalesce((overrides->>'max_memory_mb')::int, $5), gpus = coalesce(overrides->'gpus', $6::jsonb),
-       version = $7, status = 'online', refreshed_at = now()
+       version = $7, status = 'online', unreachable_since = NULL, last_error = NULL, refreshed_at = now()
      WHERE id = $1 RETURNING *`,
     [id, f.gateway_base_domain, f.max_cvms, f.max_vcpu, f.max_memory_mb, JSON.stringify(f.gpus), f.version],
   );
@@ -401,4 +405,38 @@ export async function nodeUsageExcept(q: Queryable, nodeId: number, cvmId: numbe
     [nodeId, cvmId],
   );
   return used;
+}
+
+/**
+ * The reconciler found the host not answering for several ticks in a row: `unreachable` (placement skips it),
+ * with since when and the error. Only an `online` host changes; true if this call changed it (the caller
+ * records the event once).
+ */
+export async function markNodeUnreachable(q: Queryable, id: number, error: string): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE nodes SET status = 'unreachable', unreachable_since = now(), last_error = $2
+      WHERE id = $1 AND status = 'online' AND removed_at IS NULL RETURNING id`,
+    [id, error.slice(0, 500)],
+  );
+  return rows.length > 0;
+}
+
+/** Keep the last error of a host that stays unreachable (written only when it changes). */
+export async function recordNodeError(q: Queryable, id: number, error: string): Promise<void> {
+  await q.query(`UPDATE nodes SET last_error = $2 WHERE id = $1 AND status = 'unreachable' AND last_error IS DISTINCT FROM $2`, [id, error.slice(0, 500)]);
+}
+
+/**
+ * The host answered the reconciler again: `online`. Only an `unreachable` or `offline` host changes; answers
+ * what it was (and since when it was unreachable) if this call changed it, else null.
+ */
+export async function markNodeReachable(q: Queryable, id: number): Promise<{ was: string; since: Date | null } | null> {
+  const [row] = await q.query<{ was: string; since: Date | null }>(
+    `UPDATE nodes n SET status = 'online', unreachable_since = NULL, last_error = NULL
+       FROM (SELECT id, status AS was, unreachable_since AS since FROM nodes WHERE id = $1 FOR UPDATE) o
+      WHERE n.id = o.id AND n.status IN ('unreachable', 'offline') AND n.removed_at IS NULL
+      RETURNING o.was, o.since`,
+    [id],
+  );
+  return row ?? null;
 }

@@ -36,6 +36,8 @@ export interface TestEnvOptions {
   config?: Partial<Config>;
   /** server options beyond the config: request logging and where it goes, log URL lifetime and clock */
   server?: Pick<StartOptions, 'logger' | 'logStream' | 'logUrls'>;
+  /** worker timings and retry policy beyond the harness's short polls */
+  worker?: StartOptions['worker'];
 }
 
 export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
@@ -52,6 +54,9 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     apiKey,
     simulatedHost: false,
     hosts: [{ name: 'sim-test', url: sim.url, kmsToken }],
+    // the reconciler brings no CVM back on its own here (suites stop and remove VMs behind the server's back to
+    // see what it shows); the suites of recovery turn it on
+    recoveryAttempts: 0,
     ...opts.config,
   };
   const violations: Violation[] = [];
@@ -59,7 +64,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     return startServer({
       ...opts.server,
       config,
-      worker: { bootPollMs: 50, pollMs: 200 },
+      worker: { bootPollMs: 50, pollMs: 200, ...opts.worker },
       // every answer of every suite is checked against the contract (and the official SDK's schema)
       instrument: (app) => checkAnswers(app, (v) => violations.push(v)),
     });

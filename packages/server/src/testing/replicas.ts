@@ -26,7 +26,9 @@ export interface SimProcess {
 }
 
 /** `npm run sim`'s program (`packages/vmm-sim/src/main.ts`) on a free port, in a process of its own. */
-export async function startSimProcess(opts: { name?: string; bootMs?: number; shutdownMs?: number } = {}): Promise<SimProcess> {
+export async function startSimProcess(
+  opts: { name?: string; bootMs?: number; shutdownMs?: number; region?: string; vcpu?: number; memoryMb?: number } = {},
+): Promise<SimProcess> {
   const name = opts.name ?? 'sim-1';
   const kmsToken = randomBytes(24).toString('base64url');
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/vmm-sim/src/main.ts'], {
@@ -40,6 +42,9 @@ export async function startSimProcess(opts: { name?: string; bootMs?: number; sh
       VMM_SIM_KMS_TOKEN: kmsToken,
       VMM_SIM_BOOT_MS: String(opts.bootMs ?? 300),
       VMM_SIM_SHUTDOWN_MS: String(opts.shutdownMs ?? 100),
+      ...(opts.region ? { VMM_SIM_REGION: opts.region } : {}),
+      ...(opts.vcpu ? { VMM_SIM_VCPU: String(opts.vcpu) } : {}),
+      ...(opts.memoryMb ? { VMM_SIM_MEMORY: String(opts.memoryMb) } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,7 +2,7 @@
  * The operation queue: claims due operations from the store (`FOR UPDATE SKIP LOCKED`, so several workers
  * can share a database), runs up to `concurrency` of them at once, holds each by a lease (`run_after`)
  * renewed while it runs, and decides what a failure means: a retriable one (the host could not be
- * reached) runs again after an exponential backoff with full jitter, any other ends the operation.
+ * reached, or answered a 5xx) runs again after an exponential backoff with full jitter, any other ends the operation.
  *
  * Several workers (one per server replica) share the operations: each has an owner id, random per start,
  * recorded on the operations it claims (`lease_owner`), and holds a session-level advisory lock keyed from
@@ -87,9 +87,13 @@ export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () =>
   return Math.floor(random() * ceiling);
 }
 
-/** A retriable failure: the host could not be reached (it answered nothing, or not in time). */
+/**
+ * A retriable failure: the host could not be reached (it answered nothing, or not in time), or answered with a
+ * 5xx (its proxy or process failing, not dstack-vmm refusing: its refusals are 4xx). Every step reads the host
+ * before it acts, so running the operation again repeats nothing.
+ */
 export function isRetriable(e: unknown): boolean {
-  return e instanceof HostError && !e.reachable;
+  return e instanceof HostError && (!e.reachable || (e.status ?? 0) >= 500);
 }
 
 class HeldClaim implements Claim {

@@ -77,7 +77,8 @@ export async function bootAgain(ctx: OpContext, o: { failWith?: string; step?: s
 /**
  * Follow a boot to `done`; the CVM is then `running` and the operation succeeds, or fails with `failWith`
  * (a refused update that booted the previous configuration again). A boot error, or a VM that exits or
- * stops while it boots, throws.
+ * stops while it boots, throws; so does a boot that has not reached `done` within `bootTimeoutMs` (the VM is
+ * stopped first).
  */
 export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string, failWith?: string, nodeId?: number): Promise<void> {
   const host = await ctx.nodes.client(nodeId ?? (await readCvmRecord(ctx.db, cvmId)).node_id);
@@ -101,7 +102,13 @@ export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string
       ctx.settings.onBooted(cvmId);
       return;
     }
-    if (Date.now() > deadline) throw new Error(`boot did not finish within ${bootTimeoutMs / 1000}s (last step: ${info.boot_progress})`);
+    if (Date.now() > deadline) {
+      // a hung boot is stopped, so the host does not keep a half-booted VM running and the CVM reads `exited`
+      // with this reason; the reconciler boots it again later (a recovery, with backoff) if it should run
+      let stopped = 'the VM was stopped';
+      await host.stopVm(hostVmId).catch((e: Error) => (stopped = `stopping the VM failed: ${e.message}`));
+      throw new Error(`boot did not finish within ${bootTimeoutMs / 1000}s (last step: ${info.boot_progress || 'none'}); ${stopped}`);
+    }
     await sleep(bootPollMs);
   }
 }

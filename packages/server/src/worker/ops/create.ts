@@ -23,7 +23,10 @@ export async function createAndBoot(ctx: OpContext): Promise<void> {
   /** created by this run: stopped (CreateVm asks for that), so there is nothing to read before StartVm */
   let fresh = false;
   if (!hostVmId) {
-    hostVmId = ctx.op.step === 'creating' ? await findCreated(ctx, host, cvm) : null;
+    // a first create has nothing to find (its CVM was just recorded); a resumed one, a recovery (queued at
+    // `creating`) and a start of a CVM with no VM (`find_vm`) look for the VM by its label first
+    const lookFirst = ctx.op.step === 'creating' || ctx.op.kind !== 'create' || ctx.op.params.find_vm === true;
+    hostVmId = lookFirst ? await findCreated(ctx, host, cvm) : null;
     if (hostVmId) {
       ctx.settings.log({ ...opFields(ctx.op), step: 'creating', host_vm_id: hostVmId }, `continuing with VM ${hostVmId}, created for this CVM before the operation was interrupted`);
     } else {
