@@ -2,6 +2,7 @@
 import type { Db, Queryable } from '../db/index.ts';
 import type { NodeService } from '../services/nodes.ts';
 import type { OperationRow } from '../store/operations.ts';
+import type { BootWatch } from './boot-watch.ts';
 import type { WorkerLog } from './log.ts';
 
 /** The worker's settings the operation modules read (`kmsUrls` is set once the server listens). */
@@ -20,6 +21,8 @@ export interface OpSettings {
   log: WorkerLog;
   /** called after a boot completed and the CVM is recorded as running */
   onBooted: (cvmId: number) => void;
+  /** the boots being followed, read from each host in one batch per poll */
+  boots: BootWatch;
 }
 
 /** One claimed operation, as its kind's module sees it. */

@@ -8,6 +8,7 @@ import type { NodeService } from '../services/nodes.ts';
 import { recordBootFailure, setStatus } from '../store/cvm-records.ts';
 import { failOperation, lockOwnedOperation, setOwnedStep, type OperationRow } from '../store/operations.ts';
 import { operationProgress } from '../store/operation-stats.ts';
+import { BootWatch } from './boot-watch.ts';
 import type { OpContext, OpSettings } from './context.ts';
 import { SILENT, opFields, type RunOutcome, type WorkerLogger } from './log.ts';
 import { OPERATION_MODULES } from './ops/index.ts';
@@ -27,7 +28,10 @@ export interface WorkerOptions {
   bootTimeoutMs?: number;
   /** a graceful shutdown that takes longer than this becomes a forced stop, ms */
   shutdownTimeoutMs?: number;
-  /** at most this many operations at once */
+  /**
+   * at most this many operations at once (default 256: an operation following a boot waits on the host's
+   * batched read and holds no connection, so many cost little; fewer would queue new deploys behind boots)
+   */
   concurrency?: number;
   /** how long a claimed operation is held without a renewal (it is renewed every third of it while it runs), ms */
   leaseMs?: number;
@@ -54,14 +58,16 @@ export class Worker {
     opts: WorkerOptions,
   ) {
     const log = (this.log = opts.log ?? SILENT);
+    const bootPollMs = opts.bootPollMs ?? 200;
     this.settings = {
       kmsUrls: opts.kmsUrls,
       installationId: opts.installationId,
-      bootPollMs: opts.bootPollMs ?? 200,
+      bootPollMs,
       bootTimeoutMs: opts.bootTimeoutMs ?? 10 * 60_000,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 5 * 60_000,
       log: (fields, msg) => log.warn(fields, msg),
       onBooted: opts.onBooted ?? (() => {}),
+      boots: new BootWatch(nodes, bootPollMs),
     };
     const onRunEnded = opts.onRunEnded;
     this.queue = new OperationQueue(
@@ -78,7 +84,7 @@ export class Worker {
       },
       {
         pollMs: opts.pollMs ?? 1000,
-        concurrency: opts.concurrency ?? 32,
+        concurrency: opts.concurrency ?? 256,
         leaseMs: opts.leaseMs ?? 60_000,
         retry: { ...DEFAULT_RETRY, ...opts.retry },
         log: (fields, msg) => log.warn(fields, msg),

@@ -81,12 +81,13 @@ export async function bootAgain(ctx: OpContext, o: { failWith?: string; step?: s
  * stopped first).
  */
 export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string, failWith?: string, nodeId?: number): Promise<void> {
-  const host = await ctx.nodes.client(nodeId ?? (await readCvmRecord(ctx.db, cvmId)).node_id);
-  const { bootTimeoutMs, bootPollMs } = ctx.settings;
+  const node = nodeId ?? (await readCvmRecord(ctx.db, cvmId)).node_id;
+  const { bootTimeoutMs, boots } = ctx.settings;
   const deadline = Date.now() + bootTimeoutMs;
   let last = '';
   while (!ctx.stopping()) {
-    const info = await host.getInfo(hostVmId);
+    // one Status per host per poll for every boot followed there (`boot-watch.ts`)
+    const info = await boots.next(node, hostVmId);
     if (!info) throw new Error(`host lost VM ${hostVmId} while it booted`);
     const seen = `${info.status}|${info.boot_progress}|${info.boot_error}|${info.instance_id}`;
     if (seen !== last) {
@@ -106,10 +107,10 @@ export async function followBoot(ctx: OpContext, cvmId: number, hostVmId: string
       // a hung boot is stopped, so the host does not keep a half-booted VM running and the CVM reads `exited`
       // with this reason; the reconciler boots it again later (a recovery, with backoff) if it should run
       let stopped = 'the VM was stopped';
+      const host = await ctx.nodes.client(node);
       await host.stopVm(hostVmId).catch((e: Error) => (stopped = `stopping the VM failed: ${e.message}`));
       throw new Error(`boot did not finish within ${bootTimeoutMs / 1000}s (last step: ${info.boot_progress || 'none'}); ${stopped}`);
     }
-    await sleep(bootPollMs);
   }
 }
 
