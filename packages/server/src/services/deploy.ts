@@ -17,6 +17,7 @@ import {
   composeHashOf,
   conflict,
   createAddress,
+  gpuCountOf,
   kmsInfo,
   normalizeAppId,
   serializeAppCompose,
@@ -41,7 +42,7 @@ import { advanceNonce, lockDeployer, readDeployer, takeNextNonce } from '../stor
 import type { Principal } from './auth.ts';
 import type { ChainService } from './chain.ts';
 import type { KmsService } from './kms.ts';
-import { place, placeWith } from './scheduler.ts';
+import { RetryCommit, gpuConfigOf, gpuRequestOf, placeWith, reserveAtCommit } from './scheduler.ts';
 
 const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
 
@@ -94,14 +95,24 @@ export class DeployService {
     const appComposeText = serializeAppCompose(appCompose);
     const composeHash = composeHashOf(appComposeText);
 
-    const { node, image } = placeWith(context!.placement, {
+    const gpus = gpuRequestOf(req.gpus, type ? gpuCountOf(type) : 0);
+    const placement = {
+      node_requested: (req.teepod_id ?? req.node_id) != null,
+      region: req.region ?? null,
+      labels: req.node_labels ?? null,
+      gpus,
+    };
+    const { node, image, gpuSlots } = placeWith(context!.placement, {
       nodeId: req.teepod_id ?? req.node_id,
       region: req.region,
+      labels: req.node_labels,
       image: req.image,
       preferDev: req.prefer_dev ?? (req.image ? undefined : kms.kms_type === 'phala' ? true : false),
       vcpu,
       memoryMb,
-      gpu: type?.requires_gpu ?? false,
+      diskGb,
+      gpus,
+      onchainKms: kms.kms_type !== 'phala',
     });
     if (context!.nameTaken) throw nameTaken(req.name);
 
@@ -111,7 +122,9 @@ export class DeployService {
       const identity = kms.kms_type === 'phala' ? await allocateAppId(q, p.workspaceId, req.nonce, req.app_id) : null;
       const settings: ProvisionSettings = {
         ports: (req.ports ?? []) as ProvisionSettings['ports'],
-        gpus: (req.gpus ?? null) as ProvisionSettings['gpus'],
+        // the GPU slots chosen now; the commit keeps them if they are still free, else takes others
+        gpus: gpuConfigOf(gpuSlots),
+        placement,
         user_config: req.user_config ?? null,
         hugepages: req.hugepages ?? false,
         pin_numa: req.pin_numa ?? false,
@@ -151,7 +164,7 @@ export class DeployService {
     // no chain configured there is nothing to ask, and no read before the transaction.
     const checked = this.chain.chains().length ? await this.checkOnChain(p, req, appId, composeHash) : null;
 
-    const cvmId = await this.db.tx(async (q) => {
+    const commitOnce = () => this.db.tx(async (q) => {
       // Locks, in this order, so that commits racing each other queue rather than deadlock, and each hot one
       // is held for as few statements as possible: the provision's row (this commit's own), the app's row,
       // then, with the writes, the node's row (every commit to the node takes it) and the live-CVM counters.
@@ -194,10 +207,28 @@ export class DeployService {
       }, { correlation_id: randomUUID(), revision_id: newRevisionId(), triggered_by: p.userId, provision_id: prov.id }).catch((e) => {
         throw isNameUniqueViolation(e) ? nameTaken(prov.name) : e;
       });
-      // the node was chosen at provision: check it still has room for this CVM now (an error rolls it all back)
-      await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false, excluding: cvmId });
+      // the node was chosen at provision: check it still has room for this CVM now, under the node's lock the
+      // insert took (an error rolls it all back). Concurrent provisions may all have picked the same node: a
+      // PHALA KMS CVM for which no node was asked is placed again, in this transaction, rather than refused.
+      const placement = prov.settings.placement;
+      await reserveAtCommit(q, {
+        cvmId, nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, diskGb: prov.disk_gb,
+        gpus: placement?.gpus ?? null, slots: (prov.settings.gpus?.gpus ?? []).map((g) => g.slot ?? '').filter(Boolean),
+        replace: placement && !placement.node_requested && prov.kms_type === 'phala' ? { region: placement.region, labels: placement.labels } : null,
+      });
       return cvmId;
     });
+    // a re-placement that found every fitting node locked by other commits starts again (nothing was written)
+    let cvmId: number;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        cvmId = await commitOnce();
+        break;
+      } catch (e) {
+        if (!(e instanceof RetryCommit) || attempt >= 8) throw e instanceof RetryCommit ? e.refusal : e;
+        await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 20 * attempt)));
+      }
+    }
     this.onQueued();
     return (await findCvmById(this.db, cvmId))!;
   }

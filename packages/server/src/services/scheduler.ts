@@ -1,27 +1,76 @@
 /**
- * Placement: which node a new CVM goes to, and which OS image it boots. Capacity is what the host
- * reported (GetMeta) minus what the CVMs already placed there reserve.
+ * Placement: which host ("node") a new CVM goes to, which OS image it boots and which of the host's GPU slots
+ * it gets. A host takes a CVM only if it is online, not cordoned, in the region asked, carries every label
+ * asked, takes on-chain KMS apps if the CVM's KMS is on a chain, has the image (a production image never goes
+ * to a dev host), has enough free GPUs of the product asked, and has the slots, vCPUs, memory and disk free.
+ * Free means the host's capacity minus what its live CVMs are *allocated* (not what the host reports free).
+ * Among the hosts that fit, the one with the fewest CVMs of the same app wins (replicas spread), then the one
+ * with the most free memory. When none fits, the refusal names, per constraint, how many hosts it excluded and
+ * what was missing.
+ *
+ * The scheduler is pure: it reads a `PlacementSnapshot` (one statement, `store/nodes.ts`) and builds an index
+ * of it once (images by host, hosts by region), so a placement costs one pass over the candidate hosts with
+ * constant-time checks each. The reservation itself is the caller's: it is made by recording the CVM in the
+ * same transaction that holds the host's row lock and checks the host again (`checkNodeCapacity`).
  */
 import { ApiError, ErrorCodes, badRequest } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
-import { placementSnapshot, type NodeImageRow, type NodeRow, type PlacementSnapshot } from '../store/nodes.ts';
+import { placeCommittedCvm } from '../store/cvms.ts';
+import {
+  nodeForCommit,
+  placementSnapshot,
+  tryLockNode,
+  type GpuRequest,
+  type NodeImageRow,
+  type NodeRow,
+  type NodeUsageRow,
+  type PlacementSnapshot,
+} from '../store/nodes.ts';
+
+export type { GpuRequest };
 
 export interface PlacementRequest {
   nodeId?: number | null;
   region?: string | null;
+  /** labels the host must carry, each with this value */
+  labels?: Record<string, string> | null;
   image?: string | null;
   preferDev?: boolean | null;
   vcpu: number;
   memoryMb: number;
-  gpu: boolean;
+  diskGb: number;
+  gpus?: GpuRequest | null;
+  /** the CVM's KMS is on a chain (ETHEREUM, BASE): only hosts with `onchain_kms` */
+  onchainKms?: boolean;
+  /** spread: prefer hosts with fewer live CVMs of this app */
+  appId?: string | null;
   /** a CVM already written that must not count against its node (the one being placed) */
   excluding?: number;
+  /** GPU slots to keep if they are still free on the chosen host (a commit re-checking its provision's choice) */
+  preferredSlots?: string[];
 }
 
 export interface Placement {
   node: NodeRow;
   image: NodeImageRow;
+  /** the host's GPU slots the CVM gets (empty without GPUs) */
+  gpuSlots: string[];
 }
+
+/** dstack-vmm's VmConfiguration `gpus` for the slots a placement gave (null without GPUs). */
+export function gpuConfigOf(slots: string[]): { gpus: { slot: string }[]; attach_mode: string } | null {
+  return slots.length ? { gpus: slots.map((slot) => ({ slot })), attach_mode: 'listed' } : null;
+}
+
+/** The GPUs a provision asks for: its `gpus` list if it names any, else its instance type's count. */
+export function gpuRequestOf(gpus: { gpus?: { slot?: string | null; product_id?: string | null }[] | null; attach_mode?: string | null } | null | undefined, typeCount: number): GpuRequest | null {
+  if (gpus?.attach_mode === 'all') return { want: [], all: true };
+  const listed = gpus?.gpus ?? [];
+  if (listed.length) return { want: listed.map((g) => ({ slot: g.slot || null, product_id: g.product_id || null })) };
+  return typeCount > 0 ? { want: Array.from({ length: typeCount }, () => ({})) } : null;
+}
+
+const gpuCount = (g: GpuRequest | null | undefined) => (g ? (g.all ? 1 : g.want.length) : 0);
 
 /** dstack image names carry their version: newest first ("dstack-0.5.8" before "dstack-0.5.7"). */
 function byVersionDesc(a: NodeImageRow, b: NodeImageRow): number {
@@ -34,84 +83,407 @@ function byVersionDesc(a: NodeImageRow, b: NodeImageRow): number {
   return a.name.localeCompare(b.name);
 }
 
+/** What a host's live CVMs are allocated, as the index keeps it (mutable: `reserve` adds to it). */
+interface Usage {
+  cvms: number;
+  vcpu: number;
+  memory_mb: number;
+  disk_gb: number;
+  gpuSlots: Set<string>;
+  /** live CVMs per app */
+  apps: Map<string, number>;
+}
+
+function usageOf(u: NodeUsageRow | undefined): Usage {
+  return {
+    cvms: u?.cvms ?? 0,
+    vcpu: u?.vcpu ?? 0,
+    memory_mb: u?.memory_mb ?? 0,
+    disk_gb: u?.disk_gb ?? 0,
+    gpuSlots: new Set(u?.gpu_slots ?? []),
+    apps: new Map(u?.app_id && u.app_cvms ? [[u.app_id, u.app_cvms]] : []),
+  };
+}
+
+/** The newest image of a host per (dev, GPU) kind, and every image by name. */
+interface NodeImages {
+  byName: Map<string, NodeImageRow>;
+  /** index: (is_dev ? 1 : 0) + (requires_gpu ? 2 : 0) */
+  newest: (NodeImageRow | undefined)[];
+}
+
+/** Why a host did not take the CVM, in the order the constraints are checked (the later, the closer it came). */
+const REASONS = ['cordoned', 'region', 'labels', 'onchain', 'image', 'devhost', 'gpu', 'slots', 'vcpu', 'memory', 'disk'] as const;
+type Reason = (typeof REASONS)[number];
+
+const REASON_CODE: Record<Reason, ApiError['code']> = {
+  cordoned: ErrorCodes.HOST_CORDONED,
+  region: ErrorCodes.RESOURCE_NOT_AVAILABLE,
+  labels: ErrorCodes.RESOURCE_NOT_AVAILABLE,
+  onchain: ErrorCodes.RESOURCE_NOT_AVAILABLE,
+  image: ErrorCodes.OS_IMAGE_NOT_COMPATIBLE,
+  devhost: ErrorCodes.OS_IMAGE_NOT_COMPATIBLE,
+  gpu: ErrorCodes.INSUFFICIENT_GPU,
+  slots: ErrorCodes.INSUFFICIENT_SLOTS,
+  vcpu: ErrorCodes.INSUFFICIENT_VCPU,
+  memory: ErrorCodes.INSUFFICIENT_MEMORY,
+  disk: ErrorCodes.RESOURCE_NOT_AVAILABLE,
+};
+
+/** How a host failed one constraint: `free`, for a resource, is what it has of it. */
+interface Miss {
+  reason: Reason;
+  free?: number;
+}
+
+/** Per constraint: how many hosts it excluded, the most any of them had free (and which), and what they had. */
+interface Tally {
+  count: number;
+  best?: { free: number; node: string };
+  seen: Set<string>;
+}
+
+/**
+ * A snapshot indexed for placement: hosts by id and region, each host's images by name and its newest image
+ * per kind, each host's usage. Built once per snapshot; `reserve` records a placement in it (so a caller
+ * placing many CVMs, like the benchmark, sees hosts fill up).
+ */
+export class PlacementIndex {
+  readonly nodes: NodeRow[];
+  private readonly byId = new Map<number, NodeRow>();
+  private readonly byRegion = new Map<string, NodeRow[]>();
+  private readonly images = new Map<number, NodeImages>();
+  private readonly imageNames = new Set<string>();
+  private readonly usage = new Map<number, Usage>();
+
+  constructor(snapshot: PlacementSnapshot) {
+    this.nodes = snapshot.nodes;
+    for (const n of snapshot.nodes) {
+      this.byId.set(n.id, n);
+      let r = this.byRegion.get(n.region);
+      if (!r) this.byRegion.set(n.region, (r = []));
+      r.push(n);
+    }
+    for (const i of snapshot.images) {
+      this.imageNames.add(i.name);
+      let mine = this.images.get(i.node_id);
+      if (!mine) this.images.set(i.node_id, (mine = { byName: new Map(), newest: [] }));
+      mine.byName.set(i.name, i);
+      const k = (i.is_dev ? 1 : 0) + (i.requires_gpu ? 2 : 0);
+      const cur = mine.newest[k];
+      if (!cur || byVersionDesc(i, cur) < 0) mine.newest[k] = i;
+    }
+    for (const u of snapshot.usage) {
+      const cur = this.usage.get(u.node_id);
+      if (!cur) {
+        this.usage.set(u.node_id, usageOf(u));
+      } else {
+        // one row per (node, app) when an app is asked about: the node's totals repeat, the app counts add up
+        if (u.app_id && u.app_cvms) cur.apps.set(u.app_id, u.app_cvms);
+      }
+    }
+  }
+
+  /** Record that `p` now holds `req`'s resources on its host. */
+  reserve(p: Placement, req: Pick<PlacementRequest, 'vcpu' | 'memoryMb' | 'diskGb' | 'appId'>): void {
+    let u = this.usage.get(p.node.id);
+    if (!u) this.usage.set(p.node.id, (u = usageOf(undefined)));
+    u.cvms += 1;
+    u.vcpu += req.vcpu;
+    u.memory_mb += req.memoryMb;
+    u.disk_gb += req.diskGb;
+    for (const s of p.gpuSlots) u.gpuSlots.add(s);
+    if (req.appId) u.apps.set(req.appId, (u.apps.get(req.appId) ?? 0) + 1);
+  }
+
+  /** Where `req` goes, or the 400 naming, per constraint, what the hosts lacked. */
+  place(req: PlacementRequest): Placement {
+    let candidates: readonly NodeRow[] = this.nodes;
+    if (req.nodeId != null) {
+      const node = this.byId.get(req.nodeId);
+      if (!node) {
+        throw badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${req.nodeId} does not exist or is offline: pick one from GET /teepods/available.`);
+      }
+      if (node.cordoned) {
+        throw badRequest(ErrorCodes.HOST_CORDONED,
+          `Node ${node.name} (${node.id}) is cordoned: it takes no new CVMs until an operator uncordons it. Pick another from GET /teepods/available, or leave node_id out.`);
+      }
+      candidates = [node];
+    } else if (req.region) {
+      const inRegion = this.byRegion.get(req.region);
+      if (!inRegion) {
+        const regions = [...this.byRegion.keys()].sort().join(', ') || 'none';
+        throw badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE, `No node in region "${req.region}": available regions are ${regions}.`);
+      }
+      candidates = inRegion;
+    }
+    if (req.image && !this.imageNames.has(req.image)) {
+      const names = [...this.imageNames].sort().join(', ');
+      throw badRequest(ErrorCodes.IMAGE_NOT_FOUND, `OS image "${req.image}" does not exist: use one of ${names} (GET /os-images).`);
+    }
+    if (!this.nodes.length) throw badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE, 'No node is available: register a dstack host first.');
+
+    let best: Placement | undefined;
+    let bestSpread = 0;
+    let bestFree = 0;
+    const tallies = new Map<Reason, Tally>();
+    const miss = (node: NodeRow, m: Miss, seen?: string) => {
+      let t = tallies.get(m.reason);
+      if (!t) tallies.set(m.reason, (t = { count: 0, seen: new Set() }));
+      t.count++;
+      if (m.free !== undefined && (!t.best || m.free > t.best.free)) t.best = { free: m.free, node: node.name };
+      if (seen !== undefined && t.seen.size < 4) t.seen.add(seen);
+    };
+    for (const node of candidates) {
+      const u = this.usage.get(node.id);
+      const r = this.fit(node, u, req);
+      if ('reason' in r) {
+        miss(node, r, r.reason === 'region' ? node.region : undefined);
+        continue;
+      }
+      const spread = req.appId ? u?.apps.get(req.appId) ?? 0 : 0;
+      const free = node.max_memory_mb - (u?.memory_mb ?? 0);
+      if (!best || spread < bestSpread || (spread === bestSpread && free > bestFree)) {
+        best = r;
+        bestSpread = spread;
+        bestFree = free;
+      }
+    }
+    if (best) return best;
+    if (req.region && req.nodeId == null) {
+      // the hosts of other regions were not looked at; say how many there are
+      const others = this.nodes.length - candidates.length;
+      if (others) {
+        tallies.set('region', { count: others, seen: new Set([...this.byRegion.keys()].filter((r) => r !== req.region).slice(0, 4)) });
+      }
+    }
+    throw refusal(req, tallies);
+  }
+
+  /** Every host that takes `req`, best first (fewest CVMs of the app, then most free memory); `skip` left out. */
+  ranked(req: PlacementRequest, skip?: number): Placement[] {
+    const fits: { p: Placement; spread: number; free: number }[] = [];
+    for (const node of req.region ? this.byRegion.get(req.region) ?? [] : this.nodes) {
+      if (node.id === skip) continue;
+      const u = this.usage.get(node.id);
+      const r = this.fit(node, u, req);
+      if ('reason' in r) continue;
+      fits.push({ p: r, spread: req.appId ? u?.apps.get(req.appId) ?? 0 : 0, free: node.max_memory_mb - (u?.memory_mb ?? 0) });
+    }
+    return fits.sort((a, b) => a.spread - b.spread || b.free - a.free).map((f) => f.p);
+  }
+
+  /** Whether `node` takes `req` given its usage `u`: the placement, or the first constraint it fails. */
+  fit(node: NodeRow, u: Usage | undefined, req: PlacementRequest): Placement | Miss {
+    if (node.cordoned) return { reason: 'cordoned' };
+    if (req.region && node.region !== req.region) return { reason: 'region' };
+    if (req.labels) {
+      for (const k in req.labels) if (node.labels?.[k] !== req.labels[k]) return { reason: 'labels' };
+    }
+    if (req.onchainKms && !node.onchain_kms) return { reason: 'onchain' };
+    const gpus = gpuCount(req.gpus);
+    const image = this.imageFor(node.id, req, gpus > 0);
+    if (!image) return { reason: 'image' };
+    if (node.dev && !image.is_dev) return { reason: 'devhost' };
+    let gpuSlots: string[] = [];
+    if (gpus) {
+      const got = takeGpus(node, u?.gpuSlots, req.gpus!, req.preferredSlots);
+      if (typeof got === 'number') return { reason: 'gpu', free: got };
+      gpuSlots = got;
+    }
+    const cvms = u?.cvms ?? 0;
+    if (node.max_cvms && cvms + 1 > node.max_cvms) return { reason: 'slots', free: Math.max(0, node.max_cvms - cvms) };
+    const vcpu = u?.vcpu ?? 0;
+    if (node.max_vcpu && vcpu + req.vcpu > node.max_vcpu) return { reason: 'vcpu', free: Math.max(0, node.max_vcpu - vcpu) };
+    const mem = u?.memory_mb ?? 0;
+    if (node.max_memory_mb && mem + req.memoryMb > node.max_memory_mb) return { reason: 'memory', free: Math.max(0, node.max_memory_mb - mem) };
+    const disk = u?.disk_gb ?? 0;
+    if (node.max_disk_gb && disk + req.diskGb > node.max_disk_gb) return { reason: 'disk', free: Math.max(0, node.max_disk_gb - disk) };
+    return { node, image, gpuSlots };
+  }
+
+  /** The image `req` boots on a host: the one named, else the host's newest of the kind (dev or not; a GPU one first for a GPU CVM). */
+  private imageFor(nodeId: number, req: PlacementRequest, gpu: boolean): NodeImageRow | undefined {
+    const mine = this.images.get(nodeId);
+    if (!mine) return undefined;
+    if (req.image) {
+      const i = mine.byName.get(req.image);
+      return i && (!i.requires_gpu || gpu) ? i : undefined;
+    }
+    const dev = (req.preferDev ?? true) ? 1 : 0;
+    return (gpu ? mine.newest[dev + 2] : undefined) ?? mine.newest[dev];
+  }
+}
+
+/**
+ * Which of the host's GPU slots `want` gets (`taken`: the slots its live CVMs hold), or how many free GPUs of a
+ * fitting product it has. A slot named must be free; a product named takes a free slot of that product; the
+ * rest take any free slot. `preferred` slots are kept when they still fit.
+ */
+function takeGpus(node: NodeRow, taken: Set<string> | undefined, want: GpuRequest, preferred?: string[]): string[] | number {
+  const gpus = node.gpus ?? [];
+  const free = gpus.filter((g) => !taken?.has(g.slot));
+  if (want.all) return gpus.length && free.length === gpus.length ? gpus.map((g) => g.slot) : free.length;
+  const got: string[] = [];
+  const used = new Set<string>();
+  const products = new Set(want.want.map((w) => w.product_id).filter(Boolean));
+  const fitting = () => free.filter((g) => !products.size || products.has(g.product_id)).length;
+  // named slots first, then named products, then any
+  const order = [...want.want].sort((a, b) => (b.slot ? 2 : b.product_id ? 1 : 0) - (a.slot ? 2 : a.product_id ? 1 : 0));
+  for (const w of order) {
+    const options = free.filter((g) => !used.has(g.slot) && (!w.slot || g.slot === w.slot) && (!w.product_id || g.product_id === w.product_id));
+    const pick = options.find((g) => preferred?.includes(g.slot)) ?? options[0];
+    if (!pick) return fitting();
+    used.add(pick.slot);
+    got.push(pick.slot);
+  }
+  return got;
+}
+
+/** The 400 of a placement nothing took: per constraint, how many hosts it excluded and what was missing. */
+function refusal(req: PlacementRequest, tallies: Map<Reason, Tally>): ApiError {
+  const parts: string[] = [];
+  const hosts = (n: number, one: string, many: string) => `${n} ${n === 1 ? `node ${one}` : `nodes ${many}`}`;
+  const most = (t: Tally, unit: string) => (t.best ? `, most free ${t.best.free}${unit}: ${t.best.node}` : '');
+  const gpus = req.gpus;
+  const gpuWhat = gpus?.all
+    ? 'all of a host\'s GPUs'
+    : `${gpus?.want.length ?? 0} GPU${(gpus?.want.length ?? 0) === 1 ? '' : 's'}${describeGpuWant(gpus)}`;
+  for (const reason of REASONS) {
+    const t = tallies.get(reason);
+    if (!t) continue;
+    const n = t.count;
+    switch (reason) {
+      case 'cordoned': parts.push(`${hosts(n, 'is', 'are')} cordoned`); break;
+      case 'region': parts.push(`${hosts(n, 'is in another region', 'are in other regions')}${t.seen.size ? ` (${[...t.seen].join(', ')})` : ''}`); break;
+      case 'labels': parts.push(`${hosts(n, 'lacks', 'lack')} the labels ${Object.entries(req.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')}`); break;
+      case 'onchain': parts.push(`${hosts(n, 'does', 'do')} not take on-chain KMS apps`); break;
+      case 'image': parts.push(req.image
+        ? `${hosts(n, 'does', 'do')} not have OS image "${req.image}"${gpus ? ' (or it is not for GPU CVMs)' : ''}`
+        : `${hosts(n, 'has', 'have')} no ${req.preferDev === false ? 'production' : 'dev'} OS image`); break;
+      case 'devhost': parts.push(`${hosts(n, 'is a dev host', 'are dev hosts')}, which take only dev images`); break;
+      case 'gpu': parts.push(`${hosts(n, 'lacks', 'lack')} GPUs (need ${gpuWhat}${t.best ? `, most free ${t.best.free}: ${t.best.node}` : ''})`); break;
+      case 'slots': parts.push(`${hosts(n, 'has', 'have')} no free CVM slot`); break;
+      case 'vcpu': parts.push(`${hosts(n, 'lacks', 'lack')} vCPU (need ${req.vcpu}${most(t, '')})`); break;
+      case 'memory': parts.push(`${hosts(n, 'lacks', 'lack')} memory (need ${req.memoryMb} MB${most(t, ' MB')})`); break;
+      case 'disk': parts.push(`${hosts(n, 'lacks', 'lack')} disk (need ${req.diskGb} GB${most(t, ' GB')})`); break;
+    }
+  }
+  // the error code is the constraint of the host that came closest (the last one checked that failed)
+  const closest = [...REASONS].reverse().find((r) => tallies.has(r)) ?? 'region';
+  const subject = req.nodeId != null ? `Node ${req.nodeId} cannot take this CVM` : 'No node can take this CVM';
+  const hint = closest === 'vcpu' || closest === 'memory' || closest === 'disk' || closest === 'slots'
+    ? ' Choose a smaller instance type, free capacity, or add a host.'
+    : closest === 'gpu' ? ' Ask for fewer GPUs or another product, or add a GPU host.' : '';
+  return badRequest(REASON_CODE[closest], `${subject}: ${parts.join('; ')}.${hint}`);
+}
+
+function describeGpuWant(g: GpuRequest | null | undefined): string {
+  const named = (g?.want ?? []).map((w) => w.slot ? `slot ${w.slot}` : w.product_id ? `product ${w.product_id}` : '').filter(Boolean);
+  return named.length ? ` (${[...new Set(named)].join(', ')})` : '';
+}
+
+/** Indexes built from snapshots, kept as long as the snapshot is (a provision's snapshot is placed on once). */
+const indexes = new WeakMap<PlacementSnapshot, PlacementIndex>();
+
 /** Place on what the store says now (one statement; a request for one node reads only that node's usage). */
 export async function place(q: Queryable, req: PlacementRequest): Promise<Placement> {
-  return placeWith(await placementSnapshot(q, req.nodeId ?? undefined, req.excluding), req);
+  return placeWith(await placementSnapshot(q, { usageOf: req.nodeId ?? undefined, except: req.excluding, appId: req.appId ?? undefined }), req);
 }
 
 /** Place on a snapshot already read (a provision reads it along with the rest of what it checks). */
 export function placeWith(snapshot: PlacementSnapshot, req: PlacementRequest): Placement {
-  let nodes = snapshot.nodes;
-  if (req.nodeId != null) {
-    nodes = nodes.filter((n) => n.id === req.nodeId);
-    if (!nodes.length) {
-      throw badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${req.nodeId} does not exist or is offline: pick one from GET /teepods/available.`);
-    }
-    if (nodes[0].cordoned) {
-      throw badRequest(ErrorCodes.HOST_CORDONED,
-        `Node ${nodes[0].name} (${nodes[0].id}) is cordoned: it takes no new CVMs until an operator uncordons it. Pick another from GET /teepods/available, or leave node_id out.`);
-    }
-  }
-  // a cordoned host keeps its CVMs but takes no new ones
-  const cordoned = nodes.filter((n) => n.cordoned);
-  nodes = nodes.filter((n) => !n.cordoned);
-  if (req.region) {
-    const inRegion = nodes.filter((n) => n.region === req.region);
-    if (!inRegion.length) {
-      const regions = [...new Set(nodes.map((n) => n.region))].join(', ') || 'none';
-      throw badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE, `No node in region "${req.region}": available regions are ${regions}.`);
-    }
-    nodes = inRegion;
-  }
-  const images = snapshot.images;
-  if (req.image && !images.some((i) => i.name === req.image)) {
-    const names = [...new Set(images.map((i) => i.name))].sort().join(', ');
-    throw badRequest(ErrorCodes.IMAGE_NOT_FOUND, `OS image "${req.image}" does not exist: use one of ${names} (GET /os-images).`);
-  }
-  if (req.gpu) {
-    throw new ApiError(400, ErrorCodes.INSUFFICIENT_GPU, 'No node has a free GPU for this instance type: choose a CPU instance type.');
-  }
-  const usage = new Map(snapshot.usage.map((u) => [u.node_id, u]));
+  let index = indexes.get(snapshot);
+  if (!index) indexes.set(snapshot, (index = new PlacementIndex(snapshot)));
+  return index.place(req);
+}
 
-  const pickImage = (nodeId: number): NodeImageRow | undefined => {
-    const mine = images.filter((i) => i.node_id === nodeId && !i.requires_gpu);
-    if (req.image) return images.find((i) => i.node_id === nodeId && i.name === req.image);
-    const dev = req.preferDev ?? true;
-    return mine.filter((i) => i.is_dev === dev).sort(byVersionDesc)[0];
-  };
+/**
+ * Whether the CVM still fits on `node` now (`usage`: what the other live CVMs there are allocated, read after
+ * the node's row was locked). Answers the GPU slots it gets, or throws the 400 naming what is missing.
+ */
+export function checkNodeCapacity(node: NodeRow, usage: NodeUsageRow | undefined, image: NodeImageRow | null, req: PlacementRequest): string[] {
+  if (node.status !== 'online' || node.removed_at) {
+    throw badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${node.name} (${node.id}) is ${node.removed_at ? 'removed' : node.status}: it takes no new CVMs. Provision again to be placed on another node.`);
+  }
+  if (!image) {
+    throw badRequest(ErrorCodes.OS_IMAGE_NOT_COMPATIBLE, `Node ${node.name} no longer has OS image "${req.image}": provision again.`);
+  }
+  const index = new PlacementIndex({ nodes: [node], images: [image], usage: usage ? [usage] : [] });
+  return index.place({ ...req, nodeId: node.id, region: null, image: image.name }).gpuSlots;
+}
 
-  let shortfall: ApiError | null = null;
-  const fits: { node: NodeRow; image: NodeImageRow; freeMem: number }[] = [];
-  for (const node of nodes) {
-    const image = pickImage(node.id);
-    if (!image) {
-      shortfall ??= badRequest(ErrorCodes.OS_IMAGE_NOT_COMPATIBLE,
-        req.image ? `Node ${node.name} does not have OS image "${req.image}".` : `Node ${node.name} has no ${req.preferDev === false ? 'production' : 'dev'} OS image.`);
-      continue;
-    }
-    const u = usage.get(node.id) ?? { cvms: 0, vcpu: 0, memory_mb: 0 };
-    if (node.max_cvms && u.cvms + 1 > node.max_cvms) {
-      shortfall = badRequest(ErrorCodes.INSUFFICIENT_SLOTS, `Node ${node.name} has no free CVM slot (${node.max_cvms} in use).`);
-      continue;
-    }
-    if (node.max_vcpu && u.vcpu + req.vcpu > node.max_vcpu) {
-      shortfall = badRequest(ErrorCodes.INSUFFICIENT_VCPU,
-        `Node ${node.name} has ${node.max_vcpu - u.vcpu} vCPU free; this CVM needs ${req.vcpu}. Choose a smaller instance type.`);
-      continue;
-    }
-    if (node.max_memory_mb && u.memory_mb + req.memoryMb > node.max_memory_mb) {
-      shortfall = badRequest(ErrorCodes.INSUFFICIENT_MEMORY,
-        `Node ${node.name} has ${node.max_memory_mb - u.memory_mb} MB memory free; this CVM needs ${req.memoryMb} MB.`);
-      continue;
-    }
-    fits.push({ node, image, freeMem: node.max_memory_mb - u.memory_mb });
+/** A commit's re-placement found the nodes that fit locked by other commits: the commit starts again. */
+export class RetryCommit extends Error {
+  constructor(readonly refusal: ApiError) {
+    super('every node that fits is being committed to: start again');
   }
-  if (!fits.length) {
-    throw shortfall ?? badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE,
-      cordoned.length
-        ? `No node is available: ${cordoned.map((n) => n.name).join(', ')} ${cordoned.length === 1 ? 'is' : 'are'} cordoned; uncordon one or add a host.`
-        : 'No node is available: register a dstack host first.');
+}
+
+/** What a commit checks again, under the node's lock, before its CVM stands. */
+export interface CommitPlacement {
+  cvmId: number;
+  /** the node the provision chose, whose row the statement that recorded the CVM locked */
+  nodeId: number;
+  image: string;
+  vcpu: number;
+  memoryMb: number;
+  diskGb: number;
+  gpus: GpuRequest | null;
+  /** the GPU slots the provision chose (and the CVM was recorded with) */
+  slots: string[];
+  /** the constraints to place it again with, when it may go to another node (no node was asked); null: it may not */
+  replace: { region: string | null; labels: Record<string, string> | null } | null;
+}
+
+/**
+ * The commit's capacity check, in its transaction: the provision's node, locked by the statement that recorded
+ * the CVM, must still take it now (slots, vCPU, memory, disk, its GPU slots free). One statement when it does
+ * (two if its GPU slots changed). When it does not and the CVM may go elsewhere (`replace`), it is placed again
+ * on what the database says now, leaving that node out, and moved to the first node that fits whose row this
+ * transaction can lock without waiting (so two commits never wait for each other's nodes); if each such node
+ * is locked by another commit, `RetryCommit`. Otherwise the 400 naming what is missing.
+ */
+export async function reserveAtCommit(q: Queryable, c: CommitPlacement): Promise<{ nodeId: number; gpuSlots: string[] }> {
+  const req: PlacementRequest = { image: c.image, vcpu: c.vcpu, memoryMb: c.memoryMb, diskGb: c.diskGb, gpus: c.gpus, preferredSlots: c.slots };
+  const here = await checkOn(q, c, c.nodeId, req);
+  if (!(here instanceof ApiError)) return here;
+  if (!c.replace) throw here;
+  const wanted: PlacementRequest = { ...req, region: c.replace.region, labels: c.replace.labels, excluding: c.cvmId };
+  const index = new PlacementIndex(await placementSnapshot(q, { except: c.cvmId }));
+  let locked = false;
+  for (const p of index.ranked(wanted, c.nodeId).slice(0, 8)) {
+    if (!(await tryLockNode(q, p.node.id))) {
+      locked = true;
+      continue;
+    }
+    const there = await checkOn(q, c, p.node.id, req);
+    if (!(there instanceof ApiError)) return there;
   }
-  fits.sort((a, b) => b.freeMem - a.freeMem);
-  return { node: fits[0].node, image: fits[0].image };
+  let refusal: ApiError;
+  try {
+    index.place(wanted);
+    refusal = here;
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    refusal = e;
+  }
+  if (locked) throw new RetryCommit(refusal);
+  throw refusal;
+}
+
+/** Check the CVM on one node whose row this transaction holds; record the node and GPU slots if they changed. */
+async function checkOn(q: Queryable, c: CommitPlacement, nodeId: number, req: PlacementRequest): Promise<{ nodeId: number; gpuSlots: string[] } | ApiError> {
+  const found = await nodeForCommit(q, nodeId, c.cvmId, c.image);
+  if (!found) return badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${nodeId} no longer exists: provision again.`);
+  let gpuSlots: string[];
+  try {
+    gpuSlots = checkNodeCapacity(found.node, found.usage, found.image, req);
+  } catch (e) {
+    if (e instanceof ApiError) return e;
+    throw e;
+  }
+  const sameSlots = gpuSlots.length === c.slots.length && gpuSlots.every((s, i) => s === c.slots[i]);
+  if (nodeId !== c.nodeId || !sameSlots) await placeCommittedCvm(q, c.cvmId, nodeId, gpuConfigOf(gpuSlots));
+  return { nodeId, gpuSlots };
 }
