@@ -118,6 +118,9 @@ test('a cordoned host takes nothing; with only cordoned hosts the refusal says s
   assert.equal(placeWith(snap([a, b]), small).node.name, 'b');
   refused(() => placeWith(snap([a]), small), 'ERR-08-005', /No node can take this CVM: 1 node is cordoned/);
   refused(() => placeWith(snap([]), small), 'ERR-02-002', /register a dstack host first/);
+  // the code is the closest miss among the hosts of the region, not the hosts of other regions
+  const eu = node('eu', { region: 'eu-west', cordoned: true });
+  refused(() => placeWith(snap([a, b, eu]), { ...small, region: 'eu-west' }), 'ERR-08-005', /1 node is cordoned; 2 nodes are in other regions \(us-east\)/);
 });
 
 test('GPUs: count, product, named slot; a slot a live CVM holds is not given again; attach_mode all', () => {

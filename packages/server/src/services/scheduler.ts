@@ -250,6 +250,8 @@ export class PlacementIndex {
       }
     }
     if (best) return best;
+    // the error code is the constraint of the host that came closest (the last one checked that failed)
+    const closest = [...REASONS].reverse().find((r) => tallies.has(r)) ?? 'region';
     if (req.region && req.nodeId == null) {
       // the hosts of other regions were not looked at; say how many there are
       const others = this.nodes.length - candidates.length;
@@ -257,7 +259,7 @@ export class PlacementIndex {
         tallies.set('region', { count: others, seen: new Set([...this.byRegion.keys()].filter((r) => r !== req.region).slice(0, 4)) });
       }
     }
-    throw refusal(req, tallies);
+    throw refusal(req, tallies, closest);
   }
 
   /** Every host that takes `req`, best first (fewest CVMs of the app, then most free memory); `skip` left out. */
@@ -288,7 +290,8 @@ export class PlacementIndex {
     let gpuSlots: string[] = [];
     if (gpus) {
       const got = takeGpus(node, u?.gpuSlots, req.gpus!, req.preferredSlots);
-      if (typeof got === 'number') return { reason: 'gpu', free: got };
+      // a host without GPUs is not "the one with the most free"
+      if (typeof got === 'number') return node.gpus?.length ? { reason: 'gpu', free: got } : { reason: 'gpu' };
       gpuSlots = got;
     }
     const cvms = u?.cvms ?? 0;
@@ -341,7 +344,7 @@ function takeGpus(node: NodeRow, taken: Set<string> | undefined, want: GpuReques
 }
 
 /** The 400 of a placement nothing took: per constraint, how many hosts it excluded and what was missing. */
-function refusal(req: PlacementRequest, tallies: Map<Reason, Tally>): ApiError {
+function refusal(req: PlacementRequest, tallies: Map<Reason, Tally>, closest: Reason): ApiError {
   const parts: string[] = [];
   const hosts = (n: number, one: string, many: string) => `${n} ${n === 1 ? `node ${one}` : `nodes ${many}`}`;
   const most = (t: Tally, unit: string) => (t.best ? `, most free ${t.best.free}${unit}: ${t.best.node}` : '');
@@ -369,8 +372,6 @@ function refusal(req: PlacementRequest, tallies: Map<Reason, Tally>): ApiError {
       case 'disk': parts.push(`${hosts(n, 'lacks', 'lack')} disk (need ${req.diskGb} GB${most(t, ' GB')})`); break;
     }
   }
-  // the error code is the constraint of the host that came closest (the last one checked that failed)
-  const closest = [...REASONS].reverse().find((r) => tallies.has(r)) ?? 'region';
   const subject = req.nodeId != null ? `Node ${req.nodeId} cannot take this CVM` : 'No node can take this CVM';
   const hint = closest === 'vcpu' || closest === 'memory' || closest === 'disk' || closest === 'slots'
     ? ' Choose a smaller instance type, free capacity, or add a host.'

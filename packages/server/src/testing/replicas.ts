@@ -26,7 +26,7 @@ export interface SimProcess {
 }
 
 /** `npm run sim`'s program (`packages/vmm-sim/src/main.ts`) on a free port, in a process of its own. */
-export async function startSimProcess(opts: { name?: string; bootMs?: number; shutdownMs?: number } = {}): Promise<SimProcess> {
+export async function startSimProcess(opts: { name?: string; bootMs?: number; shutdownMs?: number; env?: Record<string, string> } = {}): Promise<SimProcess> {
   const name = opts.name ?? 'sim-1';
   const kmsToken = randomBytes(24).toString('base64url');
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/vmm-sim/src/main.ts'], {
@@ -40,6 +40,8 @@ export async function startSimProcess(opts: { name?: string; bootMs?: number; sh
       VMM_SIM_KMS_TOKEN: kmsToken,
       VMM_SIM_BOOT_MS: String(opts.bootMs ?? 300),
       VMM_SIM_SHUTDOWN_MS: String(opts.shutdownMs ?? 100),
+      // more of the program's settings (`opencvm-vmm-sim --help`: size, region, GPUs, KMS URL)
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
