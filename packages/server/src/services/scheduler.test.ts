@@ -51,7 +51,7 @@ test('node_id: that node or a refusal naming it; unknown, cordoned, offline', ()
   const b = node('b', { max_vcpu: 2 });
   assert.equal(placeWith(snap([a, b]), { ...small, nodeId: b.id }).node.name, 'b');
   refused(() => placeWith(snap([a, b]), { ...small, nodeId: 999 }), 'ERR-01-001', /Node 999 does not exist or is offline/);
-  refused(() => placeWith(snap([a, b]), { ...small, nodeId: b.id, vcpu: 4 }), 'ERR-02-003', new RegExp(`Node ${b.id} cannot take this CVM: 1 node lacks vCPU \\(need 4, most free 2: b\\)`));
+  refused(() => placeWith(snap([a, b]), { ...small, nodeId: b.id, vcpu: 4 }), 'ERR-02-003', new RegExp(`Node b cannot take this CVM: 1 node lacks vCPU \\(need 4, most free 2: b\\)`));
   const c = node('c', { cordoned: true });
   refused(() => placeWith(snap([a, c]), { ...small, nodeId: c.id }), 'ERR-08-005', /Node c .* is cordoned/);
 });

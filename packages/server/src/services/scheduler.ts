@@ -83,28 +83,6 @@ function byVersionDesc(a: NodeImageRow, b: NodeImageRow): number {
   return a.name.localeCompare(b.name);
 }
 
-/** What a host's live CVMs are allocated, as the index keeps it (mutable: `reserve` adds to it). */
-interface Usage {
-  cvms: number;
-  vcpu: number;
-  memory_mb: number;
-  disk_gb: number;
-  gpuSlots: Set<string>;
-  /** live CVMs per app */
-  apps: Map<string, number>;
-}
-
-function usageOf(u: NodeUsageRow | undefined): Usage {
-  return {
-    cvms: u?.cvms ?? 0,
-    vcpu: u?.vcpu ?? 0,
-    memory_mb: u?.memory_mb ?? 0,
-    disk_gb: u?.disk_gb ?? 0,
-    gpuSlots: new Set(u?.gpu_slots ?? []),
-    apps: new Map(u?.app_id && u.app_cvms ? [[u.app_id, u.app_cvms]] : []),
-  };
-}
-
 /** The newest image of a host per (dev, GPU) kind, and every image by name. */
 interface NodeImages {
   byName: Map<string, NodeImageRow>;
@@ -130,12 +108,6 @@ const REASON_CODE: Record<Reason, ApiError['code']> = {
   disk: ErrorCodes.RESOURCE_NOT_AVAILABLE,
 };
 
-/** How a host failed one constraint: `free`, for a resource, is what it has of it. */
-interface Miss {
-  reason: Reason;
-  free?: number;
-}
-
 /** Per constraint: how many hosts it excluded, the most any of them had free (and which), and what they had. */
 interface Tally {
   count: number;
@@ -143,72 +115,132 @@ interface Tally {
   seen: Set<string>;
 }
 
+/** What a request asks, worked out once per placement rather than once per host. */
+interface Asked {
+  req: PlacementRequest;
+  region: string | null;
+  labels: [string, string][] | null;
+  onchain: boolean;
+  gpus: number;
+  dev: 0 | 1;
+  vcpu: number;
+  memoryMb: number;
+  diskGb: number;
+}
+
+const NO_FREE = -1;
+
 /**
  * A snapshot indexed for placement: hosts by id and region, each host's images by name and its newest image
- * per kind, each host's usage. Built once per snapshot; `reserve` records a placement in it (so a caller
- * placing many CVMs, like the benchmark, sees hosts fill up).
+ * per kind, each host's usage, all in arrays by host position. Built once per snapshot; a placement is one pass
+ * over the candidate hosts with constant-time, allocation-free checks each (the winner's image and GPU slots
+ * are worked out once, at the end). `reserve` records a placement in it (so a caller placing many CVMs, like
+ * the benchmark, sees hosts fill up).
  */
 export class PlacementIndex {
   readonly nodes: NodeRow[];
-  private readonly byId = new Map<number, NodeRow>();
-  private readonly byRegion = new Map<string, NodeRow[]>();
-  private readonly images = new Map<number, NodeImages>();
+  // per host position: capacity, flags and what its live CVMs are allocated, in typed arrays (the hot loop
+  // reads these rather than the rows)
+  private readonly maxCvms: Int32Array;
+  private readonly maxVcpu: Int32Array;
+  private readonly maxMem: Int32Array;
+  private readonly maxDisk: Int32Array;
+  private readonly usedCvms: Int32Array;
+  private readonly usedVcpu: Int32Array;
+  private readonly usedMem: Int32Array;
+  private readonly usedDisk: Int32Array;
+  private readonly gpuTotal: Int32Array;
+  /** bit 1: cordoned, 2: dev host, 4: takes on-chain KMS apps */
+  private readonly flags: Uint8Array;
+  /** the GPU slots taken, for hosts with GPUs */
+  private readonly gpuTaken: Set<string>[];
+  private readonly nodeImages: (NodeImages | undefined)[];
+  private readonly byId = new Map<number, number>();
+  private readonly byRegion = new Map<string, number[]>();
+  private readonly all: number[];
   private readonly imageNames = new Set<string>();
-  private readonly usage = new Map<number, Usage>();
+  /** per app with live CVMs: host position → how many of them are there (spreading) */
+  private readonly appAt = new Map<string, Map<number, number>>();
+  /** what the last failed check found free of the missing resource (NO_FREE: not a resource) */
+  private missFree = NO_FREE;
 
   constructor(snapshot: PlacementSnapshot) {
-    this.nodes = snapshot.nodes;
-    for (const n of snapshot.nodes) {
-      this.byId.set(n.id, n);
-      let r = this.byRegion.get(n.region);
-      if (!r) this.byRegion.set(n.region, (r = []));
-      r.push(n);
-    }
-    for (const i of snapshot.images) {
-      this.imageNames.add(i.name);
-      let mine = this.images.get(i.node_id);
-      if (!mine) this.images.set(i.node_id, (mine = { byName: new Map(), newest: [] }));
-      mine.byName.set(i.name, i);
-      const k = (i.is_dev ? 1 : 0) + (i.requires_gpu ? 2 : 0);
+    const nodes = (this.nodes = snapshot.nodes);
+    const n = nodes.length;
+    this.all = nodes.map((_, i) => i);
+    this.maxCvms = Int32Array.from(nodes, (x) => x.max_cvms);
+    this.maxVcpu = Int32Array.from(nodes, (x) => x.max_vcpu);
+    this.maxMem = Int32Array.from(nodes, (x) => x.max_memory_mb);
+    this.maxDisk = Int32Array.from(nodes, (x) => x.max_disk_gb);
+    this.gpuTotal = Int32Array.from(nodes, (x) => x.gpus?.length ?? 0);
+    this.flags = Uint8Array.from(nodes, (x) => (x.cordoned ? 1 : 0) | (x.dev ? 2 : 0) | (x.onchain_kms ? 4 : 0));
+    this.usedCvms = new Int32Array(n);
+    this.usedVcpu = new Int32Array(n);
+    this.usedMem = new Int32Array(n);
+    this.usedDisk = new Int32Array(n);
+    this.gpuTaken = nodes.map(() => new Set<string>());
+    nodes.forEach((x, i) => {
+      this.byId.set(x.id, i);
+      let r = this.byRegion.get(x.region);
+      if (!r) this.byRegion.set(x.region, (r = []));
+      r.push(i);
+    });
+    this.nodeImages = nodes.map(() => undefined);
+    for (const img of snapshot.images) {
+      this.imageNames.add(img.name);
+      const at = this.byId.get(img.node_id);
+      if (at === undefined) continue;
+      let mine = this.nodeImages[at];
+      if (!mine) this.nodeImages[at] = mine = { byName: new Map(), newest: [] };
+      mine.byName.set(img.name, img);
+      const k = (img.is_dev ? 1 : 0) + (img.requires_gpu ? 2 : 0);
       const cur = mine.newest[k];
-      if (!cur || byVersionDesc(i, cur) < 0) mine.newest[k] = i;
+      if (!cur || byVersionDesc(img, cur) < 0) mine.newest[k] = img;
     }
     for (const u of snapshot.usage) {
-      const cur = this.usage.get(u.node_id);
-      if (!cur) {
-        this.usage.set(u.node_id, usageOf(u));
-      } else {
-        // one row per (node, app) when an app is asked about: the node's totals repeat, the app counts add up
-        if (u.app_id && u.app_cvms) cur.apps.set(u.app_id, u.app_cvms);
-      }
+      const at = this.byId.get(u.node_id);
+      if (at === undefined) continue;
+      this.usedCvms[at] = u.cvms;
+      this.usedVcpu[at] = u.vcpu;
+      this.usedMem[at] = u.memory_mb;
+      this.usedDisk[at] = u.disk_gb;
+      for (const slot of u.gpu_slots ?? []) this.gpuTaken[at].add(slot);
+      if (u.app_id && u.app_cvms) this.addApp(u.app_id, at, u.app_cvms);
     }
+  }
+
+  private addApp(appId: string, at: number, n: number): void {
+    let hosts = this.appAt.get(appId);
+    if (!hosts) this.appAt.set(appId, (hosts = new Map()));
+    hosts.set(at, (hosts.get(at) ?? 0) + n);
   }
 
   /** Record that `p` now holds `req`'s resources on its host. */
   reserve(p: Placement, req: Pick<PlacementRequest, 'vcpu' | 'memoryMb' | 'diskGb' | 'appId'>): void {
-    let u = this.usage.get(p.node.id);
-    if (!u) this.usage.set(p.node.id, (u = usageOf(undefined)));
-    u.cvms += 1;
-    u.vcpu += req.vcpu;
-    u.memory_mb += req.memoryMb;
-    u.disk_gb += req.diskGb;
-    for (const s of p.gpuSlots) u.gpuSlots.add(s);
-    if (req.appId) u.apps.set(req.appId, (u.apps.get(req.appId) ?? 0) + 1);
+    const at = this.byId.get(p.node.id);
+    if (at === undefined) return;
+    this.usedCvms[at] += 1;
+    this.usedVcpu[at] += req.vcpu;
+    this.usedMem[at] += req.memoryMb;
+    this.usedDisk[at] += req.diskGb;
+    for (const s of p.gpuSlots) this.gpuTaken[at].add(s);
+    if (req.appId) this.addApp(req.appId, at, 1);
   }
 
   /** Where `req` goes, or the 400 naming, per constraint, what the hosts lacked. */
   place(req: PlacementRequest): Placement {
-    let candidates: readonly NodeRow[] = this.nodes;
+    let candidates: readonly number[] = this.all;
     if (req.nodeId != null) {
-      const node = this.byId.get(req.nodeId);
-      if (!node) {
+      const at = this.byId.get(req.nodeId);
+      if (at === undefined) {
         throw badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${req.nodeId} does not exist or is offline: pick one from GET /teepods/available.`);
       }
+      const node = this.nodes[at];
       if (node.cordoned) {
         throw badRequest(ErrorCodes.HOST_CORDONED,
           `Node ${node.name} (${node.id}) is cordoned: it takes no new CVMs until an operator uncordons it. Pick another from GET /teepods/available, or leave node_id out.`);
       }
-      candidates = [node];
+      candidates = [at];
     } else if (req.region) {
       const inRegion = this.byRegion.get(req.region);
       if (!inRegion) {
@@ -223,98 +255,176 @@ export class PlacementIndex {
     }
     if (!this.nodes.length) throw badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE, 'No node is available: register a dstack host first.');
 
-    let best: Placement | undefined;
+    const asked = this.asked(req);
+    const appHosts = req.appId ? this.appAt.get(req.appId) : undefined;
+    let best = -1;
     let bestSpread = 0;
     let bestFree = 0;
-    const tallies = new Map<Reason, Tally>();
-    const miss = (node: NodeRow, m: Miss, seen?: string) => {
-      let t = tallies.get(m.reason);
-      if (!t) tallies.set(m.reason, (t = { count: 0, seen: new Set() }));
-      t.count++;
-      if (m.free !== undefined && (!t.best || m.free > t.best.free)) t.best = { free: m.free, node: node.name };
-      if (seen !== undefined && t.seen.size < 4) t.seen.add(seen);
-    };
-    for (const node of candidates) {
-      const u = this.usage.get(node.id);
-      const r = this.fit(node, u, req);
-      if ('reason' in r) {
-        miss(node, r, r.reason === 'region' ? node.region : undefined);
-        continue;
-      }
-      const spread = req.appId ? u?.apps.get(req.appId) ?? 0 : 0;
-      const free = node.max_memory_mb - (u?.memory_mb ?? 0);
-      if (!best || spread < bestSpread || (spread === bestSpread && free > bestFree)) {
-        best = r;
+    for (let k = 0; k < candidates.length; k++) {
+      const at = candidates[k];
+      if (!this.fits(at, asked)) continue;
+      const spread = appHosts ? appHosts.get(at) ?? 0 : 0;
+      const free = this.maxMem[at] - this.usedMem[at];
+      if (best < 0 || spread < bestSpread || (spread === bestSpread && free > bestFree)) {
+        best = at;
         bestSpread = spread;
         bestFree = free;
       }
     }
-    if (best) return best;
+    if (best >= 0) return this.placementAt(best, asked);
+
+    // nothing fits: a second pass says why, per host the first constraint it fails, in the order of REASONS
+    const counts = new Array<number>(REASONS.length).fill(0);
+    const mostFree = new Array<number>(REASONS.length).fill(NO_FREE);
+    const mostFreeAt = new Array<number>(REASONS.length).fill(-1);
+    for (const at of candidates) {
+      const miss = this.check(at, asked);
+      if (miss < 0) continue;
+      counts[miss]++;
+      if (this.missFree > mostFree[miss]) {
+        mostFree[miss] = this.missFree;
+        mostFreeAt[miss] = at;
+      }
+    }
+    const tallies = new Map<Reason, Tally>();
+    REASONS.forEach((reason, r) => {
+      if (!counts[r]) return;
+      tallies.set(reason, {
+        count: counts[r],
+        ...(mostFreeAt[r] >= 0 && { best: { free: mostFree[r], node: this.nodes[mostFreeAt[r]].name } }),
+        seen: new Set(),
+      });
+    });
     // the error code is the constraint of the host that came closest (the last one checked that failed)
     const closest = [...REASONS].reverse().find((r) => tallies.has(r)) ?? 'region';
     if (req.region && req.nodeId == null) {
       // the hosts of other regions were not looked at; say how many there are
       const others = this.nodes.length - candidates.length;
       if (others) {
-        tallies.set('region', { count: others, seen: new Set([...this.byRegion.keys()].filter((r) => r !== req.region).slice(0, 4)) });
+        tallies.set('region', { count: others, seen: new Set([...this.byRegion.keys()].filter((r) => r !== req.region).sort().slice(0, 4)) });
       }
     }
-    throw refusal(req, tallies, closest);
+    throw refusal(req, tallies, closest, req.nodeId != null ? this.nodes[candidates[0]].name : undefined);
   }
 
   /** Every host that takes `req`, best first (fewest CVMs of the app, then most free memory); `skip` left out. */
   ranked(req: PlacementRequest, skip?: number): Placement[] {
-    const fits: { p: Placement; spread: number; free: number }[] = [];
-    for (const node of req.region ? this.byRegion.get(req.region) ?? [] : this.nodes) {
-      if (node.id === skip) continue;
-      const u = this.usage.get(node.id);
-      const r = this.fit(node, u, req);
-      if ('reason' in r) continue;
-      fits.push({ p: r, spread: req.appId ? u?.apps.get(req.appId) ?? 0 : 0, free: node.max_memory_mb - (u?.memory_mb ?? 0) });
+    const asked = this.asked(req);
+    const appHosts = req.appId ? this.appAt.get(req.appId) : undefined;
+    const fits: { at: number; spread: number; free: number }[] = [];
+    for (const at of req.region ? this.byRegion.get(req.region) ?? [] : this.all) {
+      if (this.nodes[at].id === skip || !this.fits(at, asked)) continue;
+      fits.push({ at, spread: appHosts?.get(at) ?? 0, free: this.maxMem[at] - this.usedMem[at] });
     }
-    return fits.sort((a, b) => a.spread - b.spread || b.free - a.free).map((f) => f.p);
+    return fits.sort((a, b) => a.spread - b.spread || b.free - a.free).map((f) => this.placementAt(f.at, asked));
   }
 
-  /** Whether `node` takes `req` given its usage `u`: the placement, or the first constraint it fails. */
-  fit(node: NodeRow, u: Usage | undefined, req: PlacementRequest): Placement | Miss {
-    if (node.cordoned) return { reason: 'cordoned' };
-    if (req.region && node.region !== req.region) return { reason: 'region' };
-    if (req.labels) {
-      for (const k in req.labels) if (node.labels?.[k] !== req.labels[k]) return { reason: 'labels' };
+  private asked(req: PlacementRequest): Asked {
+    const labels = req.labels ? Object.entries(req.labels) : null;
+    return {
+      req, region: req.region || null, labels: labels?.length ? labels : null, onchain: !!req.onchainKms, gpus: gpuCount(req.gpus),
+      dev: (req.preferDev ?? true) ? 1 : 0, vcpu: req.vcpu, memoryMb: req.memoryMb, diskGb: req.diskGb,
+    };
+  }
+
+  /** The placement on a host that passed `check`: its image and GPU slots. */
+  private placementAt(at: number, a: Asked): Placement {
+    const node = this.nodes[at];
+    const gpuSlots = a.gpus ? takeGpus(node, this.gpuTaken[at], a.req.gpus!, a.req.preferredSlots) : [];
+    return { node, image: this.imageFor(at, a)!, gpuSlots: typeof gpuSlots === 'number' ? [] : gpuSlots };
+  }
+
+  /**
+   * Whether the host at `at` takes the request: `check`'s verdict, its cheapest tests first (the capacity in
+   * typed arrays rejects a full host before any row is read). Allocates nothing but for GPU requests.
+   */
+  private fits(at: number, a: Asked): boolean {
+    let max = this.maxVcpu[at];
+    if (max && this.usedVcpu[at] + a.vcpu > max) return false;
+    max = this.maxMem[at];
+    if (max && this.usedMem[at] + a.memoryMb > max) return false;
+    max = this.maxCvms[at];
+    if (max && this.usedCvms[at] + 1 > max) return false;
+    max = this.maxDisk[at];
+    if (max && this.usedDisk[at] + a.diskGb > max) return false;
+    const flags = this.flags[at];
+    if (flags & 1 || (a.onchain && !(flags & 4))) return false;
+    if (a.gpus && this.gpuTotal[at] - this.gpuTaken[at].size < Math.max(1, a.gpus)) return false;
+    if (a.region !== null && this.nodes[at].region !== a.region) return false;
+    if (a.labels) {
+      const labels = this.nodes[at].labels;
+      for (let k = 0; k < a.labels.length; k++) if (!labels || labels[a.labels[k][0]] !== a.labels[k][1]) return false;
     }
-    if (req.onchainKms && !node.onchain_kms) return { reason: 'onchain' };
-    const gpus = gpuCount(req.gpus);
-    const image = this.imageFor(node.id, req, gpus > 0);
-    if (!image) return { reason: 'image' };
-    if (node.dev && !image.is_dev) return { reason: 'devhost' };
-    let gpuSlots: string[] = [];
-    if (gpus) {
-      const got = takeGpus(node, u?.gpuSlots, req.gpus!, req.preferredSlots);
+    const image = this.imageFor(at, a);
+    if (!image || (flags & 2 && !image.is_dev)) return false;
+    return !a.gpus || typeof takeGpus(this.nodes[at], this.gpuTaken[at], a.req.gpus!, a.req.preferredSlots) !== 'number';
+  }
+
+  /**
+   * Whether the host at `at` takes the request: -1, or the index in REASONS of the first constraint it fails
+   * (with what it has free of a missing resource in `missFree`). Allocates nothing but for GPU requests.
+   */
+  private check(at: number, a: Asked): number {
+    const req = a.req;
+    const flags = this.flags[at];
+    this.missFree = NO_FREE;
+    if (flags & 1) return 0;
+    if (a.region !== null && this.nodes[at].region !== a.region) return 1;
+    if (a.labels) {
+      const labels = this.nodes[at].labels;
+      for (let k = 0; k < a.labels.length; k++) if (!labels || labels[a.labels[k][0]] !== a.labels[k][1]) return 2;
+    }
+    if (a.onchain && !(flags & 4)) return 3;
+    const image = this.imageFor(at, a);
+    if (!image) return 4;
+    if (flags & 2 && !image.is_dev) return 5;
+    if (a.gpus) {
+      const total = this.gpuTotal[at];
       // a host without GPUs is not "the one with the most free"
-      if (typeof got === 'number') return node.gpus?.length ? { reason: 'gpu', free: got } : { reason: 'gpu' };
-      gpuSlots = got;
+      if (!total) return 6;
+      const taken = this.gpuTaken[at];
+      const got = total - taken.size < a.gpus ? total - taken.size : takeGpus(this.nodes[at], taken, req.gpus!, req.preferredSlots);
+      if (typeof got === 'number') {
+        this.missFree = got;
+        return 6;
+      }
     }
-    const cvms = u?.cvms ?? 0;
-    if (node.max_cvms && cvms + 1 > node.max_cvms) return { reason: 'slots', free: Math.max(0, node.max_cvms - cvms) };
-    const vcpu = u?.vcpu ?? 0;
-    if (node.max_vcpu && vcpu + req.vcpu > node.max_vcpu) return { reason: 'vcpu', free: Math.max(0, node.max_vcpu - vcpu) };
-    const mem = u?.memory_mb ?? 0;
-    if (node.max_memory_mb && mem + req.memoryMb > node.max_memory_mb) return { reason: 'memory', free: Math.max(0, node.max_memory_mb - mem) };
-    const disk = u?.disk_gb ?? 0;
-    if (node.max_disk_gb && disk + req.diskGb > node.max_disk_gb) return { reason: 'disk', free: Math.max(0, node.max_disk_gb - disk) };
-    return { node, image, gpuSlots };
+    let max = this.maxCvms[at];
+    let used = this.usedCvms[at];
+    if (max && used + 1 > max) {
+      this.missFree = Math.max(0, max - used);
+      return 7;
+    }
+    max = this.maxVcpu[at];
+    used = this.usedVcpu[at];
+    if (max && used + a.vcpu > max) {
+      this.missFree = Math.max(0, max - used);
+      return 8;
+    }
+    max = this.maxMem[at];
+    used = this.usedMem[at];
+    if (max && used + a.memoryMb > max) {
+      this.missFree = Math.max(0, max - used);
+      return 9;
+    }
+    max = this.maxDisk[at];
+    used = this.usedDisk[at];
+    if (max && used + a.diskGb > max) {
+      this.missFree = Math.max(0, max - used);
+      return 10;
+    }
+    return -1;
   }
 
-  /** The image `req` boots on a host: the one named, else the host's newest of the kind (dev or not; a GPU one first for a GPU CVM). */
-  private imageFor(nodeId: number, req: PlacementRequest, gpu: boolean): NodeImageRow | undefined {
-    const mine = this.images.get(nodeId);
+  /** The image a request boots on a host: the one named, else the host's newest of the kind (dev or not; a GPU one first for a GPU CVM). */
+  private imageFor(at: number, a: Asked): NodeImageRow | undefined {
+    const mine = this.nodeImages[at];
     if (!mine) return undefined;
-    if (req.image) {
-      const i = mine.byName.get(req.image);
-      return i && (!i.requires_gpu || gpu) ? i : undefined;
+    if (a.req.image) {
+      const i = mine.byName.get(a.req.image);
+      return i && (!i.requires_gpu || a.gpus > 0) ? i : undefined;
     }
-    const dev = (req.preferDev ?? true) ? 1 : 0;
-    return (gpu ? mine.newest[dev + 2] : undefined) ?? mine.newest[dev];
+    return (a.gpus ? mine.newest[a.dev + 2] : undefined) ?? mine.newest[a.dev];
   }
 }
 
@@ -344,7 +454,7 @@ function takeGpus(node: NodeRow, taken: Set<string> | undefined, want: GpuReques
 }
 
 /** The 400 of a placement nothing took: per constraint, how many hosts it excluded and what was missing. */
-function refusal(req: PlacementRequest, tallies: Map<Reason, Tally>, closest: Reason): ApiError {
+function refusal(req: PlacementRequest, tallies: Map<Reason, Tally>, closest: Reason, nodeName?: string): ApiError {
   const parts: string[] = [];
   const hosts = (n: number, one: string, many: string) => `${n} ${n === 1 ? `node ${one}` : `nodes ${many}`}`;
   const most = (t: Tally, unit: string) => (t.best ? `, most free ${t.best.free}${unit}: ${t.best.node}` : '');
@@ -372,7 +482,7 @@ function refusal(req: PlacementRequest, tallies: Map<Reason, Tally>, closest: Re
       case 'disk': parts.push(`${hosts(n, 'lacks', 'lack')} disk (need ${req.diskGb} GB${most(t, ' GB')})`); break;
     }
   }
-  const subject = req.nodeId != null ? `Node ${req.nodeId} cannot take this CVM` : 'No node can take this CVM';
+  const subject = req.nodeId != null ? `Node ${nodeName ?? req.nodeId} cannot take this CVM` : 'No node can take this CVM';
   const hint = closest === 'vcpu' || closest === 'memory' || closest === 'disk' || closest === 'slots'
     ? ' Choose a smaller instance type, free capacity, or add a host.'
     : closest === 'gpu' ? ' Ask for fewer GPUs or another product, or add a GPU host.' : '';
