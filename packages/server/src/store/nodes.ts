@@ -322,7 +322,7 @@ export interface PlacementSnapshot {
 /** One node's usage as placement reads it: totals, GPU slots held, and the CVMs of app `$<app>` among them. */
 const USAGE_COLUMNS = (app: string) =>
   `count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb,
-   coalesce(sum(disk_gb), 0)::int AS disk_gb, jsonb_path_query_array(coalesce(jsonb_agg(gpu_slots), '[]'), '$[*][*]') AS gpu_slots,
+   coalesce(sum(disk_gb), 0)::int AS disk_gb, jsonb_path_query_array(coalesce(jsonb_agg(gpu_slots) FILTER (WHERE gpu_slots <> '[]'), '[]'), '$[*][*]') AS gpu_slots,
    ${app}::text AS app_id, (count(*) FILTER (WHERE app_id = ${app}))::int AS app_cvms`;
 
 /**
