@@ -186,7 +186,7 @@ test('ranked: every host that fits, best first, one left out', () => {
   const c = node('c', { max_vcpu: 1 });
   const index = new PlacementIndex(snap([a, b, c]));
   assert.deepEqual(index.ranked({ ...small, vcpu: 2 }).map((p) => p.node.name), ['a', 'b']);
-  assert.deepEqual(index.ranked({ ...small, vcpu: 2 }, a.id).map((p) => p.node.name), ['b']);
+  assert.deepEqual(index.ranked({ ...small, vcpu: 2 }, new Set([a.id])).map((p) => p.node.name), ['b']);
 });
 
 test('checkNodeCapacity: the commit-time check of one locked node, keeping the chosen GPU slots if free', () => {

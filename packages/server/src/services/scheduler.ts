@@ -10,16 +10,15 @@
  *
  * The scheduler is pure: it reads a `PlacementSnapshot` (one statement, `store/nodes.ts`) and builds an index
  * of it once (images by host, hosts by region), so a placement costs one pass over the candidate hosts with
- * constant-time checks each. The reservation itself is the caller's: it is made by recording the CVM in the
- * same transaction that holds the host's row lock and checks the host again (`checkNodeCapacity`).
+ * constant-time checks each. The reservation itself is made by recording the CVM in the transaction that
+ * holds the host's row lock and checks the host again (`reserveAtCommit`).
  */
 import { ApiError, ErrorCodes, badRequest } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
-import { placeCommittedCvm } from '../store/cvms.ts';
+import { setCommittedCvmGpus } from '../store/cvms.ts';
 import {
   nodeForCommit,
   placementSnapshot,
-  tryLockNode,
   type GpuRequest,
   type NodeImageRow,
   type NodeRow,
@@ -307,13 +306,13 @@ export class PlacementIndex {
     throw refusal(req, tallies, closest, req.nodeId != null ? this.nodes[candidates[0]].name : undefined);
   }
 
-  /** Every host that takes `req`, best first (fewest CVMs of the app, then most free memory); `skip` left out. */
-  ranked(req: PlacementRequest, skip?: number): Placement[] {
+  /** Every host that takes `req`, best first (fewest CVMs of the app, then most free memory); those in `skip` left out. */
+  ranked(req: PlacementRequest, skip?: ReadonlySet<number>): Placement[] {
     const asked = this.asked(req);
     const appHosts = req.appId ? this.appAt.get(req.appId) : undefined;
     const fits: { at: number; spread: number; free: number }[] = [];
     for (const at of req.region ? this.byRegion.get(req.region) ?? [] : this.all) {
-      if (this.nodes[at].id === skip || !this.fits(at, asked)) continue;
+      if (skip?.has(this.nodes[at].id) || !this.fits(at, asked)) continue;
       fits.push({ at, spread: appHosts?.get(at) ?? 0, free: this.maxMem[at] - this.usedMem[at] });
     }
     return fits.sort((a, b) => a.spread - b.spread || b.free - a.free).map((f) => this.placementAt(f.at, asked));
@@ -524,77 +523,78 @@ export function checkNodeCapacity(node: NodeRow, usage: NodeUsageRow | undefined
   return index.place({ ...req, nodeId: node.id, region: null, image: image.name }).gpuSlots;
 }
 
-/** A commit's re-placement found the nodes that fit locked by other commits: the commit starts again. */
-export class RetryCommit extends Error {
-  constructor(readonly refusal: ApiError) {
-    super('every node that fits is being committed to: start again');
+/**
+ * A commit's node no longer has room and its CVM may go elsewhere: the node chosen again (with the GPU slots it
+ * would get there), on which the commit is made again in a new transaction. `refusal` is what the commit
+ * answers if it stops trying.
+ */
+export class PlaceAgain extends Error {
+  constructor(
+    readonly from: number,
+    readonly nodeId: number,
+    readonly gpuSlots: string[],
+    readonly refusal: ApiError,
+  ) {
+    super(`the node no longer has room: placed again on node ${nodeId}`);
   }
 }
 
 /** What a commit checks again, under the node's lock, before its CVM stands. */
 export interface CommitPlacement {
   cvmId: number;
-  /** the node the provision chose, whose row the statement that recorded the CVM locked */
+  /** the node the CVM was recorded on, whose row the statement that recorded it locked */
   nodeId: number;
   image: string;
   vcpu: number;
   memoryMb: number;
   diskGb: number;
   gpus: GpuRequest | null;
-  /** the GPU slots the provision chose (and the CVM was recorded with) */
+  /** the GPU slots the CVM was recorded with */
   slots: string[];
-  /** the constraints to place it again with, when it may go to another node (no node was asked); null: it may not */
-  replace: { region: string | null; labels: Record<string, string> | null } | null;
+  /**
+   * the constraints to place it again with when it may go to another node (no node was asked), and the nodes
+   * already tried; null: it may not
+   */
+  replace: { region: string | null; labels: Record<string, string> | null; tried: number[] } | null;
 }
 
 /**
- * The commit's capacity check, in its transaction: the provision's node, locked by the statement that recorded
- * the CVM, must still take it now (slots, vCPU, memory, disk, its GPU slots free). One statement when it does
- * (two if its GPU slots changed). When it does not and the CVM may go elsewhere (`replace`), it is placed again
- * on what the database says now, leaving that node out, and moved to the first node that fits whose row this
- * transaction can lock without waiting (so two commits never wait for each other's nodes); if each such node
- * is locked by another commit, `RetryCommit`. Otherwise the 400 naming what is missing.
+ * The commit's capacity check, in its transaction: the node, locked by the statement that recorded the CVM,
+ * must still take it now (slots, vCPU, memory, disk, its GPU slots free, the image there, the node online and
+ * not cordoned). One statement when it does (two if its GPU slots changed: others of the product were free).
+ * When it does not: the 400 naming what is missing, or, if the CVM may go elsewhere (`replace`), `PlaceAgain`
+ * with the best other node on what the database says now (this transaction still holding the full node, so
+ * nothing else is committed to it meanwhile); the caller rolls back and commits on that node. A commit thus
+ * holds one node's lock at a time, and never waits for a second: no two commits can deadlock on nodes.
  */
 export async function reserveAtCommit(q: Queryable, c: CommitPlacement): Promise<{ nodeId: number; gpuSlots: string[] }> {
   const req: PlacementRequest = { image: c.image, vcpu: c.vcpu, memoryMb: c.memoryMb, diskGb: c.diskGb, gpus: c.gpus, preferredSlots: c.slots };
-  const here = await checkOn(q, c, c.nodeId, req);
-  if (!(here instanceof ApiError)) return here;
-  if (!c.replace) throw here;
-  const wanted: PlacementRequest = { ...req, region: c.replace.region, labels: c.replace.labels, excluding: c.cvmId };
-  const index = new PlacementIndex(await placementSnapshot(q, { except: c.cvmId }));
-  let locked = false;
-  for (const p of index.ranked(wanted, c.nodeId).slice(0, 8)) {
-    if (!(await tryLockNode(q, p.node.id))) {
-      locked = true;
-      continue;
+  const found = await nodeForCommit(q, c.nodeId, c.cvmId, c.image);
+  let here: ApiError;
+  if (!found) {
+    here = badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${c.nodeId} no longer exists: provision again.`);
+  } else {
+    try {
+      const gpuSlots = checkNodeCapacity(found.node, found.usage, found.image, req);
+      const same = gpuSlots.length === c.slots.length && gpuSlots.every((s, i) => s === c.slots[i]);
+      if (!same) await setCommittedCvmGpus(q, c.cvmId, gpuConfigOf(gpuSlots));
+      return { nodeId: c.nodeId, gpuSlots };
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      here = e;
     }
-    const there = await checkOn(q, c, p.node.id, req);
-    if (!(there instanceof ApiError)) return there;
   }
-  let refusal: ApiError;
+  if (!c.replace) throw here;
+  const wanted: PlacementRequest = { ...req, preferredSlots: undefined, region: c.replace.region, labels: c.replace.labels };
+  const index = new PlacementIndex(await placementSnapshot(q, { except: c.cvmId }));
+  const [next] = index.ranked(wanted, new Set([c.nodeId, ...c.replace.tried]));
+  let refusal = here;
   try {
     index.place(wanted);
-    refusal = here;
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     refusal = e;
   }
-  if (locked) throw new RetryCommit(refusal);
-  throw refusal;
-}
-
-/** Check the CVM on one node whose row this transaction holds; record the node and GPU slots if they changed. */
-async function checkOn(q: Queryable, c: CommitPlacement, nodeId: number, req: PlacementRequest): Promise<{ nodeId: number; gpuSlots: string[] } | ApiError> {
-  const found = await nodeForCommit(q, nodeId, c.cvmId, c.image);
-  if (!found) return badRequest(ErrorCodes.NODE_NOT_FOUND, `Node ${nodeId} no longer exists: provision again.`);
-  let gpuSlots: string[];
-  try {
-    gpuSlots = checkNodeCapacity(found.node, found.usage, found.image, req);
-  } catch (e) {
-    if (e instanceof ApiError) return e;
-    throw e;
-  }
-  const sameSlots = gpuSlots.length === c.slots.length && gpuSlots.every((s, i) => s === c.slots[i]);
-  if (nodeId !== c.nodeId || !sameSlots) await placeCommittedCvm(q, c.cvmId, nodeId, gpuConfigOf(gpuSlots));
-  return { nodeId, gpuSlots };
+  if (!next) throw refusal;
+  throw new PlaceAgain(c.nodeId, next.node.id, next.gpuSlots, refusal);
 }

@@ -369,9 +369,9 @@ export async function insertCommittedCvm(q: Queryable, c: NewCvm, r: CommitRecor
   return row;
 }
 
-/** Where a CVM recorded in this transaction goes after all: its node and GPU slots (dstack-vmm's `gpus`). */
-export async function placeCommittedCvm(q: Queryable, cvmId: number, nodeId: number, gpus: CvmRow['gpus']): Promise<void> {
-  await q.query('UPDATE cvms SET node_id = $2, gpus = $3::jsonb WHERE id = $1', [cvmId, nodeId, gpus ? JSON.stringify(gpus) : null]);
+/** The GPU slots a CVM recorded in this transaction gets after all (dstack-vmm's `gpus`, what CreateVm is sent). */
+export async function setCommittedCvmGpus(q: Queryable, cvmId: number, gpus: CvmRow['gpus']): Promise<void> {
+  await q.query('UPDATE cvms SET gpus = $2::jsonb WHERE id = $1', [cvmId, gpus ? JSON.stringify(gpus) : null]);
 }
 
 /**

@@ -374,12 +374,6 @@ export async function nodeForCommit(q: Queryable, nodeId: number, exceptCvm: num
   return row ? { node: { ...row.node, created_at: new Date(row.node.created_at) }, image: row.image, usage: row.usage } : null;
 }
 
-/** Lock a node's row (NO KEY UPDATE) if no other transaction holds it; false if one does (nothing waits). */
-export async function tryLockNode(q: Queryable, id: number): Promise<boolean> {
-  const rows = await q.query('SELECT id FROM nodes WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED', [id]);
-  return rows.length > 0;
-}
-
 /** The vCPUs, memory and disk the live CVMs of a node reserve, but for one of them (the one that is resized). */
 export async function nodeUsageExcept(q: Queryable, nodeId: number, cvmId: number): Promise<Pick<NodeUsageRow, 'vcpu' | 'memory_mb' | 'disk_gb'>> {
   const [used] = await q.query<Pick<NodeUsageRow, 'vcpu' | 'memory_mb' | 'disk_gb'>>(
