@@ -38,6 +38,9 @@
  *  e. commit → CreateVm reaching the simulated host (its own process), p50/p99 of the control plane's time,
  *     against a floor (one INSERT, then CreateVm) in the same run: see bench/create-latency.ts. Target: p99 <= 25 ms.
  *
+ *  f. placement: the scheduler placing 10,000 CVMs on 1,000 hosts (no database), against a bare first-fit
+ *     loop over the same arrays: see bench/placement.ts. Runs first, before any server starts.
+ *
  * The load generator runs in a worker thread (own event loop, node:http keep-alive agent), the
  * servers on the main thread; all traffic is on 127.0.0.1. The bench reports, it does not judge: it
  * exits 0 when a target is missed, and 1 only on errors (a failed request, a crash).
@@ -65,6 +68,7 @@ import { benchStreams, reportStreams, type StreamsResult } from './streams.ts';
 import { cpuMeter, parentOf, type CpuSpent } from './cpu.ts';
 import { launchSim } from './sim-launch.ts';
 import { CREATE_P99_TARGET_MS, benchCreateLatency, reportCreateLatency, type CreateLatencyResult } from './create-latency.ts';
+import { benchPlacement, reportPlacement, summaryPlacement } from './placement.ts';
 
 const PAIRS = 300;
 const PAIR_WARMUP = 20;
@@ -581,6 +585,10 @@ async function main() {
   console.log('bare GET baseline: the same SELECT as store/cvms.ts findCvm (8-table join by vm_uuid, LIMIT 1) + its row mapping, JSON.stringify, no auth');
   console.log('bare pair baseline: provision = tx{UPDATE workspaces (nonce), INSERT provisions}; commit = tx{SELECT provision FOR UPDATE, INSERT apps, INSERT cvms, INSERT operations, INSERT revisions, UPDATE provisions}');
 
+  // f. placement: pure computation, run before the servers load the machine
+  const placement = benchPlacement();
+  reportPlacement(placement);
+
   const results: DbResult[] = [];
   const only = process.env.BENCH_DB;
   if (only && only !== 'embedded' && only !== 'postgres') throw new Error(`BENCH_DB must be embedded or postgres, not "${only}"`);
@@ -653,6 +661,7 @@ async function main() {
         ` (<= ${f1(streams.limit)}: ${streams.pass ? 'PASS' : 'MISS'})`,
     );
   }
+  console.log(summaryPlacement(placement));
   console.log(`  total bench time ${f1((Date.now() - t0) / 1000)} s`);
   clearTimeout(watchdog);
   if (failures.length) {

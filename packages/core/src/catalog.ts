@@ -46,3 +46,14 @@ export const DEFAULT_INSTANCE_TYPES: readonly InstanceType[] = [
 ];
 
 export const DEFAULT_INSTANCE_TYPE = 'tdx.small';
+
+/**
+ * How many GPUs an instance type gives its CVM (none for the CPU types). Kept beside the catalogue rather
+ * than in it: the catalogue's answer is Phala's `InstanceType`, which has no such field.
+ */
+export const INSTANCE_TYPE_GPUS: Readonly<Record<string, number>> = { 'h200.small': 1 };
+
+/** The GPU count of an instance type (0 for a CPU type; 1 for a GPU type the table does not name). */
+export function gpuCountOf(type: Pick<InstanceType, 'id' | 'requires_gpu'>): number {
+  return INSTANCE_TYPE_GPUS[type.id] ?? (type.requires_gpu ? 1 : 0);
+}

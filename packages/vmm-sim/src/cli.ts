@@ -30,6 +30,7 @@ const FLAGS: Flag[] = [
   { name: 'boot-ms', env: 'VMM_SIM_BOOT_MS', arg: 'N', help: 'simulated boot time in ms (default 2000)' },
   { name: 'shutdown-ms', env: 'VMM_SIM_SHUTDOWN_MS', arg: 'N', help: 'graceful shutdown time in ms (default 500)' },
   { name: 'create-delay-ms', env: 'VMM_SIM_CREATE_DELAY_MS', arg: 'N', help: 'CreateVm answers this long after the VM exists (default 0)' },
+  { name: 'gpus', env: 'VMM_SIM_GPUS', arg: 'LIST', help: 'GPUs, comma-separated SLOT@PRODUCT_ID[@DESCRIPTION] (ListGpus; default none)' },
   { name: 'device-id', env: 'VMM_SIM_DEVICE_ID', arg: 'HEX', help: '64 hex characters (default derived from the name)' },
   { name: 'verbose', env: 'VMM_SIM_VERBOSE', arg: '', help: 'log to stderr (env: VMM_SIM_VERBOSE=1)', boolean: true },
 ];
@@ -111,6 +112,16 @@ export function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs
   if (device && !/^(0x)?[0-9a-fA-F]{64}$/.test(device.value)) {
     throw new UsageError(`${device.from} must be 64 hex characters, got ${JSON.stringify(device.value)}`);
   }
+  const gpuFlag = raw.get('gpus');
+  let gpus: VmmSimOptions['gpus'];
+  if (gpuFlag) {
+    gpus = gpuFlag.value.split(',').map((s) => s.trim()).filter(Boolean).map((g) => {
+      const [slot, product_id, ...desc] = g.split('@');
+      if (!slot || !product_id) throw new UsageError(`${gpuFlag.from} must be SLOT@PRODUCT_ID[@DESCRIPTION], comma-separated; got ${JSON.stringify(g)}`);
+      return { slot, product_id, description: desc.join('@') };
+    });
+    if (new Set(gpus.map((g) => g.slot)).size !== gpus.length) throw new UsageError(`${gpuFlag.from} names a slot twice`);
+  }
   const verbose = raw.get('verbose');
   if (verbose && !['0', '1', 'true', 'false'].includes(verbose.value)) {
     throw new UsageError(`${verbose.from} must be 1 or 0, got ${JSON.stringify(verbose.value)}`);
@@ -139,6 +150,7 @@ export function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs
     shutdownMs: int('shutdown-ms', 0),
     createDelayMs: int('create-delay-ms', 0),
     deviceId: device?.value,
+    gpus,
     resources: Object.fromEntries(Object.entries(resources).filter(([, v]) => v !== undefined)),
   };
   for (const k of Object.keys(options) as (keyof VmmSimOptions)[]) if (options[k] === undefined) delete options[k];

@@ -24,7 +24,7 @@ export const provisionCvm = defineEndpoint({
   path: '/api/v1/cvms/provision',
   summary: 'Phase one of a deploy: validate and hash the app-compose, choose a node, reserve the app id',
   description:
-    'Returns `compose_hash` (SHA-256 of the exact app-compose the host will boot), and with the PHALA KMS the `app_id` and the app\'s X25519 `app_env_encrypt_pubkey`, to which the client seals its env. Kept 14 days for the commit.',
+    'Returns `compose_hash` (SHA-256 of the exact app-compose the host will boot), and with the PHALA KMS the `app_id` and the app\'s X25519 `app_env_encrypt_pubkey`, to which the client seals its env. Kept 14 days for the commit. The host is chosen by the scheduler: `node_id`/`teepod_id` if given, `region`, the instance type\'s or the explicit vCPU, memory and disk, the GPUs (`gpus`: a slot or a product id per GPU), the OS image (a production image never goes to a dev host), on-chain KMS support, and `node_labels` (an opencvm extension: labels the host must carry), against what the host\'s live CVMs are allocated; an app\'s replicas spread across hosts. A refusal says, per constraint, how many hosts lacked what.',
   tag: 'Deploy',
   auth: 'apiKey',
   body: { json: provisionRequestSchema },

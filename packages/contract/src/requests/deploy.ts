@@ -84,6 +84,15 @@ export const provisionRequestSchema = z.object({
   gateway_urls: strList.nullish(),
   secure_time: optBool,
   ssh_authorized_keys: strList.nullish(),
+  /**
+   * opencvm's extension (the official clients do not send it): labels the host must carry, each with exactly
+   * this value, e.g. `{"tier": "gold"}`. The operator sets a host's labels when adding it (admin API).
+   */
+  node_labels: z
+    .record(z.string().min(1, 'a node_labels key must not be empty').max(63), z.string().max(256, 'a node_labels value is at most 256 characters'))
+    .refine((l) => Object.keys(l).length <= 64, 'node_labels holds at most 64 labels')
+    .nullish()
+    .meta({ description: "opencvm extension: labels the host must carry, each with exactly this value (e.g. {\"tier\": \"gold\"}); hosts get their labels from the operator (admin API)" }),
 });
 export type ProvisionRequest = z.infer<typeof provisionRequestSchema>;
 

@@ -17,6 +17,7 @@ import {
   composeHashOf,
   conflict,
   createAddress,
+  gpuCountOf,
   kmsInfo,
   normalizeAppId,
   serializeAppCompose,
@@ -41,9 +42,11 @@ import { advanceNonce, lockDeployer, readDeployer, takeNextNonce } from '../stor
 import type { Principal } from './auth.ts';
 import type { ChainService } from './chain.ts';
 import type { KmsService } from './kms.ts';
-import { place, placeWith } from './scheduler.ts';
+import { PlaceAgain, gpuConfigOf, gpuRequestOf, placeWith, reserveAtCommit } from './scheduler.ts';
 
 const KMS_TYPES = ['phala', 'ethereum', 'base'] as const;
+/** how many nodes a commit tries before it refuses (its provision's and the ones it is placed on again) */
+const MAX_PLACEMENTS = 6;
 
 export class DeployService {
   constructor(
@@ -94,14 +97,24 @@ export class DeployService {
     const appComposeText = serializeAppCompose(appCompose);
     const composeHash = composeHashOf(appComposeText);
 
-    const { node, image } = placeWith(context!.placement, {
+    const gpus = gpuRequestOf(req.gpus, type ? gpuCountOf(type) : 0);
+    const placement = {
+      node_requested: (req.teepod_id ?? req.node_id) != null,
+      region: req.region ?? null,
+      labels: req.node_labels ?? null,
+      gpus,
+    };
+    const { node, image, gpuSlots } = placeWith(context!.placement, {
       nodeId: req.teepod_id ?? req.node_id,
       region: req.region,
+      labels: req.node_labels,
       image: req.image,
       preferDev: req.prefer_dev ?? (req.image ? undefined : kms.kms_type === 'phala' ? true : false),
       vcpu,
       memoryMb,
-      gpu: type?.requires_gpu ?? false,
+      diskGb,
+      gpus,
+      onchainKms: kms.kms_type !== 'phala',
     });
     if (context!.nameTaken) throw nameTaken(req.name);
 
@@ -111,7 +124,9 @@ export class DeployService {
       const identity = kms.kms_type === 'phala' ? await allocateAppId(q, p.workspaceId, req.nonce, req.app_id) : null;
       const settings: ProvisionSettings = {
         ports: (req.ports ?? []) as ProvisionSettings['ports'],
-        gpus: (req.gpus ?? null) as ProvisionSettings['gpus'],
+        // the GPU slots chosen now; the commit keeps them if they are still free, else takes others
+        gpus: gpuConfigOf(gpuSlots),
+        placement,
         user_config: req.user_config ?? null,
         hugepages: req.hugepages ?? false,
         pin_numa: req.pin_numa ?? false,
@@ -151,7 +166,7 @@ export class DeployService {
     // no chain configured there is nothing to ask, and no read before the transaction.
     const checked = this.chain.chains().length ? await this.checkOnChain(p, req, appId, composeHash) : null;
 
-    const cvmId = await this.db.tx(async (q) => {
+    const commitOnce = (elsewhere: PlaceAgain | null) => this.db.tx(async (q) => {
       // Locks, in this order, so that commits racing each other queue rather than deadlock, and each hot one
       // is held for as few statements as possible: the provision's row (this commit's own), the app's row,
       // then, with the writes, the node's row (every commit to the node takes it) and the live-CVM counters.
@@ -186,18 +201,44 @@ export class DeployService {
       // that also locks the node (against a racing commit or replica)
       const { cvm_id: cvmId } = await insertCommittedCvm(q, {
         vm_uuid: randomUUID(), workspace_id: p.workspaceId, creator_id: p.userId, app_id: appId, name: prov.name,
-        node_id: prov.node_id, kms_id: prov.kms_id, instance_type: prov.instance_type, vcpu: prov.vcpu, memory_mb: prov.memory_mb,
+        node_id: elsewhere?.nodeId ?? prov.node_id, kms_id: prov.kms_id, instance_type: prov.instance_type, vcpu: prov.vcpu, memory_mb: prov.memory_mb,
         disk_gb: prov.disk_gb, image: prov.image, compose_hash: composeHash, app_compose: prov.app_compose,
         encrypted_env: encryptedEnv ?? prov.settings.encrypted_env, env_keys: envKeys, user_config: prov.settings.user_config,
-        ports: prov.settings.ports, gpus: prov.settings.gpus, hugepages: prov.settings.hugepages, pin_numa: prov.settings.pin_numa,
-        listed: prov.listed,
+        ports: prov.settings.ports, gpus: elsewhere ? gpuConfigOf(elsewhere.gpuSlots) : prov.settings.gpus, hugepages: prov.settings.hugepages,
+        pin_numa: prov.settings.pin_numa, listed: prov.listed,
       }, { correlation_id: randomUUID(), revision_id: newRevisionId(), triggered_by: p.userId, provision_id: prov.id }).catch((e) => {
         throw isNameUniqueViolation(e) ? nameTaken(prov.name) : e;
       });
-      // the node was chosen at provision: check it still has room for this CVM now (an error rolls it all back)
-      await place(q, { nodeId: prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, gpu: false, excluding: cvmId });
+      // the node was chosen at provision (or by the attempt before): check it still has room for this CVM now,
+      // under the node's lock the insert took (an error rolls it all back). Concurrent provisions may all have
+      // picked the same node: for a PHALA KMS CVM for which no node was asked, this places it again rather than
+      // refusing it, and the commit is made again on that node (nothing of this attempt is kept).
+      const placement = prov.settings.placement;
+      await reserveAtCommit(q, {
+        cvmId, nodeId: elsewhere?.nodeId ?? prov.node_id, image: prov.image, vcpu: prov.vcpu, memoryMb: prov.memory_mb, diskGb: prov.disk_gb,
+        gpus: placement?.gpus ?? null,
+        slots: elsewhere?.gpuSlots ?? (prov.settings.gpus?.gpus ?? []).map((g) => g.slot ?? '').filter(Boolean),
+        replace: placement && !placement.node_requested && prov.kms_type === 'phala'
+          ? { region: placement.region, labels: placement.labels, tried: [...tried] }
+          : null,
+      });
       return cvmId;
     });
+    // each attempt that finds its node full names another, never one already tried; a few at most
+    const tried = new Set<number>();
+    let elsewhere: PlaceAgain | null = null;
+    let cvmId: number;
+    for (;;) {
+      try {
+        cvmId = await commitOnce(elsewhere);
+        break;
+      } catch (e) {
+        if (!(e instanceof PlaceAgain)) throw e;
+        tried.add(e.from);
+        if (tried.size >= MAX_PLACEMENTS) throw e.refusal;
+        elsewhere = e;
+      }
+    }
     this.onQueued();
     return (await findCvmById(this.db, cvmId))!;
   }

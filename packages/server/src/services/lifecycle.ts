@@ -19,7 +19,7 @@ import {
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import { appName } from '../store/apps.ts';
-import { findCvm, findCvmById, insertReplica, isCvmNameTaken, isNameUniqueViolation, lockLiveCvm, readCvmRow, setCvmStatus } from '../store/cvms.ts';
+import { findCvm, findCvmById, insertReplica, isCvmNameTaken, isNameUniqueViolation, lockLiveCvm, readCvmRow, setCvmStatus, type CvmRow } from '../store/cvms.ts';
 import { findNode, lockNode } from '../store/nodes.ts';
 import { claimPendingUpdate, findPreparedReplica, insertPreparedReplica } from '../store/pending-updates.ts';
 import { recordRevision } from '../store/revisions.ts';
@@ -27,7 +27,7 @@ import { lockWorkspace } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
 import type { ChainService } from './chain.ts';
 import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
-import { place } from './scheduler.ts';
+import { gpuConfigOf, place, type GpuRequest } from './scheduler.ts';
 import { chainName, keptChangeAnswer, type OnChainStatus } from './two-phase.ts';
 
 export type ReplicaRequest = z.output<typeof replicaBodySchema>;
@@ -207,7 +207,7 @@ export class LifecycleService {
     // on-chain KMS: the node it goes to (asked for, or the scheduler's choice now) and what the app's contract says
     // of its device, read before anything is written; the transaction places it on that node again
     const src = (await readCvmRow(this.db, source.id))!;
-    const { node } = await placeReplica(this.db, src, opts.nodeId);
+    const { node } = await placeReplica(this.db, src, opts.nodeId, true);
     const status = await this.onChainStatus(source, node.device_id);
     if (opts.prepareOnly || !status.composeHashAllowed || !status.deviceAllowed) {
       const token = `ctk_${randomBytes(24).toString('base64url')}`;
@@ -258,10 +258,10 @@ export class LifecycleService {
       // the capacity check holds the node's row, as a commit's does, so that a replica and a commit (of any
       // workspace) placed on the same node take turns
       if (opts.nodeId != null) await lockNode(q, opts.nodeId);
-      let { node } = await placeReplica(q, src, opts.nodeId);
+      let { node, gpuSlots } = await placeReplica(q, src, opts.nodeId, isOnChain(source));
       if (opts.nodeId == null) {
         await lockNode(q, node.id);
-        ({ node } = await placeReplica(q, src, node.id));
+        ({ node, gpuSlots } = await placeReplica(q, src, node.id, isOnChain(source)));
       }
       const name = await replicaName(q, p.workspaceId, src.app_id, src.name);
       const id = await insertReplica(q, {
@@ -269,6 +269,7 @@ export class LifecycleService {
         creator_id: p.userId,
         name,
         node_id: node.id,
+        gpus: gpuConfigOf(gpuSlots),
         encrypted_env: opts.encryptedEnv ? opts.encryptedEnv.replace(/^0x/, '').toLowerCase() : null,
         source_cvm_id: source.id,
       }).catch((e) => {
@@ -285,9 +286,23 @@ export class LifecycleService {
   }
 }
 
-/** Where a replica of `src` goes: `nodeId`, or the scheduler's choice; it boots the source's image. */
-function placeReplica(q: Queryable, src: { image: string; vcpu: number; memory_mb: number }, nodeId: number | null | undefined) {
-  return place(q, { nodeId, image: src.image, vcpu: src.vcpu, memoryMb: src.memory_mb, gpu: false }).catch((e) => {
+/**
+ * Where a replica of `src` goes: `nodeId`, or the scheduler's choice (the node with the fewest CVMs of the app,
+ * so replicas spread); it boots the source's image and gets as many GPUs, of the same products, as the source.
+ */
+async function placeReplica(
+  q: Queryable,
+  src: Pick<CvmRow, 'image' | 'vcpu' | 'memory_mb' | 'disk_gb' | 'app_id' | 'node_id' | 'gpu_slots'>,
+  nodeId: number | null | undefined,
+  /** the app's KMS is on a chain: only hosts that take on-chain KMS apps */
+  onchainKms: boolean,
+) {
+  let gpus: GpuRequest | null = null;
+  if (src.gpu_slots?.length) {
+    const products = new Map(((await findNode(q, src.node_id))?.gpus ?? []).map((g) => [g.slot, g.product_id]));
+    gpus = { want: src.gpu_slots.map((slot) => ({ product_id: products.get(slot) ?? null })) };
+  }
+  return place(q, { nodeId, image: src.image, vcpu: src.vcpu, memoryMb: src.memory_mb, diskGb: src.disk_gb, gpus, appId: src.app_id, onchainKms }).catch((e) => {
     if (e instanceof ApiError && e.code === ErrorCodes.OS_IMAGE_NOT_COMPATIBLE) {
       throw new ApiError(400, ErrorCodes.REPLICA_IMAGE_NOT_AVAILABLE, `${e.message} A replica must boot the source's image ${src.image}.`);
     }

@@ -667,7 +667,7 @@ function restartMessage(plan: PlannedChange, cvm: CvmView): string {
 /** Capacity and image checks against the CVM's node (the host checks again when it applies). */
 async function checkAgainstNode(q: Queryable, cvm: CvmView, current: CvmConfig, plan: PlannedChange): Promise<void> {
   const next = plan.next;
-  if (next.vcpu > current.vcpu || next.memory_mb > current.memory_mb) {
+  if (next.vcpu > current.vcpu || next.memory_mb > current.memory_mb || next.disk_gb > current.disk_gb) {
     const node = (await lockNode(q, cvm.node.id))!;
     const used = await nodeUsageExcept(q, cvm.node.id, cvm.id);
     if (node.max_vcpu && used.vcpu + next.vcpu > node.max_vcpu) {
@@ -677,6 +677,10 @@ async function checkAgainstNode(q: Queryable, cvm: CvmView, current: CvmConfig, 
     if (node.max_memory_mb && used.memory_mb + next.memory_mb > node.max_memory_mb) {
       throw badRequest(ErrorCodes.INSUFFICIENT_MEMORY,
         `Node ${node.name} has ${node.max_memory_mb - used.memory_mb} MB memory free for this CVM; ${next.memory_mb} MB were asked for.`);
+    }
+    if (node.max_disk_gb && used.disk_gb + next.disk_gb > node.max_disk_gb) {
+      throw badRequest(ErrorCodes.RESOURCE_NOT_AVAILABLE,
+        `Node ${node.name} has ${node.max_disk_gb - used.disk_gb} GB disk free for this CVM; ${next.disk_gb} GB were asked for.`);
     }
   }
   if (next.image !== current.image) {

@@ -32,6 +32,8 @@ export interface CvmRow {
   user_config: string | null;
   ports: VmConfiguration['ports'];
   gpus: VmConfiguration['gpus'] | null;
+  /** the host GPU slots the CVM holds (generated from `gpus`) */
+  gpu_slots: string[];
   hugepages: boolean;
   pin_numa: boolean;
   listed: boolean;
@@ -376,23 +378,28 @@ export async function insertCommittedCvm(q: Queryable, c: NewCvm, r: CommitRecor
   return row;
 }
 
+/** The GPU slots a CVM recorded in this transaction gets after all (dstack-vmm's `gpus`, what CreateVm is sent). */
+export async function setCommittedCvmGpus(q: Queryable, cvmId: number, gpus: CvmRow['gpus']): Promise<void> {
+  await q.query('UPDATE cvms SET gpus = $2::jsonb WHERE id = $1', [cvmId, gpus ? JSON.stringify(gpus) : null]);
+}
+
 /**
- * A new CVM copied from `source_cvm_id` (same app, configuration and workspace), `starting`, on `node_id`;
- * `encrypted_env` null keeps the source's sealed env.
+ * A new CVM copied from `source_cvm_id` (same app, configuration and workspace), `starting`, on `node_id`
+ * with the GPU slots `gpus` (its own: a GPU slot is never shared); `encrypted_env` null keeps the source's sealed env.
  */
 export async function insertReplica(
   q: Queryable,
-  r: Pick<CvmRow, 'vm_uuid' | 'creator_id' | 'name' | 'node_id' | 'encrypted_env'> & { source_cvm_id: number },
+  r: Pick<CvmRow, 'vm_uuid' | 'creator_id' | 'name' | 'node_id' | 'encrypted_env' | 'gpus'> & { source_cvm_id: number },
 ): Promise<number> {
   const [row] = await q.query<Pick<CvmRow, 'id'>>(
     `INSERT INTO cvms (vm_uuid, workspace_id, creator_id, app_id, name, status, node_id, kms_id, instance_type, vcpu,
                        memory_mb, disk_gb, image, compose_hash, app_compose, encrypted_env, env_keys, user_config,
                        ports, gpus, hugepages, pin_numa, listed, source_cvm_id)
      SELECT $1, workspace_id, $2, app_id, $3, 'starting', $4, kms_id, instance_type, vcpu, memory_mb, disk_gb, image,
-            compose_hash, app_compose, coalesce($5, encrypted_env), env_keys, user_config, ports, gpus, hugepages,
+            compose_hash, app_compose, coalesce($5, encrypted_env), env_keys, user_config, ports, $7::jsonb, hugepages,
             pin_numa, listed, id
        FROM cvms WHERE id = $6 RETURNING id`,
-    [r.vm_uuid, r.creator_id, r.name, r.node_id, r.encrypted_env, r.source_cvm_id],
+    [r.vm_uuid, r.creator_id, r.name, r.node_id, r.encrypted_env, r.source_cvm_id, r.gpus ? JSON.stringify(r.gpus) : null],
   );
   return row.id;
 }

@@ -64,6 +64,13 @@ export interface NodeOverrides {
   region?: string;
 }
 
+/** GPUs a CVM asks for: one entry per GPU (a slot, a product id, or neither: any free GPU), or all of a host's. */
+export interface GpuRequest {
+  want: { slot?: string | null; product_id?: string | null }[];
+  /** dstack-vmm's `attach_mode: "all"`: every GPU of the host, none of them taken */
+  all?: boolean;
+}
+
 /** A `node_images` row. */
 export interface NodeImageRow {
   node_id: number;
@@ -81,6 +88,11 @@ export interface NodeUsageRow {
   vcpu: number;
   memory_mb: number;
   disk_gb: number;
+  /** the GPU slots they hold (placement's reads only) */
+  gpu_slots?: string[];
+  /** the app placement asked about, and how many of the node's live CVMs are of it (placement's reads only) */
+  app_id?: string | null;
+  app_cvms?: number;
 }
 
 // ---------------------------------------------------------------- nodes
@@ -299,9 +311,9 @@ export async function nodeIdByKmsTokenHash(q: Queryable, hash: string): Promise<
  * Lock a node's row (NO KEY UPDATE) until the transaction ends, so that two changes that reserve its
  * capacity take turns; answers what the capacity checks need.
  */
-export async function lockNode(q: Queryable, id: number): Promise<Pick<NodeRow, 'id' | 'name' | 'max_vcpu' | 'max_memory_mb'> | null> {
-  const [n] = await q.query<Pick<NodeRow, 'id' | 'name' | 'max_vcpu' | 'max_memory_mb'>>(
-    'SELECT id, name, max_vcpu, max_memory_mb FROM nodes WHERE id = $1 FOR NO KEY UPDATE',
+export async function lockNode(q: Queryable, id: number): Promise<Pick<NodeRow, 'id' | 'name' | 'max_vcpu' | 'max_memory_mb' | 'max_disk_gb'> | null> {
+  const [n] = await q.query<Pick<NodeRow, 'id' | 'name' | 'max_vcpu' | 'max_memory_mb' | 'max_disk_gb'>>(
+    'SELECT id, name, max_vcpu, max_memory_mb, max_disk_gb FROM nodes WHERE id = $1 FOR NO KEY UPDATE',
     [id],
   );
   return n ?? null;
@@ -365,18 +377,24 @@ export interface PlacementSnapshot {
   usage: NodeUsageRow[];
 }
 
+/** One node's usage as placement reads it: totals, GPU slots held, and the CVMs of app `$<app>` among them. */
+const USAGE_COLUMNS = (app: string) =>
+  `count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb,
+   coalesce(sum(disk_gb), 0)::int AS disk_gb, jsonb_path_query_array(coalesce(jsonb_agg(gpu_slots) FILTER (WHERE gpu_slots <> '[]'), '[]'), '$[*][*]') AS gpu_slots,
+   ${app}::text AS app_id, (count(*) FILTER (WHERE app_id = ${app}))::int AS app_cvms`;
+
 /**
- * The select list of `placementSnapshot`, with `$<param>` the node whose usage is wanted (NULL: every node's):
+ * The select list of `placementSnapshot`: `$<p.usageOf>` the node whose usage is wanted (NULL: every node's),
+ * `$<p.except>` a CVM left out of it, `$<p.app>` the app whose CVMs are counted per node (spreading):
  * `nodes`, `images`, `usage` as JSON arrays. Shared with the statements that read more along with it.
  */
-export const placementColumns = (param: number, exceptParam?: number) =>
-  `(SELECT coalesce(json_agg(n ORDER BY n.id), '[]') FROM nodes n WHERE n.status = 'online') AS nodes,
+export const placementColumns = (p: { usageOf: number; except?: number; app?: number }) =>
+  `(SELECT coalesce(json_agg(n ORDER BY n.id), '[]') FROM nodes n WHERE n.status = 'online' AND n.removed_at IS NULL) AS nodes,
    (SELECT coalesce(json_agg(i ORDER BY i.name, i.node_id), '[]') FROM node_images i) AS images,
    (SELECT coalesce(json_agg(u), '[]') FROM (
-      SELECT node_id, count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb,
-             coalesce(sum(disk_gb), 0)::int AS disk_gb
-        FROM cvms WHERE deleted_at IS NULL AND ($${param}::bigint IS NULL OR node_id = $${param})
-                        ${exceptParam ? `AND ($${exceptParam}::bigint IS NULL OR id <> $${exceptParam})` : ''}
+      SELECT node_id, ${USAGE_COLUMNS(p.app ? `$${p.app}` : 'NULL')}
+        FROM cvms WHERE deleted_at IS NULL AND ($${p.usageOf}::bigint IS NULL OR node_id = $${p.usageOf})
+                        ${p.except ? `AND ($${p.except}::bigint IS NULL OR id <> $${p.except})` : ''}
        GROUP BY node_id) u) AS usage`;
 
 /** A row with `placementColumns`, as the statement answers it. */
@@ -389,18 +407,35 @@ export function placementOf(row: PlacementColumns): PlacementSnapshot {
 
 /**
  * `listNodes({ onlineOnly })`, `listNodeImages` and `nodeUsage` in one statement (one round trip instead of
- * three on a deploy's path). `usageOf` limits the usage to one node (a commit re-checks only its own);
- * `except` leaves one CVM out of it (a commit's own, written before its check).
+ * three on a deploy's path). `usageOf` limits the usage to one node; `except` leaves one CVM out of it (one
+ * written before its check); `appId` counts that app's CVMs per node (replicas spread).
  */
-export async function placementSnapshot(q: Queryable, usageOf?: number, except?: number): Promise<PlacementSnapshot> {
-  const [row] = await q.query<PlacementColumns>(`SELECT ${placementColumns(1, 2)}`, [usageOf ?? null, except ?? null]);
+export async function placementSnapshot(q: Queryable, o: { usageOf?: number; except?: number; appId?: string } = {}): Promise<PlacementSnapshot> {
+  const [row] = await q.query<PlacementColumns>(`SELECT ${placementColumns({ usageOf: 1, except: 2, app: 3 })}`, [o.usageOf ?? null, o.except ?? null, o.appId ?? null]);
   return placementOf(row);
 }
 
-/** The vCPUs and memory the live CVMs of a node reserve, but for one of them (the one that is resized). */
-export async function nodeUsageExcept(q: Queryable, nodeId: number, cvmId: number): Promise<Pick<NodeUsageRow, 'vcpu' | 'memory_mb'>> {
-  const [used] = await q.query<Pick<NodeUsageRow, 'vcpu' | 'memory_mb'>>(
-    `SELECT coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb
+/**
+ * What a commit checks its CVM against, after the statement that recorded it took the node's row lock: the
+ * node, the image the CVM boots there (null if the node no longer has it) and what the node's other live CVMs
+ * are allocated. One statement.
+ */
+export async function nodeForCommit(q: Queryable, nodeId: number, exceptCvm: number, image: string): Promise<{ node: NodeRow; image: NodeImageRow | null; usage: NodeUsageRow } | null> {
+  const [row] = await q.query<{ node: Omit<NodeRow, 'created_at'> & { created_at: string }; image: NodeImageRow | null; usage: NodeUsageRow }>(
+    `SELECT row_to_json(n) AS node,
+            (SELECT row_to_json(i) FROM node_images i WHERE i.node_id = n.id AND i.name = $3) AS image,
+            (SELECT row_to_json(u) FROM (SELECT n.id AS node_id, ${USAGE_COLUMNS('NULL')} FROM cvms
+                                          WHERE node_id = n.id AND deleted_at IS NULL AND id <> $2) u) AS usage
+       FROM nodes n WHERE n.id = $1`,
+    [nodeId, exceptCvm, image],
+  );
+  return row ? { node: { ...row.node, created_at: new Date(row.node.created_at) }, image: row.image, usage: row.usage } : null;
+}
+
+/** The vCPUs, memory and disk the live CVMs of a node reserve, but for one of them (the one that is resized). */
+export async function nodeUsageExcept(q: Queryable, nodeId: number, cvmId: number): Promise<Pick<NodeUsageRow, 'vcpu' | 'memory_mb' | 'disk_gb'>> {
+  const [used] = await q.query<Pick<NodeUsageRow, 'vcpu' | 'memory_mb' | 'disk_gb'>>(
+    `SELECT coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb, coalesce(sum(disk_gb), 0)::int AS disk_gb
        FROM cvms WHERE node_id = $1 AND deleted_at IS NULL AND id <> $2`,
     [nodeId, cvmId],
   );

@@ -7,7 +7,7 @@ import type { KmsRecord } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
 import type { CvmRow } from './cvms.ts';
 import type { KmsRow } from './kms.ts';
-import { placementColumns, placementOf, type PlacementColumns, type PlacementSnapshot } from './nodes.ts';
+import { placementColumns, placementOf, type GpuRequest, type PlacementColumns, type PlacementSnapshot } from './nodes.ts';
 
 /** What a provision carries to the CVM besides its sizes and compose (`provisions.settings`). */
 export interface ProvisionSettings {
@@ -18,6 +18,14 @@ export interface ProvisionSettings {
   pin_numa: boolean;
   env_keys: string[];
   encrypted_env: string | null;
+  /** what placement was asked at provision, for a commit that places the CVM again (absent in older rows) */
+  placement?: {
+    /** node_id/teepod_id was given: the CVM goes there or nowhere */
+    node_requested: boolean;
+    region: string | null;
+    labels: Record<string, string> | null;
+    gpus: GpuRequest | null;
+  };
 }
 
 /** A `provisions` row. */
@@ -68,7 +76,7 @@ export async function readProvisionContext(
     `SELECT (SELECT row_to_json(k) FROM kms_instances k
               WHERE CASE WHEN $2::text IS NULL THEN k.kms_type = $3 ELSE k.id = $2 OR k.slug = $2 END
               ORDER BY k.created_at LIMIT 1) AS kms,
-            ${placementColumns(1)},
+            ${placementColumns({ usageOf: 1 })},
             EXISTS (SELECT 1 FROM cvms WHERE workspace_id = $4 AND name = $5 AND deleted_at IS NULL) AS name_taken`,
     [null, c.kmsIdOrSlug, c.kmsType, c.workspaceId, c.name],
   );

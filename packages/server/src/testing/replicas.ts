@@ -27,7 +27,7 @@ export interface SimProcess {
 
 /** `npm run sim`'s program (`packages/vmm-sim/src/main.ts`) on a free port, in a process of its own. */
 export async function startSimProcess(
-  opts: { name?: string; bootMs?: number; shutdownMs?: number; region?: string; vcpu?: number; memoryMb?: number } = {},
+  opts: { name?: string; bootMs?: number; shutdownMs?: number; region?: string; vcpu?: number; memoryMb?: number; env?: Record<string, string> } = {},
 ): Promise<SimProcess> {
   const name = opts.name ?? 'sim-1';
   const kmsToken = randomBytes(24).toString('base64url');
@@ -45,6 +45,8 @@ export async function startSimProcess(
       ...(opts.region ? { VMM_SIM_REGION: opts.region } : {}),
       ...(opts.vcpu ? { VMM_SIM_VCPU: String(opts.vcpu) } : {}),
       ...(opts.memoryMb ? { VMM_SIM_MEMORY: String(opts.memoryMb) } : {}),
+      // more of the program's settings (`opencvm-vmm-sim --help`: size, region, GPUs, KMS URL)
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
