@@ -7,13 +7,16 @@
  * host takes the same when a `CreateVm` request arrives (`GET /sim/calls?method=CreateVm`, each call with the
  * VM name, which carries the CVM's vm_uuid). The difference is the control plane's time for that CVM: the
  * commit's HTTP request and transaction, waking the worker, its claim, the step recorded before the call, and
- * the call. `DEPLOYS` CVMs are provisioned first (not timed), then committed by `CONCURRENCY` clients (a
- * worker thread, as the rest of the bench's load), after `WARMUP` deploys that are not counted.
+ * the call. `DEPLOYS` CVMs are provisioned first (not timed), then committed from a worker thread (as the rest
+ * of the bench's load), after `WARMUP` deploys that are not counted: `RATE` commits per second sent on
+ * schedule (an open loop, the CVMs committed before booting meanwhile, as on a server many users deploy to),
+ * or, with `BENCH_CREATE_RATE=0`, `CONCURRENCY` clients in a closed loop (as fast as the machine allows: then
+ * the figure is mostly the wait behind the boots in progress, the throughput part a measures).
  *
  * Baseline ("floor"), in the same run, on the same PostgreSQL and the same simulated host: a bare loop that
  * does the least such a path must — one INSERT (its own transaction) into a table, then `POST
  * /prpc/CreateVm?json` with the same VM configuration the server sent — timed the same way, at the same
- * concurrency. Target: the server's p99 ≤ 25 ms; the ratio to the floor is reported beside it.
+ * rate (or concurrency). Target: the server's p99 ≤ 25 ms; the ratio to the floor is reported beside it.
  *
  * Alone: `BENCH_ONLY=create npm run bench` (on the embedded PostgreSQL unless BENCH_DB=postgres).
  */
@@ -31,6 +34,13 @@ import { launchSim } from './sim-launch.ts';
 export const DEPLOYS = Number(process.env.BENCH_CREATE_DEPLOYS ?? 200);
 export const WARMUP = 20;
 export const CONCURRENCY = Number(process.env.BENCH_CREATE_CONCURRENCY ?? 4);
+/**
+ * commits per second, sent open-loop (on schedule, whatever the answers), each CVM then booting while the next
+ * commits arrive; 0: closed loop, `CONCURRENCY` clients each sending its next commit when its last is
+ * answered (as fast as the machine allows, so the figure is mostly queueing behind the boots: part a's
+ * throughput, not the path's time)
+ */
+export const RATE = Number(process.env.BENCH_CREATE_RATE ?? 20);
 /** p99 of commit → CreateVm, ms */
 export const CREATE_P99_TARGET_MS = 25;
 
@@ -94,11 +104,20 @@ async function pool(items, fn) {
     provisions[i] = await post('/cvms/provision', { name, instance_type: 'tdx.small', compose_file: { docker_compose_file: t.compose } });
   });
   const sent = [];
-  await pool(provisions, async (p) => {
+  const commit = async (p) => {
     const at = performance.timeOrigin + performance.now();
     const vm = await post('/cvms', { app_id: p.app_id, compose_hash: p.compose_hash });
     sent.push({ vm_uuid: vm.vm_uuid, at, answered: performance.timeOrigin + performance.now() });
-  });
+  };
+  if (t.rate > 0) {
+    // open loop: one commit every 1/rate s whatever the answers, as deploys arrive from many users
+    const t0 = performance.now() + 20;
+    await Promise.all(provisions.map(async (p, i) => {
+      const wait = t0 + (i * 1000) / t.rate - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await commit(p);
+    }));
+  } else await pool(provisions, commit);
   agent.destroy();
   return sent;
 })().then((r) => parentPort.postMessage({ ok: true, r }), (e) => parentPort.postMessage({ ok: false, error: String((e && e.stack) || e) }));
@@ -107,7 +126,7 @@ async function pool(items, fn) {
 /** A commit the client sent: when, and when its answer came. */
 interface Sent { vm_uuid: string; at: number; answered: number }
 
-function commitFromThread(task: { base: string; headers: Record<string, string>; names: string[]; concurrency: number; compose: string }): Promise<Sent[]> {
+function commitFromThread(task: { base: string; headers: Record<string, string>; names: string[]; concurrency: number; rate: number; compose: string }): Promise<Sent[]> {
   return new Promise((resolve, reject) => {
     const t = new Thread(CLIENT, { eval: true, workerData: task });
     t.once('message', (m: { ok: boolean; r?: Sent[]; error?: string }) => {
@@ -170,9 +189,9 @@ export async function benchCreateLatency(databaseUrl: string | undefined, opts: 
     const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
 
     // the server: warm-up, then the measured commits; the boots they start finish before the floor runs
-    await commitFromThread({ base, headers, names: names('lat-warm', WARMUP), concurrency: CONCURRENCY, compose: composeYaml });
+    await commitFromThread({ base, headers, names: names('lat-warm', WARMUP), concurrency: CONCURRENCY, rate: RATE, compose: composeYaml });
     await server.worker.idle(120_000);
-    const sent = await commitFromThread({ base, headers, names: names('lat', DEPLOYS), concurrency: CONCURRENCY, compose: composeYaml });
+    const sent = await commitFromThread({ base, headers, names: names('lat', DEPLOYS), concurrency: CONCURRENCY, rate: RATE, compose: composeYaml });
     await server.worker.idle(120_000);
     const arrivals = new Map<string, number>();
     for (const c of await createVmCalls(sim.url)) {
@@ -200,6 +219,15 @@ export async function benchCreateLatency(databaseUrl: string | undefined, opts: 
     };
     const floorRun = async (list: string[]) => {
       const started = new Map<string, number>();
+      if (RATE > 0) {
+        const t0 = performance.now() + 20;
+        await Promise.all(list.map(async (name, i) => {
+          const wait = t0 + (i * 1000) / RATE - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          started.set(name, await floorOnce(name));
+        }));
+        return started;
+      }
       let next = 0;
       await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
         while (next < list.length) {
@@ -230,7 +258,8 @@ export async function benchCreateLatency(databaseUrl: string | undefined, opts: 
 
 export function reportCreateLatency(r: CreateLatencyResult): void {
   const f1 = (n: number) => n.toFixed(1);
-  console.log(`  e. commit → CreateVm reaching the host (control-plane time), ${DEPLOYS} deploys, ${CONCURRENCY} clients (after ${WARMUP} warm-up), host in its own process`);
+  const load = RATE > 0 ? `${RATE} commits/s sent on schedule (each CVM booting meanwhile)` : `${CONCURRENCY} clients in a closed loop`;
+  console.log(`  e. commit → CreateVm reaching the host (control-plane time), ${DEPLOYS} deploys, ${load} (after ${WARMUP} warm-up), host in its own process`);
   console.log(`     server (POST /cvms → worker → CreateVm)            p50 ${f1(r.server.p50).padStart(6)} ms, p99 ${f1(r.server.p99).padStart(6)} ms, max ${f1(r.server.max)} ms`);
   console.log(`       of which the commit's answer (POST /cvms → 200)    p50 ${f1(r.answer.p50).padStart(6)} ms, p99 ${f1(r.answer.p99).padStart(6)} ms`);
   console.log(`     floor (INSERT, then CreateVm, same db and host)    p50 ${f1(r.floor.p50).padStart(6)} ms, p99 ${f1(r.floor.p99).padStart(6)} ms, max ${f1(r.floor.max)} ms`);
