@@ -26,11 +26,14 @@ CREATE FUNCTION cvm_desired_state() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.kind IN ('create', 'start', 'restart') THEN
     -- a boot its owner asked for starts the recovery count afresh; one the reconciler queued does not
+    -- (only a row that changes is written: a deploy's CVM, inserted in the same statement, already reads so)
     UPDATE cvms SET desired_state = 'running', recover_after = NULL,
            recovery_attempts = CASE WHEN NEW.params ? 'recovery' THEN recovery_attempts ELSE 0 END
-     WHERE id = NEW.cvm_id;
+     WHERE id = NEW.cvm_id
+       AND (desired_state <> 'running' OR recover_after IS NOT NULL OR (recovery_attempts <> 0 AND NOT NEW.params ? 'recovery'));
   ELSIF NEW.kind IN ('stop', 'shutdown') THEN
-    UPDATE cvms SET desired_state = 'stopped', recover_after = NULL, recovery_attempts = 0 WHERE id = NEW.cvm_id;
+    UPDATE cvms SET desired_state = 'stopped', recover_after = NULL, recovery_attempts = 0
+     WHERE id = NEW.cvm_id AND (desired_state <> 'stopped' OR recover_after IS NOT NULL OR recovery_attempts <> 0);
   END IF;
   RETURN NULL;
 END
