@@ -27,9 +27,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
 import { startServer } from '../packages/server/src/app.ts';
-import { loadConfig, type Config } from '../packages/server/src/config.ts';
 import { simulatedDeviceId } from '../packages/server/src/services/nodes.ts';
-import { launchSim } from './sim-launch.ts';
+import { benchServerConfig, launchSim } from './sim-launch.ts';
 
 export const DEPLOYS = Number(process.env.BENCH_CREATE_DEPLOYS ?? 200);
 export const WARMUP = 20;
@@ -170,18 +169,7 @@ export async function benchCreateLatency(databaseUrl: string | undefined, opts: 
     { name: 'latency-sim', bootMs: 100, shutdownMs: 50, kmsToken, deviceId: simulatedDeviceId('latency-sim'), resources: { maxCvms: 100_000, maxVcpu: 1e6, maxMemoryMb: 1e9, maxDiskGb: 1e9 } },
     opts.inProcessSim,
   );
-  const config: Config = {
-    ...loadConfig({}),
-    ...(opts.dbPool ? { dbPool: opts.dbPool } : {}),
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    databaseUrl,
-    apiKey,
-    simulatedHost: false,
-    hosts: [{ name: 'latency-sim', url: sim.url, kmsToken }],
-    logLevel: 'error',
-  };
+  const config = benchServerConfig({ dataDir, databaseUrl, apiKey, host: { name: 'latency-sim', url: sim.url, kmsToken }, dbPool: opts.dbPool });
   const server = await startServer({ config, logger: process.env.BENCH_LOG === '1' });
   try {
     const base = server.apiUrl;

@@ -58,7 +58,7 @@ import pg from 'pg';
 import { createAddress } from '@opencvm/core';
 import type { VmmSimOptions } from '@opencvm/vmm-sim';
 import { startServer, type RunningServer } from '../packages/server/src/app.ts';
-import { loadConfig, type Config } from '../packages/server/src/config.ts';
+import { loadConfig } from '../packages/server/src/config.ts';
 import type { Db } from '../packages/server/src/db/index.ts';
 import { simulatedDeviceId } from '../packages/server/src/services/nodes.ts';
 import { findCvm } from '../packages/server/src/store/cvms.ts';
@@ -66,7 +66,7 @@ import { startThrowawayPostgres } from '../scripts/pg-throwaway.ts';
 import { PAGINATED_CVMS, benchPaginated, type PaginatedResult } from './paginated.ts';
 import { benchStreams, reportStreams, type StreamsResult } from './streams.ts';
 import { cpuMeter, parentOf, type CpuSpent } from './cpu.ts';
-import { launchSim } from './sim-launch.ts';
+import { benchServerConfig, launchSim } from './sim-launch.ts';
 import { CREATE_P99_TARGET_MS, benchCreateLatency, reportCreateLatency, type CreateLatencyResult } from './create-latency.ts';
 import { benchPlacement, reportPlacement, summaryPlacement } from './placement.ts';
 
@@ -396,18 +396,7 @@ async function benchOne(label: string, databaseUrl: string | undefined): Promise
     resources: { maxCvms: 100_000, maxVcpu: 1e6, maxMemoryMb: 1e9, maxDiskGb: 1e9 },
   });
   const closeSim = onCleanup(() => sim.close());
-  const config: Config = {
-    ...loadConfig({}),
-    dbPool: DB_POOL,
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    databaseUrl,
-    apiKey,
-    simulatedHost: false,
-    hosts: [{ name: 'bench-sim', url: sim.url, kmsToken }],
-    logLevel: 'error',
-  };
+  const config = benchServerConfig({ dataDir, databaseUrl, apiKey, host: { name: 'bench-sim', url: sim.url, kmsToken }, dbPool: DB_POOL });
   // BENCH_LOG=1 shows the server's error log (off by default: the bench measures without request logging)
   const server: RunningServer = await startServer({ config, logger: process.env.BENCH_LOG === '1' });
   const closeServer = onCleanup(() => server.close());

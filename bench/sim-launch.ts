@@ -2,11 +2,12 @@
  * Starting the bench's simulated dstack host: its own process (bench/sim-process.ts) by default, as a host is
  * another machine in production, so that its work (booting the simulated guests, their calls to the KMS) is
  * not counted as the control plane's on the server's event loop; or in the bench's process (`inProcess`,
- * BENCH_SIM=inprocess), on the server's event loop.
+ * BENCH_SIM=inprocess), on the server's event loop. Also the bench servers' configuration.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startVmmSim, type VmmSimOptions } from '@opencvm/vmm-sim';
+import { loadConfig, type Config } from '../packages/server/src/config.ts';
 
 export interface LaunchedSim {
   url: string;
@@ -39,5 +40,31 @@ export async function launchSim(opts: VmmSimOptions, inProcess = false): Promise
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
+  };
+}
+
+/**
+ * The configuration of a bench server: on 127.0.0.1 (a free port), the database `databaseUrl` names (the
+ * embedded one when undefined), one host (the simulated one just launched), no simulated host of its own,
+ * error-level logs.
+ */
+export function benchServerConfig(o: {
+  dataDir: string;
+  databaseUrl: string | undefined;
+  apiKey: string;
+  host: { name: string; url: string; kmsToken: string };
+  dbPool?: number;
+}): Config {
+  return {
+    ...loadConfig({}),
+    ...(o.dbPool ? { dbPool: o.dbPool } : {}),
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: o.dataDir,
+    databaseUrl: o.databaseUrl,
+    apiKey: o.apiKey,
+    simulatedHost: false,
+    hosts: [o.host],
+    logLevel: 'error',
   };
 }

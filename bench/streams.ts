@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startVmmSim } from '@opencvm/vmm-sim';
 import { startServer } from '../packages/server/src/app.ts';
-import { loadConfig, type Config } from '../packages/server/src/config.ts';
+import { benchServerConfig } from './sim-launch.ts';
 import { simulatedDeviceId } from '../packages/server/src/services/nodes.ts';
 
 export const STREAM_COUNTS = [10, 100, 1000];
@@ -66,17 +66,7 @@ export async function benchStreams(databaseUrl: string): Promise<StreamsResult> 
   const kmsToken = randomBytes(24).toString('base64url');
   const apiKey = `phak_bench_${randomBytes(24).toString('base64url')}`;
   const sim = await startVmmSim({ name: 'bench-sim', bootMs: 100, shutdownMs: 50, kmsToken, deviceId: simulatedDeviceId('bench-sim') });
-  const config: Config = {
-    ...loadConfig({}),
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    databaseUrl,
-    apiKey,
-    simulatedHost: false,
-    hosts: [{ name: 'bench-sim', url: sim.url, kmsToken }],
-    logLevel: 'error',
-  };
+  const config = benchServerConfig({ dataDir, databaseUrl, apiKey, host: { name: 'bench-sim', url: sim.url, kmsToken } });
   const server = await startServer({ config, logger: process.env.BENCH_LOG === '1' });
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
