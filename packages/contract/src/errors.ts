@@ -51,6 +51,8 @@ export const ErrorCodes = {
   API_KEY_REQUIRED: 'ERR-06-101',
   /** opencvm: the API key is unknown or revoked. */
   API_KEY_INVALID: 'ERR-06-102',
+  /** opencvm: no API token with that id in the caller's workspace. */
+  TOKEN_NOT_FOUND: 'ERR-06-301',
   /** opencvm: no workspace with that slug among the caller's (unknown, or the caller is not a member). */
   WORKSPACE_NOT_FOUND: 'ERR-06-201',
   /** opencvm: no such route. */

@@ -30,6 +30,7 @@ import { installationId } from './services/host-vm-names.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
 import { StateHub } from './services/state-hub.ts';
+import { TokenService } from './services/tokens.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
 import { HealthService } from './services/health.ts';
 import { MetricsService } from './services/metrics.ts';
@@ -121,6 +122,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     const services: Services = {
       db,
       auth: new AuthService(db),
+      tokens: new TokenService(db),
       kms,
       chain,
       kmsAuth: new KmsAuthService(chain),

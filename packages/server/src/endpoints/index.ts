@@ -80,6 +80,10 @@ import getAvailableOsImages from './updates/get-available-os-images.ts';
 import patchCvm from './updates/patch-cvm.ts';
 import provisionCvmComposeFileUpdate from './updates/provision-cvm-compose-file-update.ts';
 import rollbackAppRevision from './updates/rollback-app-revision.ts';
+import createApiToken from './tokens/create-api-token.ts';
+import listApiTokens from './tokens/list-api-tokens.ts';
+import refreshApiToken from './tokens/refresh-api-token.ts';
+import revokeApiToken from './tokens/revoke-api-token.ts';
 import updateCvmEnvs from './updates/update-cvm-envs.ts';
 import updateCvmResources from './updates/update-cvm-resources.ts';
 import updateCvmVisibility from './updates/update-cvm-visibility.ts';
@@ -157,6 +161,10 @@ export const routes = [
   getCvmContainersStats,
   getCvmNetwork,
   getCvmStats,
+  createApiToken,
+  listApiTokens,
+  refreshApiToken,
+  revokeApiToken,
   commitCvmComposeFileUpdate,
   commitCvmComposeFile,
   commitCvmUpdate,

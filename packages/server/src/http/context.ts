@@ -20,10 +20,13 @@ import type { InstanceIdService } from '../services/instance-ids.ts';
 import type { HealthService } from '../services/health.ts';
 import type { MetricsService } from '../services/metrics.ts';
 import type { StateHub } from '../services/state-hub.ts';
+import type { TokenService } from '../services/tokens.ts';
 
 export interface Services {
   db: Db;
   auth: AuthService;
+  /** the workspace's API tokens (`/tokens`) */
+  tokens: TokenService;
   kms: KmsService;
   /** reads of the ETHEREUM / BASE chains' KMS and app contracts */
   chain: ChainService;

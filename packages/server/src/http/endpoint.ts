@@ -43,6 +43,8 @@ export const STREAMED: unique symbol = Symbol('streamed');
 export type AnswerOf<E extends Endpoint> =
   | (E['success']['json'] extends object ? JsonAnswer<E['success']['json']> : never)
   | (E['success']['media'] extends readonly unknown[] ? string | Buffer : never)
+  // 204: no body
+  | (E['success']['status'] extends 204 ? void : never)
   | typeof STREAMED;
 
 type BodyOf<E extends Endpoint> = E['body'] extends { json: infer J }

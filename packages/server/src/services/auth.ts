@@ -1,5 +1,12 @@
 /**
  * Workspaces and API keys. Keys are 256-bit random strings shown once; only their SHA-256 is stored.
+ *
+ * A key is checked at every request, by one read of the unique index on its hash: no server keeps a key it
+ * checked earlier, so a key revoked or expired (by any server) is refused from its very next request, on every
+ * server of the database. (A cache kept in step by LISTEN/NOTIFY would still let a request through on a server
+ * the notification had not reached yet; the read costs one indexed SELECT.) The key's `last_used_at` is written
+ * at most once a minute: the read says whether the recorded use is older than that, and the write itself only
+ * changes a row whose use is older, so concurrent requests and servers write it once.
  */
 import { randomBytes } from 'node:crypto';
 import { ApiError, ErrorCodes, sha256Hex, toHex } from '@opencvm/core';
@@ -11,8 +18,9 @@ import {
   hasLiveApiKey,
   insertApiKey,
   insertApiKeyIfAbsent,
+  keyByHash,
   lockWorkspace,
-  principalByKeyHash,
+  touchApiKey,
   type Principal,
 } from '../store/workspaces.ts';
 
@@ -24,36 +32,38 @@ export function generateApiKey(): string {
   return KEY_PREFIX + randomBytes(32).toString('base64url');
 }
 
-/** How long a verified key is trusted without asking the store again. Revocation takes at most this long. */
-const CACHE_MS = 5_000;
+/** The characters of a key kept in clear (`phak_` and four more), so a user can tell keys apart. */
+export const keyPrefixOf = (key: string) => key.slice(0, 9);
+
+/** The principal of a request, and the API key it was made with. */
+export type Caller = Principal & { apiKeyId: number };
 
 export class AuthService {
-  private cache = new Map<string, { principal: Principal; until: number }>();
-
   constructor(private readonly db: Db) {}
 
   /**
    * The principal for an `X-API-Key`, or a 401 that says what is wrong. Keys are looked up by hash,
    * so the comparison never touches the plaintext.
    */
-  async authenticate(key: string | undefined): Promise<Principal> {
+  async authenticate(key: string | undefined): Promise<Caller> {
     if (!key) {
       throw new ApiError(401, ErrorCodes.API_KEY_REQUIRED, 'This request needs an API key: send it in the X-API-Key header.', {
         suggestions: ['Set PHALA_CLOUD_API_KEY, or pass apiKey to createClient().'],
       });
     }
-    const hash = sha256Hex(key);
-    const hit = this.cache.get(hash);
-    const now = Date.now();
-    if (hit && hit.until > now) return hit.principal;
-    const principal = await principalByKeyHash(this.db, hash);
-    if (!principal) {
-      this.cache.delete(hash);
-      throw new ApiError(401, ErrorCodes.API_KEY_INVALID, 'The API key is not valid: check X-API-Key, or create a new key.');
+    const found = await keyByHash(this.db, sha256Hex(key));
+    if (!found) {
+      throw new ApiError(401, ErrorCodes.API_KEY_INVALID, 'The API key is not valid (unknown or revoked): check X-API-Key, or create a new key.');
     }
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { principal, until: now + CACHE_MS });
-    return principal;
+    if (found.expired) {
+      throw new ApiError(
+        401,
+        ErrorCodes.API_KEY_INVALID,
+        `The API key expired at ${found.expiresAt!.toISOString()}: refresh it (POST /api/v1/tokens/{token_id}/refresh) with another key of the workspace, or create a new one.`,
+      );
+    }
+    if (found.useStale) await touchApiKey(this.db, found.keyId);
+    return { ...found.principal, apiKeyId: found.keyId };
   }
 
   /**
@@ -68,7 +78,7 @@ export class AuthService {
       const ws = await ensureWorkspace(q, 'default', 'Default workspace');
       const user = await ensureUser(q, 'admin', 'admin@localhost', ws);
       if (wantedKey) {
-        await insertApiKeyIfAbsent(q, { workspace_id: ws, user_id: user, key_hash: sha256Hex(wantedKey), prefix: wantedKey.slice(0, 9), name: 'OPENCVM_API_KEY' });
+        await insertApiKeyIfAbsent(q, { workspace_id: ws, user_id: user, key_hash: sha256Hex(wantedKey), prefix: keyPrefixOf(wantedKey), name: 'OPENCVM_API_KEY' });
         return { workspaceId: ws };
       }
       await lockWorkspace(q, ws);
@@ -102,5 +112,5 @@ async function ensureUser(q: Queryable, username: string, email: string, workspa
 }
 
 async function createKey(q: Queryable, workspaceId: number, userId: number, key: string, name: string) {
-  await insertApiKey(q, { workspace_id: workspaceId, user_id: userId, key_hash: sha256Hex(key), prefix: key.slice(0, 9), name });
+  await insertApiKey(q, { workspace_id: workspaceId, user_id: userId, key_hash: sha256Hex(key), prefix: keyPrefixOf(key), name });
 }

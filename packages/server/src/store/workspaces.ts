@@ -45,6 +45,10 @@ export interface ApiKeyRow {
   name: string;
   created_at: Date;
   revoked_at: Date | null;
+  /** when the key stops working (null: never) */
+  expires_at: Date | null;
+  /** the last request made with it, to the minute (written at most once a minute) */
+  last_used_at: Date | null;
 }
 
 /** Who a request acts as: the workspace and user of its API key. */
@@ -61,19 +65,88 @@ export interface Principal {
 
 // ---------------------------------------------------------------- API keys
 
-/** The principal of an unrevoked key, by the key's hash. */
-export async function principalByKeyHash(q: Queryable, keyHash: string): Promise<Principal | null> {
-  const [row] = await q.query<Principal>(
+/** An unrevoked key found by its hash: whose it is, and whether it has expired or should record its use. */
+export interface KeyLookup {
+  principal: Principal;
+  keyId: number;
+  expiresAt: Date | null;
+  /** by the database's clock: `expires_at` has passed */
+  expired: boolean;
+  /** by the database's clock: `last_used_at` is unset or more than a minute old */
+  useStale: boolean;
+}
+
+/**
+ * The unrevoked key with this hash and its principal: one read by the unique index on `key_hash`, made at
+ * every request (a revoked or expired key is refused at once on every server). Expiry and staleness are
+ * judged by the database's clock, the same for every server.
+ */
+export async function keyByHash(q: Queryable, keyHash: string): Promise<KeyLookup | null> {
+  const [row] = await q.query<Principal & { keyId: string; expiresAt: Date | null; expired: boolean; useStale: boolean }>(
     `SELECT w.id AS "workspaceId", w.name AS "workspaceName", w.slug AS "workspaceSlug", w.tier AS "workspaceTier",
-            u.id AS "userId", u.username, u.email, u.role
+            u.id AS "userId", u.username, u.email, u.role,
+            k.id AS "keyId", k.expires_at AS "expiresAt",
+            coalesce(k.expires_at <= now(), false) AS expired,
+            coalesce(k.last_used_at < now() - interval '1 minute', true) AS "useStale"
        FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id JOIN users u ON u.id = k.user_id
       WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
     [keyHash],
+  );
+  if (!row) return null;
+  const { keyId, expiresAt, expired, useStale, ...principal } = row;
+  return { principal: { ...principal, workspaceId: Number(principal.workspaceId), userId: Number(principal.userId) }, keyId: Number(keyId), expiresAt, expired, useStale };
+}
+
+/**
+ * Record that the key was used now, unless that was recorded less than a minute ago (by whichever server):
+ * at most one write of the row a minute, however many requests and servers.
+ */
+export async function touchApiKey(q: Queryable, keyId: number): Promise<void> {
+  await q.query(
+    `UPDATE api_keys SET last_used_at = now()
+      WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
+    [keyId],
+  );
+}
+
+/** The workspace's unrevoked keys (expired ones included), newest first. */
+export function liveApiKeys(q: Queryable, workspaceId: number): Promise<ApiKeyRow[]> {
+  return q.query<ApiKeyRow>(
+    `SELECT id::int AS id, workspace_id::int AS workspace_id, user_id::int AS user_id, key_hash, prefix, name, created_at, revoked_at, expires_at, last_used_at
+       FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL ORDER BY id DESC`,
+    [workspaceId],
+  );
+}
+
+/** Revoke the workspace's unrevoked key with this id; false if it has none (another workspace's, revoked, unknown). */
+export async function revokeApiKey(q: Queryable, workspaceId: number, keyId: number): Promise<boolean> {
+  const rows = await q.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL RETURNING id', [keyId, workspaceId]);
+  return rows.length > 0;
+}
+
+/** Give the workspace's unrevoked key with this id a new expiry, `days` from now; null if it has no such key. */
+export async function extendApiKey(q: Queryable, workspaceId: number, keyId: number, days: number): Promise<ApiKeyRow | null> {
+  const [row] = await q.query<ApiKeyRow>(
+    `UPDATE api_keys SET expires_at = now() + make_interval(days => $3)
+      WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL
+      RETURNING id::int AS id, workspace_id::int AS workspace_id, user_id::int AS user_id, key_hash, prefix, name, created_at, revoked_at, expires_at, last_used_at`,
+    [keyId, workspaceId, days],
   );
   return row ?? null;
 }
 
 export type NewApiKey = Pick<ApiKeyRow, 'workspace_id' | 'user_id' | 'key_hash' | 'prefix' | 'name'>;
+
+/** A new key that expires `expiresInDays` from now (null: never); the row as stored. */
+export async function insertApiKeyReturning(q: Queryable, k: NewApiKey, expiresInDays: number | null): Promise<ApiKeyRow> {
+  const [row] = await q.query<ApiKeyRow>(
+    `INSERT INTO api_keys (workspace_id, user_id, key_hash, prefix, name, expires_at)
+     VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::int IS NULL THEN NULL ELSE now() + make_interval(days => $6::int) END)
+     RETURNING id::int AS id, workspace_id::int AS workspace_id, user_id::int AS user_id, key_hash, prefix, name, created_at, revoked_at, expires_at, last_used_at`,
+    [k.workspace_id, k.user_id, k.key_hash, k.prefix, k.name, expiresInDays],
+  );
+  return row;
+}
 
 export async function insertApiKey(q: Queryable, k: NewApiKey): Promise<void> {
   await q.query('INSERT INTO api_keys (workspace_id, user_id, key_hash, prefix, name) VALUES ($1, $2, $3, $4, $5)', [

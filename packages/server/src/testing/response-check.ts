@@ -99,6 +99,7 @@ export function checkAnswer(
     }
     return null;
   }
+  if (a.status === 204 && !e.success.json && !e.success.media) return a.payload === '' ? null : 'a 204 answer with a body';
   const media = (e.success.media ?? []).map((m) => m.type);
   if (!media.some((t) => a.contentType.toLowerCase().startsWith(t))) {
     return `answered ${a.contentType || 'no Content-Type'}; the contract says ${media.join(' or ') || 'JSON'}`;

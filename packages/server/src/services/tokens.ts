@@ -1,0 +1,60 @@
+/**
+ * API tokens (Phala Cloud's `/tokens`): a workspace's API keys, listed, created, revoked and given a new
+ * expiry. A token's secret is returned by its creation only and stored as its SHA-256. Every read and change
+ * is of the caller's workspace: another workspace's token id answers 404 and changes nothing. Refusing a
+ * revoked or expired token is `AuthService.authenticate`'s, at every request.
+ */
+import { DEFAULT_REFRESH_DAYS, type ApiToken, type CreatedApiToken, type CreateApiTokenRequest, type RefreshApiTokenRequest } from '@opencvm/contract';
+import { ApiError, ErrorCodes, sha256Hex } from '@opencvm/core';
+import type { Db } from '../db/index.ts';
+import { extendApiKey, insertApiKeyReturning, liveApiKeys, revokeApiKey, type ApiKeyRow } from '../store/workspaces.ts';
+import { generateApiKey, keyPrefixOf, type Principal } from './auth.ts';
+
+const tokenOf = (k: ApiKeyRow): ApiToken => ({
+  id: String(k.id),
+  name: k.name,
+  token_prefix: k.prefix,
+  created_at: k.created_at.toISOString(),
+  expires_at: k.expires_at?.toISOString() ?? null,
+  last_used_at: k.last_used_at?.toISOString() ?? null,
+});
+
+/** The id a token id names (its decimal id), or null when it names none. */
+function keyIdOf(tokenId: string): number | null {
+  if (!/^[1-9][0-9]{0,15}$/.test(tokenId)) return null;
+  const id = Number(tokenId);
+  return Number.isSafeInteger(id) ? id : null;
+}
+
+const notFound = (tokenId: string) =>
+  new ApiError(404, ErrorCodes.TOKEN_NOT_FOUND, `No API token "${tokenId}" in this workspace (or it is revoked): list the workspace's tokens with GET /api/v1/tokens.`);
+
+export class TokenService {
+  constructor(private readonly db: Db) {}
+
+  async list(p: Principal): Promise<ApiToken[]> {
+    return (await liveApiKeys(this.db, p.workspaceId)).map(tokenOf);
+  }
+
+  async create(p: Principal, req: CreateApiTokenRequest): Promise<CreatedApiToken> {
+    const secret = generateApiKey();
+    const row = await insertApiKeyReturning(
+      this.db,
+      { workspace_id: p.workspaceId, user_id: p.userId, key_hash: sha256Hex(secret), prefix: keyPrefixOf(secret), name: req.name.trim() },
+      req.expires_in_days ?? null,
+    );
+    return { ...tokenOf(row), token: secret };
+  }
+
+  async revoke(p: Principal, tokenId: string): Promise<void> {
+    const id = keyIdOf(tokenId);
+    if (id === null || !(await revokeApiKey(this.db, p.workspaceId, id))) throw notFound(tokenId);
+  }
+
+  async refresh(p: Principal, tokenId: string, req: RefreshApiTokenRequest | undefined): Promise<ApiToken> {
+    const id = keyIdOf(tokenId);
+    const row = id === null ? null : await extendApiKey(this.db, p.workspaceId, id, req?.expires_in_days ?? DEFAULT_REFRESH_DAYS);
+    if (!row) throw notFound(tokenId);
+    return tokenOf(row);
+  }
+}
