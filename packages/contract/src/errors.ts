@@ -53,6 +53,7 @@ export const ErrorCodes = {
   API_KEY_INVALID: 'ERR-06-102',
   /** opencvm: no API token with that id in the caller's workspace. */
   TOKEN_NOT_FOUND: 'ERR-06-301',
+  TOKEN_ALREADY_REVOKED: 'ERR-06-302',
   /** opencvm: no workspace with that slug among the caller's (unknown, or the caller is not a member). */
   WORKSPACE_NOT_FOUND: 'ERR-06-201',
   /** opencvm: no such route. */

@@ -11,13 +11,20 @@ import { sha256Hex } from '@opencvm/core';
 import { startServer, type RunningServer } from './app.ts';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 
+/** Phala's `ApiToken`. */
 interface Token {
-  id: string;
+  id: number;
   name: string;
-  token_prefix: string;
+  token: string | null;
+  token_prefix: string | null;
+  is_active: boolean;
   created_at: string;
   expires_at: string | null;
   last_used_at: string | null;
+  default_version: string | null;
+  team_id: number | null;
+  team_name: string | null;
+  team_slug: string | null;
 }
 type Created = Token & { token: string };
 
@@ -56,6 +63,8 @@ test('create: the secret once (phak_…, stored as its SHA-256 only); the listin
   assert.equal(made.token_prefix, made.token.slice(0, 9));
   assert.equal(made.name, 'ci deploys');
   assert.equal(made.last_used_at, null);
+  assert.equal(made.is_active, true);
+  assert.equal(made.team_slug, 'default', 'the workspace it belongs to');
   const days = (Date.parse(made.expires_at!) - Date.parse(made.created_at)) / 86_400_000;
   assert.ok(Math.abs(days - 30) < 0.01, `expires 30 days after creation (${days})`);
 
@@ -67,10 +76,9 @@ test('create: the secret once (phak_…, stored as its SHA-256 only); the listin
   const listed = await list();
   const mine = listed.find((t) => t.id === made.id);
   assert.ok(mine, 'the new token is listed');
-  const { token: _secret, ...withoutSecret } = made;
-  assert.deepEqual(mine, withoutSecret);
+  assert.deepEqual(mine, { ...made, token: null });
   assert.ok(!JSON.stringify(listed).includes(made.token), 'no secret in the listing');
-  assert.ok(listed.every((t) => !('token' in t)));
+  assert.ok(listed.every((t) => t.token === null));
   // newest first
   assert.equal(listed[0].id, made.id);
 
@@ -114,10 +122,11 @@ test('revoke: the token is refused at its very next request, on this server and 
   const sdk = await client(made.token).safeGetCurrentUser();
   assert.equal(sdk.success, false);
   assert.ok(!(await list()).some((t) => t.id === made.id), 'a revoked token is not listed');
-  // revoked twice: not found
+  // revoked twice: Phala's 400, "already revoked"
   const again = await call('DELETE', `/tokens/${made.id}`, env.apiKey);
-  assert.equal(again.status, 404);
-  assert.equal(again.body.detail.error_code, 'ERR-06-301');
+  assert.equal(again.status, 400);
+  assert.equal(again.body.detail.error_code, 'ERR-06-302');
+  assert.match(again.body.detail.message, /already revoked/);
 });
 
 test('a token may revoke itself: its next request is refused', async () => {
@@ -136,14 +145,15 @@ test('expired: refused at once (on both servers) with a message saying so; refre
     assert.equal(r.body.detail.error_code, 'ERR-06-102');
     assert.match(r.body.detail.message, /expired/);
   }
-  // an expired token is still listed (so it can be refreshed or revoked)
-  assert.ok((await list()).some((t) => t.id === made.id));
+  // an expired token is still listed, inactive (so it can be refreshed or revoked)
+  assert.equal((await list()).find((t) => t.id === made.id)?.is_active, false);
 
   const refreshed = await client().post<Token>(`/tokens/${made.id}/refresh`, { expires_in_days: 7 });
   const days = (Date.parse(refreshed.expires_at!) - Date.now()) / 86_400_000;
   assert.ok(days > 6.9 && days <= 7, `expires 7 days from now (${days})`);
   assert.equal(refreshed.id, made.id);
-  assert.ok(!('token' in refreshed), 'no secret in the refresh answer');
+  assert.equal(refreshed.token, null, 'no secret in the refresh answer');
+  assert.equal(refreshed.is_active, true);
   assert.equal((await call('GET', '/auth/me', made.token)).status, 200, 'the same secret works again');
   assert.equal((await call('GET', '/auth/me', made.token, undefined, second.apiUrl)).status, 200);
 });
@@ -157,8 +167,10 @@ test('refresh: extends the expiry (default 90 days), also of a token that had no
   assert.ok(Date.parse(r.body.expires_at) > Date.parse(made.expires_at!));
 
   const forever = await create({ name: 'had none' });
-  const withExpiry = await client().post<Token>(`/tokens/${forever.id}/refresh`, { expires_in_days: 10 });
+  const withExpiry = await client().post<Token>(`/tokens/${forever.id}/refresh`, { expires_in_days: 10, upgrade_version: true });
   assert.ok(withExpiry.expires_at);
+  // Phala's limit: 1–365 days
+  assert.equal((await call('POST', `/tokens/${forever.id}/refresh`, env.apiKey, { expires_in_days: 366 })).status, 422);
 });
 
 test("another workspace's token id: 404 on revoke and refresh, and nothing changes", async () => {
@@ -181,6 +193,17 @@ test("another workspace's token id: 404 on revoke and refresh, and nothing chang
   const theirList = await list(other.apiKey);
   assert.ok(theirList.some((t) => t.id === theirs.id));
   assert.ok(theirList.every((t) => t.name !== 'ci deploys'));
+  // all_workspaces: also the tokens of the other workspaces the user owns; the bootstrap user owns only its own
+  const all = await client().get<Token[]>('/tokens', { params: { all_workspaces: true } });
+  assert.ok(!all.some((t) => t.id === theirs.id), "all_workspaces does not reach a workspace the user does not own");
+  // once the bootstrap user owns the other workspace too, all_workspaces lists its tokens, with their workspace
+  const { addMember } = await import('./store/workspaces.ts');
+  const [me] = await env.server.db.query<{ id: string }>("SELECT id FROM users WHERE username = 'admin'");
+  await addMember(env.server.db, other.workspaceId, Number(me.id));
+  const owned = await client().get<Token[]>('/tokens', { params: { all_workspaces: true } });
+  assert.equal(owned.find((t) => t.id === theirs.id)?.team_slug, 'tokens-other');
+  assert.ok(owned.some((t) => t.team_slug === 'default'));
+  assert.ok(!(await list()).some((t) => t.id === theirs.id), 'without all_workspaces: the current workspace only');
   // ids that name no token at all
   for (const id of ['0', 'abc', '99999999999', '1.0', '-1']) {
     assert.equal((await call('DELETE', `/tokens/${id}`, env.apiKey)).status, 404, id);
@@ -188,7 +211,7 @@ test("another workspace's token id: 404 on revoke and refresh, and nothing chang
 });
 
 test('requests that do not parse: 422 naming the field; no key: 401', async () => {
-  for (const body of [{}, { name: '' }, { name: 'x', expires_in_days: 0 }, { name: 'x', expires_in_days: 1.5 }, { name: 'x', extra: 1 }]) {
+  for (const body of [{}, { name: '' }, { name: 'x', expires_in_days: 0 }, { name: 'x', expires_in_days: 1.5 }, { name: 'x', expires_in_days: 366 }, { name: 'x', extra: 1 }]) {
     const r = await call('POST', '/tokens', env.apiKey, body);
     assert.equal(r.status, 422, JSON.stringify(body));
   }

@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import { defineEndpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
-import { createApiTokenRequestSchema, refreshApiTokenRequestSchema } from '../requests/tokens.ts';
-import { apiTokenListSchema, apiTokenSchema, createdApiTokenSchema } from '../shapes/tokens.ts';
+import { createApiTokenRequestSchema, listApiTokensQuerySchema, refreshApiTokenRequestSchema } from '../requests/tokens.ts';
+import { apiTokenListSchema, apiTokenSchema } from '../shapes/tokens.ts';
 
 const tokenParams = z.object({
   token_id: z.string().min(1, 'token_id must not be empty').max(100, 'token_id is at most 100 characters').describe("the token's id (`id` in GET /tokens)"),
@@ -19,9 +19,11 @@ export const listApiTokens = defineEndpoint({
   method: 'GET',
   path: '/api/v1/tokens',
   summary: 'List API tokens',
-  description: "The workspace's tokens that are not revoked (expired ones included, until revoked), newest first. No secret: `token_prefix` tells them apart.",
+  description:
+    "The workspace's tokens that are not revoked (expired ones included, `is_active: false`, until revoked), newest first; with `all_workspaces=true`, also those of the other workspaces the caller's user owns. No secret (`token` is null): `token_prefix` tells them apart.",
   tag: 'Tokens',
   auth: 'apiKey',
+  query: listApiTokensQuerySchema,
   success: { status: 200, description: 'The tokens', json: apiTokenListSchema },
 });
 
@@ -31,11 +33,11 @@ export const createApiToken = defineEndpoint({
   path: '/api/v1/tokens',
   summary: 'Create API token',
   description:
-    'A new token of the workspace, for the caller\'s user. The answer carries its secret (`token`) this once: only its SHA-256 is stored, so it cannot be shown again. `expires_in_days` left out or null: it does not expire.',
+    'A new token of the workspace, for the caller\'s user. The answer carries its secret (`token`) this once: only its SHA-256 is stored, so it cannot be shown again. `expires_in_days` (1–365) left out or null: it does not expire.',
   tag: 'Tokens',
   auth: 'apiKey',
   body: { json: createApiTokenRequestSchema },
-  success: { status: 201, description: 'The token and its secret', json: createdApiTokenSchema },
+  success: { status: 200, description: 'The token and its secret', json: apiTokenSchema },
 });
 
 export const revokeApiToken = defineEndpoint({
@@ -48,7 +50,7 @@ export const revokeApiToken = defineEndpoint({
   auth: 'apiKey',
   params: tokenParams,
   success: { status: 204, description: 'Revoked' },
-  errors: NOT_FOUND,
+  errors: { 400: [E.TOKEN_ALREADY_REVOKED], ...NOT_FOUND },
 });
 
 export const refreshApiToken = defineEndpoint({
@@ -56,7 +58,7 @@ export const refreshApiToken = defineEndpoint({
   method: 'POST',
   path: '/api/v1/tokens/{token_id}/refresh',
   summary: 'Refresh API token (extend expiry)',
-  description: `The token expires \`expires_in_days\` from now (default 90), whether it had an expiry or not, and whether or not it has expired already. The secret does not change.`,
+  description: `The token expires \`expires_in_days\` from now (1–365, default 90), whether it had an expiry or not, and whether or not it has expired already. The secret does not change. \`upgrade_version\` is accepted and changes nothing: opencvm's tokens carry no API version. A revoked token is a 404.`,
   tag: 'Tokens',
   auth: 'apiKey',
   params: tokenParams,

@@ -1,34 +1,36 @@
 /**
- * API tokens (Phala Cloud's `/tokens`). A token's secret is in the answer of its creation only; every other
- * answer names it by id, name and the first characters of the secret (`token_prefix`), never the secret.
+ * API tokens (Phala Cloud's `/tokens`, its `ApiToken` schema). A token's secret (`token`) is in the answer of
+ * its creation only (null in every other answer): it is stored as its SHA-256. `token_prefix`, its first
+ * characters, tells tokens apart.
  */
 import { z } from 'zod';
 import { nullableTimestamp, timestamp } from './common.ts';
 
 export const apiTokenSchema = z
   .strictObject({
-    /** the token's id in this workspace (`DELETE /tokens/{token_id}`, `POST /tokens/{token_id}/refresh`) */
-    id: z.string(),
+    /** the token's id (`DELETE /tokens/{token_id}`, `POST /tokens/{token_id}/refresh`) */
+    id: z.number().int(),
     name: z.string(),
-    /** the secret's first characters (`phak_` and four more), so a user can tell tokens apart */
-    token_prefix: z.string(),
+    /** the secret, to send as `X-API-Key`: in `POST /tokens`'s answer only, null in every other */
+    token: z.string().nullable().optional(),
+    /** the secret's first characters (`phak_` and four more) */
+    token_prefix: z.string().nullable().optional(),
+    /** not revoked and not expired */
+    is_active: z.boolean(),
     created_at: timestamp,
-    /** when it stops working (null: never) */
-    expires_at: nullableTimestamp,
     /** the last request made with it, to the minute (null: never used) */
     last_used_at: nullableTimestamp,
+    /** when it stops working (null: never) */
+    expires_at: nullableTimestamp,
+    /** the API version a request with this token gets when it sends no `X-Phala-Version`; opencvm's tokens carry none (null): the header decides, else the server's default */
+    default_version: z.string().nullable().optional(),
+    /** the workspace the token belongs to (Phala's "team") */
+    team_id: z.number().int().nullable().optional(),
+    team_name: z.string().nullable().optional(),
+    team_slug: z.string().nullable().optional(),
   })
   .meta({ id: 'ApiToken' });
-
-/** `POST /tokens`: the token and, this once, its secret. */
-export const createdApiTokenSchema = apiTokenSchema
-  .extend({
-    /** the secret, to send as `X-API-Key`; shown here only: it is stored as its SHA-256 */
-    token: z.string(),
-  })
-  .meta({ id: 'CreatedApiToken' });
 
 export const apiTokenListSchema = z.array(apiTokenSchema);
 
 export type ApiToken = z.output<typeof apiTokenSchema>;
-export type CreatedApiToken = z.output<typeof createdApiTokenSchema>;

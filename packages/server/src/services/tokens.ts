@@ -4,19 +4,26 @@
  * is of the caller's workspace: another workspace's token id answers 404 and changes nothing. Refusing a
  * revoked or expired token is `AuthService.authenticate`'s, at every request.
  */
-import { DEFAULT_REFRESH_DAYS, type ApiToken, type CreatedApiToken, type CreateApiTokenRequest, type RefreshApiTokenRequest } from '@opencvm/contract';
+import { DEFAULT_REFRESH_DAYS, type ApiToken, type CreateApiTokenRequest, type RefreshApiTokenRequest } from '@opencvm/contract';
 import { ApiError, ErrorCodes, sha256Hex } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
-import { extendApiKey, insertApiKeyReturning, liveApiKeys, revokeApiKey, type ApiKeyRow } from '../store/workspaces.ts';
+import { extendApiKey, insertApiKeyReturning, liveApiKeys, revokeApiKey, type ApiKeyListing } from '../store/workspaces.ts';
 import { generateApiKey, keyPrefixOf, type Principal } from './auth.ts';
 
-const tokenOf = (k: ApiKeyRow): ApiToken => ({
-  id: String(k.id),
+/** A key as Phala's `ApiToken`: the secret only when given (its creation), null otherwise. */
+const tokenOf = (k: ApiKeyListing, secret: string | null = null): ApiToken => ({
+  id: k.id,
   name: k.name,
+  token: secret,
   token_prefix: k.prefix,
+  is_active: k.revoked_at === null && !k.expired,
   created_at: k.created_at.toISOString(),
-  expires_at: k.expires_at?.toISOString() ?? null,
   last_used_at: k.last_used_at?.toISOString() ?? null,
+  expires_at: k.expires_at?.toISOString() ?? null,
+  default_version: null,
+  team_id: k.workspace_id,
+  team_name: k.team_name,
+  team_slug: k.team_slug,
 });
 
 /** The id a token id names (its decimal id), or null when it names none. */
@@ -32,23 +39,27 @@ const notFound = (tokenId: string) =>
 export class TokenService {
   constructor(private readonly db: Db) {}
 
-  async list(p: Principal): Promise<ApiToken[]> {
-    return (await liveApiKeys(this.db, p.workspaceId)).map(tokenOf);
+  async list(p: Principal, allWorkspaces = false): Promise<ApiToken[]> {
+    return (await liveApiKeys(this.db, p.workspaceId, { userId: p.userId, allOwned: allWorkspaces })).map((k) => tokenOf(k));
   }
 
-  async create(p: Principal, req: CreateApiTokenRequest): Promise<CreatedApiToken> {
+  async create(p: Principal, req: CreateApiTokenRequest): Promise<ApiToken> {
     const secret = generateApiKey();
     const row = await insertApiKeyReturning(
       this.db,
       { workspace_id: p.workspaceId, user_id: p.userId, key_hash: sha256Hex(secret), prefix: keyPrefixOf(secret), name: req.name.trim() },
       req.expires_in_days ?? null,
     );
-    return { ...tokenOf(row), token: secret };
+    return tokenOf(row, secret);
   }
 
   async revoke(p: Principal, tokenId: string): Promise<void> {
     const id = keyIdOf(tokenId);
-    if (id === null || !(await revokeApiKey(this.db, p.workspaceId, id))) throw notFound(tokenId);
+    const outcome = id === null ? 'none' : await revokeApiKey(this.db, p.workspaceId, id);
+    if (outcome === 'none') throw notFound(tokenId);
+    if (outcome === 'already') {
+      throw new ApiError(400, ErrorCodes.TOKEN_ALREADY_REVOKED, `API token ${tokenId} is already revoked: nothing to do (a revoked token cannot be restored; create a new one with POST /api/v1/tokens).`);
+    }
   }
 
   async refresh(p: Principal, tokenId: string, req: RefreshApiTokenRequest | undefined): Promise<ApiToken> {

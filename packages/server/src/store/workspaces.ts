@@ -109,27 +109,47 @@ export async function touchApiKey(q: Queryable, keyId: number): Promise<void> {
   );
 }
 
-/** The workspace's unrevoked keys (expired ones included), newest first. */
-export function liveApiKeys(q: Queryable, workspaceId: number): Promise<ApiKeyRow[]> {
-  return q.query<ApiKeyRow>(
-    `SELECT id::int AS id, workspace_id::int AS workspace_id, user_id::int AS user_id, key_hash, prefix, name, created_at, revoked_at, expires_at, last_used_at
-       FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL ORDER BY id DESC`,
-    [workspaceId],
+/** An API key as `GET /tokens` shows it: the row, its workspace's name and slug, and whether it has expired. */
+export type ApiKeyListing = ApiKeyRow & { team_name: string; team_slug: string; expired: boolean };
+
+const KEY_LISTING = `k.id::int AS id, k.workspace_id::int AS workspace_id, k.user_id::int AS user_id, k.key_hash, k.prefix, k.name,
+       k.created_at, k.revoked_at, k.expires_at, k.last_used_at, w.name AS team_name, w.slug AS team_slug,
+       coalesce(k.expires_at <= now(), false) AS expired`;
+
+/**
+ * The workspace's unrevoked keys (expired ones included), newest first; with `allOwned`, also those of every
+ * other workspace `userId` owns.
+ */
+export function liveApiKeys(q: Queryable, workspaceId: number, o: { userId: number; allOwned: boolean }): Promise<ApiKeyListing[]> {
+  return q.query<ApiKeyListing>(
+    `SELECT ${KEY_LISTING}
+       FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+      WHERE k.revoked_at IS NULL
+        AND (k.workspace_id = $1
+             OR ($2 AND k.workspace_id IN (SELECT workspace_id FROM workspace_members WHERE user_id = $3 AND role = 'owner')))
+      ORDER BY k.id DESC`,
+    [workspaceId, o.allOwned, o.userId],
   );
 }
 
-/** Revoke the workspace's unrevoked key with this id; false if it has none (another workspace's, revoked, unknown). */
-export async function revokeApiKey(q: Queryable, workspaceId: number, keyId: number): Promise<boolean> {
+/**
+ * Revoke the workspace's key with this id: `revoked`, `already` (revoked before), or `none` (no such key in
+ * the workspace: another workspace's, unknown).
+ */
+export async function revokeApiKey(q: Queryable, workspaceId: number, keyId: number): Promise<'revoked' | 'already' | 'none'> {
   const rows = await q.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL RETURNING id', [keyId, workspaceId]);
-  return rows.length > 0;
+  if (rows.length) return 'revoked';
+  const known = await q.query('SELECT 1 FROM api_keys WHERE id = $1 AND workspace_id = $2', [keyId, workspaceId]);
+  return known.length ? 'already' : 'none';
 }
 
 /** Give the workspace's unrevoked key with this id a new expiry, `days` from now; null if it has no such key. */
-export async function extendApiKey(q: Queryable, workspaceId: number, keyId: number, days: number): Promise<ApiKeyRow | null> {
-  const [row] = await q.query<ApiKeyRow>(
-    `UPDATE api_keys SET expires_at = now() + make_interval(days => $3)
-      WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL
-      RETURNING id::int AS id, workspace_id::int AS workspace_id, user_id::int AS user_id, key_hash, prefix, name, created_at, revoked_at, expires_at, last_used_at`,
+export async function extendApiKey(q: Queryable, workspaceId: number, keyId: number, days: number): Promise<ApiKeyListing | null> {
+  const [row] = await q.query<ApiKeyListing>(
+    `UPDATE api_keys k SET expires_at = now() + make_interval(days => $3)
+       FROM workspaces w
+      WHERE k.id = $1 AND k.workspace_id = $2 AND k.revoked_at IS NULL AND w.id = k.workspace_id
+      RETURNING ${KEY_LISTING}`,
     [keyId, workspaceId, days],
   );
   return row ?? null;
@@ -137,12 +157,14 @@ export async function extendApiKey(q: Queryable, workspaceId: number, keyId: num
 
 export type NewApiKey = Pick<ApiKeyRow, 'workspace_id' | 'user_id' | 'key_hash' | 'prefix' | 'name'>;
 
-/** A new key that expires `expiresInDays` from now (null: never); the row as stored. */
-export async function insertApiKeyReturning(q: Queryable, k: NewApiKey, expiresInDays: number | null): Promise<ApiKeyRow> {
-  const [row] = await q.query<ApiKeyRow>(
-    `INSERT INTO api_keys (workspace_id, user_id, key_hash, prefix, name, expires_at)
-     VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::int IS NULL THEN NULL ELSE now() + make_interval(days => $6::int) END)
-     RETURNING id::int AS id, workspace_id::int AS workspace_id, user_id::int AS user_id, key_hash, prefix, name, created_at, revoked_at, expires_at, last_used_at`,
+/** A new key that expires `expiresInDays` from now (null: never); the row as stored, as a listing. */
+export async function insertApiKeyReturning(q: Queryable, k: NewApiKey, expiresInDays: number | null): Promise<ApiKeyListing> {
+  const [row] = await q.query<ApiKeyListing>(
+    `WITH k AS (
+       INSERT INTO api_keys (workspace_id, user_id, key_hash, prefix, name, expires_at)
+       VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::int IS NULL THEN NULL ELSE now() + make_interval(days => $6::int) END)
+       RETURNING *)
+     SELECT ${KEY_LISTING} FROM k JOIN workspaces w ON w.id = k.workspace_id`,
     [k.workspace_id, k.user_id, k.key_hash, k.prefix, k.name, expiresInDays],
   );
   return row;
