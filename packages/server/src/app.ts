@@ -31,6 +31,7 @@ import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
 import { StateHub } from './services/state-hub.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
+import { SshKeyService } from './services/ssh-keys.ts';
 import { HealthService } from './services/health.ts';
 import { MetricsService } from './services/metrics.ts';
 import { Worker, type WorkerOptions } from './worker/index.ts';
@@ -139,6 +140,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       health: new HealthService(db),
       metrics,
       stateHub,
+      sshKeys: new SshKeyService(db, { githubUrl: config.githubUrl }),
       publicUrl: () => urlBox.value,
     };
 

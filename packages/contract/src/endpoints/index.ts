@@ -14,6 +14,7 @@ import * as lifecycle from './lifecycle.ts';
 import * as logs from './logs.ts';
 import * as meta from './meta.ts';
 import * as runtime from './runtime.ts';
+import * as sshKeys from './ssh-keys.ts';
 import * as updates from './updates.ts';
 
 export * from './allowlists.ts';
@@ -30,6 +31,7 @@ export * from './lifecycle.ts';
 export * from './logs.ts';
 export * from './meta.ts';
 export * from './runtime.ts';
+export * from './ssh-keys.ts';
 export * from './updates.ts';
 export * from './params.ts';
 
@@ -37,6 +39,6 @@ const isEndpoint = (v: unknown): v is Endpoint =>
   typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
 
 /** All endpoints, in a stable order (by path, then method). */
-export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts]
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, sshKeys]
   .flatMap((m) => Object.values(m).filter(isEndpoint))
   .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

@@ -43,6 +43,7 @@ export const STREAMED: unique symbol = Symbol('streamed');
 export type AnswerOf<E extends Endpoint> =
   | (E['success']['json'] extends object ? JsonAnswer<E['success']['json']> : never)
   | (E['success']['media'] extends readonly unknown[] ? string | Buffer : never)
+  | (E['success']['status'] extends 204 ? undefined : never)
   | typeof STREAMED;
 
 type BodyOf<E extends Endpoint> = E['body'] extends { json: infer J }

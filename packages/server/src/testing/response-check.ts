@@ -87,6 +87,7 @@ export function checkAnswer(
   if (!e) return `a ${a.status} answer from no endpoint`;
   if (a.status !== e.success.status) return `answered ${a.status}; the contract says ${e.success.status}`;
   if (a.method === 'HEAD') return null;
+  if (a.status === 204) return a.payload === '' ? null : 'a 204 answer carries a body';
   if (json) {
     const schema = jsonBodyFor(e.success.json, a.version);
     if (!schema) return 'answered JSON; the contract declares no JSON body';
