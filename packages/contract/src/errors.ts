@@ -86,6 +86,14 @@ export const ErrorCodes = {
   HOST_URL_TAKEN: 'ERR-08-007',
   /** opencvm: the capacity asked is below what the live CVMs on the host reserve. */
   HOST_CAPACITY_IN_USE: 'ERR-08-008',
+  /** opencvm: no SSH key with that id among the caller's. */
+  SSH_KEY_NOT_FOUND: 'ERR-10-001',
+  /** opencvm: the caller has added that SSH key already (same fingerprint). */
+  SSH_KEY_EXISTS: 'ERR-10-002',
+  /** opencvm: GitHub could not be reached, or did not answer in time (a closed network): add the key with POST /user/ssh-keys. */
+  GITHUB_UNREACHABLE: 'ERR-10-003',
+  /** opencvm: GitHub has no user of that name. */
+  GITHUB_USER_NOT_FOUND: 'ERR-10-004',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -13,3 +13,4 @@ export * from './shapes.ts';
 export * from './runtime-shapes.ts';
 export * from './shapes-lists.ts';
 export * from './updates.ts';
+export * from './ssh-keys.ts';

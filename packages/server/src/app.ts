@@ -32,6 +32,7 @@ import { UpdateService } from './services/updates.ts';
 import { StateHub } from './services/state-hub.ts';
 import { TokenService } from './services/tokens.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
+import { SshKeyService } from './services/ssh-keys.ts';
 import { HealthService } from './services/health.ts';
 import { MetricsService } from './services/metrics.ts';
 import { Worker, type WorkerOptions } from './worker/index.ts';
@@ -141,6 +142,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       health: new HealthService(db),
       metrics,
       stateHub,
+      sshKeys: new SshKeyService(db, { githubUrl: config.githubUrl }),
       publicUrl: () => urlBox.value,
     };
 

@@ -45,6 +45,7 @@ test('defaults: an empty environment gives the documented configuration', () => 
     metricsToken: undefined,
     adminKey: undefined,
     chains: [],
+    githubUrl: 'https://github.com',
   });
   // an empty variable is unset, and variables the server does not know are ignored
   const empty = Object.fromEntries(CONFIG_VARIABLES.map((k) => [k, '']));
@@ -70,6 +71,7 @@ test('each variable is read', () => {
     OPENCVM_METRICS_TOKEN: 'scrape-token-0123456789',
     OPENCVM_ADMIN_KEY: 'admin-key-0123456789abcdef',
     OPENCVM_SEAL_KEY: '00'.repeat(31) + 'ff',
+    OPENCVM_GITHUB_URL: 'http://127.0.0.1:9999/',
   });
   assert.equal(c.port, 0);
   assert.equal(c.host, '0.0.0.0');
@@ -91,6 +93,7 @@ test('each variable is read', () => {
   assert.equal(c.metricsToken, 'scrape-token-0123456789');
   assert.equal(c.adminKey, 'admin-key-0123456789abcdef');
   assert.deepEqual(c.sealKey, Buffer.from('00'.repeat(31) + 'ff', 'hex'));
+  assert.equal(c.githubUrl, 'http://127.0.0.1:9999', 'the trailing slash is dropped: /<user>.keys is appended to it');
   const b64 = Buffer.alloc(32, 7).toString('base64');
   assert.deepEqual(loadConfig({ OPENCVM_SEAL_KEY: b64 }).sealKey, Buffer.alloc(32, 7), 'base64');
   assert.deepEqual(loadConfig({ OPENCVM_SEAL_KEY: Buffer.alloc(32, 0xfb).toString('base64url') }).sealKey, Buffer.alloc(32, 0xfb), 'base64url');
@@ -104,6 +107,8 @@ test('each variable is read', () => {
 // [variable, bad value, words of what is expected]
 const bad: [string, string, RegExp][] = [
   ['PORT', 'eighty', /port number, 0 to 65535/],
+  ['OPENCVM_GITHUB_URL', 'github.com', /http:\/\/ or https:\/\/ URL without query or fragment/],
+  ['OPENCVM_GITHUB_URL', 'https://github.com/?x=1', /without query or fragment/],
   ['PORT', '65536', /port number/],
   ['PORT', '80.5', /port number/],
   ['HOST', 'http://0.0.0.0', /host name or IP address/],

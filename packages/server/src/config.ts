@@ -73,6 +73,8 @@ export interface Config {
   adminKey?: string;
   /** the chains of the on-chain KMS types this server offers (none: PHALA KMS only) */
   chains: ChainConfig[];
+  /** GitHub's web origin, which serves a user's public keys at `/<user>.keys` (the SSH keys' GitHub import) */
+  githubUrl: string;
 }
 
 /** The configuration could not be read from the environment; `message` is one line, fit for an operator. */
@@ -194,6 +196,10 @@ const schema = z.object({
   OPENCVM_BASE_RPC_URL: variable(RPC_URL, (t) => (httpUrl(t) ? t : undefined)).optional(),
   OPENCVM_BASE_KMS_CONTRACT: variable(KMS_CONTRACT, address).optional(),
   OPENCVM_BASE_CHAIN_ID: variable('a chain id, 1 or more', wholeNumber(1)).default(8453),
+  OPENCVM_GITHUB_URL: variable('an http:// or https:// URL without query or fragment, e.g. https://github.com', (t) => {
+    const url = httpUrl(t);
+    return url && !url.search && !url.hash && !url.username && !url.password ? t.replace(/\/+$/, '') : undefined;
+  }).default('https://github.com'),
 });
 
 /** The variables `loadConfig` reads, in the order of the README's table. */
@@ -262,5 +268,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: v.OPENCVM_METRICS_TOKEN,
     adminKey: v.OPENCVM_ADMIN_KEY,
     chains,
+    githubUrl: v.OPENCVM_GITHUB_URL,
   };
 }

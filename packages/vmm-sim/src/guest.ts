@@ -47,6 +47,22 @@ export interface GuestRuntime {
   agentUp: boolean;
   events: MeasuredEvent[];
   bootedAt: number;
+  /** the SSH keys the user_config of this boot authorizes (what a dstack guest installs for root) */
+  sshAuthorizedKeys: string[];
+}
+
+/**
+ * The SSH keys a user_config authorizes: its `ssh_authorized_keys` when it is a JSON object (Phala's user config,
+ * `/dstack/user_config` in the guest); none for any other user_config.
+ */
+export function authorizedKeysOf(userConfig: string): string[] {
+  try {
+    const v = JSON.parse(userConfig) as { ssh_authorized_keys?: unknown };
+    if (!v || typeof v !== 'object' || !Array.isArray(v.ssh_authorized_keys)) return [];
+    return v.ssh_authorized_keys.filter((k): k is string => typeof k === 'string');
+  } catch {
+    return [];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

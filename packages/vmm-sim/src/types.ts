@@ -107,7 +107,13 @@ export interface SimVmView {
   configuration: any;
   /** sha256 of configuration.compose_file. */
   composeHash: string;
-  guest: { env: Record<string, string> | null; droppedEnvKeys: string[]; containers: SimContainerView[] };
+  guest: {
+    env: Record<string, string> | null;
+    droppedEnvKeys: string[];
+    containers: SimContainerView[];
+    /** the SSH keys this boot's user_config authorized (`ssh_authorized_keys`), as a dstack guest reads `/dstack/user_config` */
+    sshAuthorizedKeys: string[];
+  };
 }
 
 // ---- dstack-vmm wire types (JSON form): declared once, in @opencvm/contract, for this host and the server's driver ----

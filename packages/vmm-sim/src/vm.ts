@@ -7,6 +7,7 @@
 import { composeServices, gatewayEnabledOf, keyProviderOf, parseAppCompose } from './compose.ts';
 import type { HostConfig } from './config.ts';
 import {
+  authorizedKeysOf,
   decryptGuestEnv,
   keyProviderIdOf,
   localAppKeys,
@@ -383,6 +384,7 @@ export class SimVm {
       agentUp: false,
       events,
       bootedAt: Date.now(),
+      sshAuthorizedKeys: authorizedKeysOf(config.user_config),
     };
     this.guest = guest;
 
@@ -507,6 +509,7 @@ export class SimVm {
         env: this.guest ? { ...this.guest.env } : null,
         droppedEnvKeys: this.guest ? [...this.guest.droppedEnvKeys] : [],
         containers: (this.guest?.containers ?? []).map((c) => ({ name: c.name, image: c.image, state: c.state })),
+        sshAuthorizedKeys: this.guest ? [...this.guest.sshAuthorizedKeys] : [],
       },
     };
   }

@@ -15,6 +15,7 @@ import * as logs from './logs.ts';
 import * as meta from './meta.ts';
 import * as runtime from './runtime.ts';
 import * as tokens from './tokens.ts';
+import * as sshKeys from './ssh-keys.ts';
 import * as updates from './updates.ts';
 
 export * from './allowlists.ts';
@@ -32,6 +33,7 @@ export * from './logs.ts';
 export * from './meta.ts';
 export * from './runtime.ts';
 export * from './tokens.ts';
+export * from './ssh-keys.ts';
 export * from './updates.ts';
 export * from './params.ts';
 
@@ -39,6 +41,6 @@ const isEndpoint = (v: unknown): v is Endpoint =>
   typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
 
 /** All endpoints, in a stable order (by path, then method). */
-export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens]
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys]
   .flatMap((m) => Object.values(m).filter(isEndpoint))
   .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

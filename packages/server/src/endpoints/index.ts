@@ -71,6 +71,11 @@ import getOpenApi from './meta/get-open-api.ts';
 import getCvmContainersStats from './runtime/get-cvm-containers-stats.ts';
 import getCvmNetwork from './runtime/get-cvm-network.ts';
 import getCvmStats from './runtime/get-cvm-stats.ts';
+import createSshKey from './ssh-keys/create-ssh-key.ts';
+import deleteSshKey from './ssh-keys/delete-ssh-key.ts';
+import importGithubProfileSshKeys from './ssh-keys/import-github-profile-ssh-keys.ts';
+import listSshKeys from './ssh-keys/list-ssh-keys.ts';
+import syncGithubSshKeys from './ssh-keys/sync-github-ssh-keys.ts';
 import commitCvmComposeFileUpdate from './updates/commit-cvm-compose-file-update.ts';
 import commitCvmComposeFile from './updates/commit-cvm-compose-file.ts';
 import commitCvmUpdate from './updates/commit-cvm-update.ts';
@@ -165,6 +170,11 @@ export const routes = [
   listApiTokens,
   refreshApiToken,
   revokeApiToken,
+  createSshKey,
+  deleteSshKey,
+  importGithubProfileSshKeys,
+  listSshKeys,
+  syncGithubSshKeys,
   commitCvmComposeFileUpdate,
   commitCvmComposeFile,
   commitCvmUpdate,

@@ -21,6 +21,7 @@ import type { HealthService } from '../services/health.ts';
 import type { MetricsService } from '../services/metrics.ts';
 import type { StateHub } from '../services/state-hub.ts';
 import type { TokenService } from '../services/tokens.ts';
+import type { SshKeyService } from '../services/ssh-keys.ts';
 
 export interface Services {
   db: Db;
@@ -51,6 +52,8 @@ export interface Services {
   metrics: MetricsService;
   /** CVM state changes for the state watches (one LISTEN per server) */
   stateHub: StateHub;
+  /** the callers' SSH public keys (and the GitHub import) */
+  sshKeys: SshKeyService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
 }

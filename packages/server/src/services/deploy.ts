@@ -20,7 +20,10 @@ import {
   gpuCountOf,
   kmsInfo,
   normalizeAppId,
+  parseSshPublicKey,
   serializeAppCompose,
+  SSH_KEY_FORM,
+  withAuthorizedKeys,
   type CommitRequest,
   type CvmView,
   type KmsRecord,
@@ -38,6 +41,7 @@ import {
   type ProvisionSettings,
 } from '../store/provisions.ts';
 import { newRevisionId } from '../store/revisions.ts';
+import { authorizedKeyLines } from '../store/ssh-keys.ts';
 import { advanceNonce, lockDeployer, readDeployer, takeNextNonce } from '../store/workspaces.ts';
 import type { Principal } from './auth.ts';
 import type { ChainService } from './chain.ts';
@@ -65,6 +69,16 @@ export class DeployService {
     }
     checkComposeSize(compose.docker_compose_file ?? '', compose.pre_launch_script);
     if (compose.docker_compose_file) checkDockerCompose(compose.docker_compose_file);
+    // keys given with the request join the user_config's `ssh_authorized_keys` (the user's stored keys join at the commit)
+    const userConfig = withAuthorizedKeys(req.user_config ?? null, (req.ssh_authorized_keys ?? []).map((k, i) => {
+      const key = parseSshPublicKey(k);
+      if ('problem' in key) {
+        throw new ApiError(422, ErrorCodes.INVALID_REQUEST, `ssh_authorized_keys[${i}] is not a valid SSH public key: ${key.problem}. Send ${SSH_KEY_FORM}.`, {
+          details: [{ field: `ssh_authorized_keys[${i}]`, message: key.problem }],
+        });
+      }
+      return key.line;
+    }));
 
     // everything the checks below read, in one statement: the KMS, the nodes (placement) and the name
     const kmsType = (req.kms ?? 'phala').toLowerCase();
@@ -127,7 +141,7 @@ export class DeployService {
         // the GPU slots chosen now; the commit keeps them if they are still free, else takes others
         gpus: gpuConfigOf(gpuSlots),
         placement,
-        user_config: req.user_config ?? null,
+        user_config: userConfig,
         hugepages: req.hugepages ?? false,
         pin_numa: req.pin_numa ?? false,
         env_keys: req.env_keys ?? [],
@@ -188,6 +202,9 @@ export class DeployService {
           `env_keys ${notAllowed.join(', ')} are not in the compose's allowed_envs, so the CVM would boot without them: add them to compose_file.allowed_envs and provision again.`);
       }
       if (prov.name_taken) throw nameTaken(prov.name);
+      // the committing user's SSH keys as they are now reach the CVM through its dstack user_config; a key added
+      // or removed later does not change it
+      const userConfig = withAuthorizedKeys(prov.settings.user_config, await authorizedKeyLines(q, p.userId));
       const owner = await insertApp(q, {
         app_id: appId, workspace_id: p.workspaceId, name: prov.name, kms_id: prov.kms_id,
         // this server's key service is the KMS of every type (the chain only decides what it releases)
@@ -203,7 +220,7 @@ export class DeployService {
         vm_uuid: randomUUID(), workspace_id: p.workspaceId, creator_id: p.userId, app_id: appId, name: prov.name,
         node_id: elsewhere?.nodeId ?? prov.node_id, kms_id: prov.kms_id, instance_type: prov.instance_type, vcpu: prov.vcpu, memory_mb: prov.memory_mb,
         disk_gb: prov.disk_gb, image: prov.image, compose_hash: composeHash, app_compose: prov.app_compose,
-        encrypted_env: encryptedEnv ?? prov.settings.encrypted_env, env_keys: envKeys, user_config: prov.settings.user_config,
+        encrypted_env: encryptedEnv ?? prov.settings.encrypted_env, env_keys: envKeys, user_config: userConfig,
         ports: prov.settings.ports, gpus: elsewhere ? gpuConfigOf(elsewhere.gpuSlots) : prov.settings.gpus, hugepages: prov.settings.hugepages,
         pin_numa: prov.settings.pin_numa, listed: prov.listed,
       }, { correlation_id: randomUUID(), revision_id: newRevisionId(), triggered_by: p.userId, provision_id: prov.id }).catch((e) => {

@@ -87,6 +87,7 @@ export function checkAnswer(
   if (!e) return `a ${a.status} answer from no endpoint`;
   if (a.status !== e.success.status) return `answered ${a.status}; the contract says ${e.success.status}`;
   if (a.method === 'HEAD') return null;
+  if (a.status === 204) return a.payload === '' ? null : 'a 204 answer carries a body';
   if (json) {
     const schema = jsonBodyFor(e.success.json, a.version);
     if (!schema) return 'answered JSON; the contract declares no JSON body';
@@ -99,7 +100,6 @@ export function checkAnswer(
     }
     return null;
   }
-  if (a.status === 204 && !e.success.json && !e.success.media) return a.payload === '' ? null : 'a 204 answer with a body';
   const media = (e.success.media ?? []).map((m) => m.type);
   if (!media.some((t) => a.contentType.toLowerCase().startsWith(t))) {
     return `answered ${a.contentType || 'no Content-Type'}; the contract says ${media.join(' or ') || 'JSON'}`;
