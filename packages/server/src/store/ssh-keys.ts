@@ -22,7 +22,7 @@ const COLUMNS = 'id, user_id::int AS user_id, name, public_key, fingerprint, key
 
 /** The user's keys, oldest first. */
 export function listSshKeys(q: Queryable, userId: number): Promise<SshKeyRow[]> {
-  return q.query<SshKeyRow>(`SELECT ${COLUMNS} FROM ssh_keys WHERE user_id = $1 ORDER BY created_at, id`, [userId]);
+  return q.query<SshKeyRow>(`SELECT ${COLUMNS} FROM ssh_keys WHERE user_id = $1 ORDER BY seq`, [userId]);
 }
 
 /**
@@ -54,7 +54,7 @@ export async function deleteSshKey(q: Queryable, userId: number, id: string): Pr
 
 /** The key lines a CVM the user deploys gets (`ssh_authorized_keys`), oldest first. */
 export async function authorizedKeyLines(q: Queryable, userId: number): Promise<string[]> {
-  const rows = await q.query<{ public_key: string }>('SELECT public_key FROM ssh_keys WHERE user_id = $1 ORDER BY created_at, id', [userId]);
+  const rows = await q.query<{ public_key: string }>('SELECT public_key FROM ssh_keys WHERE user_id = $1 ORDER BY seq', [userId]);
   return rows.map((r) => r.public_key);
 }
 

@@ -7,6 +7,8 @@
 -- `{"github_username": ...}`, last_synced_at when GitHub last listed it).
 CREATE TABLE ssh_keys (
   id             text PRIMARY KEY,
+  -- the order keys were added in (keys added by one import share their created_at)
+  seq            bigint GENERATED ALWAYS AS IDENTITY,
   user_id        bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   name           text NOT NULL,
   public_key     text NOT NULL,
