@@ -19,6 +19,20 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
  * - `adminKey`: the server's admin key (`OPENCVM_ADMIN_KEY`) as `X-Admin-Key` (401 `ERR-06-104` otherwise; 403
  *   `ERR-06-105` when the server has none). A workspace API key is never an admin key.
  */
+/**
+ * A member's role in a workspace, lowest first. OWNER, ADMIN and MEMBER are Phala Cloud's (its member API
+ * answers them in capitals); `viewer`, a read-only member, is opencvm's.
+ */
+export const ROLES = ['viewer', 'member', 'admin', 'owner'] as const;
+export type Role = (typeof ROLES)[number];
+export const roleRank = (r: Role): number => ROLES.indexOf(r);
+
+/**
+ * The role an `apiKey` endpoint needs: its declared `role`, else by method: a read (GET) any member
+ * (`viewer`), anything else `member`.
+ */
+export const roleNeeded = (e: Pick<Endpoint, 'method' | 'role'>): Role => e.role ?? (e.method === 'GET' ? 'viewer' : 'member');
+
 export type Auth = 'apiKey' | 'public' | 'logToken' | 'hostToken' | 'metricsToken' | 'adminKey';
 
 /** A JSON body whose shape depends on `X-Phala-Version`. */
@@ -61,6 +75,11 @@ export interface Endpoint {
    * `0x` prefix accepted). The route answers 404 `ERR-03-001` before the handler otherwise.
    */
   resolve?: 'cvm' | 'app';
+  /**
+   * `apiKey` endpoints: the lowest role in the workspace that may call it (default: `roleNeeded`). A key acts with
+   * its user's current role; below it, 403 `ERR-06-401` before anything is read or changed.
+   */
+  role?: Role;
   params?: z.ZodObject;
   query?: z.ZodType;
   /** request headers the endpoint reads (lowercase names) */
@@ -95,6 +114,7 @@ export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
   };
   for (const status of [400, 413, 415, 422]) add(status, ErrorCodes.INVALID_REQUEST);
   if (e.auth === 'apiKey') add(401, ErrorCodes.API_KEY_REQUIRED, ErrorCodes.API_KEY_INVALID);
+  if (e.auth === 'apiKey' && roleNeeded(e) !== 'viewer') add(403, ErrorCodes.ROLE_FORBIDDEN);
   if (e.auth === 'metricsToken') add(401, ErrorCodes.METRICS_TOKEN_INVALID);
   if (e.auth === 'adminKey') {
     add(401, ErrorCodes.ADMIN_KEY_INVALID);

@@ -94,6 +94,26 @@ export const ErrorCodes = {
   GITHUB_UNREACHABLE: 'ERR-10-003',
   /** opencvm: GitHub has no user of that name. */
   GITHUB_USER_NOT_FOUND: 'ERR-10-004',
+  /** opencvm: the caller's role in the workspace is below the one the endpoint needs (the message names both). */
+  ROLE_FORBIDDEN: 'ERR-06-401',
+  /** opencvm: no member with that user id in the workspace. */
+  MEMBER_NOT_FOUND: 'ERR-11-001',
+  /** opencvm: the change would leave the workspace without an owner (remove, demote or leave the last one). */
+  LAST_OWNER: 'ERR-11-002',
+  /** opencvm: the role asked cannot be given this way (unknown, above the caller's own, or a change of one's own role). */
+  ROLE_NOT_ALLOWED: 'ERR-11-003',
+  /** opencvm: no pending invitation with that id in the workspace. */
+  INVITATION_NOT_FOUND: 'ERR-11-004',
+  /** opencvm: the invitation token is unknown, cancelled, used or expired. */
+  INVITATION_INVALID: 'ERR-11-005',
+  /** opencvm: the user is a member of the workspace already. */
+  ALREADY_MEMBER: 'ERR-11-006',
+  /** opencvm: a workspace with that slug exists already. */
+  WORKSPACE_SLUG_TAKEN: 'ERR-11-007',
+  /** opencvm: a user with that username exists already. */
+  USERNAME_TAKEN: 'ERR-11-008',
+  /** opencvm: a pending invitation for that email exists already in the workspace. */
+  INVITATION_EXISTS: 'ERR-11-009',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -31,6 +31,7 @@ import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
 import { StateHub } from './services/state-hub.ts';
 import { TokenService } from './services/tokens.ts';
+import { MemberService } from './services/members.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
 import { SshKeyService } from './services/ssh-keys.ts';
 import { HealthService } from './services/health.ts';
@@ -120,10 +121,12 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       onRunEnded: (kind, outcome, queuedAt) => metrics.operationRun(kind, outcome, queuedAt),
     });
     worker = w;
+    const auth = new AuthService(db);
     const services: Services = {
       db,
-      auth: new AuthService(db),
+      auth,
       tokens: new TokenService(db),
+      members: new MemberService(db, auth),
       kms,
       chain,
       kmsAuth: new KmsAuthService(chain),

@@ -17,6 +17,8 @@ import * as runtime from './runtime.ts';
 import * as tokens from './tokens.ts';
 import * as sshKeys from './ssh-keys.ts';
 import * as updates from './updates.ts';
+import * as members from './members.ts';
+import * as adminWorkspaces from './admin-workspaces.ts';
 
 export * from './allowlists.ts';
 export * from './apps.ts';
@@ -35,12 +37,14 @@ export * from './runtime.ts';
 export * from './tokens.ts';
 export * from './ssh-keys.ts';
 export * from './updates.ts';
+export * from './members.ts';
+export * from './admin-workspaces.ts';
 export * from './params.ts';
 
 const isEndpoint = (v: unknown): v is Endpoint =>
   typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
 
 /** All endpoints, in a stable order (by path, then method). */
-export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys]
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces]
   .flatMap((m) => Object.values(m).filter(isEndpoint))
   .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

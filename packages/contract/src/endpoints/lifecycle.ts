@@ -60,6 +60,7 @@ export const deleteCvm = defineEndpoint({
   ...lifecycle,
   id: 'deleteCvm',
   method: 'DELETE',
+  role: 'admin',
   path: '/api/v1/cvms/{id}',
   summary: 'Delete a CVM: its VM and disk are removed from the host, its name becomes free',
   success: { status: 202, description: 'Accepted: the CVM is deleting', json: deleteAcceptedSchema },

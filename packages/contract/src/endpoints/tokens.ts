@@ -23,6 +23,7 @@ export const listApiTokens = defineEndpoint({
     "The workspace's tokens that are not revoked (expired ones included, `is_active: false`, until revoked), newest first; with `all_workspaces=true`, also those of the other workspaces the caller's user owns. No secret (`token` is null): `token_prefix` tells them apart.",
   tag: 'Tokens',
   auth: 'apiKey',
+  role: 'viewer',
   query: listApiTokensQuerySchema,
   success: { status: 200, description: 'The tokens', json: apiTokenListSchema },
 });
@@ -36,6 +37,7 @@ export const createApiToken = defineEndpoint({
     'A new token of the workspace, for the caller\'s user. The answer carries its secret (`token`) this once: only its SHA-256 is stored, so it cannot be shown again. `expires_in_days` (1–365) left out or null: it does not expire.',
   tag: 'Tokens',
   auth: 'apiKey',
+  role: 'viewer',
   body: { json: createApiTokenRequestSchema },
   success: { status: 200, description: 'The token and its secret', json: apiTokenSchema },
 });
@@ -48,6 +50,7 @@ export const revokeApiToken = defineEndpoint({
   description: 'From its next request on, on every server, the token is refused (401). Revoking the token the request is made with is allowed.',
   tag: 'Tokens',
   auth: 'apiKey',
+  role: 'viewer',
   params: tokenParams,
   success: { status: 204, description: 'Revoked' },
   errors: { 400: [E.TOKEN_ALREADY_REVOKED], ...NOT_FOUND },
@@ -61,6 +64,7 @@ export const refreshApiToken = defineEndpoint({
   description: `The token expires \`expires_in_days\` from now (1–365, default 90), whether it had an expiry or not, and whether or not it has expired already. The secret does not change. \`upgrade_version\` is accepted and changes nothing: opencvm's tokens carry no API version. A revoked token is a 404.`,
   tag: 'Tokens',
   auth: 'apiKey',
+  role: 'viewer',
   params: tokenParams,
   body: { json: refreshApiTokenRequestSchema, optional: true },
   success: { status: 200, description: 'The token, with its new expiry', json: apiTokenSchema },

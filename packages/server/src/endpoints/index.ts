@@ -85,6 +85,19 @@ import getAvailableOsImages from './updates/get-available-os-images.ts';
 import patchCvm from './updates/patch-cvm.ts';
 import provisionCvmComposeFileUpdate from './updates/provision-cvm-compose-file-update.ts';
 import rollbackAppRevision from './updates/rollback-app-revision.ts';
+import checkWorkspaceSlug from './members/check-workspace-slug.ts';
+import listWorkspaceMembers from './members/list-workspace-members.ts';
+import updateWorkspaceMemberRole from './members/update-workspace-member-role.ts';
+import removeWorkspaceMember from './members/remove-workspace-member.ts';
+import leaveWorkspace from './members/leave-workspace.ts';
+import createWorkspaceInvitation from './members/create-workspace-invitation.ts';
+import listWorkspaceInvitations from './members/list-workspace-invitations.ts';
+import createShareableInvitation from './members/create-shareable-invitation.ts';
+import cancelWorkspaceInvitation from './members/cancel-workspace-invitation.ts';
+import acceptInvitation from './members/accept-invitation.ts';
+import adminCreateWorkspace from './admin/admin-create-workspace.ts';
+import adminListWorkspaces from './admin/admin-list-workspaces.ts';
+import adminCreateUser from './admin/admin-create-user.ts';
 import createApiToken from './tokens/create-api-token.ts';
 import listApiTokens from './tokens/list-api-tokens.ts';
 import refreshApiToken from './tokens/refresh-api-token.ts';
@@ -191,4 +204,17 @@ export const routes = [
   updateOsImage,
   updatePreLaunchScript,
   upgradeCvmCompose,
+  checkWorkspaceSlug,
+  listWorkspaceMembers,
+  updateWorkspaceMemberRole,
+  removeWorkspaceMember,
+  leaveWorkspace,
+  createWorkspaceInvitation,
+  listWorkspaceInvitations,
+  createShareableInvitation,
+  cancelWorkspaceInvitation,
+  acceptInvitation,
+  adminCreateWorkspace,
+  adminListWorkspaces,
+  adminCreateUser,
 ] as unknown as readonly Route[];

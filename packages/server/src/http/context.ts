@@ -21,6 +21,7 @@ import type { HealthService } from '../services/health.ts';
 import type { MetricsService } from '../services/metrics.ts';
 import type { StateHub } from '../services/state-hub.ts';
 import type { TokenService } from '../services/tokens.ts';
+import type { MemberService } from '../services/members.ts';
 import type { SshKeyService } from '../services/ssh-keys.ts';
 
 export interface Services {
@@ -28,6 +29,8 @@ export interface Services {
   auth: AuthService;
   /** the workspace's API tokens (`/tokens`) */
   tokens: TokenService;
+  /** workspaces, members, invitations; the operator's workspaces and users */
+  members: MemberService;
   kms: KmsService;
   /** reads of the ETHEREUM / BASE chains' KMS and app contracts */
   chain: ChainService;

@@ -2,6 +2,7 @@
  * How an endpoint of the contract becomes a route. `route(endpoint, handler)` declares the server side of
  * one endpoint; `registerRoutes` registers them all. Before a handler runs, the route:
  * 1. authenticates the caller (an `X-API-Key`; the admin API's `X-Admin-Key`) unless the contract says otherwise → 401;
+ *    a key's user's current role in its workspace must reach the endpoint's (`roleNeeded`) → 403 `ERR-06-401`;
  * 2. reads the API version (`X-Phala-Version`);
  * 3. refuses text the API does not accept (NUL, unpaired surrogates) anywhere in the path, query or body → 422
  *    naming the field;
@@ -20,6 +21,8 @@ import {
   notFound,
   normalizeAppId,
   parseCvmRef,
+  roleNeeded,
+  roleRank,
   validationError,
   type AppRecord,
   type ApiVersion,
@@ -117,6 +120,7 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
       url: fastifyPath(e.path),
       handler: async (req, reply) => {
         const principal = e.auth === 'apiKey' ? await services.auth.authenticate(header(req, 'x-api-key')) : undefined;
+        if (principal) authorizeRole(e, principal);
         if (e.auth === 'adminKey') services.adminKey.authorize(header(req, 'x-admin-key'));
         const version = apiVersionOf(req.headers['x-phala-version']);
         const { params, query, headers, body } = withInvalidStatus(e, () => {
@@ -162,6 +166,20 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
       },
     });
   }
+}
+
+/**
+ * The caller's role in the workspace (its key's user's, as it is now) must reach the endpoint's (`roleNeeded`):
+ * 403 `ERR-06-401` before anything is read or changed.
+ */
+function authorizeRole(e: Endpoint, p: Principal): void {
+  const needed = roleNeeded(e);
+  if (roleRank(p.memberRole) >= roleRank(needed)) return;
+  throw new ApiError(
+    403,
+    ErrorCodes.ROLE_FORBIDDEN,
+    `${e.method} ${e.path} needs the ${needed.toUpperCase()} role (or higher) in workspace "${p.workspaceSlug}"; your role there is ${p.memberRole.toUpperCase()}. Ask an owner or admin of the workspace to change your role.`,
+  );
 }
 
 /** Run the input checks; a 422 becomes the endpoint's `invalidRequestStatus` where it declares one. */

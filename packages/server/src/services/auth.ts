@@ -23,6 +23,7 @@ import {
   touchApiKey,
   type Principal,
 } from '../store/workspaces.ts';
+import { setCreatorIfUnset } from '../store/members.ts';
 
 export type { Principal };
 
@@ -89,7 +90,7 @@ export class AuthService {
     });
   }
 
-  /** A new workspace with one user and one key (used by tests and, later, by sign-up). */
+  /** A new workspace with one user (its owner) and one key (used by tests; operators use `POST /api/v1/admin/workspaces`). */
   async createWorkspace(slug: string, name = slug): Promise<{ workspaceId: number; apiKey: string }> {
     return this.db.tx(async (q) => {
       const ws = await ensureWorkspace(q, slug, name);
@@ -108,6 +109,7 @@ async function ensureWorkspace(q: Queryable, slug: string, name: string): Promis
 async function ensureUser(q: Queryable, username: string, email: string, workspaceId: number): Promise<number> {
   const id = await ensureUserRow(q, { username, email });
   await addMember(q, workspaceId, id);
+  await setCreatorIfUnset(q, workspaceId, id);
   return id;
 }
 

@@ -2,6 +2,7 @@
  * Workspaces and who may act in them: the `workspaces`, `users`, `workspace_members` and `api_keys` tables.
  * API keys are stored as the SHA-256 of the key only.
  */
+import type { Role } from '@opencvm/contract';
 import type { WorkspaceRecord } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
 
@@ -60,7 +61,10 @@ export interface Principal {
   userId: number;
   username: string;
   email: string;
+  /** the user's role on the server (`users.role`: `admin` or `user`), as GET /auth/me shows it */
   role: string;
+  /** the user's role in the key's workspace, read with the key at every request */
+  memberRole: Role;
 }
 
 // ---------------------------------------------------------------- API keys
@@ -78,17 +82,19 @@ export interface KeyLookup {
 
 /**
  * The unrevoked key with this hash and its principal: one read by the unique index on `key_hash`, made at
- * every request (a revoked or expired key is refused at once on every server). Expiry and staleness are
+ * every request (a revoked or expired key is refused at once on every server). The key's user must still be a
+ * member of its workspace (a removed member's keys find nothing), and the role is the membership's as it is now. Expiry and staleness are
  * judged by the database's clock, the same for every server.
  */
 export async function keyByHash(q: Queryable, keyHash: string): Promise<KeyLookup | null> {
   const [row] = await q.query<Principal & { keyId: string; expiresAt: Date | null; expired: boolean; useStale: boolean }>(
     `SELECT w.id AS "workspaceId", w.name AS "workspaceName", w.slug AS "workspaceSlug", w.tier AS "workspaceTier",
-            u.id AS "userId", u.username, u.email, u.role,
+            u.id AS "userId", u.username, u.email, u.role, m.role AS "memberRole",
             k.id AS "keyId", k.expires_at AS "expiresAt",
             coalesce(k.expires_at <= now(), false) AS expired,
             coalesce(k.last_used_at < now() - interval '1 minute', true) AS "useStale"
        FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id JOIN users u ON u.id = k.user_id
+            JOIN workspace_members m ON m.workspace_id = k.workspace_id AND m.user_id = k.user_id
       WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
     [keyHash],
   );
@@ -117,40 +123,43 @@ const KEY_LISTING = `k.id::int AS id, k.workspace_id::int AS workspace_id, k.use
        coalesce(k.expires_at <= now(), false) AS expired`;
 
 /**
- * The workspace's unrevoked keys (expired ones included), newest first; with `allOwned`, also those of every
- * other workspace `userId` owns.
+ * The workspace's unrevoked keys (expired ones included; with `onlyOwn`, only `userId`'s), newest first; with
+ * `allOwned`, also those of every other workspace `userId` owns.
  */
-export function liveApiKeys(q: Queryable, workspaceId: number, o: { userId: number; allOwned: boolean }): Promise<ApiKeyListing[]> {
+export function liveApiKeys(q: Queryable, workspaceId: number, o: { userId: number; allOwned: boolean; onlyOwn: boolean }): Promise<ApiKeyListing[]> {
   return q.query<ApiKeyListing>(
     `SELECT ${KEY_LISTING}
        FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
       WHERE k.revoked_at IS NULL
-        AND (k.workspace_id = $1
+        AND ((k.workspace_id = $1 AND (NOT $4 OR k.user_id = $3))
              OR ($2 AND k.workspace_id IN (SELECT workspace_id FROM workspace_members WHERE user_id = $3 AND role = 'owner')))
       ORDER BY k.id DESC`,
-    [workspaceId, o.allOwned, o.userId],
+    [workspaceId, o.allOwned, o.userId, o.onlyOwn],
   );
 }
 
 /**
- * Revoke the workspace's key with this id: `revoked`, `already` (revoked before), or `none` (no such key in
- * the workspace: another workspace's, unknown).
+ * Revoke the workspace's key with this id (with `ownerId`, only if it is that user's): `revoked`, `already`
+ * (revoked before), or `none` (no such key in the workspace: another workspace's or user's, unknown).
  */
-export async function revokeApiKey(q: Queryable, workspaceId: number, keyId: number): Promise<'revoked' | 'already' | 'none'> {
-  const rows = await q.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL RETURNING id', [keyId, workspaceId]);
+export async function revokeApiKey(q: Queryable, workspaceId: number, keyId: number, ownerId: number | null = null): Promise<'revoked' | 'already' | 'none'> {
+  const rows = await q.query(
+    'UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND workspace_id = $2 AND ($3::bigint IS NULL OR user_id = $3) AND revoked_at IS NULL RETURNING id',
+    [keyId, workspaceId, ownerId],
+  );
   if (rows.length) return 'revoked';
-  const known = await q.query('SELECT 1 FROM api_keys WHERE id = $1 AND workspace_id = $2', [keyId, workspaceId]);
+  const known = await q.query('SELECT 1 FROM api_keys WHERE id = $1 AND workspace_id = $2 AND ($3::bigint IS NULL OR user_id = $3)', [keyId, workspaceId, ownerId]);
   return known.length ? 'already' : 'none';
 }
 
-/** Give the workspace's unrevoked key with this id a new expiry, `days` from now; null if it has no such key. */
-export async function extendApiKey(q: Queryable, workspaceId: number, keyId: number, days: number): Promise<ApiKeyListing | null> {
+/** Give the workspace's unrevoked key with this id (with `ownerId`, that user's) a new expiry, `days` from now; null if it has no such key. */
+export async function extendApiKey(q: Queryable, workspaceId: number, keyId: number, days: number, ownerId: number | null = null): Promise<ApiKeyListing | null> {
   const [row] = await q.query<ApiKeyListing>(
     `UPDATE api_keys k SET expires_at = now() + make_interval(days => $3)
        FROM workspaces w
-      WHERE k.id = $1 AND k.workspace_id = $2 AND k.revoked_at IS NULL AND w.id = k.workspace_id
+      WHERE k.id = $1 AND k.workspace_id = $2 AND ($4::bigint IS NULL OR k.user_id = $4) AND k.revoked_at IS NULL AND w.id = k.workspace_id
       RETURNING ${KEY_LISTING}`,
-    [keyId, workspaceId, days],
+    [keyId, workspaceId, days, ownerId],
   );
   return row ?? null;
 }

@@ -16,7 +16,7 @@ export default route(getCurrentUser, async ({ principal: p, version }) => {
       has_backup_codes: false,
       flag_has_password: false,
     },
-    workspace: { id: String(p.workspaceId), name: p.workspaceName, slug: p.workspaceSlug, tier: p.workspaceTier, role: 'owner', avatar: null },
+    workspace: { id: String(p.workspaceId), name: p.workspaceName, slug: p.workspaceSlug, tier: p.workspaceTier, role: p.memberRole, avatar: null },
     credits: { balance: 0, granted_balance: 0, is_post_paid: true, outstanding_amount: null },
   };
 });
