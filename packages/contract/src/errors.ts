@@ -94,6 +94,16 @@ export const ErrorCodes = {
   GITHUB_UNREACHABLE: 'ERR-10-003',
   /** opencvm: GitHub has no user of that name. */
   GITHUB_USER_NOT_FOUND: 'ERR-10-004',
+  /** opencvm: the input is not a DCAP quote (empty, not hex, not a quote that parses). */
+  QUOTE_INVALID: 'ERR-12-001',
+  /** opencvm: the quote is larger than 64 KiB. */
+  QUOTE_TOO_LARGE: 'ERR-12-002',
+  /** opencvm: no collateral was sent and none is stored for that quote: send `collateral`. */
+  COLLATERAL_REQUIRED: 'ERR-12-003',
+  /** opencvm: the collateral is not Intel's collateral in the QuoteCollateralV3 shape. */
+  COLLATERAL_INVALID: 'ERR-12-004',
+  /** opencvm: no quote with that checksum was verified here. */
+  QUOTE_NOT_FOUND: 'ERR-12-005',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

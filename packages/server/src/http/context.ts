@@ -22,6 +22,7 @@ import type { MetricsService } from '../services/metrics.ts';
 import type { StateHub } from '../services/state-hub.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { SshKeyService } from '../services/ssh-keys.ts';
+import type { AttestationService } from '../services/attestations.ts';
 
 export interface Services {
   db: Db;
@@ -54,6 +55,8 @@ export interface Services {
   stateHub: StateHub;
   /** the callers' SSH public keys (and the GitHub import) */
   sshKeys: SshKeyService;
+  /** Phala's quote verification API (`/attestations/*`) */
+  attestations: AttestationService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
 }
