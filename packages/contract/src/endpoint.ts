@@ -55,6 +55,8 @@ export interface RequestBody {
   json?: z.ZodType;
   /** a raw text body and the media types it may come as */
   text?: { types: string[]; description: string };
+  /** the same fields may also come as a `multipart/form-data` form (a file part's bytes arrive as hex) */
+  multipart?: boolean;
   /** whether the body may be left out */
   optional?: boolean;
 }

@@ -114,6 +114,16 @@ export const ErrorCodes = {
   USERNAME_TAKEN: 'ERR-11-008',
   /** opencvm: a pending invitation for that email exists already in the workspace. */
   INVITATION_EXISTS: 'ERR-11-009',
+  /** opencvm: the input is not a DCAP quote (empty, not hex, not a quote that parses). */
+  QUOTE_INVALID: 'ERR-12-001',
+  /** opencvm: the quote is larger than 64 KiB. */
+  QUOTE_TOO_LARGE: 'ERR-12-002',
+  /** opencvm: no collateral was sent and none is stored for that quote: send `collateral`. */
+  COLLATERAL_REQUIRED: 'ERR-12-003',
+  /** opencvm: the collateral is not Intel's collateral in the QuoteCollateralV3 shape. */
+  COLLATERAL_INVALID: 'ERR-12-004',
+  /** opencvm: no quote with that checksum was verified here. */
+  QUOTE_NOT_FOUND: 'ERR-12-005',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -123,6 +123,12 @@ export function buildOpenApi(endpoints: readonly Endpoint[], opts: OpenApiOption
     if (e.body) {
       const body: Json = {};
       if (e.body.json) body['application/json'] = { schema: toSchema(e.body.json, 'input') };
+      if (e.body.json && e.body.multipart) {
+        const form = toSchema(e.body.json, 'input');
+        const props = (form.properties ?? {}) as Record<string, Json>;
+        if (props.file) props.file = { type: 'string', format: 'binary', description: 'the raw quote file' };
+        body['multipart/form-data'] = { schema: form };
+      }
       for (const t of e.body.text?.types ?? []) body[t] = { schema: { type: 'string', description: e.body.text!.description } };
       op.requestBody = { required: !e.body.optional, content: body };
     }

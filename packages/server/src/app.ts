@@ -34,6 +34,7 @@ import { TokenService } from './services/tokens.ts';
 import { MemberService } from './services/members.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
 import { SshKeyService } from './services/ssh-keys.ts';
+import { AttestationService } from './services/attestations.ts';
 import { HealthService } from './services/health.ts';
 import { MetricsService } from './services/metrics.ts';
 import { Worker, type WorkerOptions } from './worker/index.ts';
@@ -146,6 +147,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       metrics,
       stateHub,
       sshKeys: new SshKeyService(db, { githubUrl: config.githubUrl }),
+      attestations: new AttestationService(db),
       publicUrl: () => urlBox.value,
     };
 

@@ -1,6 +1,7 @@
 /** Every endpoint the server registers, declared once. A test fails if the server's routes and this list differ. */
 import type { Endpoint } from '../endpoint.ts';
 import * as allowlists from './allowlists.ts';
+import * as attestations from './attestations.ts';
 import * as apps from './apps.ts';
 import * as auth from './auth.ts';
 import * as catalog from './catalog.ts';
@@ -21,6 +22,7 @@ import * as members from './members.ts';
 import * as adminWorkspaces from './admin-workspaces.ts';
 
 export * from './allowlists.ts';
+export * from './attestations.ts';
 export * from './apps.ts';
 export * from './auth.ts';
 export * from './catalog.ts';
@@ -45,6 +47,6 @@ const isEndpoint = (v: unknown): v is Endpoint =>
   typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
 
 /** All endpoints, in a stable order (by path, then method). */
-export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces]
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces, attestations]
   .flatMap((m) => Object.values(m).filter(isEndpoint))
   .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

@@ -76,6 +76,11 @@ import deleteSshKey from './ssh-keys/delete-ssh-key.ts';
 import importGithubProfileSshKeys from './ssh-keys/import-github-profile-ssh-keys.ts';
 import listSshKeys from './ssh-keys/list-ssh-keys.ts';
 import syncGithubSshKeys from './ssh-keys/sync-github-ssh-keys.ts';
+import getQuoteCollateral from './attestations/get-quote-collateral.ts';
+import getRawQuote from './attestations/get-raw-quote.ts';
+import listRecentQuotes from './attestations/list-recent-quotes.ts';
+import verifyQuote from './attestations/verify-quote.ts';
+import viewQuote from './attestations/view-quote.ts';
 import commitCvmComposeFileUpdate from './updates/commit-cvm-compose-file-update.ts';
 import commitCvmComposeFile from './updates/commit-cvm-compose-file.ts';
 import commitCvmUpdate from './updates/commit-cvm-update.ts';
@@ -188,6 +193,11 @@ export const routes = [
   importGithubProfileSshKeys,
   listSshKeys,
   syncGithubSshKeys,
+  getQuoteCollateral,
+  getRawQuote,
+  listRecentQuotes,
+  verifyQuote,
+  viewQuote,
   commitCvmComposeFileUpdate,
   commitCvmComposeFile,
   commitCvmUpdate,

@@ -23,6 +23,7 @@ import type { StateHub } from '../services/state-hub.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { MemberService } from '../services/members.ts';
 import type { SshKeyService } from '../services/ssh-keys.ts';
+import type { AttestationService } from '../services/attestations.ts';
 
 export interface Services {
   db: Db;
@@ -57,6 +58,8 @@ export interface Services {
   stateHub: StateHub;
   /** the callers' SSH public keys (and the GitHub import) */
   sshKeys: SshKeyService;
+  /** Phala's quote verification API (`/attestations/*`) */
+  attestations: AttestationService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
 }

@@ -123,6 +123,9 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
         if (principal) authorizeRole(e, principal);
         if (e.auth === 'adminKey') services.adminKey.authorize(header(req, 'x-admin-key'));
         const version = apiVersionOf(req.headers['x-phala-version']);
+        if (/^\s*multipart\/form-data/i.test(header(req, 'content-type') ?? '') && !e.body?.multipart) {
+          throw new ApiError(415, ErrorCodes.INVALID_REQUEST, `${e.method} ${e.path} does not take a multipart form: send ${e.body?.text ? e.body.text.types[0] : 'JSON (application/json)'}.`);
+        }
         const { params, query, headers, body } = withInvalidStatus(e, () => {
           refuseText('path', req.params);
           refuseText('query', req.query);

@@ -7,6 +7,7 @@
  * `X-Request-Id` header), an answer on the socket a new one, which its log line carries too.
  */
 import type { Socket } from 'node:net';
+import { parseMultipart } from './multipart.ts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { ApiError, ErrorCodes, endpoints, type ErrorEnvelope } from '@opencvm/core';
 import { isDatabaseUnavailable } from '../db/postgres.ts';
@@ -157,6 +158,13 @@ export function installBodyParsers(app: FastifyInstance): void {
       done(null, JSON.parse(trimmed));
     } catch (e) {
       done(new ApiError(400, ErrorCodes.INVALID_REQUEST, `The request body is not valid JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+  app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (req, buf, done) => {
+    try {
+      done(null, parseMultipart(String(req.headers['content-type'] ?? ''), buf as Buffer));
+    } catch (e) {
+      done(e as Error, undefined);
     }
   });
   app.removeContentTypeParser('text/plain');
