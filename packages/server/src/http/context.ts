@@ -22,6 +22,7 @@ import type { MetricsService } from '../services/metrics.ts';
 import type { StateHub } from '../services/state-hub.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { SshKeyService } from '../services/ssh-keys.ts';
+import type { RateLimits } from './rate-limit.ts';
 
 export interface Services {
   db: Db;
@@ -56,6 +57,8 @@ export interface Services {
   sshKeys: SshKeyService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
+  /** the rate limits (per client address, per API key on mutations), in this process's memory */
+  limits: RateLimits;
 }
 
 /** The caller's principal: resolves the `X-API-Key` header or throws a 401. */
