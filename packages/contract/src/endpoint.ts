@@ -99,13 +99,35 @@ export interface Endpoint {
   phalaSchema?: string | Partial<Record<ApiVersion, string>>;
   /** not in Phala Cloud's API: opencvm's own */
   extension?: boolean;
+  /**
+   * `clientIp`: requests are limited per client address (`OPENCVM_RATE_LIMIT_PUBLIC`), before any credential is
+   * checked: the surfaces anyone can reach (the guest KMS, the auth webhook, the log URLs, attestation
+   * verification). Every endpoint under `/api/v1/attestations/` is limited so without saying it. (Mutations with
+   * an API key are limited per key whatever this says: see `rateLimitsOf`.)
+   */
+  rateLimit?: 'clientIp';
+}
+
+/** The paths under which every endpoint is limited per client address, as if it declared `rateLimit: 'clientIp'`. */
+export const CLIENT_IP_LIMITED_PREFIXES = ['/api/v1/attestations/'] as const;
+
+/**
+ * Which rate limits apply to an endpoint (each 429 `ERR-00-429` with `Retry-After` when exceeded):
+ * `clientIp`, per client address, checked before the credentials; `apiKey`, per API key, on a mutation
+ * (POST, PUT, PATCH, DELETE) that takes an `X-API-Key`, checked once the key is known.
+ */
+export function rateLimitsOf(e: Pick<Endpoint, 'method' | 'path' | 'auth' | 'rateLimit'>): { clientIp: boolean; apiKey: boolean } {
+  return {
+    clientIp: e.rateLimit === 'clientIp' || CLIENT_IP_LIMITED_PREFIXES.some((p) => e.path.startsWith(p)),
+    apiKey: e.auth === 'apiKey' && e.method !== 'GET',
+  };
 }
 
 export const defineEndpoint = <const E extends Endpoint>(e: E): E => e;
 
 /**
  * The 4xx answers every endpoint of a kind can give, on top of its own: a malformed request (400/413/415/422
- * `ERR-02-008`), a missing or wrong API key (or metrics token), a CVM that is not the caller's.
+ * `ERR-02-008`), a missing or wrong API key (or metrics token), a CVM that is not the caller's, a rate limit.
  */
 export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
   const out = new Map<number, Set<ErrorCode>>();
@@ -123,6 +145,8 @@ export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
     add(403, ErrorCodes.ADMIN_API_DISABLED);
   }
   if (e.resolve) add(404, ErrorCodes.CVM_NOT_FOUND);
+  const limits = rateLimitsOf(e);
+  if (limits.clientIp || limits.apiKey) add(429, ErrorCodes.RATE_LIMITED);
   // the database does not answer (a restart, a network cut): retry later, nothing was changed
   add(503, ErrorCodes.DATABASE_UNAVAILABLE);
   for (const [status, codes] of Object.entries(e.errors ?? {})) add(Number(status), ...(codes ?? []));

@@ -60,6 +60,8 @@ export const ErrorCodes = {
   ROUTE_NOT_FOUND: 'ERR-00-404',
   /** opencvm: the path exists, but not with this method (the `Allow` header lists the methods it has). */
   METHOD_NOT_ALLOWED: 'ERR-00-405',
+  /** opencvm: too many requests from this client address, or of mutations with this API key (HTTP 429, Retry-After). */
+  RATE_LIMITED: 'ERR-00-429',
   /** opencvm: an unexpected server fault (a bug: please report it). */
   INTERNAL_ERROR: 'ERR-00-500',
   /** opencvm: the server's database does not answer (`GET /healthz`: the server cannot serve until it does). */

@@ -23,6 +23,7 @@ const STATUS_TEXT: Record<number, string> = {
   466: 'No kept change for that compose hash (none, used, or expired)',
   467: 'The transaction does not prove the compose hash added to the app\'s contract',
   468: 'The app\'s contract does not allow the compose hash',
+  429: 'Too many requests: retry after the Retry-After header\'s seconds',
   502: 'The host could not be reached',
   503: 'Unavailable: the database (or the chain of an on-chain KMS) does not answer',
 };

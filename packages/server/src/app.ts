@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import { startVmmSim, type VmmSim } from '@opencvm/vmm-sim';
 import { ConfigError, type Config, type HostConfig } from './config.ts';
 import { openDatabase, withStartupLock, type Db } from './db/index.ts';
@@ -13,6 +14,7 @@ import { installRequestIds, requestIdOptions } from './http/request-id.ts';
 import type { Services } from './http/context.ts';
 import { registerRoutes } from './http/endpoint.ts';
 import { endStreams } from './http/streams.ts';
+import { rateLimits } from './http/rate-limit.ts';
 import { routes } from './endpoints/index.ts';
 import { AuthService } from './services/auth.ts';
 import { CatalogService } from './services/catalog.ts';
@@ -49,6 +51,8 @@ export interface StartOptions {
   logUrls?: LogUrlOptions;
   /** worker timings (tests make them shorter) */
   worker?: Pick<WorkerOptions, 'bootPollMs' | 'pollMs' | 'bootTimeoutMs' | 'retry'>;
+  /** the rate limits' clock, ms (tests move it; default `performance.now`) */
+  rateLimitClock?: () => number;
   /** called with the HTTP server before any route is registered (tests check every answer this way) */
   instrument?: (app: FastifyInstance) => void;
 }
@@ -86,6 +90,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ...requestIdOptions(),
     // a request without Host reaches the server, which answers it in the error envelope (Node's own answer has no body)
     http: { requireHostHeader: false },
+    // the client address (`req.ip`, which the rate limits key on): the socket's, unless the operator trusts proxies
+    trustProxy: config.trustProxy as FastifyHttpOptions<Server>['trustProxy'],
     logger: opts.logger ? loggerOptions(config.logLevel, opts.logStream) : false,
   });
   let sim: VmmSim | undefined;
@@ -149,6 +155,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       sshKeys: new SshKeyService(db, { githubUrl: config.githubUrl }),
       attestations: new AttestationService(db),
       publicUrl: () => urlBox.value,
+      limits: rateLimits({ publicPerMinute: config.rateLimitPublic, mutationsPerMinute: config.rateLimitMutations, now: opts.rateLimitClock }),
     };
 
     const registeredRoutes: { method: string; url: string }[] = [];

@@ -46,6 +46,9 @@ test('defaults: an empty environment gives the documented configuration', () => 
     adminKey: undefined,
     chains: [],
     githubUrl: 'https://github.com',
+    rateLimitPublic: 600,
+    rateLimitMutations: 600,
+    trustProxy: false,
   });
   // an empty variable is unset, and variables the server does not know are ignored
   const empty = Object.fromEntries(CONFIG_VARIABLES.map((k) => [k, '']));
@@ -72,6 +75,9 @@ test('each variable is read', () => {
     OPENCVM_ADMIN_KEY: 'admin-key-0123456789abcdef',
     OPENCVM_SEAL_KEY: '00'.repeat(31) + 'ff',
     OPENCVM_GITHUB_URL: 'http://127.0.0.1:9999/',
+    OPENCVM_RATE_LIMIT_PUBLIC: '30',
+    OPENCVM_RATE_LIMIT_MUTATIONS: '0',
+    OPENCVM_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,fd00::/8',
   });
   assert.equal(c.port, 0);
   assert.equal(c.host, '0.0.0.0');
@@ -94,6 +100,11 @@ test('each variable is read', () => {
   assert.equal(c.adminKey, 'admin-key-0123456789abcdef');
   assert.deepEqual(c.sealKey, Buffer.from('00'.repeat(31) + 'ff', 'hex'));
   assert.equal(c.githubUrl, 'http://127.0.0.1:9999', 'the trailing slash is dropped: /<user>.keys is appended to it');
+  assert.equal(c.rateLimitPublic, 30);
+  assert.equal(c.rateLimitMutations, 0, '0: no limit');
+  assert.deepEqual(c.trustProxy, ['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
+  assert.equal(loadConfig({ OPENCVM_TRUST_PROXY: '2' }).trustProxy, 2, 'a number of hops');
+  assert.equal(loadConfig({ OPENCVM_TRUST_PROXY: '0' }).trustProxy, false, '0: the socket address');
   const b64 = Buffer.alloc(32, 7).toString('base64');
   assert.deepEqual(loadConfig({ OPENCVM_SEAL_KEY: b64 }).sealKey, Buffer.alloc(32, 7), 'base64');
   assert.deepEqual(loadConfig({ OPENCVM_SEAL_KEY: Buffer.alloc(32, 0xfb).toString('base64url') }).sealKey, Buffer.alloc(32, 0xfb), 'base64url');
@@ -107,6 +118,10 @@ test('each variable is read', () => {
 // [variable, bad value, words of what is expected]
 const bad: [string, string, RegExp][] = [
   ['PORT', 'eighty', /port number, 0 to 65535/],
+  ['OPENCVM_RATE_LIMIT_PUBLIC', '-1', /requests a minute per client address, 0 \(no limit\) or more/],
+  ['OPENCVM_RATE_LIMIT_MUTATIONS', '10/s', /requests a minute per API key, 0 \(no limit\) or more/],
+  ['OPENCVM_TRUST_PROXY', 'true', /number of proxy hops to trust, or comma-separated proxy addresses or CIDR ranges.*"true" is not an address/],
+  ['OPENCVM_TRUST_PROXY', '10.0.0.0/33', /invalid prefix length/],
   ['OPENCVM_GITHUB_URL', 'github.com', /http:\/\/ or https:\/\/ URL without query or fragment/],
   ['OPENCVM_GITHUB_URL', 'https://github.com/?x=1', /without query or fragment/],
   ['PORT', '65536', /port number/],

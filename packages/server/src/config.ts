@@ -3,6 +3,7 @@
  * parsed here, by one schema, when it starts: a bad value stops the start with a message that names the
  * variable, the value and what was expected. No other server file reads `process.env`.
  */
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from '@opencvm/core';
 
@@ -75,6 +76,15 @@ export interface Config {
   chains: ChainConfig[];
   /** GitHub's web origin, which serves a user's public keys at `/<user>.keys` (the SSH keys' GitHub import) */
   githubUrl: string;
+  /** requests a minute per client address on the surfaces anyone can reach (guest KMS, auth webhook, log URLs, attestations); 0: no limit */
+  rateLimitPublic: number;
+  /** mutations (POST, PUT, PATCH, DELETE) a minute per API key; 0: no limit */
+  rateLimitMutations: number;
+  /**
+   * which proxies in front of the server are trusted to name the client (`X-Forwarded-For`), as fastify's
+   * `trustProxy`: false (the socket's address is the client), a number of hops, or addresses/CIDR ranges
+   */
+  trustProxy: false | number | string[];
 }
 
 /** The configuration could not be read from the environment; `message` is one line, fit for an operator. */
@@ -150,6 +160,20 @@ function parseSealKey(text: string): Buffer | Problem {
   return new Problem(`it is ${t.length} characters long; make one with: openssl rand -hex 32`);
 }
 
+/** `OPENCVM_TRUST_PROXY`: 0 → false, a hop count, or addresses and CIDR ranges (IPv4 or IPv6). */
+function parseTrustProxy(text: string): false | number | string[] | Problem {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return Number(t) === 0 ? false : Number(t) <= 100 ? Number(t) : new Problem('at most 100 hops');
+  const entries = t.split(',').map((e) => e.trim());
+  for (const e of entries) {
+    const [ip, bits, ...rest] = e.split('/');
+    const family = isIP(ip);
+    if (!family || rest.length) return new Problem(`"${e}" is not an address or CIDR range`);
+    if (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))) return new Problem(`"${e}" has an invalid prefix length`);
+  }
+  return entries;
+}
+
 const address = (t: string) => (/^0x[0-9a-fA-F]{40}$/.test(t) ? t.toLowerCase() : undefined);
 const RPC_URL = 'an http:// or https:// JSON-RPC URL, e.g. http://127.0.0.1:8545';
 const KMS_CONTRACT = 'the KMS contract address, 0x and 40 hex digits';
@@ -200,6 +224,12 @@ const schema = z.object({
     const url = httpUrl(t);
     return url && !url.search && !url.hash && !url.username && !url.password ? t.replace(/\/+$/, '') : undefined;
   }).default('https://github.com'),
+  OPENCVM_RATE_LIMIT_PUBLIC: variable('a whole number of requests a minute per client address, 0 (no limit) or more', wholeNumber(0)).default(600),
+  OPENCVM_RATE_LIMIT_MUTATIONS: variable('a whole number of requests a minute per API key, 0 (no limit) or more', wholeNumber(0)).default(600),
+  OPENCVM_TRUST_PROXY: variable(
+    'unset or 0 (the client is the socket\'s address), a number of proxy hops to trust, or comma-separated proxy addresses or CIDR ranges, e.g. 10.0.0.0/8,127.0.0.1',
+    parseTrustProxy,
+  ).default(false),
 });
 
 /** The variables `loadConfig` reads, in the order of the README's table. */
@@ -269,5 +299,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminKey: v.OPENCVM_ADMIN_KEY,
     chains,
     githubUrl: v.OPENCVM_GITHUB_URL,
+    rateLimitPublic: v.OPENCVM_RATE_LIMIT_PUBLIC,
+    rateLimitMutations: v.OPENCVM_RATE_LIMIT_MUTATIONS,
+    trustProxy: v.OPENCVM_TRUST_PROXY,
   };
 }

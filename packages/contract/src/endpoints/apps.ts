@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineEndpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
 import { appListQuerySchema } from '../requests/reads.ts';
-import { appPageV2025Schema, appPageV2026Schema, appV2025Schema, appV2026Schema } from '../shapes/apps.ts';
+import { appFilterOptionsSchema, appPageV2025Schema, appPageV2026Schema, appV2025Schema, appV2026Schema } from '../shapes/apps.ts';
 import { cvmInfoV2026Schema, cvmListItemV2025Schema } from '../shapes/cvm.ts';
 import { appIdParams } from './params.ts';
 
@@ -22,6 +22,18 @@ export const getAppList = defineEndpoint({
     json: { versioned: { '2025-10-28': appPageV2025Schema, '2026-01-21': appPageV2026Schema } },
   },
   phalaSchema: { '2025-10-28': 'DstackAppListResponseV20251028Schema', '2026-01-21': 'DstackAppListResponseV20260121Schema' },
+});
+
+export const getAppFilterOptions = defineEndpoint({
+  id: 'getAppFilterOptions',
+  method: 'GET',
+  path: '/api/v1/apps/filter-options',
+  summary: "The values GET /apps's filters can take: the distinct statuses, images, instance types, KMS, regions and hosts of the workspace's live CVMs",
+  description: 'Only the caller\'s workspace\'s CVMs (not deleted) are read. A static path: it is matched before `/apps/{app_id}`.',
+  tag: 'Apps',
+  auth: 'apiKey',
+  success: { status: 200, description: 'The values, each list distinct and sorted', json: appFilterOptionsSchema },
+  phalaSchema: 'AppFilterOptionsSchema',
 });
 
 export const getAppInfo = defineEndpoint({

@@ -16,6 +16,7 @@ export const callGuestKms = defineEndpoint({
   description: '`GetAppKey` releases an app\'s keys only to the host its CVM was placed on (its KMS credential in `Authorization: Bearer`), for the compose hash the CVM runs.',
   tag: 'Guest KMS',
   auth: 'hostToken',
+  rateLimit: 'clientIp',
   extension: true,
   params: prpcMethodParams,
   body: { json: z.record(z.string(), z.unknown()).nullish(), optional: true },

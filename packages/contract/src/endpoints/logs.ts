@@ -12,6 +12,7 @@ const logs = {
   method: 'GET',
   tag: 'Logs',
   auth: 'logToken',
+  rateLimit: 'clientIp',
   extension: true,
   errors: {
     400: [E.INVALID_REQUEST],

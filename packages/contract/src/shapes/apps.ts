@@ -63,3 +63,16 @@ export const revisionDetailSchema = revisionSchema
     user_config: z.string(),
   })
   .meta({ id: 'RevisionDetail' });
+
+/** `GET /apps/filter-options`: the values the filters of `GET /apps` can take in the caller's workspace, each list distinct and sorted. */
+export const appFilterOptionsSchema = z
+  .strictObject({
+    statuses: z.array(z.string()).meta({ description: "the statuses of the workspace's live CVMs (`status`)" }),
+    image_versions: z.array(z.string()).meta({ description: 'the OS images they run (`base_image`)' }),
+    instance_types: z.array(z.string()).meta({ description: 'their instance types (`instance_type`)' }),
+    kms_slugs: z.array(z.string()).meta({ description: "their apps' KMS slugs (`kms_slug`)" }),
+    kms_types: z.array(z.string()).meta({ description: "their apps' KMS types (`kms_type`)" }),
+    regions: z.array(z.string()).meta({ description: 'the regions of the hosts they are placed on (`region`)' }),
+    nodes: z.array(z.string()).meta({ description: 'the names of those hosts (`node`)' }),
+  })
+  .meta({ id: 'AppFilterOptions' });

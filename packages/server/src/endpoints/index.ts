@@ -9,6 +9,7 @@ import checkCvmIsAllowed from './allowlists/check-cvm-is-allowed.ts';
 import getAppDeviceAllowlist from './allowlists/get-app-device-allowlist.ts';
 import getKmsOnChainDetail from './allowlists/get-kms-on-chain-detail.ts';
 import getAppCvms from './apps/get-app-cvms.ts';
+import getAppFilterOptions from './apps/get-app-filter-options.ts';
 import getAppInfo from './apps/get-app-info.ts';
 import getAppList from './apps/get-app-list.ts';
 import getCurrentUser from './auth/get-current-user.ts';
@@ -122,6 +123,7 @@ export const routes = [
   getAppDeviceAllowlist,
   getKmsOnChainDetail,
   getAppCvms,
+  getAppFilterOptions,
   getAppInfo,
   getAppList,
   getCurrentUser,

@@ -24,6 +24,7 @@ import type { TokenService } from '../services/tokens.ts';
 import type { MemberService } from '../services/members.ts';
 import type { SshKeyService } from '../services/ssh-keys.ts';
 import type { AttestationService } from '../services/attestations.ts';
+import type { RateLimits } from './rate-limit.ts';
 
 export interface Services {
   db: Db;
@@ -62,6 +63,8 @@ export interface Services {
   attestations: AttestationService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
+  /** the rate limits (per client address, per API key on mutations), in this process's memory */
+  limits: RateLimits;
 }
 
 /** The caller's principal: resolves the `X-API-Key` header or throws a 401. */

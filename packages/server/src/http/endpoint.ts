@@ -1,6 +1,8 @@
 /**
  * How an endpoint of the contract becomes a route. `route(endpoint, handler)` declares the server side of
  * one endpoint; `registerRoutes` registers them all. Before a handler runs, the route:
+ * 0. takes one request from the caller's rate limits (`http/rate-limit.ts`): per client address, before any
+ *    credential is read, where the contract's `rateLimitsOf` says so; per API key on mutations, right after 1. → 429;
  * 1. authenticates the caller (an `X-API-Key`; the admin API's `X-Admin-Key`) unless the contract says otherwise → 401;
  *    a key's user's current role in its workspace must reach the endpoint's (`roleNeeded`) → 403 `ERR-06-401`;
  * 2. reads the API version (`X-Phala-Version`);
@@ -23,6 +25,7 @@ import {
   parseCvmRef,
   roleNeeded,
   roleRank,
+  rateLimitsOf,
   validationError,
   type AppRecord,
   type ApiVersion,
@@ -35,6 +38,7 @@ import type { Principal } from '../services/auth.ts';
 import { findApp } from '../store/apps.ts';
 import { findCvm } from '../store/cvms.ts';
 import type { Services } from './context.ts';
+import { limitApiKey, limitClientAddress } from './rate-limit.ts';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 type In<S> = S extends z.ZodType ? z.input<S> : never;
@@ -115,12 +119,15 @@ function textBody(e: Endpoint, body: unknown): string {
 /** Register every route on `app` (paths are absolute: the contract's paths include `/api/v1`). */
 export function registerRoutes(app: FastifyInstance, services: Services, routes: readonly Route[]): void {
   for (const { endpoint: e, handler } of routes) {
+    const limited = rateLimitsOf(e);
     app.route({
       method: e.method,
       url: fastifyPath(e.path),
       handler: async (req, reply) => {
+        if (limited.clientIp) limitClientAddress(services.limits, req.ip);
         const principal = e.auth === 'apiKey' ? await services.auth.authenticate(header(req, 'x-api-key')) : undefined;
         if (principal) authorizeRole(e, principal);
+        if (limited.apiKey) limitApiKey(services.limits, principal!.apiKeyId);
         if (e.auth === 'adminKey') services.adminKey.authorize(header(req, 'x-admin-key'));
         const version = apiVersionOf(req.headers['x-phala-version']);
         if (/^\s*multipart\/form-data/i.test(header(req, 'content-type') ?? '') && !e.body?.multipart) {

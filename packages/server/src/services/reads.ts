@@ -17,7 +17,7 @@ import {
   type WorkspaceRecord,
 } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
-import { appRecords, listAppPage, type AppListFilter } from '../store/apps.ts';
+import { appFilterOptions, appRecords, listAppPage, type AppFilterOptions, type AppListFilter } from '../store/apps.ts';
 import { cvmStatesByUuid, cvmUserConfig, listCvmPage, listCvmsOfApps, type CvmListFilter } from '../store/cvms.ts';
 import { listKms } from '../store/kms.ts';
 import { listNodeImages, listNodes, nodeUsage, type NodeImageRow, type NodeRow } from '../store/nodes.ts';
@@ -74,6 +74,11 @@ export class ReadService {
       }),
       total,
     };
+  }
+
+  /** The values `GET /apps`'s filters can take: the distinct ones of the workspace's live CVMs (no other workspace's). */
+  appFilterOptions(p: Principal): Promise<AppFilterOptions> {
+    return appFilterOptions(this.db, p.workspaceId);
   }
 
   /** An app's live CVMs, newest first. */

@@ -160,6 +160,40 @@ export async function listAppPage(
   return { ids, total };
 }
 
+/** The values the filters of `GET /apps` can take in a workspace (`GET /apps/filter-options`), each list distinct and sorted. */
+export interface AppFilterOptions {
+  statuses: string[];
+  image_versions: string[];
+  instance_types: string[];
+  kms_slugs: string[];
+  kms_types: string[];
+  regions: string[];
+  nodes: string[];
+}
+
+/**
+ * The distinct statuses, images, instance types, KMS slugs and types, regions and host names of a workspace's
+ * live CVMs (the CVMs `GET /apps` lists and filters): one statement over the workspace's CVMs (`cvms_workspace`).
+ */
+export async function appFilterOptions(q: Queryable, workspaceId: number): Promise<AppFilterOptions> {
+  const [row] = await q.query<AppFilterOptions>(
+    `WITH live AS (
+       SELECT c.status, c.image, c.instance_type, c.node_id, a.kms_id FROM cvms c JOIN apps a ON a.app_id = c.app_id
+        WHERE c.workspace_id = $1 AND c.deleted_at IS NULL
+     ), ks AS (SELECT k.slug, k.kms_type FROM kms_instances k WHERE k.id IN (SELECT kms_id FROM live)),
+     ns AS (SELECT n.name, n.region FROM nodes n WHERE n.id IN (SELECT node_id FROM live))
+     SELECT ARRAY(SELECT DISTINCT status FROM live ORDER BY 1) AS statuses,
+            ARRAY(SELECT DISTINCT image FROM live ORDER BY 1) AS image_versions,
+            ARRAY(SELECT DISTINCT instance_type FROM live WHERE instance_type IS NOT NULL ORDER BY 1) AS instance_types,
+            ARRAY(SELECT DISTINCT slug FROM ks WHERE slug IS NOT NULL ORDER BY 1) AS kms_slugs,
+            ARRAY(SELECT DISTINCT kms_type FROM ks ORDER BY 1) AS kms_types,
+            ARRAY(SELECT DISTINCT region FROM ns ORDER BY 1) AS regions,
+            ARRAY(SELECT DISTINCT name FROM ns ORDER BY 1) AS nodes`,
+    [workspaceId],
+  );
+  return row;
+}
+
 // ---- allow-lists (`/apps/{app_id}/device-allowlist`, the `is-allowed` checks) ----
 
 /** The KMS an app takes its keys from (its chain and KMS contract, for an on-chain one). */

@@ -35,7 +35,7 @@ export interface TestEnvOptions {
   sim?: VmmSimOptions;
   config?: Partial<Config>;
   /** server options beyond the config: request logging and where it goes, log URL lifetime and clock */
-  server?: Pick<StartOptions, 'logger' | 'logStream' | 'logUrls'>;
+  server?: Pick<StartOptions, 'logger' | 'logStream' | 'logUrls' | 'rateLimitClock'>;
   /** worker timings and retry policy beyond the harness's short polls */
   worker?: StartOptions['worker'];
 }
@@ -57,6 +57,9 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     // the reconciler brings no CVM back on its own here (suites stop and remove VMs behind the server's back to
     // see what it shows); the suites of recovery turn it on
     recoveryAttempts: 0,
+    // no rate limits (suites hammer endpoints from one address and one key); rate-limit.test.ts sets small ones
+    rateLimitPublic: 0,
+    rateLimitMutations: 0,
     ...opts.config,
   };
   const violations: Violation[] = [];
