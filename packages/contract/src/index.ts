@@ -24,6 +24,7 @@ export * from './shapes/allowlists.ts';
 export * from './shapes/hosts.ts';
 export * from './shapes/tokens.ts';
 export * from './shapes/ssh-keys.ts';
+export * from './shapes/cvm-attestation.ts';
 export * from './requests/deploy.ts';
 export * from './requests/updates.ts';
 export * from './requests/lifecycle.ts';

@@ -16,3 +16,4 @@ export * from './updates.ts';
 export * from './ssh-keys.ts';
 export * from './der.ts';
 export * from './attestation.ts';
+export * from './attestation-shapes.ts';

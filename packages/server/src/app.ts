@@ -32,6 +32,7 @@ import { UpdateService } from './services/updates.ts';
 import { StateHub } from './services/state-hub.ts';
 import { TokenService } from './services/tokens.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
+import { CvmAttestationService } from './services/cvm-attestation.ts';
 import { SshKeyService } from './services/ssh-keys.ts';
 import { HealthService } from './services/health.ts';
 import { MetricsService } from './services/metrics.ts';
@@ -143,6 +144,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       metrics,
       stateHub,
       sshKeys: new SshKeyService(db, { githubUrl: config.githubUrl }),
+      cvmAttestation: new CvmAttestationService(db, nodes),
       publicUrl: () => urlBox.value,
     };
 

@@ -22,6 +22,7 @@ import type { MetricsService } from '../services/metrics.ts';
 import type { StateHub } from '../services/state-hub.ts';
 import type { TokenService } from '../services/tokens.ts';
 import type { SshKeyService } from '../services/ssh-keys.ts';
+import type { CvmAttestationService } from '../services/cvm-attestation.ts';
 
 export interface Services {
   db: Db;
@@ -54,6 +55,8 @@ export interface Services {
   stateHub: StateHub;
   /** the callers' SSH public keys (and the GitHub import) */
   sshKeys: SshKeyService;
+  /** a CVM's attestation evidence, read from its guest agent */
+  cvmAttestation: CvmAttestationService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
 }
