@@ -101,7 +101,7 @@ test('getAppAttestation: one instance per live CVM, kms_info.chain_id a string o
   assert.equal(i.instance_id, info.instance_id);
   assert.equal(i.error, null);
   assert.equal(parseTdxQuote(i.quote!).rtmr3, i.tcb_info!.rtmr3);
-  assert.equal(i.event_log_verification, undefined); // the official SDK keeps Phala's keys only
+  assert.equal((i as Record<string, unknown>).event_log_verification, undefined); // the official SDK keeps Phala's keys only
   // app_ prefix accepted
   assert.equal((await getAppAttestation(c, { appId: `app_${info.app_id}` })).instances.length, 1);
 });
