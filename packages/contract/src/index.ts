@@ -26,6 +26,7 @@ export * from './shapes/tokens.ts';
 export * from './shapes/ssh-keys.ts';
 export * from './shapes/members.ts';
 export * from './shapes/attestations.ts';
+export * from './shapes/cvm-attestation.ts';
 export * from './requests/deploy.ts';
 export * from './requests/updates.ts';
 export * from './requests/lifecycle.ts';

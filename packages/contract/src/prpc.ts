@@ -160,6 +160,26 @@ export const guestNetworkSchema = z.object({
 });
 export type GuestNetwork = z.output<typeof guestNetworkSchema>;
 
+/**
+ * The guest agent's `Info` (dstack's `guest-api` AppInfo, proxied at `/guest/Info`): hex ids and measurements,
+ * the RA-TLS app certificate chain (PEM), and `tcb_info`, a JSON *text* (empty unless the app-compose sets
+ * `public_tcbinfo`). Fields a guest version lacks take their JSON-mode default.
+ */
+export const guestAppInfoSchema = z.object({
+  app_id: str,
+  instance_id: str,
+  device_id: str,
+  mr_aggregated: str,
+  os_image_hash: str,
+  compose_hash: str,
+  app_cert: str,
+  tcb_info: str,
+  app_name: str,
+  key_provider_info: str,
+  vm_config: str,
+});
+export type GuestAppInfo = z.output<typeof guestAppInfoSchema>;
+
 /** The guest agent's `SysInfo`: figures whose set varies by guest version, kept as reported. */
 export const guestSysInfoSchema = z.record(z.string(), z.unknown());
 

@@ -14,3 +14,6 @@ export * from './runtime-shapes.ts';
 export * from './shapes-lists.ts';
 export * from './updates.ts';
 export * from './ssh-keys.ts';
+export * from './der.ts';
+export * from './attestation.ts';
+export * from './attestation-shapes.ts';

@@ -51,6 +51,7 @@ import {
 export type { ApiVersion, DefaultApiVersion, EnvVar };
 export { CvmWaitError, OpenCvmError, type ErrorDetail, type SafeResult } from './errors.ts';
 export * from './updates.ts';
+export * from './attestation.ts';
 
 export interface ClientConfig {
   /** API prefix including /api/v1; default $PHALA_CLOUD_API_PREFIX or http://127.0.0.1:8000/api/v1 */

@@ -35,6 +35,7 @@ import { StateHub } from './services/state-hub.ts';
 import { TokenService } from './services/tokens.ts';
 import { MemberService } from './services/members.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
+import { CvmAttestationService } from './services/cvm-attestation.ts';
 import { SshKeyService } from './services/ssh-keys.ts';
 import { AttestationService } from './services/attestations.ts';
 import { HealthService } from './services/health.ts';
@@ -154,6 +155,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       stateHub,
       sshKeys: new SshKeyService(db, { githubUrl: config.githubUrl }),
       attestations: new AttestationService(db),
+      cvmAttestation: new CvmAttestationService(db, nodes),
       publicUrl: () => urlBox.value,
       limits: rateLimits({ publicPerMinute: config.rateLimitPublic, mutationsPerMinute: config.rateLimitMutations, now: opts.rateLimitClock }),
     };

@@ -6,7 +6,8 @@
  * - the guest API answers the VMM proxies at `/guest/<Method>` (SysInfo, NetworkInfo, ListContainers).
  */
 import { X509Certificate } from 'node:crypto';
-import { decryptEnv, filterAllowedEnvs, validateEnvVars } from '@opencvm/core';
+import { RUNTIME_EVENT_TYPE, decryptEnv, eventDigestV1, filterAllowedEnvs, validateEnvVars } from '@opencvm/core';
+import { makeEvidence, type Evidence } from './evidence.ts';
 import type { AppCompose, ComposeService, KeyProvider } from './compose.ts';
 import type { AppKeys, VmConfiguration } from './types.ts';
 import { errorMessage, formatDuration, postText, randomHex, sha256Hex, sha384 } from './util.ts';
@@ -49,6 +50,8 @@ export interface GuestRuntime {
   bootedAt: number;
   /** the SSH keys the user_config of this boot authorizes (what a dstack guest installs for root) */
   sshAuthorizedKeys: string[];
+  /** the app certificate chain and quote of this boot (made when first asked for; `evidence.ts`) */
+  evidence?: Evidence;
 }
 
 /**
@@ -193,21 +196,9 @@ export function decryptGuestEnv(encryptedEnvHex: string, envCryptKeyHex: string,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Measurements: RTMR3 digests of dstack's runtime events (event log version 1) and replay; MRTD/RTMR0-2 are stand-ins derived from the image.
+// Measurements: RTMR3 is the replay of dstack's runtime events (core's event log version 1 digests); MRTD/RTMR0-2 are stand-ins derived from the image.
 
-const EVENT_TYPE = 0x08000001;
-
-export function eventDigest(name: string, payloadHex: string): Buffer {
-  const type = Buffer.alloc(4);
-  type.writeUInt32LE(EVENT_TYPE);
-  return sha384(Buffer.concat([type, Buffer.from(`:${name}:`), Buffer.from(payloadHex, 'hex')]));
-}
-
-export function replayRtmr(events: MeasuredEvent[]): string {
-  let mr: Buffer = Buffer.alloc(48);
-  for (const e of events) mr = sha384(Buffer.concat([mr, eventDigest(e.name, e.payload)]));
-  return mr.toString('hex');
-}
+const EVENT_TYPE = RUNTIME_EVENT_TYPE;
 
 function staticMeasurements(osImageHash: string): { mrtd: string; rtmr0: string; rtmr1: string; rtmr2: string } {
   const m = (label: string): string => sha384(Buffer.from(`vmm-sim:${label}:${osImageHash}`)).toString('hex');
@@ -231,8 +222,9 @@ function keyProviderInfo(g: GuestRuntime): string {
 
 /** `Info`: the guest's AppInfo (plus GuestInfo's `version`); tcb_info/vm_config honour `public_tcbinfo`. */
 export function guestInfo(g: GuestRuntime, ctx: GuestContext): Record<string, unknown> {
-  const rtmr3 = replayRtmr(g.events);
   const s = staticMeasurements(g.osImageHash);
+  g.evidence ??= makeEvidence({ appId: g.appId, appName: g.compose.name, events: g.events, measurements: s });
+  const rtmr3 = g.evidence.rtmr3;
   const mrAggregated = sha256Hex(Buffer.from(s.mrtd + s.rtmr0 + s.rtmr1 + s.rtmr2 + rtmr3, 'hex'));
   const tcbInfo = g.compose.public_tcbinfo
     ? JSON.stringify({
@@ -248,7 +240,7 @@ export function guestInfo(g: GuestRuntime, ctx: GuestContext): Record<string, un
         event_log: g.events.map((e) => ({
           imr: 3,
           event_type: EVENT_TYPE,
-          digest: eventDigest(e.name, e.payload).toString('hex'),
+          digest: eventDigestV1(e.name, e.payload),
           event: e.name,
           event_payload: e.payload,
         })),
@@ -259,7 +251,7 @@ export function guestInfo(g: GuestRuntime, ctx: GuestContext): Record<string, un
     version: '0.5.8',
     app_id: g.appId,
     instance_id: g.instanceId,
-    app_cert: '',
+    app_cert: g.evidence.appCert,
     tcb_info: tcbInfo,
     app_name: g.compose.name,
     device_id: ctx.deviceId,

@@ -73,6 +73,8 @@ import getCvmContainersStats from './runtime/get-cvm-containers-stats.ts';
 import getCvmNetwork from './runtime/get-cvm-network.ts';
 import getCvmStats from './runtime/get-cvm-stats.ts';
 import createSshKey from './ssh-keys/create-ssh-key.ts';
+import getAppAttestation from './cvm-attestation/get-app-attestation.ts';
+import getCvmAttestation from './cvm-attestation/get-cvm-attestation.ts';
 import deleteSshKey from './ssh-keys/delete-ssh-key.ts';
 import importGithubProfileSshKeys from './ssh-keys/import-github-profile-ssh-keys.ts';
 import listSshKeys from './ssh-keys/list-ssh-keys.ts';
@@ -200,6 +202,8 @@ export const routes = [
   listRecentQuotes,
   verifyQuote,
   viewQuote,
+  getAppAttestation,
+  getCvmAttestation,
   commitCvmComposeFileUpdate,
   commitCvmComposeFile,
   commitCvmUpdate,

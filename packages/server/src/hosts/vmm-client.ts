@@ -157,6 +157,10 @@ export class VmmClient {
   networkInfo(id: string) {
     return this.call('NetworkInfo', { id }, prpc.guestNetworkSchema, 'guest');
   }
+  /** The guest agent's AppInfo: ids, measurements, the RA-TLS app certificate chain, `tcb_info` (JSON text). */
+  guestInfo(id: string) {
+    return this.call('Info', { id }, prpc.guestAppInfoSchema, 'guest');
+  }
 
   /**
    * A VM's log channel as dstack-vmm streams it: `GET /logs?id&ch&lines&follow&ansi` (plain text). Answers the

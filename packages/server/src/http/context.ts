@@ -25,6 +25,7 @@ import type { MemberService } from '../services/members.ts';
 import type { SshKeyService } from '../services/ssh-keys.ts';
 import type { AttestationService } from '../services/attestations.ts';
 import type { RateLimits } from './rate-limit.ts';
+import type { CvmAttestationService } from '../services/cvm-attestation.ts';
 
 export interface Services {
   db: Db;
@@ -61,6 +62,8 @@ export interface Services {
   sshKeys: SshKeyService;
   /** Phala's quote verification API (`/attestations/*`) */
   attestations: AttestationService;
+  /** a CVM's attestation evidence, read from its guest agent */
+  cvmAttestation: CvmAttestationService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
   /** the rate limits (per client address, per API key on mutations), in this process's memory */
