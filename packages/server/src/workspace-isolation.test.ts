@@ -46,6 +46,7 @@ interface Owned {
   correlationIds: string[];
   tokenId: string;
   sshKeyId: string;
+  invitationId: string;
 }
 let alpha: Owned;
 let bravo: Owned;
@@ -97,6 +98,7 @@ async function deployOwned(key: string, slug: string, name: string, sshKey?: str
   const sshKeyId = keys[0]?.id ?? 'sshkey_none';
   const revisions = await json<{ revisions: { revision_id: string }[] }>(key, 'GET', `/apps/${p.app_id}/revisions`);
   const ops = await json<{ items: { correlation_id: string }[] }>(key, 'GET', `/cvms/${vm.vm_uuid}/operations`);
+  const invitation = await json<{ id: number }>(key, 'POST', `/workspaces/${slug}/invitations`, { email: `guest@${slug}.example`, role: 'MEMBER' });
   return {
     key,
     slug,
@@ -106,6 +108,7 @@ async function deployOwned(key: string, slug: string, name: string, sshKey?: str
     correlationIds: ops.items.map((o) => o.correlation_id),
     tokenId: String(created.id),
     sshKeyId,
+    invitationId: String(invitation.id),
   };
 }
 
@@ -175,6 +178,7 @@ const ownedParams: Record<string, Forms> = {
   team_slug: (o) => [{ label: 'slug', value: o.slug }],
   workspace_slug: (o) => [{ label: 'slug', value: o.slug }],
   user_id: (o) => [{ label: 'user id', value: o.userId }],
+  invitation_id: (o) => [{ label: 'invitation id', value: o.invitationId }],
 };
 
 /** Path parameters naming nothing a workspace owns, and why. */
@@ -203,6 +207,7 @@ const unsweptWrites: Record<string, string> = {
   createSshKey: "adds a key of the caller's user (alpha's key line is added to bravo's user in `before`: fingerprints are per user)",
   importGithubProfileSshKeys: "imports into the caller's user",
   syncGithubSshKeys: "syncs the caller's user's keys",
+  checkWorkspaceSlug: 'slugs are unique across the server, so whether one is taken is not a secret of its workspace (and it changes nothing)',
 };
 
 /** A body that would be valid for alpha's CVM/app (so a 404 is about ownership, not about the body). */
@@ -223,6 +228,8 @@ function requestFor(e: Endpoint): { json?: unknown; text?: string; textType?: st
     replicateCvm: { json: {} },
     rollbackAppRevision: { json: {} },
     refreshApiToken: { json: { expires_in_days: 30 } },
+    createWorkspaceInvitation: { json: { email: 'intruder@bravo.example', role: 'MEMBER' } },
+    updateWorkspaceMemberRole: { json: { role: 'VIEWER' } },
     updateDockerCompose: { text: COMPOSE_2 },
     updatePreLaunchScript: { text: 'echo hello\n' },
   };

@@ -42,6 +42,7 @@ test('client address keys: IPv4 as is (also IPv4-mapped), IPv6 by its /64', () =
   assert.equal(clientAddressKey('203.0.113.7'), '203.0.113.7');
   assert.equal(clientAddressKey('::ffff:203.0.113.7'), '203.0.113.7');
   assert.equal(clientAddressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+  assert.equal(clientAddressKey(undefined), 'unknown', 'a request whose socket closed has no address: one shared bucket, not a 500');
   assert.equal(clientAddressKey('2001:0db8:0001:0002:ffff:0:0:9'), '2001:db8:1:2::/64');
   assert.equal(clientAddressKey('2001:db8::5'), '2001:db8:0:0::/64');
   assert.equal(clientAddressKey('::1'), '0:0:0:0::/64');

@@ -83,7 +83,9 @@ export class TokenBucketLimiter {
  * The bucket key of a client address: an IPv4 address (an IPv4-mapped IPv6 one as IPv4) as it is, an IPv6
  * address by its /64 (one host is usually given a whole /64, so its single addresses would each get a bucket).
  */
-export function clientAddressKey(ip: string): string {
+export function clientAddressKey(ip: string | undefined): string {
+  // a socket closed before the request was read has no address: those share one bucket
+  if (!ip) return 'unknown';
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   if (mapped) return mapped[1];
   if (isIPv4(ip) || !ip.includes(':')) return ip;
@@ -108,7 +110,7 @@ export function rateLimits(o: { publicPerMinute: number; mutationsPerMinute: num
 }
 
 /** 429 if the client address has no request left (a no-op when the limit is off). */
-export function limitClientAddress(limits: RateLimits, ip: string): void {
+export function limitClientAddress(limits: RateLimits, ip: string | undefined): void {
   if (!limits.clientIp) return;
   const wait = limits.clientIp.take(clientAddressKey(ip));
   if (wait) {
