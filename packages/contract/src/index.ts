@@ -11,6 +11,7 @@ export * from './errors.ts';
 export * from './validation.ts';
 export * from './text.ts';
 export * from './enums.ts';
+export * from './events.ts';
 export * from './endpoint.ts';
 export * from './shapes/common.ts';
 export * from './shapes/cvm.ts';
