@@ -116,7 +116,8 @@ test(`a worker that starts while another runs an operation does not take it; it 
 test(`a lease that lapses is taken over even while its worker is alive; that worker's next renewal makes it stop`, async () => {
   const a = holdingRunner();
   const b = holdingRunner();
-  const leaseMs = 300;
+  // a renews every third of its lease (500 ms): the second worker has that long to claim the lapsed lease
+  const leaseMs = 1500;
   const qa = queue(a.runner, leaseMs);
   const qb = queue(b.runner, leaseMs);
   try {
@@ -124,10 +125,14 @@ test(`a lease that lapses is taken over even while its worker is alive; that wor
     await qa.start();
     await waitFor(async () => a.claims.length === 1 || null);
     await qb.start();
-    // as if the first worker hung and its lease lapsed
-    await env.server.db.query(`UPDATE operations SET run_after = now() - interval '1 second' WHERE id = $1`, [id]);
-    qb.wake();
-    await waitFor(async () => b.claims.length === 1 || null);
+    // as if the first worker hung and its lease lapsed; a renewal of the live first worker may come before the
+    // second worker's claim on a loaded machine and put the lease back: then it lapses again, until taken over
+    await waitFor(async () => {
+      if (b.claims.length === 1) return true;
+      await env.server.db.query(`UPDATE operations SET run_after = now() - interval '1 second' WHERE id = $1 AND lease_owner = $2`, [id, qa.owner]);
+      qb.wake();
+      return null;
+    });
     assert.equal((await opRow(id)).lease_owner, qb.owner);
     await waitFor(async () => a.claims[0].claim.stopping() || null);
     assert.equal(b.claims[0].claim.stopping(), false, 'the new holder keeps it');
