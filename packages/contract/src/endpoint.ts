@@ -3,7 +3,7 @@
  * OpenAPI is generated, the SDK takes its types and the tests check every answer.
  */
 import type { z } from 'zod';
-import type { ApiVersion } from './api-version.ts';
+import { API_VERSIONS, type ApiVersion } from './api-version.ts';
 import { ErrorCodes, type ErrorCode } from './errors.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -35,9 +35,17 @@ export const roleNeeded = (e: Pick<Endpoint, 'method' | 'role'>): Role => e.role
 
 export type Auth = 'apiKey' | 'public' | 'logToken' | 'hostToken' | 'metricsToken' | 'adminKey';
 
-/** A JSON body whose shape depends on `X-Phala-Version`. */
-export interface Versioned<V2025 extends z.ZodType = z.ZodType, V2026 extends z.ZodType = z.ZodType> {
-  versioned: { '2025-10-28': V2025; '2026-01-21': V2026 };
+/**
+ * A JSON body whose shape depends on `X-Phala-Version`: one per version where it changed; a version not listed
+ * answers the shape of the newest listed version before it (`jsonBodyFor`).
+ */
+export interface Versioned<
+  V2025 extends z.ZodType = z.ZodType,
+  V2026 extends z.ZodType = z.ZodType,
+  V202605 extends z.ZodType = z.ZodType,
+  V202606 extends z.ZodType = z.ZodType,
+> {
+  versioned: { '2025-10-28': V2025; '2026-01-21': V2026; '2026-05-22'?: V202605; '2026-06-23'?: V202606 };
 }
 export type JsonBody = z.ZodType | Versioned;
 
@@ -156,5 +164,7 @@ export function errorsOf(e: Endpoint): Map<number, Set<ErrorCode>> {
 /** The body schema of an answer for an API version. */
 export function jsonBodyFor(body: JsonBody | undefined, version: ApiVersion): z.ZodType | undefined {
   if (!body) return undefined;
-  return 'versioned' in body ? body.versioned[version] : body;
+  if (!('versioned' in body)) return body;
+  const declared = API_VERSIONS.filter((v) => v <= version && body.versioned[v]);
+  return body.versioned[declared[declared.length - 1]!];
 }

@@ -61,7 +61,10 @@ export function buildOpenApi(endpoints: readonly Endpoint[], opts: OpenApiOption
     if ('versioned' in body) {
       return {
         schema: {
-          oneOf: API_VERSIONS.map((v) => ({ ...toSchema(body.versioned[v], 'output'), title: `X-Phala-Version: ${v}` })),
+          oneOf: API_VERSIONS.filter((v) => body.versioned[v]).map((v) => ({
+            ...toSchema(body.versioned[v]!, 'output'),
+            title: `X-Phala-Version: ${v}`,
+          })),
         },
       };
     }

@@ -93,7 +93,7 @@ export function cvmBasicInfoV2025(c: CvmView): z.input<typeof cvmBasicInfoV2025S
 
 /** A CVM as a list item in the shape the API version asks for (`/cvms/paginated`, `/apps/{id}/cvms`). */
 export function cvmListItem(c: CvmView, version: '2025-10-28', extras?: { syslogEndpoint?: string }): z.input<typeof cvmListItemV2025Schema>;
-export function cvmListItem(c: CvmView, version: '2026-01-21', extras?: { syslogEndpoint?: string }): z.input<typeof cvmInfoV2026Schema>;
+export function cvmListItem(c: CvmView, version: Exclude<ApiVersion, '2025-10-28'>, extras?: { syslogEndpoint?: string }): z.input<typeof cvmInfoV2026Schema>;
 export function cvmListItem(c: CvmView, version: ApiVersion, extras: { syslogEndpoint?: string } = {}) {
   return version === '2025-10-28' ? cvmListItemV2025(c, extras) : cvmInfoV2026(c);
 }
@@ -110,7 +110,7 @@ export interface AppRecord {
  * newest of them (null when it has none). `id` is the app id itself, so it works in `/apps/{id}` paths.
  */
 export function appShape(app: AppRecord, cvms: CvmView[], version: '2025-10-28'): z.input<typeof appV2025Schema>;
-export function appShape(app: AppRecord, cvms: CvmView[], version: '2026-01-21'): z.input<typeof appV2026Schema>;
+export function appShape(app: AppRecord, cvms: CvmView[], version: Exclude<ApiVersion, '2025-10-28'>): z.input<typeof appV2026Schema>;
 export function appShape(app: AppRecord, cvms: CvmView[], version: ApiVersion): z.input<typeof appV2025Schema> | z.input<typeof appV2026Schema>;
 export function appShape(app: AppRecord, cvms: CvmView[], version: ApiVersion) {
   const one = (c: CvmView) => (version === '2025-10-28' ? cvmBasicInfoV2025(c) : cvmInfoV2026(c));

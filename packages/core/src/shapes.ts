@@ -3,7 +3,9 @@
  * Each builder follows the `@phala/cloud` SDK's response schema to the key: required-but-nullable keys are always
  * present, optional-but-not-nullable keys are omitted rather than null.
  */
+import { idsAreStrings } from '@opencvm/contract';
 import type {
+  ApiVersion,
   CvmStatus,
   KmsType,
   OperationKind,
@@ -152,6 +154,17 @@ export function vmShape(c: CvmView): z.input<typeof vmSchema> {
     encrypted_env_pubkey: c.env_pubkey,
   };
 }
+
+/** A string `id` from `X-Phala-Version: 2026-05-22` on, where Phala's answers turned integer ids into strings. */
+function idForVersion<T extends { id: number }>(shape: T, version: ApiVersion): T | (Omit<T, 'id'> & { id: string }) {
+  return idsAreStrings(version) ? { ...shape, id: String(shape.id) } : shape;
+}
+
+/** The lifecycle answer for an API version: `VMSchema`, its `id` a string from 2026-05-22 on. */
+export const vmAnswer = (c: CvmView, version: ApiVersion) => idForVersion(vmShape(c), version);
+
+/** The commit answer for an API version: its `id` a string from 2026-05-22 on. */
+export const commitAnswer = (c: CvmView, version: ApiVersion) => idForVersion(commitShape(c), version);
 
 /** `POST /cvms` answer (SDK `commitCvmProvision`): a VM plus the on-chain fields. */
 export function commitShape(c: CvmView): z.input<typeof commitResultSchema> {

@@ -13,11 +13,20 @@ const API_PREFIX = '/api/v1';
 /** `'/api/v1/apps/{app_id}/revisions/{revision_id}'` → `'app_id' | 'revision_id'` */
 type PathParamNames<P extends string> = P extends `${string}{${infer N}}${infer Rest}` ? N | PathParamNames<Rest> : never;
 
+/** The shape declared for version `V`, else for the newest version before it. */
+type ShapeAt<M, V extends ApiVersion> = V extends keyof M
+  ? NonNullable<M[V]>
+  : V extends '2026-06-23'
+    ? ShapeAt<M, '2026-05-22'>
+    : V extends '2026-05-22'
+      ? ShapeAt<M, '2026-01-21'>
+      : never;
+
 /** An endpoint's JSON answer, in the shape of API version `V` where it has one per version. */
 export type AnswerOf<E extends Endpoint, V extends ApiVersion = DefaultApiVersion> = E['success']['json'] extends {
-  versioned: infer M extends Record<ApiVersion, z.ZodType>;
+  versioned: infer M extends Record<'2025-10-28' | '2026-01-21', z.ZodType>;
 }
-  ? z.output<M[V]>
+  ? z.output<ShapeAt<M, V> & z.ZodType>
   : E['success']['json'] extends z.ZodType
     ? z.output<E['success']['json']>
     : undefined;

@@ -208,7 +208,8 @@ export function provisionCvm(client: Client, p: ProvisionCvmParams): Promise<Pro
 
 /** Phase two: create the CVM from a provision and start it. */
 export function commitCvmProvision(client: Client, p: CommitCvmProvisionParams): Promise<CvmVm> {
-  return callEndpoint(client, api.commitCvmProvision, { body: p });
+  // the VM with its numeric id, as 2025-10-28 and 2026-01-21 answer it (later versions answer the id as a string)
+  return callEndpoint(client, api.commitCvmProvision, { body: p, version: DEFAULT_API_VERSION });
 }
 
 /** `GET /cvms/{id}` in the client's API version (`getCvmDetail` always reads 2026-01-21). */

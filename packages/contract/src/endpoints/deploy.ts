@@ -2,7 +2,7 @@
 import { defineEndpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
 import { commitRequestSchema, provisionRequestSchema } from '../requests/deploy.ts';
-import { commitResultSchema } from '../shapes/cvm.ts';
+import { commitResultSchema, commitResultV20260522Schema } from '../shapes/cvm.ts';
 import { provisionResultSchema } from '../shapes/deploy.ts';
 
 /** Why a placement can be refused: each names the missing resource. */
@@ -47,11 +47,15 @@ export const commitCvmProvision = defineEndpoint({
   tag: 'Deploy',
   auth: 'apiKey',
   body: { json: commitRequestSchema },
-  success: { status: 200, description: 'The CVM, starting', json: commitResultSchema },
+  success: {
+    status: 200,
+    description: 'The CVM, starting (its `id` a string from X-Phala-Version 2026-05-22 on)',
+    json: { versioned: { '2025-10-28': commitResultSchema, '2026-01-21': commitResultSchema, '2026-05-22': commitResultV20260522Schema } },
+  },
   errors: {
     400: [E.HASH_INVALID_OR_EXPIRED, E.INCOMPATIBLE_CONFIG, E.INVALID_REQUEST, E.KMS_NOT_FOUND, E.APP_NOT_REGISTERED, E.HASH_NOT_ALLOWED, E.DEVICE_NOT_ALLOWED, ...PLACEMENT_ERRORS],
     409: [E.DUPLICATE_CVM_NAME, E.CVM_APP_ID_CONFLICT, E.CVM_BUSY],
     503: [E.CHAIN_UNAVAILABLE],
   },
-  phalaSchema: 'CommitCvmProvisionSchema',
+  phalaSchema: { '2025-10-28': 'CommitCvmProvisionSchema', '2026-01-21': 'CommitCvmProvisionSchema' },
 });

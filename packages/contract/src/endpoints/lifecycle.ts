@@ -6,7 +6,7 @@
 import { defineEndpoint, type Endpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
 import { commitReplicaBodySchema, instanceBodySchema, prepareOnlyHeaderSchema, replicaBodySchema, restartBodySchema } from '../requests/lifecycle.ts';
-import { deleteAcceptedSchema, vmSchema } from '../shapes/cvm.ts';
+import { deleteAcceptedSchema, vmSchema, vmV20260522Schema } from '../shapes/cvm.ts';
 import { PLACEMENT_ERRORS } from './deploy.ts';
 import { appIdParams, cvmIdParams } from './params.ts';
 
@@ -16,8 +16,11 @@ const lifecycle = {
   resolve: 'cvm',
   params: cvmIdParams,
   errors: { 400: [E.CVM_INVALID_STATE], 409: [E.CVM_BUSY] },
-  phalaSchema: 'VMSchema',
+  phalaSchema: { '2025-10-28': 'VMSchema', '2026-01-21': 'VMSchema' },
 } as const satisfies Partial<Endpoint>;
+
+/** The CVM an action answers: `VMSchema`, its `id` a string from 2026-05-22 on. */
+const vmAnswer = { versioned: { '2025-10-28': vmSchema, '2026-01-21': vmSchema, '2026-05-22': vmV20260522Schema } } as const;
 
 export const startCvm = defineEndpoint({
   ...lifecycle,
@@ -25,7 +28,7 @@ export const startCvm = defineEndpoint({
   method: 'POST',
   path: '/api/v1/cvms/{id}/start',
   summary: 'Start a stopped (or exited) CVM',
-  success: { status: 200, description: 'The CVM, starting', json: vmSchema },
+  success: { status: 200, description: 'The CVM, starting', json: vmAnswer },
 });
 
 export const stopCvm = defineEndpoint({
@@ -34,7 +37,7 @@ export const stopCvm = defineEndpoint({
   method: 'POST',
   path: '/api/v1/cvms/{id}/stop',
   summary: 'Stop a CVM at once (its VM is killed)',
-  success: { status: 200, description: 'The CVM, stopping', json: vmSchema },
+  success: { status: 200, description: 'The CVM, stopping', json: vmAnswer },
 });
 
 export const shutdownCvm = defineEndpoint({
@@ -43,7 +46,7 @@ export const shutdownCvm = defineEndpoint({
   method: 'POST',
   path: '/api/v1/cvms/{id}/shutdown',
   summary: 'Shut a running CVM down gracefully (its containers stop cleanly first)',
-  success: { status: 200, description: 'The CVM, stopping', json: vmSchema },
+  success: { status: 200, description: 'The CVM, stopping', json: vmAnswer },
 });
 
 export const restartCvm = defineEndpoint({
@@ -53,7 +56,7 @@ export const restartCvm = defineEndpoint({
   path: '/api/v1/cvms/{id}/restart',
   summary: 'Restart a CVM: graceful by default, `force` skips the graceful phase',
   body: { json: restartBodySchema, optional: true },
-  success: { status: 200, description: 'The CVM, restarting', json: vmSchema },
+  success: { status: 200, description: 'The CVM, restarting', json: vmAnswer },
 });
 
 export const deleteCvm = defineEndpoint({
@@ -77,7 +80,7 @@ export const replicateCvm = defineEndpoint({
     "On-chain KMS: only on a device the app's contract allows (with its compose hash). Otherwise, or with `X-Prepare-Only: true`, nothing is made: HTTP 465 whose `details` carry `compose_hash`, `app_id`, `device_id` (the chosen node's), `kms_info`, `commit_token`, `commit_url` (`POST /cvms/{id}/commit-replica`) and `onchain_status`.",
   headers: prepareOnlyHeaderSchema,
   body: { json: replicaBodySchema, optional: true },
-  success: { status: 200, description: 'The replica, starting', json: vmSchema },
+  success: { status: 200, description: 'The replica, starting', json: vmAnswer },
   errors: {
     400: [E.INVALID_REQUEST, E.HASH_INVALID_OR_EXPIRED, E.REPLICA_IMAGE_NOT_AVAILABLE, ...PLACEMENT_ERRORS],
     409: [E.DUPLICATE_CVM_NAME],
@@ -123,7 +126,7 @@ export const commitCvmReplica = defineEndpoint({
   resolve: 'cvm',
   params: cvmIdParams,
   body: { json: commitReplicaBodySchema, optional: true },
-  success: { status: 200, description: 'The replica, starting', json: vmSchema },
+  success: { status: 200, description: 'The replica, starting', json: vmAnswer },
   errors: {
     400: [E.INVALID_REQUEST, E.COMMIT_TOKEN_INVALID, E.HASH_INVALID_OR_EXPIRED, E.DEVICE_NOT_ALLOWED, E.REPLICA_IMAGE_NOT_AVAILABLE, ...PLACEMENT_ERRORS],
     409: [E.DUPLICATE_CVM_NAME],

@@ -49,7 +49,8 @@ export const visibilityPatchSchema = z.object({
   listed: z.boolean().optional(),
   public_sysinfo: z.boolean().optional(),
   public_logs: z.boolean().optional(),
-  public_tcbinfo: z.boolean().optional(),
+  // null: left as it is (the Python SDK `phala-cloud` sends `"public_tcbinfo": null` when it is not given)
+  public_tcbinfo: z.boolean().nullish(),
 });
 
 export const osImagePatchSchema = z.object({

@@ -48,6 +48,12 @@ export const commitResultSchema = vmSchema
   .extend({ app_auth_contract_address: nullableString, deployer_address: nullableString })
   .meta({ id: 'CommittedCvm' });
 
+/** `VMSchema` from `X-Phala-Version: 2026-05-22` on: the same, its `id` a string (the Python SDK's `CvmActionResponseV20260522`). */
+export const vmV20260522Schema = vmSchema.extend({ id: z.string() }).meta({ id: 'VmV20260522' });
+
+/** `POST /cvms` (commit) from 2026-05-22 on: its `id` a string (`CommitCvmProvisionResponseV20260522`). */
+export const commitResultV20260522Schema = commitResultSchema.extend({ id: z.string() }).meta({ id: 'CommittedCvmV20260522' });
+
 /** `DELETE /cvms/{id}`: accepted; the worker removes the VM. */
 export const deleteAcceptedSchema = z.strictObject({
   id: uuid,

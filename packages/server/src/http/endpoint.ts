@@ -42,7 +42,7 @@ import { limitApiKey, limitClientAddress } from './rate-limit.ts';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 type In<S> = S extends z.ZodType ? z.input<S> : never;
-type JsonAnswer<B> = B extends Versioned<infer A, infer C> ? In<A> | In<C> : In<B>;
+type JsonAnswer<B> = B extends Versioned ? { [K in keyof B['versioned']]-?: In<NonNullable<B['versioned'][K]>> }[keyof B['versioned']] : In<B>;
 
 /** A handler that wrote the answer itself (a stream): the route sends nothing more. */
 export const STREAMED: unique symbol = Symbol('streamed');

@@ -46,7 +46,7 @@ export class ReadService {
 
   /** CVM list items; the 2025-10-28 ones carry their signed `syslog_endpoint` as the 2025-10-28 detail does. */
   listItems(cvms: CvmView[], version: '2025-10-28'): Promise<ReturnType<typeof cvmListItemV2025>[]>;
-  listItems(cvms: CvmView[], version: '2026-01-21'): Promise<ReturnType<typeof cvmInfoV2026>[]>;
+  listItems(cvms: CvmView[], version: Exclude<ApiVersion, '2025-10-28'>): Promise<ReturnType<typeof cvmInfoV2026>[]>;
   async listItems(cvms: CvmView[], version: ApiVersion) {
     return version === '2025-10-28'
       ? Promise.all(cvms.map(async (c) => cvmListItemV2025(c, { syslogEndpoint: await this.logUrls.syslogEndpoint(c.vm_uuid) })))

@@ -241,7 +241,7 @@ export class UpdateService {
     const compose = {
       ...(req.public_logs !== undefined && { public_logs: req.public_logs }),
       ...(req.public_sysinfo !== undefined && { public_sysinfo: req.public_sysinfo }),
-      ...(req.public_tcbinfo !== undefined && { public_tcbinfo: req.public_tcbinfo }),
+      ...(req.public_tcbinfo != null && { public_tcbinfo: req.public_tcbinfo }),
     };
     const patch: ConfigPatch = { ...(Object.keys(compose).length && { compose }), ...(req.listed !== undefined && { listed: req.listed }) };
     if (!Object.keys(patch).length) {

@@ -1,5 +1,5 @@
 import { startCvm } from '@opencvm/contract';
-import { vmShape } from '@opencvm/core';
+import { vmAnswer } from '@opencvm/core';
 import { route } from '../../http/endpoint.ts';
 
-export default route(startCvm, async ({ services, principal, cvm }) => vmShape(await services.lifecycle.act(principal, cvm, 'start')));
+export default route(startCvm, async ({ services, principal, version, cvm }) => vmAnswer(await services.lifecycle.act(principal, cvm, 'start'), version));

@@ -1,5 +1,5 @@
 import { stopCvm } from '@opencvm/contract';
-import { vmShape } from '@opencvm/core';
+import { vmAnswer } from '@opencvm/core';
 import { route } from '../../http/endpoint.ts';
 
-export default route(stopCvm, async ({ services, principal, cvm }) => vmShape(await services.lifecycle.act(principal, cvm, 'stop')));
+export default route(stopCvm, async ({ services, principal, version, cvm }) => vmAnswer(await services.lifecycle.act(principal, cvm, 'stop'), version));
