@@ -212,3 +212,11 @@ export const errorEnvelopeSchema = z.strictObject({
     request_id: z.string().optional().meta({ description: "The request's id: its X-Request-Id answer header, and the field that marks its lines in the server log. Quote it when reporting a problem." }),
   }),
 }).meta({ id: 'ErrorEnvelope', description: "Every error answer: Phala Cloud's structured error, which the official SDK turns into a ResourceError carrying error_code and message." });
+
+/**
+ * The guest KMS's error answer (`/kms/prpc/{method}`): dstack's pRPC `{"error": message}`, which a guest reads,
+ * beside the API's envelope (`detail`).
+ */
+export const guestKmsErrorSchema = z
+  .strictObject({ detail: errorEnvelopeSchema.shape.detail, error: z.string().min(1) })
+  .meta({ id: 'GuestKmsError', description: "A guest KMS call's error: dstack's pRPC error (`error`, what a guest reads) beside the API's error envelope (`detail`)." });

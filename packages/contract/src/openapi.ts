@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { API_VERSIONS, DEFAULT_API_VERSION } from './api-version.ts';
 import { errorsOf, type Endpoint, type JsonBody } from './endpoint.ts';
-import { errorEnvelopeSchema } from './errors.ts';
+import { errorEnvelopeSchema, guestKmsErrorSchema } from './errors.ts';
 
 type Json = Record<string, unknown>;
 
@@ -56,12 +56,15 @@ export function buildOpenApi(endpoints: readonly Endpoint[], opts: OpenApiOption
     return rest;
   };
   const envelopeRef = toSchema(errorEnvelopeSchema, 'output');
+  /** the guest KMS (`/kms/prpc/…`) answers its errors as dstack's pRPC does, the envelope beside */
+  const errorRefOf = (e: Endpoint): Json => (e.path.startsWith('/kms/prpc/') ? toSchema(guestKmsErrorSchema, 'output') : envelopeRef);
 
   const jsonContent = (body: JsonBody): Json => {
     if ('versioned' in body) {
       return {
+        // anyOf, not oneOf: an answer can fit both shapes (an empty list does), and either one is right.
         schema: {
-          oneOf: API_VERSIONS.filter((v) => body.versioned[v]).map((v) => ({
+          anyOf: API_VERSIONS.filter((v) => body.versioned[v]).map((v) => ({
             ...toSchema(body.versioned[v]!, 'output'),
             title: `X-Phala-Version: ${v}`,
           })),
@@ -98,7 +101,8 @@ export function buildOpenApi(endpoints: readonly Endpoint[], opts: OpenApiOption
         in: 'header',
         required: false,
         description: `The answer's shape (default ${DEFAULT_API_VERSION}; any other value means the default)`,
-        schema: { type: 'string', enum: [...API_VERSIONS] },
+        // any text: the server answers an unknown version with the default shape, it does not refuse it
+        schema: { type: 'string', examples: [...API_VERSIONS] },
       });
     }
 
@@ -110,16 +114,18 @@ export function buildOpenApi(endpoints: readonly Endpoint[], opts: OpenApiOption
     for (const [status, codes] of [...errorsOf(e)].sort(([a], [b]) => a - b)) {
       responses[String(status)] = {
         description: `${STATUS_TEXT[status] ?? 'Error'}: ${[...codes].join(', ')}`,
-        content: { 'application/json': { schema: envelopeRef } },
+        content: { 'application/json': { schema: errorRefOf(e) } },
       };
     }
 
+    // `{}` as a second choice: the credential is optional. `metricsToken`: only a server given a metrics token asks
+    // for it; `hostToken`: only the guest KMS's GetAppKey reads it (GetMeta and GetAppEnvEncryptPubKey are public)
     const op: Json = {
       operationId: e.id,
       summary: e.summary,
       ...(e.description ? { description: e.description } : {}),
       tags: [e.tag],
-      security: e.auth === 'apiKey' ? [{ ApiKey: [] }] : e.auth === 'logToken' ? [{ LogToken: [] }] : e.auth === 'hostToken' ? [{ HostToken: [] }] : e.auth === 'metricsToken' ? [{ MetricsToken: [] }] : e.auth === 'adminKey' ? [{ AdminKey: [] }] : [],
+      security: e.auth === 'apiKey' ? [{ ApiKey: [] }] : e.auth === 'logToken' ? [{ LogToken: [] }] : e.auth === 'hostToken' ? [{ HostToken: [] }, {}] : e.auth === 'metricsToken' ? [{ MetricsToken: [] }, {}] : e.auth === 'adminKey' ? [{ AdminKey: [] }] : [],
       ...(parameters.length ? { parameters } : {}),
       responses,
       ...(e.extension ? { 'x-opencvm-extension': true } : {}),

@@ -50,8 +50,12 @@ export const nextAppIdsSchema = z
   })
   .meta({ id: 'NextAppIds' });
 
-/** [major, minor, patch(, build)] */
-const versionTuple = z.union([z.tuple([z.number(), z.number(), z.number()]), z.tuple([z.number(), z.number(), z.number(), z.number()])]);
+/**
+ * [major, minor, patch(, build)]: three or four numbers. An array with a length range rather than a union of
+ * tuples: the same values, and a JSON Schema (`items` + `minItems`/`maxItems`) that OpenAPI tools which do not
+ * read 2020-12's `prefixItems` (schemathesis among them) still understand.
+ */
+const versionTuple = z.array(z.number()).min(3).max(4);
 
 /** `GET /teepods/available`: nodes with free capacity (-1: not capped) and their images. */
 export const availableNodesSchema = z.strictObject({

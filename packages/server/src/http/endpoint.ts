@@ -142,7 +142,7 @@ export function registerRoutes(app: FastifyInstance, services: Services, routes:
             query: parse(e.query, req.query ?? {}),
             headers: parse(e.headers, req.headers),
             body: e.body?.json
-              ? parse(e.body.json, typeof req.body === 'string' && !jsonTyped(req) ? jsonOfText(req.body) : req.body)
+              ? parse(e.body.json, jsonBody(e, typeof req.body === 'string' && !jsonTyped(req) ? jsonOfText(req.body) : req.body))
               : e.body?.text
                 ? textBody(e, req.body)
                 : undefined,
@@ -202,6 +202,15 @@ function withInvalidStatus<T>(e: Endpoint, fn: () => T): T {
     }
     throw err;
   }
+}
+
+/**
+ * The JSON body to parse: a request without one, to an endpoint whose body is optional, is the empty object
+ * (what the document promises: the body may be left out), unless the endpoint's schema takes no body itself.
+ */
+function jsonBody(e: Endpoint, body: unknown): unknown {
+  if (body !== undefined || !e.body?.optional || e.body.json!.safeParse(undefined).success) return body;
+  return {};
 }
 
 /**

@@ -39,6 +39,16 @@ function answered(r: RawResult) {
 
 const get = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${env.apiKey}\r\nConnection: close\r\n${extra}\r\n`;
 
+test('a method no route takes, sent without a Content-Type (QUERY), is still a 405 with Allow, or a 404 on an unknown path', async () => {
+  // fastify wants a Content-Type for a QUERY body before it reaches the not-found handler: that was a 400
+  const q = answered(await rawRequest(port, `QUERY /api/v1/admin/hosts HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+  assertEnvelope(q, 405, 'ERR-00-405', 'QUERY /api/v1/admin/hosts');
+  assert.match(String(q.headers.allow ?? ''), /GET/);
+  assert.match(String(q.headers.allow ?? ''), /POST/);
+  const nowhere = answered(await rawRequest(port, `QUERY /api/v1/no-such-thing HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+  assertEnvelope(nowhere, 404, 'ERR-00-404', 'QUERY /api/v1/no-such-thing');
+});
+
 test('a malformed percent-encoding in the path is a 400 envelope, which the official SDK reads as a ResourceError', async () => {
   for (const path of ['/api/v1/cvms/%zz', '/api/v1/cvms/%', '/api/v1/cvms/abc%2', '/api/v1/cvms/%zz/compose_file', '/api/v1/apps/%g0']) {
     const a = await fetchAnswer(`${env.server.url}${path}`, { headers: { 'X-API-Key': env.apiKey } });

@@ -100,10 +100,28 @@ function allowedMethods(path: string): string[] {
   return [...methods];
 }
 
+/** No route for the method and path: 405 with `Allow` if the path has other methods, else 404. */
+function noRoute(req: FastifyRequest, reply: FastifyReply) {
+  const path = req.url.split('?')[0];
+  const allowed = allowedMethods(path);
+  if (allowed.length) {
+    return reply
+      .status(405)
+      .header('allow', allowed.join(', '))
+      .send(body(req, new ApiError(405, ErrorCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}: use ${allowed.join(' or ')}.`)));
+  }
+  return reply
+    .status(404)
+    .send(body(req, new ApiError(404, ErrorCodes.ROUTE_NOT_FOUND, `No route ${req.method} ${path}: the API reference is at /api/v1/docs (OpenAPI: /api/v1/openapi.json).`)));
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | ApiError | Error, req, reply) => {
     if (err instanceof ApiError) return reply.status(err.status).headers(err.headers).send(body(req, err));
     const fe = err as FastifyError;
+    // a request no route takes (e.g. `QUERY` without a Content-Type) can fail fastify's body parsing on its way
+    // to the not-found handler: it is still a 404, or a 405 on a path that has other methods
+    if (req.is404 && fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return noRoute(req, reply);
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       const e = frameworkError(fe, req);
       return reply.status(e.status).send(body(req, e));
@@ -122,19 +140,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       .send(body(req, new ApiError(500, ErrorCodes.INTERNAL_ERROR, 'Internal error: this is a bug in opencvm; the server log has the details.')));
   });
 
-  app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) => {
-    const path = req.url.split('?')[0];
-    const allowed = allowedMethods(path);
-    if (allowed.length) {
-      return reply
-        .status(405)
-        .header('allow', allowed.join(', '))
-        .send(body(req, new ApiError(405, ErrorCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}: use ${allowed.join(' or ')}.`)));
-    }
-    return reply
-      .status(404)
-      .send(body(req, new ApiError(404, ErrorCodes.ROUTE_NOT_FOUND, `No route ${req.method} ${path}: the API reference is at /api/v1/docs (OpenAPI: /api/v1/openapi.json).`)));
-  });
+  app.setNotFoundHandler(noRoute);
 
   // HTTP/1.1 requires a Host header; Node answers its absence with an empty 400 unless the server lets it through
   app.addHook('onRequest', (req, _reply, done) => {
