@@ -88,7 +88,7 @@ test('SIGKILL mid-delivery: the delivery is sent again with the same webhook-id,
   });
   assert.equal(created.status, 201);
   const { workspaceId } = await new AuthService(db).authenticate(apiKey);
-  const events = [];
+  const events: { id: string }[] = [];
   for (let i = 0; i < 3; i++) events.push(await insertEvent(db, { workspace_id: workspaceId, cvm_id: 7, type: 'cvm.status_changed', data: { n: i } }));
 
   // the first attempt is under way (the receiver holds it): kill the server
