@@ -126,6 +126,12 @@ export const ErrorCodes = {
   COLLATERAL_INVALID: 'ERR-12-004',
   /** opencvm: no quote with that checksum was verified here. */
   QUOTE_NOT_FOUND: 'ERR-12-005',
+  /** opencvm: no webhook with that id in the caller's workspace. */
+  WEBHOOK_NOT_FOUND: 'ERR-14-001',
+  /** opencvm: the webhook URL is refused: not http(s), or its host resolves to a loopback, private, link-local or other non-public address. */
+  WEBHOOK_URL_REFUSED: 'ERR-14-002',
+  /** opencvm: the webhook has no delivery of that event. */
+  WEBHOOK_EVENT_NOT_FOUND: 'ERR-14-003',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

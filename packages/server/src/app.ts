@@ -41,6 +41,8 @@ import { AttestationService } from './services/attestations.ts';
 import { HealthService } from './services/health.ts';
 import { MetricsService } from './services/metrics.ts';
 import { Worker, type WorkerOptions } from './worker/index.ts';
+import { WebhookDeliverer, type WebhookDelivererOptions } from './worker/webhooks.ts';
+import { WebhookService } from './services/webhooks.ts';
 
 export interface StartOptions {
   config: Config;
@@ -52,6 +54,8 @@ export interface StartOptions {
   logUrls?: LogUrlOptions;
   /** worker timings (tests make them shorter) */
   worker?: Pick<WorkerOptions, 'bootPollMs' | 'pollMs' | 'bootTimeoutMs' | 'retry'>;
+  /** the webhook deliverer's timings (tests make them shorter) */
+  webhooks?: Pick<WebhookDelivererOptions, 'pollMs' | 'backoffBaseMs' | 'backoffCapMs' | 'leaseMs'>;
   /** the rate limits' clock, ms (tests move it; default `performance.now`) */
   rateLimitClock?: () => number;
   /** called with the HTTP server before any route is registered (tests check every answer this way) */
@@ -68,6 +72,8 @@ export interface RunningServer {
   worker: Worker;
   /** brings host VM state and guest runtime into the store (`refreshRuntime(cvmId)` after a boot) */
   reconciler: RuntimeReconciler;
+  /** sends the webhook deliveries */
+  deliverer: WebhookDeliverer;
   db: Db;
   /** the simulated host started with the server, if any */
   sim?: VmmSim;
@@ -97,6 +103,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   });
   let sim: VmmSim | undefined;
   let worker: Worker | undefined;
+  let deliverer: WebhookDeliverer | undefined;
   const stateHub = new StateHub(db, { log: (msg, err) => app.log.warn({ err }, msg) });
   try {
     // the public URL is known once we listen (PORT may be 0), so routes that need it read it lazily
@@ -129,6 +136,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       onRunEnded: (kind, outcome, queuedAt) => metrics.operationRun(kind, outcome, queuedAt),
     });
     worker = w;
+    const d = new WebhookDeliverer(db, {
+      sealKey,
+      allowPrivate: config.webhookAllowPrivate,
+      timeoutMs: config.webhookTimeoutMs,
+      maxAgeMs: config.webhookMaxAgeMs,
+      ...opts.webhooks,
+      log: (fields, msg) => app.log.warn(fields, msg),
+    });
+    deliverer = d;
     const auth = new AuthService(db);
     const services: Services = {
       db,
@@ -156,6 +172,12 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       sshKeys: new SshKeyService(db, { githubUrl: config.githubUrl }),
       attestations: new AttestationService(db),
       cvmAttestation: new CvmAttestationService(db, nodes),
+      webhooks: new WebhookService(db, {
+        sealKey,
+        allowPrivate: config.webhookAllowPrivate,
+        secretGraceMs: config.webhookSecretGraceMs,
+        wake: () => d.wake(),
+      }),
       publicUrl: () => urlBox.value,
       limits: rateLimits({ publicPerMinute: config.rateLimitPublic, mutationsPerMinute: config.rateLimitMutations, now: opts.rateLimitClock }),
     };
@@ -219,6 +241,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     }
     await w.start();
     reconciler.start();
+    d.start();
 
     let closing: Promise<void> | undefined;
     return {
@@ -229,12 +252,14 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       services,
       worker: w,
       reconciler,
+      deliverer: d,
       db,
       sim,
       generatedApiKey: generatedKey,
       close() {
         closing ??= (async () => {
           await reconciler.stop();
+          await d.stop();
           await w.stop();
           await app.close();
           await stateHub.stop();
@@ -245,6 +270,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       },
     };
   } catch (e) {
+    await deliverer?.stop();
     await worker?.stop();
     await app.close().catch(() => {});
     await stateHub.stop().catch(() => {});

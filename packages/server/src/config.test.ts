@@ -49,6 +49,10 @@ test('defaults: an empty environment gives the documented configuration', () => 
     rateLimitPublic: 600,
     rateLimitMutations: 600,
     trustProxy: false,
+    webhookAllowPrivate: false,
+    webhookTimeoutMs: 10_000,
+    webhookMaxAgeMs: 86_400_000,
+    webhookSecretGraceMs: 86_400_000,
   });
   // an empty variable is unset, and variables the server does not know are ignored
   const empty = Object.fromEntries(CONFIG_VARIABLES.map((k) => [k, '']));
@@ -151,6 +155,10 @@ const bad: [string, string, RegExp][] = [
   ['OPENCVM_BASE_KMS_CONTRACT', 'kms', /KMS contract address/],
   ['OPENCVM_ETHEREUM_CHAIN_ID', '0', /chain id, 1 or more/],
   ['OPENCVM_BASE_CHAIN_ID', 'base', /chain id/],
+  ['OPENCVM_WEBHOOK_ALLOW_PRIVATE', 'yes', /0 \(webhook URLs must resolve to public addresses\) or 1/],
+  ['OPENCVM_WEBHOOK_TIMEOUT_MS', '50', /milliseconds, 100 to 60000/],
+  ['OPENCVM_WEBHOOK_MAX_AGE_MS', '1d', /milliseconds, 1000 to 604800000/],
+  ['OPENCVM_WEBHOOK_SECRET_GRACE_MS', '-5', /milliseconds, 0 to 604800000/],
 ];
 
 for (const [name, value, expected] of bad) {

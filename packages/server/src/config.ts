@@ -85,6 +85,14 @@ export interface Config {
    * `trustProxy`: false (the socket's address is the client), a number of hops, or addresses/CIDR ranges
    */
   trustProxy: false | number | string[];
+  /** webhook URLs may resolve to loopback, private and link-local addresses (`OPENCVM_WEBHOOK_ALLOW_PRIVATE`) */
+  webhookAllowPrivate: boolean;
+  /** one webhook attempt's time limit, ms */
+  webhookTimeoutMs: number;
+  /** a webhook delivery is retried until this long after its first attempt, ms */
+  webhookMaxAgeMs: number;
+  /** after a secret rotation, the old secret signs too for this long, ms */
+  webhookSecretGraceMs: number;
 }
 
 /** The configuration could not be read from the environment; `message` is one line, fit for an operator. */
@@ -230,6 +238,12 @@ const schema = z.object({
     'unset or 0 (the client is the socket\'s address), a number of proxy hops to trust, or comma-separated proxy addresses or CIDR ranges, e.g. 10.0.0.0/8,127.0.0.1',
     parseTrustProxy,
   ).default(false),
+  OPENCVM_WEBHOOK_ALLOW_PRIVATE: variable('0 (webhook URLs must resolve to public addresses) or 1 (private, loopback and link-local addresses allowed too)', (t) =>
+    ({ '0': false, false: false, '1': true, true: true } as Record<string, boolean | undefined>)[t.toLowerCase()],
+  ).default(false),
+  OPENCVM_WEBHOOK_TIMEOUT_MS: variable('a whole number of milliseconds, 100 to 60000', wholeNumber(100, 60_000)).default(10_000),
+  OPENCVM_WEBHOOK_MAX_AGE_MS: variable('a whole number of milliseconds, 1000 to 604800000 (7 days)', wholeNumber(1000, 604_800_000)).default(86_400_000),
+  OPENCVM_WEBHOOK_SECRET_GRACE_MS: variable('a whole number of milliseconds, 0 to 604800000 (7 days)', wholeNumber(0, 604_800_000)).default(86_400_000),
 });
 
 /** The variables `loadConfig` reads, in the order of the README's table. */
@@ -302,5 +316,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPublic: v.OPENCVM_RATE_LIMIT_PUBLIC,
     rateLimitMutations: v.OPENCVM_RATE_LIMIT_MUTATIONS,
     trustProxy: v.OPENCVM_TRUST_PROXY,
+    webhookAllowPrivate: v.OPENCVM_WEBHOOK_ALLOW_PRIVATE,
+    webhookTimeoutMs: v.OPENCVM_WEBHOOK_TIMEOUT_MS,
+    webhookMaxAgeMs: v.OPENCVM_WEBHOOK_MAX_AGE_MS,
+    webhookSecretGraceMs: v.OPENCVM_WEBHOOK_SECRET_GRACE_MS,
   };
 }

@@ -47,6 +47,9 @@ interface Owned {
   tokenId: string;
   sshKeyId: string;
   invitationId: string;
+  webhookId: string;
+  /** an event one of its webhook's deliveries carries */
+  eventId: string;
 }
 let alpha: Owned;
 let bravo: Owned;
@@ -109,7 +112,17 @@ async function deployOwned(key: string, slug: string, name: string, sshKey?: str
     tokenId: String(created.id),
     sshKeyId,
     invitationId: String(invitation.id),
+    ...(await webhookOwned(key)),
   };
+}
+
+/** A webhook of the workspace and the event of its test delivery. */
+async function webhookOwned(key: string): Promise<{ webhookId: string; eventId: string }> {
+  const w = await json<{ id: string }>(key, 'POST', '/workspace/webhooks', { url: 'http://127.0.0.1:9/sweep', events: ['*'] });
+  const t = await json<{ event_id: string }>(key, 'POST', `/workspace/webhooks/${w.id}/test`);
+  // disabled: its delivery (to a closed port) is not retried while the sweep compares the tables
+  await json(key, 'PUT', `/workspace/webhooks/${w.id}`, { enabled: false });
+  return { webhookId: w.id, eventId: t.event_id };
 }
 
 before(async () => {
@@ -179,6 +192,8 @@ const ownedParams: Record<string, Forms> = {
   workspace_slug: (o) => [{ label: 'slug', value: o.slug }],
   user_id: (o) => [{ label: 'user id', value: o.userId }],
   invitation_id: (o) => [{ label: 'invitation id', value: o.invitationId }],
+  webhook_id: (o) => [{ label: 'webhook id', value: o.webhookId }],
+  event_id: (o) => [{ label: 'event id of a delivery', value: o.eventId }],
 };
 
 /** Path parameters naming nothing a workspace owns, and why. */
@@ -207,6 +222,7 @@ const unsweptWrites: Record<string, string> = {
   createSshKey: "adds a key of the caller's user (alpha's key line is added to bravo's user in `before`: fingerprints are per user)",
   importGithubProfileSshKeys: "imports into the caller's user",
   syncGithubSshKeys: "syncs the caller's user's keys",
+  createWebhook: "creates a webhook of the caller's workspace (its body names a URL and event types, nothing of another workspace)",
   checkWorkspaceSlug: 'slugs are unique across the server, so whether one is taken is not a secret of its workspace (and it changes nothing)',
 };
 

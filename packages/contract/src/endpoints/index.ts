@@ -21,6 +21,7 @@ import * as sshKeys from './ssh-keys.ts';
 import * as updates from './updates.ts';
 import * as members from './members.ts';
 import * as adminWorkspaces from './admin-workspaces.ts';
+import * as webhooks from './webhooks.ts';
 
 export * from './allowlists.ts';
 export * from './attestations.ts';
@@ -43,12 +44,13 @@ export * from './ssh-keys.ts';
 export * from './updates.ts';
 export * from './members.ts';
 export * from './admin-workspaces.ts';
+export * from './webhooks.ts';
 export * from './params.ts';
 
 const isEndpoint = (v: unknown): v is Endpoint =>
   typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
 
 /** All endpoints, in a stable order (by path, then method). */
-export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces, attestations, cvmAttestation]
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces, attestations, cvmAttestation, webhooks]
   .flatMap((m) => Object.values(m).filter(isEndpoint))
   .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

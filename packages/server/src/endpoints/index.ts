@@ -117,8 +117,30 @@ import updateDockerCompose from './updates/update-docker-compose.ts';
 import updateOsImage from './updates/update-os-image.ts';
 import updatePreLaunchScript from './updates/update-pre-launch-script.ts';
 import upgradeCvmCompose from './updates/upgrade-cvm-compose.ts';
+import listWebhooks from './webhooks/list-webhooks.ts';
+import createWebhook from './webhooks/create-webhook.ts';
+import getWebhook from './webhooks/get-webhook.ts';
+import updateWebhook from './webhooks/update-webhook.ts';
+import deleteWebhook from './webhooks/delete-webhook.ts';
+import revealWebhookSecret from './webhooks/reveal-webhook-secret.ts';
+import rotateWebhookSecret from './webhooks/rotate-webhook-secret.ts';
+import testWebhook from './webhooks/test-webhook.ts';
+import listWebhookDeliveries from './webhooks/list-webhook-deliveries.ts';
+import resendWebhookDelivery from './webhooks/resend-webhook-delivery.ts';
+import getWebhookStats from './webhooks/get-webhook-stats.ts';
 
 export const routes = [
+  listWebhooks,
+  createWebhook,
+  getWebhook,
+  updateWebhook,
+  deleteWebhook,
+  revealWebhookSecret,
+  rotateWebhookSecret,
+  testWebhook,
+  listWebhookDeliveries,
+  resendWebhookDelivery,
+  getWebhookStats,
   checkAppCvmsIsAllowed,
   checkAppIsAllowed,
   checkCvmIsAllowed,

@@ -26,6 +26,7 @@ import type { SshKeyService } from '../services/ssh-keys.ts';
 import type { AttestationService } from '../services/attestations.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { CvmAttestationService } from '../services/cvm-attestation.ts';
+import type { WebhookService } from '../services/webhooks.ts';
 
 export interface Services {
   db: Db;
@@ -64,6 +65,8 @@ export interface Services {
   attestations: AttestationService;
   /** a CVM's attestation evidence, read from its guest agent */
   cvmAttestation: CvmAttestationService;
+  /** the workspace's webhooks (`/workspace/webhooks…`) */
+  webhooks: WebhookService;
   /** the server's public base URL (known once it listens) */
   publicUrl(): string;
   /** the rate limits (per client address, per API key on mutations), in this process's memory */

@@ -38,6 +38,8 @@ export interface TestEnvOptions {
   server?: Pick<StartOptions, 'logger' | 'logStream' | 'logUrls' | 'rateLimitClock'>;
   /** worker timings and retry policy beyond the harness's short polls */
   worker?: StartOptions['worker'];
+  /** the webhook deliverer's timings beyond the harness's short polls and backoff */
+  webhooks?: StartOptions['webhooks'];
 }
 
 export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
@@ -60,6 +62,8 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     // no rate limits (suites hammer endpoints from one address and one key); rate-limit.test.ts sets small ones
     rateLimitPublic: 0,
     rateLimitMutations: 0,
+    // webhook receivers in the suites listen on 127.0.0.1 (webhooks-ssrf.test.ts turns this off)
+    webhookAllowPrivate: true,
     ...opts.config,
   };
   const violations: Violation[] = [];
@@ -68,6 +72,7 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
       ...opts.server,
       config,
       worker: { bootPollMs: 50, pollMs: 200, ...opts.worker },
+      webhooks: { pollMs: 100, backoffBaseMs: 100, backoffCapMs: 400, ...opts.webhooks },
       // every answer of every suite is checked against the contract (and the official SDK's schema)
       instrument: (app) => checkAnswers(app, (v) => violations.push(v)),
     });

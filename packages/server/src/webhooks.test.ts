@@ -1,0 +1,246 @@
+/**
+ * Workspace webhooks against a real server and a real receiver on 127.0.0.1: the 11 operations and their
+ * shapes, signatures verified by the `standardwebhooks` package, retries until a failing receiver recovers
+ * (every event, in order per CVM, none twice after deduplication by `webhook-id`), redirects not followed,
+ * slow and huge answers cut, secret rotation (both secrets sign), test and resend, stats, another
+ * workspace's webhook. Events are recorded with the store's `insertEvent` (the fan-out trigger queues the
+ * deliveries in the event's transaction, as for the events a CVM change records).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { startTestEnv, type TestEnv } from './testing/harness.ts';
+import { startReceiver, type Receiver } from './testing/webhook-receiver.ts';
+import { waitFor } from './testing/wait.ts';
+import { insertEvent } from './store/webhooks.ts';
+
+let env: TestEnv;
+let workspaceId: number;
+const receivers: Receiver[] = [];
+
+async function api<T = any>(method: string, path: string, body?: unknown, key = env.apiKey): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${env.apiUrl}${path}`, {
+    method,
+    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+async function receiver(...args: Parameters<typeof startReceiver>) {
+  const r = await startReceiver(...args);
+  receivers.push(r);
+  return r;
+}
+
+async function createWebhook(url: string, extra: Record<string, unknown> = {}) {
+  const res = await api('POST', '/workspace/webhooks', { url, events: ['*'], ...extra });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body as { id: string; secret: string; url: string; events: string[] };
+}
+
+const event = (type: string, cvmId: number | null, data: Record<string, unknown> = {}) =>
+  insertEvent(env.server.db, { workspace_id: workspaceId, cvm_id: cvmId, app_id: cvmId === null ? null : 'ab'.repeat(20), type, data });
+
+const deliveries = async (id: string) => (await api<any[]>('GET', `/workspace/webhooks/${id}/deliveries?limit=500`)).body;
+
+before(async () => {
+  env = await startTestEnv({ config: { webhookTimeoutMs: 800, webhookSecretGraceMs: 3_600_000 } });
+  workspaceId = (await env.server.services.auth.authenticate(env.apiKey)).workspaceId;
+});
+
+after(async () => {
+  for (const r of receivers) await r.close();
+  await env?.close();
+});
+
+test('create, list, get, update, delete: Phala shapes, the secret only at creation', async () => {
+  const r = await receiver();
+  const created = await api('POST', '/workspace/webhooks', { url: `${r.url}/hook`, events: ['cvm.created', 'cvm.deleted'], name: 'ops' });
+  assert.equal(created.status, 201);
+  assert.match(created.body.id, /^wh_[0-9a-f]{24}$/);
+  assert.match(created.body.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+  assert.deepEqual(created.body.events, ['cvm.created', 'cvm.deleted']);
+  assert.equal(created.body.enabled, true);
+  const id = created.body.id;
+
+  const list = await api<any[]>('GET', '/workspace/webhooks');
+  assert.equal(list.status, 200);
+  const mine = list.body.find((w) => w.id === id);
+  assert.equal(mine.secret, null);
+  assert.equal((await api('GET', `/workspace/webhooks/${id}`)).body.secret, null);
+
+  const updated = await api('PUT', `/workspace/webhooks/${id}`, { events: ['*'], enabled: false, name: 'ops-2' });
+  assert.equal(updated.status, 200);
+  assert.deepEqual([updated.body.events, updated.body.enabled, updated.body.name, updated.body.url], [['*'], false, 'ops-2', `${r.url}/hook`]);
+  assert.equal(updated.body.secret, null);
+
+  // a given secret is kept, a malformed one refused
+  const given = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+  const withSecret = await api('POST', '/workspace/webhooks', { url: r.url, events: ['*'], secret: given });
+  assert.equal(withSecret.body.secret, given);
+  assert.equal((await api('POST', `/workspace/webhooks/${withSecret.body.id}/reveal-secret`)).body.secret, given);
+  const bad = await api('POST', '/workspace/webhooks', { url: r.url, events: ['*'], secret: 'hunter2' });
+  assert.equal(bad.status, 422);
+  assert.match(JSON.stringify(bad.body), /whsec_/);
+  assert.equal((await api('POST', '/workspace/webhooks', { url: r.url, events: ['cvm.exploded'] })).status, 422);
+  assert.equal((await api('POST', '/workspace/webhooks', { url: r.url, events: [] })).status, 422);
+  const ftp = await api('POST', '/workspace/webhooks', { url: 'ftp://example.com/x', events: ['*'] });
+  assert.equal(ftp.status, 400);
+  assert.equal(ftp.body.detail.error_code, 'ERR-14-002');
+
+  assert.equal((await api('DELETE', `/workspace/webhooks/${id}`)).status, 204);
+  assert.equal((await api('GET', `/workspace/webhooks/${id}`)).status, 404);
+  assert.equal((await api('DELETE', `/workspace/webhooks/${id}`)).body.detail.error_code, 'ERR-14-001');
+  await api('DELETE', `/workspace/webhooks/${withSecret.body.id}`);
+});
+
+test('a delivery is signed as Standard Webhooks says; the filter picks the events', async () => {
+  const r = await receiver();
+  const w = await createWebhook(`${r.url}/signed`, { events: ['cvm.status_changed'] });
+  await event('cvm.created', 41);
+  const e = await event('cvm.status_changed', 41, { from: 'starting', to: 'running' });
+  const got = await waitFor(() => r.received.find((x) => x.id === e.id) ?? null, 15_000);
+  const payload = new StandardWebhook(w.secret).verify(got.body, { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature }) as any;
+  assert.equal(payload.type, 'cvm.status_changed');
+  assert.equal(payload.timestamp, e.created_at.toISOString());
+  assert.deepEqual(payload.data, { from: 'starting', to: 'running', event_id: e.id, app_id: 'ab'.repeat(20), cvm_id: 41 });
+  assert.equal(got.headers['content-type'], 'application/json');
+  // a wrong secret does not verify
+  assert.throws(() => new StandardWebhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(got.body, { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature }));
+  // cvm.created is not in its filter: never sent
+  await waitFor(async () => (await deliveries(w.id)).every((d) => d.status === 'succeeded') || null);
+  assert.deepEqual(r.received.map((x) => JSON.parse(x.body).type), ['cvm.status_changed']);
+  const [d] = await deliveries(w.id);
+  assert.deepEqual([d.event_id, d.status, d.attempts, d.response_status, d.error_message, d.request_url], [e.id, 'succeeded', 1, 200, '', `${r.url}/signed`]);
+  assert.equal(d.attempt_history.length, 1);
+  await api('DELETE', `/workspace/webhooks/${w.id}`);
+});
+
+test('a receiver that fails and recovers gets every event, in order per CVM, none twice after deduplication', async () => {
+  let failures = 14;
+  const r = await receiver(() => (failures-- > 0 ? { status: 500, body: 'down' } : { status: 204 }));
+  const w = await createWebhook(`${r.url}/flaky`);
+  const sent: { id: string; cvm: number }[] = [];
+  for (let i = 0; i < 12; i++) {
+    const cvm = 100 + (i % 3);
+    sent.push({ id: (await event('cvm.status_changed', cvm, { n: i })).id, cvm });
+  }
+  await waitFor(async () => ((await deliveries(w.id)).every((d) => d.status === 'succeeded') ? true : null), 60_000, 200);
+  const ok = r.received.filter((x) => x.answered === 204);
+  const unique = [...new Map(ok.map((x) => [x.id, x])).values()];
+  assert.deepEqual(new Set(unique.map((x) => x.id)), new Set(sent.map((s) => s.id)));
+  assert.equal(unique.length, sent.length);
+  for (const cvm of [100, 101, 102]) {
+    const expected = sent.filter((s) => s.cvm === cvm).map((s) => s.id);
+    // the order the receiver accepted them in, and every request it saw of that CVM, follow the events' order
+    assert.deepEqual(ok.filter((x) => JSON.parse(x.body).data.cvm_id === cvm).map((x) => x.id), expected);
+    const seen = r.received.filter((x) => JSON.parse(x.body).data.cvm_id === cvm).map((x) => expected.indexOf(x.id));
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b), `CVM ${cvm}: an event was sent before an earlier one was delivered`);
+  }
+  const ds = await deliveries(w.id);
+  assert.ok(ds.some((d) => d.attempts > 1 && d.attempt_history.some((a: any) => a.response_status === 500 && a.response_excerpt === 'down')));
+  await api('DELETE', `/workspace/webhooks/${w.id}`);
+});
+
+test('redirects are not followed; slow and huge answers are cut', async () => {
+  const target = await receiver();
+  const r = await receiver((x) =>
+    x.path === '/redirect' ? { status: 302, headers: { location: `${target.url}/elsewhere` } }
+      : x.path === '/huge' ? { status: 200, body: Buffer.alloc(1024 * 1024, 'a') }
+        : 'hold');
+  const redirect = await createWebhook(`${r.url}/redirect`);
+  const huge = await createWebhook(`${r.url}/huge`);
+  const slow = await createWebhook(`${r.url}/slow`);
+  await event('cvm.deleted', 200);
+  const attempted = (id: string, n: number) => waitFor(async () => {
+    const [d] = await deliveries(id);
+    return d && d.attempt_history.length >= n ? d : null;
+  }, 20_000);
+  const rd = await attempted(redirect.id, 2);
+  assert.equal(rd.status, 'pending');
+  assert.equal(rd.attempt_history[0].response_status, 302);
+  assert.match(rd.attempt_history[0].error_message, /redirect \(HTTP 302\), which is not followed/);
+  assert.equal(target.received.length, 0);
+
+  const hd = await attempted(huge.id, 1);
+  assert.equal(hd.status, 'succeeded');
+  assert.equal(hd.response_excerpt.length, 1024);
+  assert.match(hd.error_message, /larger than 65536 bytes: cut/);
+
+  const sd = await attempted(slow.id, 1);
+  assert.equal(sd.attempt_history[0].response_status, 0);
+  assert.match(sd.attempt_history[0].error_message, /no answer within 800 ms/);
+  for (const w of [redirect, huge, slow]) await api('DELETE', `/workspace/webhooks/${w.id}`);
+});
+
+test('rotation: during the grace period both secrets sign; reveal answers the new one', async () => {
+  const r = await receiver();
+  const w = await createWebhook(`${r.url}/rotate`);
+  const rotated = await api('POST', `/workspace/webhooks/${w.id}/rotate-secret`);
+  assert.equal(rotated.status, 200);
+  assert.notEqual(rotated.body.secret, w.secret);
+  assert.ok(Date.parse(rotated.body.previous_secret_expires_at) > Date.now());
+  const revealed = await api('POST', `/workspace/webhooks/${w.id}/reveal-secret`);
+  assert.equal(revealed.body.secret, rotated.body.secret);
+  const e = await event('cvm.operation_failed', 300, { error: 'boom' });
+  const got = await waitFor(() => r.received.find((x) => x.id === e.id) ?? null, 15_000);
+  assert.equal(got.signature.split(' ').length, 2);
+  const headers = { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature };
+  for (const secret of [w.secret, rotated.body.secret]) assert.equal((new StandardWebhook(secret).verify(got.body, headers) as any).data.error, 'boom');
+  await api('DELETE', `/workspace/webhooks/${w.id}`);
+});
+
+test('test sends a webhook.test event to that webhook only; resend sends the same event again with the same webhook-id; stats', async () => {
+  const r = await receiver();
+  const other = await receiver();
+  const w = await createWebhook(`${r.url}/t`, { events: ['cvm.created'] });
+  const o = await createWebhook(`${other.url}/o`);
+  const t = await api('POST', `/workspace/webhooks/${w.id}/test`);
+  assert.equal(t.status, 200);
+  assert.equal(t.body.event_type, 'webhook.test');
+  const got = await waitFor(() => r.received.find((x) => x.id === t.body.event_id) ?? null, 15_000);
+  assert.equal(JSON.parse(got.body).type, 'webhook.test');
+  const e = await event('cvm.created', 400);
+  await waitFor(() => r.received.find((x) => x.id === e.id) ?? null, 15_000);
+  const resent = await api('POST', `/workspace/webhooks/${w.id}/deliveries/${e.id}/resend`);
+  assert.equal(resent.status, 200);
+  assert.equal(resent.body.event_id, e.id);
+  await waitFor(() => (r.received.filter((x) => x.id === e.id).length === 2 ? true : null), 15_000);
+  const [first, second] = r.received.filter((x) => x.id === e.id);
+  assert.equal(first.body, second.body);
+  const ds = await deliveries(w.id);
+  assert.equal(ds.find((d) => d.snowflake_id === resent.body.snowflake_id).original_event_id, e.id);
+  assert.equal((await api('POST', `/workspace/webhooks/${w.id}/deliveries/evt_${'0'.repeat(32)}/resend`)).body.detail.error_code, 'ERR-14-003');
+  // the other webhook (all events) got the CVM event but neither the test nor the resend
+  await waitFor(() => other.received.find((x) => x.id === e.id) ?? null, 15_000);
+  assert.ok(!other.received.some((x) => x.id === t.body.event_id));
+
+  await waitFor(async () => ((await deliveries(w.id)).every((d) => d.status === 'succeeded') ? true : null), 15_000);
+  const stats = await api('GET', `/workspace/webhooks/${w.id}/stats`);
+  assert.equal(stats.status, 200);
+  assert.deepEqual([stats.body.total, stats.body.success_count, stats.body.failed_count, stats.body.success_rate, stats.body.pending_count], [3, 3, 0, 1, 0]);
+  assert.ok(stats.body.max_duration_ms >= stats.body.avg_duration_ms);
+  assert.ok(stats.body.last_delivery_at);
+  for (const x of [w, o]) await api('DELETE', `/workspace/webhooks/${x.id}`);
+});
+
+test("another workspace's webhook is a 404 to every operation; a viewer cannot create one", async () => {
+  const r = await receiver();
+  const w = await createWebhook(`${r.url}/mine`);
+  const e = await event('cvm.created', 500);
+  await waitFor(() => r.received.find((x) => x.id === e.id) ?? null, 15_000);
+  const other = await env.server.services.auth.createWorkspace('webhooks-other');
+  for (const [method, path] of [
+    ['GET', ''], ['PUT', ''], ['DELETE', ''], ['POST', '/reveal-secret'], ['POST', '/rotate-secret'], ['POST', '/test'],
+    ['GET', '/deliveries'], ['POST', `/deliveries/${e.id}/resend`], ['GET', '/stats'],
+  ] as const) {
+    const res = await api(method, `/workspace/webhooks/${w.id}${path}`, method === 'PUT' ? { enabled: false } : undefined, other.apiKey);
+    assert.equal(res.status, 404, `${method} ${path}`);
+    assert.equal(res.body.detail.error_code, 'ERR-14-001');
+  }
+  assert.deepEqual((await api('GET', '/workspace/webhooks', undefined, other.apiKey)).body, []);
+  assert.equal((await api('GET', `/workspace/webhooks/${w.id}`)).body.enabled, true);
+  await api('DELETE', `/workspace/webhooks/${w.id}`);
+});

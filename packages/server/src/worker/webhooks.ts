@@ -1,0 +1,166 @@
+/**
+ * The webhook deliverer: in every server process, it claims due deliveries (`claimDueDeliveries`: `FOR UPDATE
+ * SKIP LOCKED`, each leased for `leaseMs`, so servers sharing a database never send one twice at once and a
+ * server killed mid-attempt leaves it due again when the lease lapses), sends each (`webhook-delivery.ts`), and
+ * records the attempt and the delivery's new state in one statement, as the lease's owner only. A webhook's
+ * deliveries of one CVM go out in event order: a delivery is not claimed while an earlier one is pending.
+ *
+ * A 2xx is a success. Anything else (a 3xx, which is not followed, a 4xx or 5xx, no answer in time, a refused
+ * address) is retried after an exponential backoff with jitter (`baseMs` doubling up to `capMs`, each wait
+ * between half of that and all of it) until `maxAgeMs` after the first attempt; then the delivery is `failed`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/index.ts';
+import { unseal } from '../services/seal.ts';
+import { checkWebhookUrl } from '../services/webhook-url.ts';
+import { deliveryBody, post, signatureHeader } from '../services/webhook-delivery.ts';
+import { claimDueDeliveries, recordAttempt, type AttemptOutcome, type ClaimedDelivery } from '../store/webhooks.ts';
+
+export interface WebhookDelivererOptions {
+  sealKey: Buffer;
+  /** `OPENCVM_WEBHOOK_ALLOW_PRIVATE`: private addresses are allowed */
+  allowPrivate: boolean;
+  /** one attempt's time limit, ms */
+  timeoutMs: number;
+  /** no attempt after this long from the first, ms */
+  maxAgeMs: number;
+  /** how often to look for due deliveries, ms (default 1000) */
+  pollMs?: number;
+  /** the first retry waits about this long, ms (default 5 s) */
+  backoffBaseMs?: number;
+  /** no wait longer than this, ms (default 1 h) */
+  backoffCapMs?: number;
+  /** how long a claim holds a delivery (default twice the time limit plus 5 s) */
+  leaseMs?: number;
+  /** attempts under way at once (default 8) */
+  concurrency?: number;
+  log: (fields: Record<string, unknown>, msg: string) => void;
+}
+
+/** The purpose a webhook's secrets are sealed for. */
+export const secretPurpose = (webhookId: string) => `webhook-secret:${webhookId}`;
+
+export const MAX_ANSWER_BYTES = 64 * 1024;
+export const EXCERPT_BYTES = 1024;
+
+/** The wait after failed attempt `attempt` (1 = the first): in [ceiling/2, ceiling), ceiling = min(cap, base · 2^(attempt−1)). */
+export function backoffMs(attempt: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+export class WebhookDeliverer {
+  private readonly owner = randomUUID();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+  private scanning = false;
+  private rescan = false;
+  private halted = true;
+  private readonly o: Required<Omit<WebhookDelivererOptions, 'log'>> & Pick<WebhookDelivererOptions, 'log'>;
+
+  constructor(private readonly db: Db, opts: WebhookDelivererOptions) {
+    this.o = {
+      pollMs: 1000,
+      backoffBaseMs: 5000,
+      backoffCapMs: 3_600_000,
+      leaseMs: opts.timeoutMs * 2 + 5000,
+      concurrency: 8,
+      ...opts,
+    };
+  }
+
+  start(): void {
+    this.halted = false;
+    this.timer = setInterval(() => this.wake(), this.o.pollMs);
+    this.timer.unref();
+    this.wake();
+  }
+
+  /** Stop claiming; wait for the attempts under way (each ends within the time limit). */
+  async stop(): Promise<void> {
+    this.halted = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Look for due deliveries now (after a test or a resend queued one). */
+  wake(): void {
+    if (this.halted) return;
+    if (this.scanning) {
+      this.rescan = true;
+      return;
+    }
+    this.scanning = true;
+    this.scan()
+      .catch((err) => this.o.log({ err }, 'webhook delivery scan failed'))
+      .finally(() => {
+        this.scanning = false;
+        if (this.rescan) {
+          this.rescan = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async scan(): Promise<void> {
+    while (!this.halted && this.inFlight.size < this.o.concurrency) {
+      const claimed = await claimDueDeliveries(this.db, this.owner, this.o.leaseMs, this.o.concurrency - this.inFlight.size);
+      if (!claimed.length) return;
+      for (const d of claimed) {
+        const p: Promise<void> = this.attempt(d)
+          .catch((err) => this.o.log({ err, delivery_id: d.id, webhook_id: d.webhook_id }, 'webhook attempt could not be recorded; it is retried when its lease lapses'))
+          .finally(() => {
+            this.inFlight.delete(p);
+            this.wake();
+          });
+        this.inFlight.add(p);
+      }
+    }
+  }
+
+  private async attempt(d: ClaimedDelivery): Promise<void> {
+    const started = performance.now();
+    const outcome = await this.send(d);
+    const durationMs = Math.round(performance.now() - started);
+    const result: Omit<AttemptOutcome, 'result'> = { ...outcome, durationMs };
+    const ok = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
+    let full: AttemptOutcome;
+    if (ok) full = { ...result, result: 'succeeded' };
+    else {
+      const wait = backoffMs(d.attempts, this.o.backoffBaseMs, this.o.backoffCapMs);
+      const giveUp = Date.now() + wait - d.first_attempt_at.getTime() > this.o.maxAgeMs;
+      full = giveUp
+        ? { ...result, result: 'failed', error: `${outcome.error ?? 'failed'} (gave up after ${d.attempts} attempts: no 2xx within ${Math.round(this.o.maxAgeMs / 1000)} s of the first)` }
+        : { ...result, result: 'retry', retryInMs: wait };
+    }
+    const recorded = await recordAttempt(this.db, d.id, d.attempts, this.owner, full);
+    const fields = { delivery_id: d.id, webhook_id: d.webhook_id, event_id: d.event_id, attempt: d.attempts, status: outcome.responseStatus, duration_ms: durationMs };
+    if (!recorded) this.o.log(fields, 'webhook attempt not recorded: its lease lapsed and another server has it');
+    else if (full.result === 'failed') this.o.log(fields, `webhook delivery failed: ${full.error}`);
+  }
+
+  /** Check the URL again (DNS may have changed), sign, post. */
+  private async send(d: ClaimedDelivery): Promise<Omit<AttemptOutcome, 'result' | 'durationMs'>> {
+    const none = (error: string) => ({ requestUrl: d.url, responseStatus: null, responseExcerpt: null, error });
+    const target = await checkWebhookUrl(d.url, this.o.allowPrivate);
+    if (!target.ok) return none(`the URL is refused: ${target.problem}`);
+    const secrets: string[] = [];
+    for (const sealed of [d.secret_sealed, d.previous_secret_sealed]) {
+      if (!sealed) continue;
+      const plain = unseal(sealed, this.o.sealKey, secretPurpose(d.webhook_id));
+      if (!plain) return none("the webhook's secret cannot be opened with this server's seal key");
+      secrets.push(plain.toString('utf8'));
+    }
+    const body = deliveryBody(d);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const headers = { 'webhook-id': d.event_id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signatureHeader(d.event_id, timestamp, body, secrets) };
+    const res = await post(target, headers, body, { timeoutMs: this.o.timeoutMs, maxBytes: MAX_ANSWER_BYTES, excerptBytes: EXCERPT_BYTES });
+    let error = res.problem;
+    if (res.status !== null && (res.status < 200 || res.status >= 300)) {
+      const why = res.status >= 300 && res.status < 400 ? `a redirect (HTTP ${res.status}), which is not followed: answer 2xx at the webhook's URL` : `HTTP ${res.status}`;
+      error = error ? `${why}; ${error}` : why;
+    }
+    return { requestUrl: d.url, responseStatus: res.status, responseExcerpt: res.excerpt?.replace(/\u0000/g, '') ?? null, error };
+  }
+}
