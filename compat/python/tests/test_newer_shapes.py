@@ -81,3 +81,30 @@ async def test_async_pre_launch_script_resources_and_instances(aclient):
     await await_status(aclient, instance.vm_uuid, "running")
     for vm in (instance.vm_uuid, cvm):
         await aclient.delete_cvm({"id": vm})
+
+
+def test_kms_contracts(client):
+    contracts = client.list_kms_contracts()
+    phala = next(c for c in contracts.items if c.slug == "phala")
+    assert phala.contract_address == "phala" and phala.chain_id == 0 and phala.node_count == 1
+    assert phala.k256_pubkey and phala.k256_pubkey.startswith("0x")
+    assert contracts.total == len(contracts.items) >= 1
+    assert client.get_kms_contract("phala") == phala
+    assert client.get_kms_contract(phala.id).slug == "phala"
+    nodes = client.list_kms_contract_nodes("phala")
+    assert nodes.total == 1 and nodes.items[0].kms_type == "phala"
+    # the legacy node reads stay as they were (the SDK pins them to 2026-05-22)
+    node = client.get_kms_info({"kms_id": "phala"})
+    assert nodes.items[0].url == node.url and nodes.items[0].id == node.id
+    with pytest.raises(ResourceError) as e:
+        client.get_kms_contract("no-such-kms")
+    assert e.value.status_code == 404 and e.value.error_code == "ERR-02-011"
+
+
+@pytest.mark.asyncio
+async def test_async_kms_contracts(aclient):
+    contracts = await aclient.list_kms_contracts()
+    phala = next(c for c in contracts.items if c.slug == "phala")
+    assert (await aclient.get_kms_contract("phala")).id == phala.id
+    nodes = await aclient.list_kms_contract_nodes("phala")
+    assert [n.slug for n in nodes.items] == ["phala"]

@@ -6,7 +6,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cvmInfoV2026Schema, vmSchema } from '@opencvm/contract';
+import { cvmInfoV2026Schema, kmsContractPageSchema, kmsContractSchema, vmSchema } from '@opencvm/contract';
+import { verifyEnvEncryptPublicKey } from '@phala/dstack-sdk';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning, settle } from './testing/deploy.ts';
 import { assertEnvelope, fetchAnswer } from './testing/envelope.ts';
@@ -90,4 +91,32 @@ test('PATCH /cvms/{id} takes instance_type (its vCPUs and memory) and allow_rest
   await settle(env, vm.vm_uuid!, 'running');
   const after = JSON.parse((await call('GET', `/cvms/${vm.vm_uuid}`, '2026-01-21')).body);
   assert.deepEqual([after.resource.instance_type, after.resource.vcpu, after.resource.memory_in_gb], ['tdx.large', 3, 8]);
+});
+
+test('the KMS reads at 2026-06-23 are contract-centric: GET /kms and /kms/{kms} answer KMS contracts, /kms/{kms}/nodes its node', async () => {
+  const legacy = JSON.parse((await call('GET', '/kms', '2026-05-22')).body);
+  const phala = legacy.items.find((k: { slug: string }) => k.slug === 'phala');
+  assert.equal(typeof phala.url, 'string');
+  const page = await call('GET', '/kms', '2026-06-23');
+  assert.equal(page.status, 200);
+  const contracts = kmsContractPageSchema.parse(JSON.parse(page.body));
+  assert.equal(contracts.total, legacy.total);
+  const c = contracts.items.find((k) => k.slug === 'phala')!;
+  assert.deepEqual([c.id, c.contract_address, c.chain_id, c.node_count], [phala.id, 'phala', 0, 1]);
+  // the key that signs the apps' env keys: GET /kms/{kms}/pubkey/{app_id}'s signature recovers to it
+  const appId = '5'.repeat(40);
+  const signed = JSON.parse((await call('GET', `/kms/phala/pubkey/${appId}`)).body);
+  const signer = verifyEnvEncryptPublicKey(Buffer.from(signed.public_key, 'hex'), Buffer.from(signed.signature, 'hex'), appId);
+  assert.ok(signer);
+  assert.equal(c.k256_pubkey, signer);
+  for (const ref of ['phala', phala.id]) {
+    assert.deepEqual(kmsContractSchema.parse(JSON.parse((await call('GET', `/kms/${ref}`, '2026-06-23')).body)), c);
+    const nodes = await call('GET', `/kms/${ref}/nodes`, '2026-06-23');
+    assert.equal(nodes.status, 200);
+    assert.deepEqual(JSON.parse(nodes.body), { items: [{ id: phala.id, slug: 'phala', url: phala.url, version: phala.version, kms_type: 'phala' }], total: 1 });
+  }
+  // before 2026-06-23, the node as before
+  assert.deepEqual(JSON.parse((await call('GET', '/kms/phala', '2026-05-22')).body), phala);
+  assertEnvelope(await call('GET', '/kms/nope/nodes', '2026-06-23'), 404, 'ERR-02-011', 'unknown KMS');
+  assertEnvelope(await call('GET', '/kms/nope', '2026-06-23'), 404, 'ERR-02-011', 'unknown KMS');
 });
