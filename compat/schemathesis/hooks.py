@@ -2,7 +2,8 @@
 
 Every 4xx (and 5xx) answer of the API is the one error envelope of packages/contract/src/errors.ts:
 ``{"detail": {"error_code": "ERR-xx-yyy", "message": "…", "details": [...], "suggestions": [...],
-"links": [...], "request_id"?: "…"}}``, strict (no other key). The OpenAPI document says so too, but only for
+"links": [...], "request_id"?: "…"}}`` plus the same fields, equal to detail's, at the top level (where the
+Python SDK reads them), strict (no other key). The OpenAPI document says so too, but only for
 the statuses an operation declares; this check holds every 4xx to it, declared or not (a 405 or 404 for a
 method or path the document does not have, too). The guest KMS (/kms/prpc/…) adds dstack's pRPC `error`.
 """
@@ -19,12 +20,17 @@ DETAIL_KEYS = {"error_code", "message", "details", "suggestions", "links", "requ
 
 def _envelope_problem(body, guest_kms):
     # the guest KMS (/kms/prpc/…) puts dstack's pRPC `{"error": message}` beside the envelope, for its guests
-    keys = {"detail", "error"} if guest_kms else {"detail"}
-    if not isinstance(body, dict) or set(body) != keys:
-        return f"the body is not an object with the keys {sorted(keys)}"
+    if not isinstance(body, dict) or "detail" not in body:
+        return "the body is not an object with a `detail`"
     d = body["detail"]
     if not isinstance(d, dict):
         return "`detail` is not an object"
+    keys = {"detail", *d} | ({"error"} if guest_kms else set())
+    if set(body) != keys:
+        return f"the body's keys are not `detail` and detail's own ({sorted(keys)}): {sorted(body)}"
+    for k in d:
+        if body[k] != d[k]:
+            return f"the top-level `{k}` is not `detail.{k}`"
     if guest_kms and body["error"] != d.get("message"):
         return "`error` is not the envelope's message"
     missing = {"error_code", "message", "details", "suggestions", "links"} - set(d)
@@ -52,7 +58,7 @@ def _envelope_problem(body, guest_kms):
 
 @schemathesis.check
 def error_envelope(ctx, response, case):
-    """Every 4xx answer is the error envelope (JSON, `{"detail": {error_code: ERR-xx-yyy, message, …}}`)."""
+    """Every 4xx answer is the error envelope (JSON, `{"detail": {error_code: ERR-xx-yyy, message, …}, error_code, message, …}`)."""
     if not 400 <= response.status_code < 500:
         return None
     ctype = response.headers.get("content-type", [""])

@@ -1,7 +1,11 @@
 /**
  * Phala Cloud error codes and the one error envelope every 4xx/5xx uses:
- * `{"detail": {error_code, message, details, suggestions, links}}`, which the official `@phala/cloud` SDK
- * turns into a `ResourceError` carrying the code and the message.
+ * `{"detail": {error_code, message, details, suggestions, links, request_id?}, error_code, message, details,
+ * suggestions, links, request_id?}`: Phala's structured error under `detail`, which the official `@phala/cloud`
+ * SDK (and the `phala` CLI) turn into a `ResourceError`, and the same fields again at the top level, where
+ * the Python SDK `phala-cloud` looks for them (it builds its `ResourceError` only from a top-level
+ * `error_code`). The JavaScript clients read `detail` first, so the copy changes nothing for them; it is the
+ * same at every `X-Phala-Version` (errors raised before a request is read have no version to go by).
  */
 import { z } from 'zod';
 
@@ -142,17 +146,18 @@ export interface ErrorDetail {
   message?: string;
 }
 
-export interface ErrorEnvelope {
-  detail: {
-    error_code: ErrorCode;
-    message: string;
-    details: ErrorDetail[];
-    suggestions: string[];
-    links: { label: string; url: string }[];
-    /** the request's id, as its `X-Request-Id` answer header and the server's log lines carry it */
-    request_id?: string;
-  };
+/** Phala's structured error: what the envelope carries under `detail` and again at its top level. */
+export interface StructuredError {
+  error_code: ErrorCode;
+  message: string;
+  details: ErrorDetail[];
+  suggestions: string[];
+  links: { label: string; url: string }[];
+  /** the request's id, as its `X-Request-Id` answer header and the server's log lines carry it */
+  request_id?: string;
 }
+
+export type ErrorEnvelope = { detail: StructuredError } & StructuredError;
 
 /** An error a client can act on: it carries the HTTP status and the envelope fields. */
 export class ApiError extends Error {
@@ -177,18 +182,17 @@ export class ApiError extends Error {
     this.headers = opts.headers ?? {};
   }
 
-  /** The envelope of this error; `requestId` (the request's `X-Request-Id`) goes in as `detail.request_id`. */
+  /** The envelope of this error; `requestId` (the request's `X-Request-Id`) goes in as `request_id`. */
   toEnvelope(requestId?: string): ErrorEnvelope {
-    return {
-      detail: {
-        error_code: this.code,
-        message: this.message,
-        details: this.details,
-        suggestions: this.suggestions,
-        links: [],
-        ...(requestId ? { request_id: requestId } : {}),
-      },
+    const structured: StructuredError = {
+      error_code: this.code,
+      message: this.message,
+      details: this.details,
+      suggestions: this.suggestions,
+      links: [],
+      ...(requestId ? { request_id: requestId } : {}),
     };
+    return { detail: structured, ...structured };
   }
 }
 
@@ -201,28 +205,38 @@ export const conflict = (code: ErrorCode, message: string, opts?: ConstructorPar
 
 const errorCodeValues = Object.values(ErrorCodes) as [ErrorCode, ...ErrorCode[]];
 
-/** `{"detail": {error_code, message, details, suggestions, links, request_id?}}`: the body of every 4xx and 5xx. */
-export const errorEnvelopeSchema = z.strictObject({
-  detail: z.strictObject({
-    error_code: z.enum(errorCodeValues),
-    message: z.string().min(1),
-    details: z.array(
-      z.strictObject({
-        field: z.string().optional(),
-        value: z.unknown().optional(),
-        message: z.string().optional(),
-      }),
-    ),
-    suggestions: z.array(z.string()),
-    links: z.array(z.strictObject({ label: z.string(), url: z.string() })),
-    request_id: z.string().optional().meta({ description: "The request's id: its X-Request-Id answer header, and the field that marks its lines in the server log. Quote it when reporting a problem." }),
-  }),
-}).meta({ id: 'ErrorEnvelope', description: "Every error answer: Phala Cloud's structured error, which the official SDK turns into a ResourceError carrying error_code and message." });
+/** Phala's structured error: `error_code`, `message`, `details`, `suggestions`, `links`, `request_id?`. */
+export const structuredErrorSchema = z.strictObject({
+  error_code: z.enum(errorCodeValues),
+  message: z.string().min(1),
+  details: z.array(
+    z.strictObject({
+      field: z.string().optional(),
+      value: z.unknown().optional(),
+      message: z.string().optional(),
+    }),
+  ),
+  suggestions: z.array(z.string()),
+  links: z.array(z.strictObject({ label: z.string(), url: z.string() })),
+  request_id: z.string().optional().meta({ description: "The request's id: its X-Request-Id answer header, and the field that marks its lines in the server log. Quote it when reporting a problem." }),
+}).meta({ id: 'StructuredError', description: "Phala Cloud's structured error." });
+
+/**
+ * The body of every 4xx and 5xx: the structured error under `detail` and the same fields at the top level
+ * (equal to `detail`'s).
+ */
+export const errorEnvelopeSchema = z
+  .strictObject({ detail: structuredErrorSchema, ...structuredErrorSchema.shape })
+  .meta({
+    id: 'ErrorEnvelope',
+    description:
+      "Every error answer: Phala Cloud's structured error under `detail` (which the official @phala/cloud SDK and the phala CLI turn into a ResourceError carrying error_code and message), and the same fields again at the top level, equal to detail's (where the Python SDK phala-cloud reads them for its ResourceError). The same at every X-Phala-Version.",
+  });
 
 /**
  * The guest KMS's error answer (`/kms/prpc/{method}`): dstack's pRPC `{"error": message}`, which a guest reads,
  * beside the API's envelope (`detail`).
  */
 export const guestKmsErrorSchema = z
-  .strictObject({ detail: errorEnvelopeSchema.shape.detail, error: z.string().min(1) })
-  .meta({ id: 'GuestKmsError', description: "A guest KMS call's error: dstack's pRPC error (`error`, what a guest reads) beside the API's error envelope (`detail`)." });
+  .strictObject({ ...errorEnvelopeSchema.shape, error: z.string().min(1) })
+  .meta({ id: 'GuestKmsError', description: "A guest KMS call's error: dstack's pRPC error (`error`, what a guest reads) beside the API's error envelope." });

@@ -12,6 +12,8 @@ import type {
   commitResultSchema,
   cvmDetailV2025Schema,
   cvmInfoV2026Schema,
+  kmsContractNodeSchema,
+  kmsContractSchema,
   kmsInfoSchema,
   vmSchema,
   z,
@@ -94,6 +96,28 @@ export function kmsInfo(k: KmsRecord): z.input<typeof kmsInfoSchema> {
     kms_contract_address: k.kms_contract_address,
     gateway_app_id: k.gateway_app_id,
   };
+}
+
+/**
+ * A KMS as the KMS contract of X-Phala-Version 2026-06-23 (`KmsContract`): one contract per KMS, with one node
+ * (this server's key service); `k256Pubkey` is the root key's public key, which signs the apps' env keys.
+ */
+export function kmsContract(k: KmsRecord, k256Pubkey: string | null): z.input<typeof kmsContractSchema> {
+  return {
+    id: k.id,
+    slug: k.slug,
+    label: k.chain_id == null ? `${k.kms_type.toUpperCase()} KMS` : `${k.kms_type.toUpperCase()} KMS (chain ${k.chain_id})`,
+    contract_address: k.kms_contract_address ?? 'phala',
+    chain_id: k.chain_id ?? 0,
+    k256_pubkey: k256Pubkey,
+    ca_pubkey: null,
+    node_count: 1,
+  };
+}
+
+/** A KMS as the one node of its contract (2026-06-23's `KmsContractNode`). */
+export function kmsContractNode(k: KmsRecord): z.input<typeof kmsContractNodeSchema> {
+  return { id: k.id, slug: k.slug, url: k.url, version: k.version, kms_type: k.kms_type };
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

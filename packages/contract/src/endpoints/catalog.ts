@@ -6,6 +6,9 @@ import {
   availableNodesSchema,
   instanceTypeFamiliesSchema,
   instanceTypeFamilySchema,
+  kmsContractNodesSchema,
+  kmsContractPageSchema,
+  kmsContractSchema,
   kmsPageSchema,
   nextAppIdsSchema,
   osImagePageSchema,
@@ -69,25 +72,41 @@ export const getKmsList = defineEndpoint({
   id: 'getKmsList',
   method: 'GET',
   path: '/api/v1/kms',
-  summary: 'The KMS instances',
+  summary: 'The KMS instances (from X-Phala-Version 2026-06-23: the KMS contracts)',
+  description:
+    'Before 2026-06-23 the KMS nodes (`KmsInfo`); from 2026-06-23 on, as Phala\'s contract-centric KMS API, the KMS contracts (`KmsContract`, the Python SDK\'s `list_kms_contracts`): one per KMS here, with its one node.',
   tag: 'KMS',
   auth: 'apiKey',
   query: kmsListQuerySchema,
-  success: { status: 200, description: 'The page', json: kmsPageSchema },
-  phalaSchema: 'GetKmsListSchema',
+  success: { status: 200, description: 'The page', json: { versioned: { '2025-10-28': kmsPageSchema, '2026-01-21': kmsPageSchema, '2026-06-23': kmsContractPageSchema } } },
+  phalaSchema: { '2025-10-28': 'GetKmsListSchema', '2026-01-21': 'GetKmsListSchema', '2026-05-22': 'GetKmsListSchema' },
 });
 
 export const getKmsInfo = defineEndpoint({
   id: 'getKmsInfo',
   method: 'GET',
   path: '/api/v1/kms/{kms}',
-  summary: 'One KMS, by id, slug or type',
+  summary: 'One KMS, by id, slug or type (from X-Phala-Version 2026-06-23: its KMS contract)',
+  description: "Before 2026-06-23 the KMS node (`KmsInfo`); from 2026-06-23 on its KMS contract (`KmsContract`, the Python SDK's `get_kms_contract`).",
   tag: 'KMS',
   auth: 'apiKey',
   params: kmsParams,
-  success: { status: 200, description: 'The KMS', json: kmsInfoSchema },
+  success: { status: 200, description: 'The KMS', json: { versioned: { '2025-10-28': kmsInfoSchema, '2026-01-21': kmsInfoSchema, '2026-06-23': kmsContractSchema } } },
   errors: { 404: [E.KMS_NOT_FOUND] },
-  phalaSchema: 'KmsInfoSchema',
+  phalaSchema: { '2025-10-28': 'KmsInfoSchema', '2026-01-21': 'KmsInfoSchema', '2026-05-22': 'KmsInfoSchema' },
+});
+
+export const listKmsContractNodes = defineEndpoint({
+  id: 'listKmsContractNodes',
+  method: 'GET',
+  path: '/api/v1/kms/{kms}/nodes',
+  summary: "The KMS nodes of a KMS contract, with their RPC url (the Python SDK's `list_kms_contract_nodes`)",
+  description: 'Each KMS here is one contract with one node: this server\'s key service.',
+  tag: 'KMS',
+  auth: 'apiKey',
+  params: kmsParams,
+  success: { status: 200, description: 'The nodes', json: kmsContractNodesSchema },
+  errors: { 404: [E.KMS_NOT_FOUND] },
 });
 
 export const getAppEnvEncryptPubKey = defineEndpoint({

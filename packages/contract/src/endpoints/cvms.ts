@@ -1,4 +1,5 @@
 /** Reading CVMs: one, a page, their state, what they were deployed with, their operations. */
+import { z } from 'zod';
 import { defineEndpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
 import { cvmPageQuerySchema, operationsQuerySchema, statusBatchBodySchema, watchQuerySchema } from '../requests/reads.ts';
@@ -114,11 +115,25 @@ export const getCvmPreLaunchScript = defineEndpoint({
   method: 'GET',
   path: '/api/v1/cvms/{id}/pre-launch-script',
   summary: "The CVM's pre-launch script (empty if it has none)",
+  description:
+    'Before X-Phala-Version 2026-05-22: the script as text/plain (an empty body if there is none). From 2026-05-22 on (the Python SDK `phala-cloud`): ' +
+    'the script as a JSON string (`""` if there is none), which that SDK reads as its string (it makes "None" of an empty body).',
   tag: 'CVMs',
   auth: 'apiKey',
   resolve: 'cvm',
   params: cvmIdParams,
-  success: { status: 200, description: 'The script', media: [{ type: 'text/plain', description: 'the script' }] },
+  success: {
+    status: 200,
+    description: 'The script',
+    media: [{ type: 'text/plain', description: 'the script, before X-Phala-Version 2026-05-22' }],
+    json: {
+      versioned: {
+        '2025-10-28': z.never().meta({ description: 'no JSON at this version: text/plain' }),
+        '2026-01-21': z.never().meta({ description: 'no JSON at this version: text/plain' }),
+        '2026-05-22': z.string().meta({ description: 'the script, "" if there is none' }),
+      },
+    },
+  },
 });
 
 export const getCvmUserConfig = defineEndpoint({

@@ -6,7 +6,7 @@
 import { defineEndpoint, type Endpoint } from '../endpoint.ts';
 import { ErrorCodes as E } from '../errors.ts';
 import { commitReplicaBodySchema, instanceBodySchema, prepareOnlyHeaderSchema, replicaBodySchema, restartBodySchema } from '../requests/lifecycle.ts';
-import { deleteAcceptedSchema, vmSchema, vmV20260522Schema } from '../shapes/cvm.ts';
+import { cvmInfoV2026Schema, deleteAcceptedSchema, vmSchema, vmV20260522Schema } from '../shapes/cvm.ts';
 import { PLACEMENT_ERRORS } from './deploy.ts';
 import { appIdParams, cvmIdParams } from './params.ts';
 
@@ -95,14 +95,19 @@ export const createAppInstance = defineEndpoint({
   path: '/api/v1/apps/{app_id}/instances',
   summary: "One more instance of an app, like its newest CVM",
   description:
-    "On-chain KMS: as `POST /cvms/{id}/replicas` (465 with `commit_url` this path); the same call with `{token, compose_hash, transaction_hash}` makes the kept instance, as `commit-replica` does.",
+    "On-chain KMS: as `POST /cvms/{id}/replicas` (465 with `commit_url` this path); the same call with `{token, compose_hash, transaction_hash}` makes the kept instance, as `commit-replica` does. " +
+    'The answer is the VM (`VMSchema`) before X-Phala-Version 2026-05-22, the CVM as list pages show it (`CvmInfoV20260121`, which the Python SDK `phala-cloud` reads as its `CvmInfoV20260522`) from then on.',
   tag: 'Lifecycle',
   auth: 'apiKey',
   resolve: 'app',
   params: appIdParams,
   headers: prepareOnlyHeaderSchema,
   body: { json: instanceBodySchema, optional: true },
-  success: { status: 200, description: 'The new instance, starting', json: vmSchema },
+  success: {
+    status: 200,
+    description: 'The new instance, starting',
+    json: { versioned: { '2025-10-28': vmSchema, '2026-01-21': vmSchema, '2026-05-22': cvmInfoV2026Schema } },
+  },
   errors: {
     400: [E.INVALID_REQUEST, E.INCOMPATIBLE_CONFIG, E.HASH_INVALID_OR_EXPIRED, E.REPLICA_IMAGE_NOT_AVAILABLE, E.COMMIT_TOKEN_INVALID, E.DEVICE_NOT_ALLOWED, ...PLACEMENT_ERRORS],
     404: [E.CVM_NOT_FOUND],
@@ -111,7 +116,7 @@ export const createAppInstance = defineEndpoint({
     468: [E.HASH_NOT_ALLOWED],
     503: [E.CHAIN_UNAVAILABLE],
   },
-  phalaSchema: 'VMSchema',
+  phalaSchema: { '2025-10-28': 'VMSchema', '2026-01-21': 'VMSchema' },
 });
 
 export const commitCvmReplica = defineEndpoint({

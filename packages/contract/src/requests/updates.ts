@@ -8,7 +8,8 @@ const positiveInt = (what: string) => z.number({ error: `${what} must be a numbe
 /** The fields `PATCH /cvms/{id}` takes (Phala Cloud's `patchCvm`). */
 export const UNIFIED_PATCH_FIELDS = [
   'docker_compose_file', 'pre_launch_script', 'allowed_envs', 'public_logs', 'public_sysinfo', 'public_tcbinfo', 'encrypted_env',
-  'env_keys', 'user_config', 'gpus', 'vcpu', 'memory', 'disk_size', 'image', 'shutdown_timeout', 'allow_force_stop', 'listed',
+  'env_keys', 'user_config', 'gpus', 'vcpu', 'memory', 'disk_size', 'instance_type', 'allow_restart', 'image', 'shutdown_timeout',
+  'allow_force_stop', 'listed',
 ] as const;
 
 /** `PATCH /cvms/{id}` (Phala Cloud's `patchCvm`): any subset, applied atomically. Unknown keys are refused. */
@@ -27,6 +28,9 @@ export const unifiedPatchSchema = z.strictObject(
     vcpu: positiveInt('vcpu').optional(),
     memory: positiveInt('memory (MB)').optional(),
     disk_size: positiveInt('disk_size (GB)').optional(),
+    // the Python SDK `phala-cloud`'s (sync) `update_cvm_resources` sends these here, as `PATCH /cvms/{id}/resources` takes them
+    instance_type: z.string().min(1).optional().meta({ description: "An instance type of GET /instance-types: its vCPUs and memory, unless vcpu or memory is given too (the disk is left as it is: send disk_size)." }),
+    allow_restart: z.union([z.boolean(), z.literal(0), z.literal(1)]).optional().meta({ description: 'false (or 0): refuse a change that would restart a running CVM (400 ERR-03-008) instead of restarting it. Left out: the change restarts it when it must.' }),
     image: z.string().min(1).optional(),
     shutdown_timeout: z.number().int().min(0).max(3600).optional(),
     allow_force_stop: z.boolean().optional(),

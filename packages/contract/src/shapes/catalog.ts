@@ -38,6 +38,32 @@ export const osImagePageSchema = pageOf(osImageSchema);
 /** `GET /kms` (the official SDK refuses any extra key here). */
 export const kmsPageSchema = pageOf(kmsInfoSchema);
 
+/**
+ * A KMS contract (X-Phala-Version 2026-06-23, the Python SDK `phala-cloud`'s `KmsContract`): a group of KMS nodes
+ * sharing one root key. Here each KMS of `GET /kms` is one contract with one node, this server's key service:
+ * `contract_address` is the chain's KMS contract for ETHEREUM/BASE and `"phala"` for PHALA (`chain_id` 0 there);
+ * `k256_pubkey` the root key's compressed secp256k1 public key, which signs the apps' env keys.
+ */
+export const kmsContractSchema = z
+  .strictObject({
+    id: z.string(),
+    slug: nullableString,
+    label: nullableString,
+    contract_address: z.string(),
+    chain_id: z.number().int(),
+    k256_pubkey: nullableString,
+    ca_pubkey: nullableString,
+    node_count: z.number().int().min(0),
+  })
+  .meta({ id: 'KmsContract' });
+export const kmsContractPageSchema = pageOf(kmsContractSchema);
+
+/** A KMS node under a contract (2026-06-23's `KmsContractNode`): its RPC `url`. */
+export const kmsContractNodeSchema = z
+  .strictObject({ id: z.string(), slug: nullableString, url: z.string(), version: z.string(), kms_type: z.string() })
+  .meta({ id: 'KmsContractNode' });
+export const kmsContractNodesSchema = z.strictObject({ items: z.array(kmsContractNodeSchema), total: z.number().int().min(0) });
+
 /** `GET /kms/{kms}/pubkey/{app_id}`: the app's X25519 env key and the KMS's secp256k1 signature of it. */
 export const signedPubkeySchema = z
   .strictObject({ public_key: z.string().regex(/^[0-9a-f]{64}$/), signature: z.string().regex(/^[0-9a-f]{130}$/) })

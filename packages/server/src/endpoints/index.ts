@@ -17,6 +17,7 @@ import getAppEnvEncryptPubKey from './catalog/get-app-env-encrypt-pub-key.ts';
 import getAvailableNodes from './catalog/get-available-nodes.ts';
 import getKmsInfo from './catalog/get-kms-info.ts';
 import getKmsList from './catalog/get-kms-list.ts';
+import listKmsContractNodes from './catalog/list-kms-contract-nodes.ts';
 import getOsImages from './catalog/get-os-images.ts';
 import getWorkspaceNodes from './catalog/get-workspace-nodes.ts';
 import getWorkspaceQuotas from './catalog/get-workspace-quotas.ts';
@@ -155,6 +156,7 @@ export const routes = [
   getAvailableNodes,
   getKmsInfo,
   getKmsList,
+  listKmsContractNodes,
   getOsImages,
   getWorkspaceNodes,
   getWorkspaceQuotas,

@@ -118,3 +118,25 @@ test('a method the path does not have is a 405 envelope with Allow, for OPTIONS,
   const trace = answered(await rawRequest(port, `TRACE /api/v1/cvms/some-cvm HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
   assertEnvelope(trace, 405, 'ERR-00-405', 'TRACE');
 });
+
+test('the error body carries the structured error under detail and, equal, at the top level, at every X-Phala-Version; the SDK reads it as before', async () => {
+  for (const version of [undefined, '2025-10-28', '2026-01-21', '2026-05-22', '2026-06-23']) {
+    const headers: Record<string, string> = { 'X-API-Key': env.apiKey, ...(version ? { 'X-Phala-Version': version } : {}) };
+    const a = await fetchAnswer(`${env.apiUrl}/cvms/app_0000000000000000000000000000000000000000`, { headers });
+    const body = assertEnvelope(a, 404, 'ERR-03-001', `version ${version ?? 'none'}`);
+    assert.equal(body.error_code, 'ERR-03-001');
+    assert.equal(body.message, body.detail.message);
+    assert.equal(typeof body.request_id, 'string');
+    assert.equal(body.request_id, a.headers.get('x-request-id'));
+    assert.deepEqual(Object.keys(body).sort(), ['detail', ...Object.keys(body.detail)].sort());
+    for (const k of Object.keys(body.detail) as (keyof typeof body.detail)[]) assert.deepEqual(body[k], body.detail[k], k);
+  }
+  // an answer written on the socket by the HTTP parser's handler (no request to read a version from) too
+  const raw = answered(await rawRequest(port, `GET /api/v1/cvms/a\x01b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+  const env400 = assertEnvelope(raw, 400, 'ERR-02-008', 'raw control byte');
+  assert.equal(env400.error_code, 'ERR-02-008');
+  assert.equal(env400.request_id, env400.detail.request_id);
+  // the official SDK still makes a ResourceError of it (it reads `detail` first)
+  const e = await sdkError(sdk().getCvmInfo({ id: 'app_0000000000000000000000000000000000000000' }));
+  assert.deepEqual(e, { status: 404, errorCode: 'ERR-03-001', fields: [] });
+});

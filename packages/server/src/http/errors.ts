@@ -1,5 +1,6 @@
 /**
- * One error envelope for every failure: `{"detail": {error_code, message, details, suggestions, links}}`,
+ * One error envelope for every failure: `{"detail": {error_code, message, details, suggestions, links}, …}` (the
+ * same fields again at the top level, see the contract's `errorEnvelopeSchema`),
  * including the errors raised before a handler runs — by fastify (a malformed percent-encoding, an overlong
  * path parameter, a body that is not JSON), by Node's HTTP parser (raw control bytes in the path, headers over
  * 16 KB), or by the router (no such route, a method the path does not have). A 5xx is a bug: it is logged with

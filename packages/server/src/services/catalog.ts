@@ -1,5 +1,5 @@
 /** Catalogue reads: instance types, OS images, KMS instances. */
-import { DEFAULT_INSTANCE_TYPES, ErrorCodes, kmsInfo, notFound, type KmsRecord } from '@opencvm/core';
+import { DEFAULT_INSTANCE_TYPES, ErrorCodes, kmsContract, kmsInfo, notFound, type KmsRecord } from '@opencvm/core';
 import type { Db } from '../db/index.ts';
 import type { ChainService } from './chain.ts';
 import { findKmsByRef, listKms } from '../store/kms.ts';
@@ -54,6 +54,11 @@ export class CatalogService {
 
   async kmsList(onchain: boolean | undefined, page: Page) {
     return pageOf((await listKms(this.db, this.chain.offeredKmsTypes(), onchain)).map(kmsInfo), page);
+  }
+
+  /** The KMS contracts (X-Phala-Version 2026-06-23): one per KMS offered, with its one node. */
+  async kmsContracts(onchain: boolean | undefined, page: Page, k256Pubkey: string) {
+    return pageOf((await listKms(this.db, this.chain.offeredKmsTypes(), onchain)).map((k) => kmsContract(k, k256Pubkey)), page);
   }
 
   /** A KMS by id, slug or type (`phala`, `ethereum`, `base`). */

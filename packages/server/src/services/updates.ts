@@ -171,7 +171,11 @@ export class UpdateService {
     if (!Object.keys(req).length) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, `The PATCH body is empty: send at least one field to change (${UNIFIED_PATCH_FIELDS.join(', ')}).`);
     }
-    return this.submit(p, cvm, unifiedPatchOf(req), { operationType: 'update', prepareOnly });
+    return this.submit(p, cvm, unifiedPatchOf(req), {
+      operationType: 'update',
+      prepareOnly,
+      ...(req.allow_restart != null && { allowRestart: Boolean(req.allow_restart) }),
+    });
   }
 
   /**
@@ -213,20 +217,9 @@ export class UpdateService {
   /** `PATCH /cvms/{id}/resources`. */
   async resources(p: Principal, cvm: CvmView, body: ResourcesPatch | undefined): Promise<SubmitResult> {
     const req = body ?? {};
-    let type = null;
-    if (req.instance_type) {
-      type = DEFAULT_INSTANCE_TYPES.find((t) => t.id === req.instance_type);
-      if (!type) {
-        throw badRequest(ErrorCodes.INSTANCE_TYPE_NOT_FOUND,
-          `instance_type "${req.instance_type}" does not exist: use one of ${DEFAULT_INSTANCE_TYPES.map((t) => t.id).join(', ')} (GET /instance-types).`);
-      }
-      if (type.requires_gpu) throw badRequest(ErrorCodes.INSUFFICIENT_GPU, `instance_type ${type.id} needs a GPU, which no node of this server has.`);
-    }
     const patch: ConfigPatch = {
-      ...((req.vcpu ?? type?.vcpu) != null && { vcpu: (req.vcpu ?? type?.vcpu)! }),
-      ...((req.memory ?? type?.memory_mb) != null && { memory_mb: (req.memory ?? type?.memory_mb)! }),
+      ...sizesOf(req),
       ...(req.disk_size != null && { disk_gb: req.disk_size }),
-      ...(type && { instance_type: type.id }),
     };
     if (!Object.keys(patch).length) {
       throw badRequest(ErrorCodes.INVALID_REQUEST, 'Send at least one of vcpu, memory (MB), disk_size (GB) or instance_type.');
@@ -629,6 +622,27 @@ export function confirmationOf(composeHash: string | null | undefined, transacti
 }
 
 /** The unified PATCH body as one change set. */
+/**
+ * vCPUs and memory of a resize: those given, else the instance type's (of our catalogue, `GET /instance-types`),
+ * and the type itself. The disk is not the type's: it only grows, and is changed by `disk_size` alone.
+ */
+function sizesOf(req: { vcpu?: number | null; memory?: number | null; instance_type?: string | null }): ConfigPatch {
+  let type = null;
+  if (req.instance_type) {
+    type = DEFAULT_INSTANCE_TYPES.find((t) => t.id === req.instance_type);
+    if (!type) {
+      throw badRequest(ErrorCodes.INSTANCE_TYPE_NOT_FOUND,
+        `instance_type "${req.instance_type}" does not exist: use one of ${DEFAULT_INSTANCE_TYPES.map((t) => t.id).join(', ')} (GET /instance-types).`);
+    }
+    if (type.requires_gpu) throw badRequest(ErrorCodes.INSUFFICIENT_GPU, `instance_type ${type.id} needs a GPU, which no node of this server has.`);
+  }
+  return {
+    ...((req.vcpu ?? type?.vcpu) != null && { vcpu: (req.vcpu ?? type?.vcpu)! }),
+    ...((req.memory ?? type?.memory_mb) != null && { memory_mb: (req.memory ?? type?.memory_mb)! }),
+    ...(type && { instance_type: type.id }),
+  };
+}
+
 function unifiedPatchOf(req: UnifiedPatch): ConfigPatch {
   if (req.gpus && req.gpus.count > 0) {
     throw badRequest(ErrorCodes.INSUFFICIENT_GPU, 'No node of this server has GPUs to attach: send gpus with count 0, or leave gpus out.');
@@ -646,8 +660,7 @@ function unifiedPatchOf(req: UnifiedPatch): ConfigPatch {
     ...(req.encrypted_env !== undefined && { encrypted_env: req.encrypted_env }),
     ...(req.env_keys !== undefined && { env_keys: req.env_keys }),
     ...(req.user_config !== undefined && { user_config: req.user_config }),
-    ...(req.vcpu !== undefined && { vcpu: req.vcpu }),
-    ...(req.memory !== undefined && { memory_mb: req.memory }),
+    ...sizesOf(req),
     ...(req.disk_size !== undefined && { disk_gb: req.disk_size }),
     ...(req.image !== undefined && { image: req.image }),
     ...(req.shutdown_timeout !== undefined && { shutdown_timeout_s: req.shutdown_timeout }),

@@ -1,19 +1,22 @@
 /**
  * The error envelope as a client sees it, checked from the raw answer (status, Content-Type, body text) so
  * that answers written outside any route (on the socket by the HTTP parser's handler) are checked too:
- * `{"detail": {"error_code": "ERR-xx-yyy", "message", "details", "suggestions", "links"}}`.
+ * `{"detail": {"error_code": "ERR-xx-yyy", "message", "details", "suggestions", "links", "request_id"?}}` and the
+ * same fields, equal, at the top level (where the Python SDK reads them).
  */
 import assert from 'node:assert/strict';
 
-export interface Envelope {
-  detail: {
-    error_code: string;
-    message: string;
-    details: { field?: string; value?: unknown; message?: string }[];
-    suggestions: string[];
-    links: { label: string; url: string }[];
-  };
+interface Structured {
+  error_code: string;
+  message: string;
+  details: { field?: string; value?: unknown; message?: string }[];
+  suggestions: string[];
+  links: { label: string; url: string }[];
+  request_id?: string;
 }
+export type Envelope = { detail: Structured } & Structured;
+
+const STRUCTURED_KEYS = ['error_code', 'message', 'details', 'suggestions', 'links', 'request_id'];
 
 /** What is wrong with an error answer, or null if it is the envelope. */
 export function envelopeProblem(contentType: string | null | undefined, body: string): string | null {
@@ -30,6 +33,10 @@ export function envelopeProblem(contentType: string | null | undefined, body: st
   if (typeof d.message !== 'string' || !d.message) return `detail.message is missing: ${body.slice(0, 200)}`;
   if (!Array.isArray(d.details) || !Array.isArray(d.suggestions) || !Array.isArray(d.links)) {
     return `detail.details, suggestions and links must be arrays: ${body.slice(0, 200)}`;
+  }
+  const top = v as Record<string, unknown>;
+  for (const k of STRUCTURED_KEYS) {
+    if (JSON.stringify(top[k]) !== JSON.stringify(d[k])) return `the top-level ${k} is not detail.${k}: ${body.slice(0, 200)}`;
   }
   return null;
 }

@@ -1,4 +1,9 @@
 import { getKmsList } from '@opencvm/contract';
 import { route } from '../../http/endpoint.ts';
 
-export default route(getKmsList, async ({ services, query: q }) => services.catalog.kmsList(q.is_onchain, { page: q.page, pageSize: q.page_size }));
+/** The KMS nodes; from X-Phala-Version 2026-06-23 the KMS contracts (Phala's contract-centric KMS API). */
+export default route(getKmsList, async ({ services, query: q, version }) => {
+  const page = { page: q.page, pageSize: q.page_size };
+  if (version >= '2026-06-23') return services.catalog.kmsContracts(q.is_onchain, page, services.kms.k256Pubkey);
+  return services.catalog.kmsList(q.is_onchain, page);
+});

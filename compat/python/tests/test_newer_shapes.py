@@ -1,0 +1,110 @@
+"""What the Python SDK sends or expects beyond the 2026-01-21 shapes (it sends X-Phala-Version 2026-06-23):
+the pre-launch script as a string, update_cvm_resources with instance_type / allow_restart, and
+create_app_instance's CvmInfoV20260522 answer (sync and async)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from phala_cloud import ResourceError
+
+from conftest import adeploy, await_status, deploy, unique_name, wait_gone, wait_status
+
+
+def _resized(client, cvm: str, vcpu: int):
+    for _ in range(400):
+        info = wait_status(client, cvm, "running")
+        if info.resource["vcpu"] == vcpu:
+            return info
+        time.sleep(0.3)
+    return info
+
+
+def test_pre_launch_script_resources_and_instances(client):
+    provision, _ = deploy(client, unique_name("py-new"))
+    cvm = wait_status(client, provision.app_id, "running").vm_uuid
+
+    # no script: a string, not "None" (the SDK makes str() of what the body parses to)
+    assert client.get_cvm_pre_launch_script({"id": cvm}) == ""
+
+    # update_cvm_resources sends instance_type and allow_restart to PATCH /cvms/{id}
+    client.update_cvm_resources({"id": cvm, "instance_type": "tdx.medium", "allow_restart": True})
+    info = _resized(client, cvm, 2)
+    assert info.resource["vcpu"] == 2 and info.resource["memory_in_gb"] == 4
+    assert info.resource["instance_type"] == "tdx.medium"
+    # allow_restart false: a change that restarts the running CVM is refused, nothing changes
+    with pytest.raises(ResourceError) as refused:
+        client.update_cvm_resources({"id": cvm, "instance_type": "tdx.large", "allow_restart": False})
+    assert refused.value.status_code == 400 and refused.value.error_code == "ERR-03-008"
+    with pytest.raises(ResourceError) as unknown:
+        client.update_cvm_resources({"id": cvm, "instance_type": "tdx.nonexistent"})
+    assert unknown.value.error_code == "ERR-02-001"
+    assert client.get_cvm_info({"id": cvm}).resource["vcpu"] == 2
+
+    # a script set, then read back as the same string
+    client.update_pre_launch_script({"id": cvm, "pre_launch_script": "#!/bin/sh\necho hi\n"})
+    wait_status(client, cvm, "running")
+    assert client.get_cvm_pre_launch_script({"id": cvm}) == "#!/bin/sh\necho hi\n"
+
+    # create_app_instance answers the CVM (CvmInfoV20260522: string id, resource, status)
+    instance = client.create_app_instance({"app_id": provision.app_id, "name": unique_name("py-inst")})
+    assert isinstance(instance.id, str) and instance.app_id == provision.app_id
+    assert instance.vm_uuid and instance.vm_uuid != cvm
+    assert instance.resource.vcpu == 2
+    wait_status(client, instance.vm_uuid, "running")
+    for vm in (instance.vm_uuid, cvm):
+        client.delete_cvm({"id": vm})
+    for vm in (instance.vm_uuid, cvm):
+        wait_gone(client, vm)
+
+
+@pytest.mark.asyncio
+async def test_async_pre_launch_script_resources_and_instances(aclient):
+    provision, _ = await adeploy(aclient, unique_name("py-newa"))
+    cvm = (await await_status(aclient, provision.app_id, "running")).vm_uuid
+    assert await aclient.get_cvm_pre_launch_script({"id": cvm}) == ""
+
+    # the async client sends PATCH /cvms/{id}/resources
+    await aclient.update_cvm_resources({"id": cvm, "instance_type": "tdx.medium", "allow_restart": True})
+    info = None
+    for _ in range(400):
+        info = await await_status(aclient, cvm, "running")
+        if info.resource["vcpu"] == 2:
+            break
+    assert info.resource["vcpu"] == 2 and info.resource["memory_in_gb"] == 4
+    with pytest.raises(ResourceError) as refused:
+        await aclient.update_cvm_resources({"id": cvm, "instance_type": "tdx.large", "allow_restart": False})
+    assert refused.value.error_code == "ERR-03-008"
+
+    instance = await aclient.create_app_instance({"app_id": provision.app_id, "name": unique_name("py-insta")})
+    assert isinstance(instance.id, str) and instance.app_id == provision.app_id and instance.vm_uuid != cvm
+    await await_status(aclient, instance.vm_uuid, "running")
+    for vm in (instance.vm_uuid, cvm):
+        await aclient.delete_cvm({"id": vm})
+
+
+def test_kms_contracts(client):
+    contracts = client.list_kms_contracts()
+    phala = next(c for c in contracts.items if c.slug == "phala")
+    assert phala.contract_address == "phala" and phala.chain_id == 0 and phala.node_count == 1
+    assert phala.k256_pubkey and phala.k256_pubkey.startswith("0x")
+    assert contracts.total == len(contracts.items) >= 1
+    assert client.get_kms_contract("phala") == phala
+    assert client.get_kms_contract(phala.id).slug == "phala"
+    nodes = client.list_kms_contract_nodes("phala")
+    assert nodes.total == 1 and nodes.items[0].kms_type == "phala"
+    # the legacy node reads stay as they were (the SDK pins them to 2026-05-22)
+    node = client.get_kms_info({"kms_id": "phala"})
+    assert nodes.items[0].url == node.url and nodes.items[0].id == node.id
+    with pytest.raises(ResourceError) as e:
+        client.get_kms_contract("no-such-kms")
+    assert e.value.status_code == 404 and e.value.error_code == "ERR-02-011"
+
+
+@pytest.mark.asyncio
+async def test_async_kms_contracts(aclient):
+    contracts = await aclient.list_kms_contracts()
+    phala = next(c for c in contracts.items if c.slug == "phala")
+    assert (await aclient.get_kms_contract("phala")).id == phala.id
+    nodes = await aclient.list_kms_contract_nodes("phala")
+    assert [n.slug for n in nodes.items] == ["phala"]
