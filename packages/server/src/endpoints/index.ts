@@ -117,8 +117,12 @@ import updateDockerCompose from './updates/update-docker-compose.ts';
 import updateOsImage from './updates/update-os-image.ts';
 import updatePreLaunchScript from './updates/update-pre-launch-script.ts';
 import upgradeCvmCompose from './updates/upgrade-cvm-compose.ts';
+import getAppEvents from './events/get-app-events.ts';
+import getCvmOperationStatus from './events/get-cvm-operation-status.ts';
 
 export const routes = [
+  getAppEvents,
+  getCvmOperationStatus,
   checkAppCvmsIsAllowed,
   checkAppIsAllowed,
   checkCvmIsAllowed,
