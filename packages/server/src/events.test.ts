@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { deployRunning, sdkClient, settle } from './testing/deploy.ts';
 import { waitFor } from './testing/wait.ts';
+import { listWorkspaceEventsAfter } from './store/events.ts';
 
 const COMPOSE = 'services:\n  web:\n    image: nginx\n';
 const COMPOSE_2 = 'services:\n  web:\n    image: nginx:1.27\n';
@@ -351,5 +352,27 @@ test('a commit refused after its rows were written (the host is full) leaves no 
     assert.deepEqual(rows.slice(0, 2).map((r) => r.type), ['cvm.created', 'cvm.operation_started']);
   } finally {
     await full.close();
+  }
+});
+
+test('a host that stops answering and answers again: host.unreachable and host.recovered, operator events (no workspace)', async () => {
+  const ops = await startTestEnv({ config: { reconcileMs: 100, unreachableAfter: 2 } });
+  try {
+    const db = ops.server.services.db;
+    const fault = ops.sim.addFault({ kind: 'error', method: 'Status', error: 'the host is down' });
+    const down = await waitFor(async () => (await listWorkspaceEventsAfter(db, null, '0', 10)).find((e) => e.type === 'host.unreachable') ?? null, 20_000);
+    assert.equal(down.workspace_id, null);
+    assert.equal(down.cvm_id, null);
+    assert.equal(down.data.node_name, 'sim-test');
+    assert.match(String(down.data.reason), /did not answer 2 reads in a row: .*the host is down/);
+    ops.sim.clearFaults(fault);
+    const up = await waitFor(async () => (await listWorkspaceEventsAfter(db, null, down.seq, 10)).find((e) => e.type === 'host.recovered') ?? null, 20_000);
+    assert.equal(up.data.was, 'unreachable');
+    assert.ok(BigInt(up.seq) > BigInt(down.seq));
+    // no workspace sees them
+    const [ws] = await db.query<{ id: number }>('SELECT id FROM workspaces ORDER BY id LIMIT 1');
+    assert.equal((await listWorkspaceEventsAfter(db, ws.id, '0', 100)).filter((e) => e.type.startsWith('host.')).length, 0);
+  } finally {
+    await ops.close();
   }
 });
