@@ -8,6 +8,7 @@ import * as catalog from './catalog.ts';
 import * as cvms from './cvms.ts';
 import * as cvmAttestation from './cvm-attestation.ts';
 import * as deploy from './deploy.ts';
+import * as events from './events.ts';
 import * as guestKms from './guest-kms.ts';
 import * as hosts from './hosts.ts';
 import * as instanceIds from './instance-ids.ts';
@@ -31,6 +32,7 @@ export * from './catalog.ts';
 export * from './cvms.ts';
 export * from './cvm-attestation.ts';
 export * from './deploy.ts';
+export * from './events.ts';
 export * from './guest-kms.ts';
 export * from './hosts.ts';
 export * from './instance-ids.ts';
@@ -51,6 +53,6 @@ const isEndpoint = (v: unknown): v is Endpoint =>
   typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
 
 /** All endpoints, in a stable order (by path, then method). */
-export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces, attestations, cvmAttestation, webhooks]
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces, attestations, cvmAttestation, webhooks, events]
   .flatMap((m) => Object.values(m).filter(isEndpoint))
   .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

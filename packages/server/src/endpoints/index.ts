@@ -129,6 +129,8 @@ import testWebhook from './webhooks/test-webhook.ts';
 import listWebhookDeliveries from './webhooks/list-webhook-deliveries.ts';
 import resendWebhookDelivery from './webhooks/resend-webhook-delivery.ts';
 import getWebhookStats from './webhooks/get-webhook-stats.ts';
+import getAppEvents from './events/get-app-events.ts';
+import getCvmOperationStatus from './events/get-cvm-operation-status.ts';
 
 export const routes = [
   listWebhooks,
@@ -142,6 +144,8 @@ export const routes = [
   listWebhookDeliveries,
   resendWebhookDelivery,
   getWebhookStats,
+  getAppEvents,
+  getCvmOperationStatus,
   checkAppCvmsIsAllowed,
   checkAppIsAllowed,
   checkCvmIsAllowed,

@@ -102,7 +102,8 @@ export class LifecycleService {
       // a CVM with no VM (its first boot failed before the host had one, or its host lost it while it was
       // stopped) starts with a create, which looks for a VM labelled with its id first (never a second one)
       const opKind = kind === 'start' && !row.host_vm_id ? 'create' : kind;
-      await queue(q, p.workspaceId, cvm.id, opKind, opKind === kind ? params : { ...params, find_vm: true });
+      // who asked is kept with the operation (its events' triggered_by)
+      await queue(q, p.workspaceId, cvm.id, opKind, { ...params, ...(opKind === kind ? {} : { find_vm: true }), triggered_by: p.userId });
       await setCvmStatus(q, cvm.id, TRANSITIONAL[kind]);
       return cvm.id;
     });
@@ -277,7 +278,7 @@ export class LifecycleService {
         if (isNameUniqueViolation(e)) throw new ApiError(409, ErrorCodes.DUPLICATE_CVM_NAME, `Could not find a free name for a replica of ${src.name}: retry.`);
         throw e;
       });
-      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: id, kind: 'create', target: 'running' });
+      const op = await queueOperation(q, { workspaceId: p.workspaceId, cvmId: id, kind: 'create', target: 'running', params: { triggered_by: p.userId } });
       await recordRevision(q, { cvmId: id, userId: p.userId, operationType: 'replicate', operationId: op.id, correlationId: op.correlation_id });
       return id;
     });

@@ -356,7 +356,7 @@ export async function insertCommittedCvm(q: Queryable, c: NewCvm, r: CommitRecor
        RETURNING id, workspace_id, app_id, compose_hash, app_compose, encrypted_env, env_keys, user_config),
      o AS (
        INSERT INTO operations (correlation_id, workspace_id, cvm_id, kind, target_status, state, params)
-       SELECT $23, c.workspace_id, c.id, 'create', 'running', 'pending', '{}' FROM c
+       SELECT $23, c.workspace_id, c.id, 'create', 'running', 'pending', jsonb_build_object('triggered_by', $25::bigint) FROM c
        RETURNING id, cvm_id, correlation_id),
      r AS (
        INSERT INTO revisions (revision_id, workspace_id, app_id, cvm_id, compose_hash, app_compose, encrypted_env, env_keys,
