@@ -131,7 +131,8 @@ test('the lease is renewed while an operation runs, and the operation is claimed
     },
     fail: (op, message) => failOperation(env.server.db, op.id, message),
   };
-  const leaseMs = 90;
+  // long enough that a loaded machine's late timer does not let it lapse between renewals (every third of it)
+  const leaseMs = 600;
   await withQueue(runner, { leaseMs }, async (id) => {
     try {
       // three leases after the claim, the lease still lies ahead: it was renewed while the operation ran
