@@ -1,6 +1,7 @@
 """What the Python SDK sends or expects beyond the 2026-01-21 shapes (it sends X-Phala-Version 2026-06-23):
-the pre-launch script as a string, update_cvm_resources with instance_type / allow_restart, and
-create_app_instance's CvmInfoV20260522 answer (sync and async)."""
+the pre-launch script as a string, update_cvm_resources with instance_type / allow_restart,
+create_app_instance's CvmInfoV20260522 answer, the KMS contracts, and get_cvm_create_resources
+(CvmCreateResourceGraphV20260522, and V20260121 at 2026-01-21), sync and async."""
 from __future__ import annotations
 
 import time
@@ -108,3 +109,64 @@ async def test_async_kms_contracts(aclient):
     assert (await aclient.get_kms_contract("phala")).id == phala.id
     nodes = await aclient.list_kms_contract_nodes("phala")
     assert [n.slug for n in nodes.items] == ["phala"]
+
+
+def _check_create_resources(res, me, quotas, available, families):
+    """The resource graph against what the other reads answer."""
+    assert res.tier == me.workspace.tier
+    limit = lambda q: None if q["limit"] < 0 else q["limit"]  # noqa: E731  (the SDK keeps quotas as dicts)
+    assert res.capacity.max_instances == limit(quotas.quotas.vm_slots) == 64  # the simulated host's slots
+    assert res.capacity.max_vcpu == limit(quotas.quotas.vcpu) == 32
+    assert res.capacity.max_memory == limit(quotas.quotas.memory_mb) == 65536
+    assert res.capacity.max_disk is None
+    # the simulated host, with its free capacity, as GET /teepods/available answers it
+    node = next(n for n in res.nodes if n.name == "sim-1")
+    listed = next(n for n in available.nodes if n.name == "sim-1")
+    assert node.teepod_id == listed.teepod_id
+    assert (node.remaining_vcpu, node.remaining_memory, node.remaining_cvm_slots) == (
+        listed.remaining_vcpu, listed.remaining_memory, listed.remaining_cvm_slots)
+    assert 0 < node.remaining_cvm_slots <= 64 and node.images
+    # the PHALA KMS, taken by the host; its gateway
+    phala = next(k for k in res.kms_nodes if k.slug == "phala")
+    assert phala.kms_type == "phala" and phala.kms_contract_id == phala.id and phala.url
+    rel = next(r for r in res.node_kms_relations if r.kms_id == phala.id)
+    assert rel.teepod_id == node.teepod_id and set(rel.supported_os_images) == {i.name for i in node.images}
+    gw = next(g for g in res.gateway_nodes if g.kms_contract_id == phala.id)
+    assert gw.teepod_id == node.teepod_id and gw.domain_suffix == "sim-1.dstack.localhost" and gw.enabled
+    # the catalogue of GET /instance-types
+    catalogue = [item for fam in families.result for item in fam.model_dump()["items"]]
+    assert [(t.id, t.vcpu, t.memory_mb, t.default_disk_size_gb, t.requires_gpu, t.family) for t in res.instance_types] == [
+        (t["id"], t["vcpu"], t["memory_mb"], t["default_disk_size_gb"], t["requires_gpu"], t["family"]) for t in catalogue]
+    assert {t.id: t.requires_gpu_count for t in res.instance_types}["h200.small"] == 1
+    # the simulated host has no GPU
+    assert res.gpu_availability.public_gpu_count == 0 and not res.gpu_availability.has_public_gpus
+
+
+def test_cvm_create_resources(client):
+    me = client.get_current_user()
+    reads = (client.get_workspace_quotas(me.workspace.slug), client.get_available_nodes(), client.list_all_instance_type_families())
+    res = client.get_cvm_create_resources()
+    assert type(res).__name__ == "CvmCreateResourceGraphV20260522"
+    assert all(isinstance(k.id, str) for k in res.kms_nodes)
+    _check_create_resources(res, me, *reads)
+    with client.with_version("2026-01-21") as older:
+        old = older.get_cvm_create_resources()
+    assert type(old).__name__ == "CvmCreateResourceGraphV20260121"
+    _check_create_resources(old, me, *reads)
+
+
+@pytest.mark.asyncio
+async def test_async_cvm_create_resources(aclient):
+    me = await aclient.get_current_user()
+    reads = (
+        await aclient.get_workspace_quotas(me.workspace.slug),
+        await aclient.get_available_nodes(),
+        await aclient.list_all_instance_type_families(),
+    )
+    res = await aclient.get_cvm_create_resources()
+    assert type(res).__name__ == "CvmCreateResourceGraphV20260522"
+    _check_create_resources(res, me, *reads)
+    async with aclient.with_version("2026-01-21") as older:
+        old = await older.get_cvm_create_resources()
+    assert type(old).__name__ == "CvmCreateResourceGraphV20260121"
+    _check_create_resources(old, me, *reads)

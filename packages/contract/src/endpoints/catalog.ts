@@ -4,6 +4,7 @@ import { ErrorCodes as E } from '../errors.ts';
 import { kmsListQuerySchema, nextAppIdsQuerySchema, nodesQuerySchema, osImagesQuerySchema, workspacesQuerySchema } from '../requests/reads.ts';
 import {
   availableNodesSchema,
+  cvmCreateResourcesSchema,
   instanceTypeFamiliesSchema,
   instanceTypeFamilySchema,
   kmsContractNodesSchema,
@@ -66,6 +67,22 @@ export const getAvailableNodes = defineEndpoint({
   auth: 'apiKey',
   success: { status: 200, description: 'The nodes', json: availableNodesSchema },
   phalaSchema: 'AvailableNodesSchema',
+});
+
+export const getCvmCreateResources = defineEndpoint({
+  id: 'getCvmCreateResources',
+  method: 'GET',
+  path: '/api/v1/teepods/cvm-create-resources',
+  summary: 'Everything a CVM can be created with: the workspace tier and limits, nodes, KMS, gateways, instance types, free GPUs',
+  description:
+    "The Python SDK's `get_cvm_create_resources` (Phala's `CvmCreateResourceGraphV20260121` / `V20260522`, one shape here: " +
+    'every id is a string). `nodes` as `GET /teepods/available` answers them; `capacity` the limits `GET /workspaces/{slug}/quotas` ' +
+    'counts (null: not capped); `node_kms_relations` which node takes which KMS (an on-chain KMS only on nodes that take on-chain ' +
+    "apps); `gateway_nodes` one per node that reports a gateway domain and KMS it takes; `instance_types` the catalogue of " +
+    '`GET /instance-types`; `gpu_availability` the GPUs of online, uncordoned nodes that no live CVM holds.',
+  tag: 'Catalog',
+  auth: 'apiKey',
+  success: { status: 200, description: 'The resources', json: cvmCreateResourcesSchema },
 });
 
 export const getKmsList = defineEndpoint({

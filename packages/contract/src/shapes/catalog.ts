@@ -83,33 +83,103 @@ export const nextAppIdsSchema = z
  */
 const versionTuple = z.array(z.number()).min(3).max(4);
 
+/** A node with its free capacity (-1: not capped) and images: Phala's `TeepodCapacity`. */
+export const teepodCapacitySchema = z.strictObject({
+  teepod_id: z.number().int(),
+  name: z.string(),
+  listed: z.boolean(),
+  resource_score: z.number(),
+  remaining_vcpu: z.number().int(),
+  remaining_memory: z.number().int(),
+  remaining_cvm_slots: z.number().int(),
+  images: z.array(
+    z.strictObject({ name: z.string(), is_dev: z.boolean(), version: versionTuple, os_image_hash: nullableString, requires_gpu: z.boolean() }),
+  ),
+  support_onchain_kms: z.boolean(),
+  fmspc: nullableString,
+  device_id: z.string(),
+  region_identifier: z.string(),
+  default_kms: nullableString,
+  kms_list: z.array(z.string()),
+  gateway_base_domain: nullableString,
+});
+
 /** `GET /teepods/available`: nodes with free capacity (-1: not capped) and their images. */
 export const availableNodesSchema = z.strictObject({
   tier: z.string(),
   capacity: z.strictObject({ max_instances: z.null(), max_vcpu: z.null(), max_memory: z.null(), max_disk: z.null() }),
-  nodes: z.array(
-    z.strictObject({
-      teepod_id: z.number().int(),
-      name: z.string(),
-      listed: z.boolean(),
-      resource_score: z.number(),
-      remaining_vcpu: z.number().int(),
-      remaining_memory: z.number().int(),
-      remaining_cvm_slots: z.number().int(),
-      images: z.array(
-        z.strictObject({ name: z.string(), is_dev: z.boolean(), version: versionTuple, os_image_hash: nullableString, requires_gpu: z.boolean() }),
-      ),
-      support_onchain_kms: z.boolean(),
-      fmspc: nullableString,
-      device_id: z.string(),
-      region_identifier: z.string(),
-      default_kms: nullableString,
-      kms_list: z.array(z.string()),
-      gateway_base_domain: nullableString,
-    }),
-  ),
+  nodes: z.array(teepodCapacitySchema),
   kms_list: z.array(kmsInfoSchema),
 });
+
+/**
+ * `GET /teepods/cvm-create-resources` (the Python SDK's `get_cvm_create_resources`, Phala's
+ * `CvmCreateResourceGraphV20260121` / `V20260522`): everything a CVM can be created with, in one read. The two
+ * versions differ only in whether ids may be integers (2026-01-21: `int | str`; 2026-05-22: `str`); every id here
+ * is a string, so one shape answers both.
+ */
+const maybeLimit = z.number().int().min(0).nullable();
+export const cvmCreateResourcesSchema = z
+  .strictObject({
+    tier: z.string(),
+    /** the workspace's limits, as `GET /workspaces/{slug}/quotas` counts them (null: not capped) */
+    capacity: z.strictObject({ max_instances: maybeLimit, max_vcpu: maybeLimit, max_memory: maybeLimit, max_disk: maybeLimit }),
+    nodes: z.array(teepodCapacitySchema),
+    kms_nodes: z.array(
+      z.strictObject({
+        id: z.string(),
+        slug: nullableString,
+        url: z.string(),
+        version: z.string(),
+        kms_type: z.string(),
+        chain_id: z.number().int().nullable(),
+        kms_contract_id: z.string(),
+        kms_contract_address: nullableString,
+        gateway_app_id: nullableString,
+        supported_os_images: z.array(z.string()),
+      }),
+    ),
+    node_kms_relations: z.array(
+      z.strictObject({
+        teepod_id: z.number().int(),
+        kms_id: z.string(),
+        kms_type: z.string(),
+        kms_contract_id: z.string(),
+        kms_contract_address: nullableString,
+        supported_os_images: z.array(z.string()),
+      }),
+    ),
+    gateway_nodes: z.array(
+      z.strictObject({
+        id: z.string(),
+        teepod_id: z.number().int(),
+        kms_contract_id: z.string(),
+        rpc_url: nullableString,
+        domain_suffix: z.string(),
+        enabled: z.boolean(),
+      }),
+    ),
+    instance_types: z.array(
+      z.strictObject({
+        id: z.string(),
+        name: z.string(),
+        vcpu: z.number().int(),
+        memory_mb: z.number().int(),
+        default_disk_size_gb: z.number().int(),
+        requires_gpu: z.boolean(),
+        requires_gpu_count: z.number().int().min(0),
+        family: z.string(),
+        display_order: z.number().int(),
+      }),
+    ),
+    gpu_availability: z.strictObject({
+      has_reserved_gpus: z.boolean(),
+      reserved_gpu_count: z.number().int().min(0),
+      has_public_gpus: z.boolean(),
+      public_gpu_count: z.number().int().min(0),
+    }),
+  })
+  .meta({ id: 'CvmCreateResourceGraph' });
 
 /** `GET /cvms/{id}/available-os-images`: the node's images that suit the CVM, newest version first. */
 export const availableOsImagesSchema = z.array(

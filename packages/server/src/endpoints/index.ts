@@ -15,6 +15,7 @@ import getAppList from './apps/get-app-list.ts';
 import getCurrentUser from './auth/get-current-user.ts';
 import getAppEnvEncryptPubKey from './catalog/get-app-env-encrypt-pub-key.ts';
 import getAvailableNodes from './catalog/get-available-nodes.ts';
+import getCvmCreateResources from './catalog/get-cvm-create-resources.ts';
 import getKmsInfo from './catalog/get-kms-info.ts';
 import getKmsList from './catalog/get-kms-list.ts';
 import listKmsContractNodes from './catalog/list-kms-contract-nodes.ts';
@@ -158,6 +159,7 @@ export const routes = [
   getCurrentUser,
   getAppEnvEncryptPubKey,
   getAvailableNodes,
+  getCvmCreateResources,
   getKmsInfo,
   getKmsList,
   listKmsContractNodes,

@@ -15,7 +15,10 @@ import {
   type CvmView,
   type KmsRecord,
   type WorkspaceRecord,
+  versionTuple,
+  type z,
 } from '@opencvm/core';
+import type { teepodCapacitySchema } from '@opencvm/contract';
 import type { Db } from '../db/index.ts';
 import { appFilterOptions, appRecords, listAppPage, type AppFilterOptions, type AppListFilter } from '../store/apps.ts';
 import { cvmStatesByUuid, cvmUserConfig, listCvmPage, listCvmsOfApps, type CvmListFilter } from '../store/cvms.ts';
@@ -29,7 +32,73 @@ import type { LogUrlService } from './log-urls.ts';
 export interface NodeUsage {
   node: NodeRow;
   images: NodeImageRow[];
-  used: { cvms: number; vcpu: number; memory_mb: number; disk_gb: number };
+  used: { cvms: number; vcpu: number; memory_mb: number; disk_gb: number; gpu_slots: string[] };
+}
+
+/** A limit and what remains of it; -1 for both: not limited. */
+export interface Quota {
+  limit: number;
+  remaining: number;
+}
+
+/**
+ * What a self-hosted workspace can place (`GET /workspaces/{slug}/quotas`): its limit is what the online hosts
+ * can hold, and what remains is that minus every CVM placed on them; -1 = not limited (a host reports no cap).
+ */
+export function nodeQuotas(nodes: NodeUsage[]): { vm_slots: Quota; vcpu: Quota; memory_mb: Quota } {
+  const metric = (max: (n: NodeUsage) => number, used: (n: NodeUsage) => number): Quota => {
+    if (nodes.some((n) => !max(n))) return { limit: -1, remaining: -1 };
+    const limit = nodes.reduce((sum, n) => sum + max(n), 0);
+    return { limit, remaining: Math.max(0, limit - nodes.reduce((sum, n) => sum + used(n), 0)) };
+  };
+  return {
+    vm_slots: metric((n) => n.node.max_cvms, (n) => n.used.cvms),
+    vcpu: metric((n) => n.node.max_vcpu, (n) => n.used.vcpu),
+    memory_mb: metric((n) => n.node.max_memory_mb, (n) => n.used.memory_mb),
+  };
+}
+
+/** -1: the host did not report a limit for this resource, and placement does not cap it. */
+const left = (max: number, used: number) => (max ? Math.max(0, max - used) : -1);
+
+/** Whether a node takes the apps of a KMS: an on-chain KMS only where the host takes on-chain KMS apps (as placement checks). */
+export const nodeTakesKms = (node: Pick<NodeRow, 'onchain_kms'>, kms: Pick<KmsRecord, 'chain_id'>): boolean => kms.chain_id === null || node.onchain_kms;
+
+/** A node as `GET /teepods/available` answers it (Phala's `TeepodCapacity`): free capacity (-1: not capped), images, KMS. */
+export function teepodCapacity({ node, images, used }: NodeUsage, kms: KmsRecord[]): z.input<typeof teepodCapacitySchema> {
+  return {
+    teepod_id: node.id,
+    name: node.name,
+    listed: node.listed,
+    resource_score: node.max_memory_mb ? Math.round((left(node.max_memory_mb, used.memory_mb) / node.max_memory_mb) * 100) / 100 : 1,
+    remaining_vcpu: left(node.max_vcpu, used.vcpu),
+    remaining_memory: left(node.max_memory_mb, used.memory_mb),
+    remaining_cvm_slots: left(node.max_cvms, used.cvms),
+    images: images.map((i) => ({
+      name: i.name,
+      is_dev: i.is_dev,
+      version: versionTuple(i.version),
+      os_image_hash: i.os_image_hash,
+      requires_gpu: i.requires_gpu,
+    })),
+    support_onchain_kms: node.onchain_kms && kms.some((k) => k.chain_id !== null),
+    fmspc: node.fmspc || null,
+    device_id: node.device_id,
+    region_identifier: node.region,
+    default_kms: kms.find((k) => k.kms_type === 'phala')?.id ?? null,
+    kms_list: kms.map((k) => k.id),
+    gateway_base_domain: node.gateway_base_domain,
+  };
+}
+
+/** The GPUs placement could still give: those of online, uncordoned nodes that no live CVM holds. */
+export function freeGpuCount(nodes: NodeUsage[]): number {
+  return nodes
+    .filter((n) => !n.node.cordoned)
+    .reduce((sum, { node, used }) => {
+      const taken = new Set(used.gpu_slots);
+      return sum + (node.gpus ?? []).filter((g) => !taken.has(g.slot)).length;
+    }, 0);
 }
 
 const UUID_ANY = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -114,7 +183,7 @@ export class ReadService {
     return nodes.map((node) => ({
       node,
       images: images.filter((i) => i.node_id === node.id),
-      used: used.get(node.id) ?? { cvms: 0, vcpu: 0, memory_mb: 0, disk_gb: 0 },
+      used: used.get(node.id) ?? { cvms: 0, vcpu: 0, memory_mb: 0, disk_gb: 0, gpu_slots: [] },
     }));
   }
 

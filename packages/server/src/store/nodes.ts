@@ -88,7 +88,7 @@ export interface NodeUsageRow {
   vcpu: number;
   memory_mb: number;
   disk_gb: number;
-  /** the GPU slots they hold (placement's reads only) */
+  /** the GPU slots they hold */
   gpu_slots?: string[];
   /** the app placement asked about, and how many of the node's live CVMs are of it (placement's reads only) */
   app_id?: string | null;
@@ -361,11 +361,12 @@ export function listOsImages(q: Queryable, isDev?: boolean): Promise<Omit<NodeIm
 
 // ---------------------------------------------------------------- capacity in use
 
-/** Per node that has live CVMs: how many, and the vCPUs, memory and disk they reserve. */
-export function nodeUsage(q: Queryable): Promise<NodeUsageRow[]> {
-  return q.query<NodeUsageRow>(
+/** Per node that has live CVMs: how many, the vCPUs, memory and disk they reserve, and the GPU slots they hold. */
+export function nodeUsage(q: Queryable): Promise<(NodeUsageRow & { gpu_slots: string[] })[]> {
+  return q.query<NodeUsageRow & { gpu_slots: string[] }>(
     `SELECT node_id, count(*)::int AS cvms, coalesce(sum(vcpu), 0)::int AS vcpu, coalesce(sum(memory_mb), 0)::int AS memory_mb,
-            coalesce(sum(disk_gb), 0)::int AS disk_gb
+            coalesce(sum(disk_gb), 0)::int AS disk_gb,
+            jsonb_path_query_array(coalesce(jsonb_agg(gpu_slots) FILTER (WHERE gpu_slots <> '[]'), '[]'), '$[*][*]') AS gpu_slots
        FROM cvms WHERE deleted_at IS NULL GROUP BY node_id`,
   );
 }
