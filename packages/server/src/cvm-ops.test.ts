@@ -220,3 +220,22 @@ test('redeploy a revision at both Phala paths: the compose hash goes back; one o
   assert.equal((await recordOf(env, replica.vm_uuid!)).compose_hash, h1);
   assert.equal((await recordOf(env, vm.vm_uuid)).compose_hash, h0, 'the CVM not named is left as it was');
 });
+
+test('roles: a MEMBER renames, sets listed and batch-stops; scheduling a delete needs ADMIN (403), as DELETE does', async () => {
+  const vm = await deploy('ops-roles');
+  const [w] = await env.server.db.query<{ slug: string }>('SELECT w.slug FROM workspaces w JOIN cvms c ON c.workspace_id = w.id WHERE c.vm_uuid = $1', [vm.vm_uuid]);
+  const inv = await c().post<{ token: string }>(`/workspaces/${w.slug}/invitations`, { email: 'member@ops.test', role: 'MEMBER' });
+  const res = await fetch(`${env.apiUrl}/invitations/${inv.token}/accept`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'ops-member' }) });
+  assert.equal(res.status, 200);
+  const member = createClient({ apiKey: ((await res.json()) as { api_token: { token: string } }).api_token.token, baseURL: env.apiUrl });
+
+  await member.patch(`/cvms/${vm.vm_uuid}/name`, { name: 'ops-roles-2' });
+  await member.patch(`/cvms/${vm.vm_uuid}/listed`, { listed: true });
+  const denied = await refused(member.patch(`/cvms/${vm.vm_uuid}/scheduled-delete`, { scheduled_delete_at: new Date(Date.now() + 3600_000).toISOString() }), 403, 'ERR-06-401');
+  assert.match(denied.message, /ADMIN/);
+  const v2025 = await c().get<{ name: string; listed: boolean; scheduled_delete_at: string | null }>(`/cvms/${vm.vm_uuid}`, { headers: { 'X-Phala-Version': '2025-10-28' } });
+  assert.deepEqual([v2025.name, v2025.listed, v2025.scheduled_delete_at], ['ops-roles-2', true, null]);
+  const r = await member.post<{ stopped: number }>('/cvms/batch-stop', { cvm_ids: [vm.vm_uuid] });
+  assert.equal(r.stopped, 1);
+  await settle(env, vm.vm_uuid, 'stopped');
+});
