@@ -63,7 +63,7 @@ function view(over: Partial<CvmView> = {}): CvmView {
     env_pubkey: null, contract_address: null, deployer_address: null, instance_type: null,
     vcpu: 1, memory_mb: 2048, disk_gb: 20, image: 'dstack-0.5.3', image_version: null, image_is_dev: false, os_image_hash: null,
     compose_hash: hash(500_000), app_compose: appCompose, listed: false,
-    boot_progress: null, boot_error: null, shutdown_progress: null, started_at: t, exited_at: null, created_at: t, updated_at: t, progress: null,
+    boot_progress: null, boot_error: null, shutdown_progress: null, started_at: t, exited_at: null, created_at: t, updated_at: t, scheduled_delete_at: null, progress: null,
     ...over,
   };
 }

@@ -83,6 +83,8 @@ export interface CvmView {
   exited_at: Date | null;
   created_at: Date;
   updated_at: Date;
+  /** when `PATCH /cvms/{id}/scheduled-delete` asked for the CVM to be deleted (null: not scheduled) */
+  scheduled_delete_at: Date | null;
   progress: OperationProgress | null;
 }
 
@@ -253,7 +255,7 @@ export function cvmDetailV2025(c: CvmView, extras: { syslogEndpoint?: string } =
     syslog_endpoint: extras.syslogEndpoint ?? null,
     contract_address: c.contract_address,
     deployer_address: c.deployer_address,
-    scheduled_delete_at: null,
+    scheduled_delete_at: iso(c.scheduled_delete_at),
     gateway_domain: c.node.gateway_base_domain,
     updated_at: c.updated_at.toISOString(),
     kms_info: kmsInfo(c.kms),

@@ -31,6 +31,7 @@ import { AdminKey, HostService } from './services/hosts.ts';
 import { installationId } from './services/host-vm-names.ts';
 import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
+import { CvmOpsService } from './services/cvm-ops.ts';
 import { StateHub } from './services/state-hub.ts';
 import { TokenService } from './services/tokens.ts';
 import { MemberService } from './services/members.ts';
@@ -124,6 +125,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       recovery: { attempts: config.recoveryAttempts, baseMs: config.recoveryBackoffMs },
       // a recovery operation queued by the reconciler runs at once
       wake: () => w.wake(),
+      // each tick queues the scheduled deletes that are due
+      scheduledDeletes: () => cvmOps.queueDueDeletes(),
       log: (msg, err) => app.log.warn({ err }, msg),
     });
     const w = new Worker(db, nodes, {
@@ -146,6 +149,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     });
     deliverer = d;
     const auth = new AuthService(db);
+    const lifecycle = new LifecycleService(db, () => w.wake(), chain, () => urlBox.value);
+    const updates = new UpdateService(db, () => w.wake(), chain, () => urlBox.value);
+    const cvmOps = new CvmOpsService(db, lifecycle, updates, () => w.wake());
     const services: Services = {
       db,
       auth,
@@ -159,12 +165,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       hosts: new HostService(db, nodes),
       adminKey: new AdminKey(config.adminKey),
       deploy: new DeployService(db, kms, chain, config.provisionTtlMs, () => w.wake()),
-      lifecycle: new LifecycleService(db, () => w.wake(), chain, () => urlBox.value),
+      lifecycle,
       reads: new ReadService(db, logUrls, chain),
       catalog: new CatalogService(db, chain),
       logUrls,
       runtime: new RuntimeService(db, logUrls),
-      updates: new UpdateService(db, () => w.wake(), chain, () => urlBox.value),
+      updates,
+      cvmOps,
       instanceIds: new InstanceIdService(db, nodes, () => w.wake()),
       health: new HealthService(db),
       metrics,

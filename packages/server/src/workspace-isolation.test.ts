@@ -243,6 +243,9 @@ function requestFor(e: Endpoint): { json?: unknown; text?: string; textType?: st
     restartCvm: { json: { force: true } },
     replicateCvm: { json: {} },
     rollbackAppRevision: { json: {} },
+    updateCvmName: { json: { name: 'bravo-took-this' } },
+    updateCvmListed: { json: { listed: true } },
+    updateCvmScheduledDelete: { json: { scheduled_delete_at: new Date(Date.now() + 3600_000).toISOString() } },
     refreshApiToken: { json: { expires_in_days: 30 } },
     createWorkspaceInvitation: { json: { email: 'intruder@bravo.example', role: 'MEMBER' } },
     updateWorkspaceMemberRole: { json: { role: 'VIEWER' } },
@@ -486,6 +489,16 @@ const bodyIdChecks: Record<string, (key: string) => Promise<{ answer: Answer; se
     const answer = await http(key, 'POST', '/status/batch', { json: body });
     // the ids bravo sent may come back, but with nothing of alpha's CVM: no status, no instance id
     assert.ok(!/running/.test(answer.body), `the batch status shows alpha's CVM: ${answer.body}`);
+    return { answer, sent: JSON.stringify(body) };
+  },
+  batchStopCvms: async (key) => {
+    // every form of alpha's CVM id: each an error entry ("not found"), none stopped (the sweep checks alpha's CVM still runs)
+    const body = { cvm_ids: ownedParams.id(alpha).map((f) => f.value) };
+    const answer = await http(key, 'POST', '/cvms/batch-stop', { json: body });
+    assert.equal(answer.status, 200, answer.body);
+    const r = JSON.parse(answer.body) as { total: number; stopped: number; skipped: number; errors: { cvm_id: string; error: string }[] };
+    assert.deepEqual([r.total, r.stopped, r.skipped, r.errors.length], [body.cvm_ids.length, 0, 0, body.cvm_ids.length], answer.body);
+    for (const e of r.errors) assert.match(e.error, /not found/, answer.body);
     return { answer, sent: JSON.stringify(body) };
   },
   refreshCvmInstanceIds: async (key) => {

@@ -6,6 +6,7 @@ import * as apps from './apps.ts';
 import * as auth from './auth.ts';
 import * as catalog from './catalog.ts';
 import * as cvms from './cvms.ts';
+import * as cvmOps from './cvm-ops.ts';
 import * as cvmAttestation from './cvm-attestation.ts';
 import * as deploy from './deploy.ts';
 import * as events from './events.ts';
@@ -30,6 +31,7 @@ export * from './apps.ts';
 export * from './auth.ts';
 export * from './catalog.ts';
 export * from './cvms.ts';
+export * from './cvm-ops.ts';
 export * from './cvm-attestation.ts';
 export * from './deploy.ts';
 export * from './events.ts';
@@ -53,6 +55,6 @@ const isEndpoint = (v: unknown): v is Endpoint =>
   typeof v === 'object' && v !== null && 'method' in v && 'path' in v && 'success' in v && 'id' in v;
 
 /** All endpoints, in a stable order (by path, then method). */
-export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces, attestations, cvmAttestation, webhooks, events]
+export const endpoints: readonly Endpoint[] = [meta, auth, deploy, cvms, cvmOps, lifecycle, updates, instanceIds, apps, allowlists, runtime, catalog, logs, guestKms, kmsAuth, hosts, tokens, sshKeys, members, adminWorkspaces, attestations, cvmAttestation, webhooks, events]
   .flatMap((m) => Object.values(m).filter(isEndpoint))
   .sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));

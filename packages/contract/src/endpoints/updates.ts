@@ -35,7 +35,7 @@ import { composeProvisionResultSchema, legacyUpgradeAcceptedSchema, updateAccept
 import { cvmIdParams, revisionParams, appIdParams } from './params.ts';
 
 /** What any change can be refused for. */
-const CHANGE_ERRORS = {
+export const CHANGE_ERRORS = {
   400: [
     E.INVALID_REQUEST,
     E.CVM_INVALID_STATE,
@@ -64,7 +64,7 @@ const CONFIRM_ERRORS = {
 } as const;
 
 /** A commit of a kept change with its transaction: the chain's proof. */
-const PROOF_ERRORS = {
+export const PROOF_ERRORS = {
   467: [E.TX_VERIFICATION_FAILED],
   468: [E.HASH_NOT_ALLOWED],
 } as const;
@@ -267,6 +267,7 @@ export const rollbackAppRevision = defineEndpoint({
   method: 'POST',
   path: '/api/v1/apps/{app_id}/revisions/{revision_id}/rollback',
   summary: "Redeploy a revision's compose, sealed env and user config (on its CVM, or `cvm_id` of the same app)",
+  description: "opencvm's earlier path, kept: Phala Cloud's are `POST /apps/{app_id}/revisions/{revision_id}/redeploy` and `POST /cvms/{id}/revisions/{revision_id}/redeploy`, which do the same.",
   extension: true,
   params: revisionParams,
   body: { json: rollbackBodySchema, optional: true },

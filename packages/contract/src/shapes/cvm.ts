@@ -89,7 +89,7 @@ export const cvmDetailV2025Schema = z
     syslog_endpoint: nullableString,
     contract_address: nullableString,
     deployer_address: nullableString,
-    scheduled_delete_at: z.null(),
+    scheduled_delete_at: nullableTimestamp,
     gateway_domain: nullableString,
     updated_at: timestamp,
     kms_info: kmsInfoSchema,
@@ -146,13 +146,15 @@ export const cvmInfoV2026Schema = z
 
 /**
  * `GET /cvms/{id}` under 2026-01-21: the CVM with its app-compose, plus `boot_progress` and `boot_error` (not in
- * Phala's schema, which drops them; what a person debugging a boot needs).
+ * Phala's schema, which drops them; what a person debugging a boot needs) and `scheduled_delete_at` (when
+ * `PATCH /cvms/{id}/scheduled-delete` set a delete; the 2025-10-28 detail has it too).
  */
 export const cvmDetailV2026Schema = cvmInfoV2026Schema
   .extend({
     compose_file: z.record(z.string(), z.unknown()),
     boot_progress: nullableString,
     boot_error: nullableString,
+    scheduled_delete_at: nullableTimestamp,
   })
   .meta({ id: 'CvmDetailV20260121' });
 

@@ -95,6 +95,12 @@ import getAvailableOsImages from './updates/get-available-os-images.ts';
 import patchCvm from './updates/patch-cvm.ts';
 import provisionCvmComposeFileUpdate from './updates/provision-cvm-compose-file-update.ts';
 import rollbackAppRevision from './updates/rollback-app-revision.ts';
+import batchStopCvms from './cvm-ops/batch-stop-cvms.ts';
+import redeployAppRevision from './cvm-ops/redeploy-app-revision.ts';
+import redeployCvmRevision from './cvm-ops/redeploy-cvm-revision.ts';
+import updateCvmListed from './cvm-ops/update-cvm-listed.ts';
+import updateCvmName from './cvm-ops/update-cvm-name.ts';
+import updateCvmScheduledDelete from './cvm-ops/update-cvm-scheduled-delete.ts';
 import checkWorkspaceSlug from './members/check-workspace-slug.ts';
 import listWorkspaceMembers from './members/list-workspace-members.ts';
 import updateWorkspaceMemberRole from './members/update-workspace-member-role.ts';
@@ -243,6 +249,12 @@ export const routes = [
   patchCvm,
   provisionCvmComposeFileUpdate,
   rollbackAppRevision,
+  batchStopCvms,
+  redeployAppRevision,
+  redeployCvmRevision,
+  updateCvmListed,
+  updateCvmName,
+  updateCvmScheduledDelete,
   updateCvmEnvs,
   updateCvmResources,
   updateCvmVisibility,

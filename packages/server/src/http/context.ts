@@ -16,6 +16,7 @@ import type { NodeService } from '../services/nodes.ts';
 import type { AdminKey, HostService } from '../services/hosts.ts';
 import type { RuntimeService } from '../services/runtime.ts';
 import type { UpdateService } from '../services/updates.ts';
+import type { CvmOpsService } from '../services/cvm-ops.ts';
 import type { InstanceIdService } from '../services/instance-ids.ts';
 import type { HealthService } from '../services/health.ts';
 import type { MetricsService } from '../services/metrics.ts';
@@ -54,6 +55,8 @@ export interface Services {
   runtime: RuntimeService;
   logUrls: LogUrlService;
   updates: UpdateService;
+  /** a new name, `listed`, a scheduled delete, a batch stop */
+  cvmOps: CvmOpsService;
   instanceIds: InstanceIdService;
   health: HealthService;
   metrics: MetricsService;

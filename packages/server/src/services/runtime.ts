@@ -77,6 +77,8 @@ export interface ReconcilerOptions {
   unreachableAfter?: number;
   /** recovery of CVMs whose host does not match their desired state */
   recovery?: Partial<RecoveryPolicy>;
+  /** queue the scheduled deletes that are due (`CvmOpsService.queueDueDeletes`), once per tick */
+  scheduledDeletes?: () => Promise<unknown>;
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -118,7 +120,7 @@ export class RuntimeReconciler {
   ) {
     const intervalMs = opts.intervalMs ?? 5000;
     const { recovery, ...rest } = opts;
-    this.opts = { intervalMs, runtimeMaxAgeMs: intervalMs * 6, refreshPerTick: 20, orphanGraceMs: 5 * 60_000, unreachableAfter: 3, wake: () => {}, log: () => {}, ...rest };
+    this.opts = { intervalMs, runtimeMaxAgeMs: intervalMs * 6, refreshPerTick: 20, orphanGraceMs: 5 * 60_000, unreachableAfter: 3, wake: () => {}, log: () => {}, scheduledDeletes: async () => {}, ...rest };
     this.recovery = { ...DEFAULT_RECOVERY, ...recovery };
   }
 
@@ -163,6 +165,7 @@ export class RuntimeReconciler {
   }
 
   private async pass(): Promise<void> {
+    await this.opts.scheduledDeletes().catch((e) => this.opts.log('queueing the scheduled deletes failed', e));
     const nodes = await this.nodes.list();
     await Promise.all(
       nodes.map((n) =>

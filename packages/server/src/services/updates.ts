@@ -52,7 +52,7 @@ import {
 } from '@opencvm/core';
 import type { Db, Queryable } from '../db/index.ts';
 import { applyConfig, configOf } from '../store/cvm-config.ts';
-import { findCvm, findCvmById, lockLiveCvm, setCvmStatus } from '../store/cvms.ts';
+import { findCvm, findCvmById, listCvmsOfApps, lockLiveCvm, setCvmStatus } from '../store/cvms.ts';
 import { cpuImagesOfNode, imagesOfNode, lockNode, nodeUsageExcept } from '../store/nodes.ts';
 import {
   claimPendingUpdate,
@@ -66,7 +66,7 @@ import { countRevisions, findRevision, listRevisions, recordRevision, type Revis
 import type { Principal } from './auth.ts';
 import type { ChainService } from './chain.ts';
 import { chainName, keptChangeAnswer } from './two-phase.ts';
-import { assertIdle, queueOperation, withBusyCheck } from './operations.ts';
+import { assertIdle, busy, queueOperation, withBusyCheck } from './operations.ts';
 
 export type UnifiedPatch = z.output<typeof unifiedPatchSchema>;
 export type ResourcesPatch = z.output<typeof resourcesPatchSchema>;
@@ -402,12 +402,66 @@ export class UpdateService {
     const target = body?.cvm_id;
     const cvm = await this.cvm(p, target != null ? String(target) : r.vm_uuid);
     if (cvm.app_id !== appId) throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG, `CVM ${cvm.name} runs app ${cvm.app_id}, not ${appId}: a revision is redeployed on a CVM of its own app.`);
-    const patch: ConfigPatch = {
-      compose: { replace: JSON.parse(r.app_compose) },
-      ...(r.encrypted_env && { encrypted_env: r.encrypted_env, env_keys: r.env_keys }),
-      ...(r.user_config && { user_config: r.user_config }),
-    };
-    return this.submit(p, cvm, patch, { operationType: 'rollback' });
+    return this.submit(p, cvm, revisionPatch(r), { operationType: 'rollback' });
+  }
+
+  /**
+   * `POST /cvms/{id}/revisions/{revision_id}/redeploy`: a revision of the CVM's app (its compose, sealed env and
+   * user config) on this CVM, as `rollback` does; `transactionHash` proves an on-chain KMS app's contract allows it.
+   */
+  async redeployOnCvm(p: Principal, cvm: CvmView, revisionId: string, transactionHash?: string | null): Promise<SubmitResult> {
+    const r = await findRevision(this.db, cvm.app_id, revisionId);
+    if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${cvm.app_id} of CVM ${cvm.name} has no revision ${revisionId}: list them with GET /apps/${cvm.app_id}/revisions.`);
+    return this.redeploy(p, cvm, r, transactionHash);
+  }
+
+  /**
+   * `POST /apps/{app_id}/revisions/{revision_id}/redeploy`: on the app's one live CVM, or on each CVM `vmUuids`
+   * names (required when the app has several: 422). Every target is checked before the first is changed; then
+   * each is updated in turn (a refusal stops there; the CVMs before it stay queued).
+   */
+  async redeployOnApp(p: Principal, appId: string, revisionId: string, vmUuids: string[] | null | undefined, transactionHash?: string | null) {
+    const r = await findRevision(this.db, appId, revisionId);
+    if (!r) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no revision ${revisionId}: list them with GET /apps/${appId}/revisions.`);
+    let targets: CvmView[];
+    if (vmUuids?.length) {
+      targets = [];
+      for (const id of vmUuids) {
+        const cvm = await this.cvm(p, id);
+        if (cvm.app_id !== appId) throw badRequest(ErrorCodes.INCOMPATIBLE_CONFIG, `CVM ${cvm.name} runs app ${cvm.app_id}, not ${appId}: a revision is redeployed on CVMs of its own app.`);
+        if (!targets.some((t) => t.id === cvm.id)) targets.push(cvm);
+      }
+    } else {
+      targets = await listCvmsOfApps(this.db, p.workspaceId, [appId]);
+      if (!targets.length) throw notFound(ErrorCodes.CVM_NOT_FOUND, `App ${appId} has no live CVM to redeploy revision ${revisionId} on.`);
+      if (targets.length > 1) {
+        throw new ApiError(422, ErrorCodes.INVALID_REQUEST,
+          `App ${appId} has ${targets.length} live CVMs (${targets.map((t) => t.vm_uuid).join(', ')}): name the ones to redeploy in vm_uuids.`,
+          { details: [{ field: 'vm_uuids', message: 'required when the app has several CVMs' }] });
+      }
+    }
+    for (const t of targets) if (t.progress) throw busy(t.name, { kind: t.progress.kind, correlation_id: t.progress.correlation_id, created_at: t.progress.started_at });
+    const cvms = [];
+    for (const t of targets) cvms.push({ vm_uuid: t.vm_uuid, name: t.name, result: await this.redeploy(p, t, r, transactionHash) });
+    return { revision_id: r.revision_id, app_id: appId, cvms };
+  }
+
+  /** A revision on one CVM of its app: an on-chain confirmation when a transaction hash is sent, else a change like any other. */
+  private async redeploy(p: Principal, cvm: CvmView, r: RevisionListing, transactionHash?: string | null): Promise<SubmitResult> {
+    const patch = revisionPatch(r);
+    const tx = transactionHash?.trim();
+    if (tx) {
+      if (!isOnChain(cvm)) {
+        throw badRequest(ErrorCodes.INVALID_REQUEST,
+          `CVM ${cvm.name} uses the PHALA KMS, whose redeploys need no on-chain proof: send the request without transaction_hash.`);
+      }
+      const plan = planChange(await configOf(this.db, cvm.id), patch);
+      if (plan.composeChanged) {
+        await this.proveAllowed(cvm, plan.next.compose_hash, tx);
+        return this.submit(p, cvm, patch, { operationType: 'redeploy', chainChecked: plan.next.compose_hash });
+      }
+    }
+    return this.submit(p, cvm, patch, { operationType: 'redeploy' });
   }
 
   // ---------------------------------------------------------------- the one path every change takes
@@ -710,6 +764,15 @@ async function checkAgainstNode(q: Queryable, cvm: CvmView, current: CvmConfig, 
       throw badRequest(ErrorCodes.OS_IMAGE_NOT_COMPATIBLE, `OS image ${image.name} is a dev image; an on-chain KMS CVM runs production images only.`);
     }
   }
+}
+
+/** What redeploying a revision changes: its compose (as the exact hashed text), sealed env and user config. */
+function revisionPatch(r: RevisionListing): ConfigPatch {
+  return {
+    compose: { replace: JSON.parse(r.app_compose) },
+    ...(r.encrypted_env && { encrypted_env: r.encrypted_env, env_keys: r.env_keys }),
+    ...(r.user_config && { user_config: r.user_config }),
+  };
 }
 
 function revisionShape(r: RevisionListing) {

@@ -61,12 +61,14 @@ export interface CvmRow {
   recover_after: Date | null;
   shutdown_timeout_s: number | null;
   allow_force_stop: boolean;
+  /** when the CVM is to be deleted (`PATCH /cvms/{id}/scheduled-delete`); cleared when the delete is queued */
+  scheduled_delete_at: Date | null;
 }
 
 const SELECT_VIEW = `
 SELECT c.id, c.vm_uuid, c.name, c.status, c.app_id, c.instance_id, c.instance_type, c.vcpu, c.memory_mb, c.disk_gb,
        c.image, c.compose_hash, c.app_compose, c.listed, c.boot_progress, c.boot_error, c.shutdown_progress,
-       c.started_at, c.exited_at, c.created_at, c.updated_at,
+       c.started_at, c.exited_at, c.created_at, c.updated_at, c.scheduled_delete_at,
        w.id AS w_id, w.name AS w_name, w.slug AS w_slug,
        u.id AS u_id, u.username AS u_username,
        n.id AS n_id, n.name AS n_name, n.region AS n_region, n.device_id AS n_device_id, n.ppid AS n_ppid,
@@ -175,6 +177,7 @@ function toView(r: Record<string, any>): CvmView {
     exited_at: r.exited_at,
     created_at: r.created_at,
     updated_at: r.updated_at,
+    scheduled_delete_at: r.scheduled_delete_at ?? null,
     progress: r.op_kind
       ? { kind: r.op_kind, target: r.op_target, started_at: r.op_started_at, correlation_id: r.op_correlation_id }
       : null,
@@ -184,7 +187,7 @@ function toView(r: Record<string, any>): CvmView {
 // ---- lists (`GET /cvms/paginated`, apps): the same SELECT, a page at a time ----
 
 /** the timestamp columns of SELECT_VIEW: JSON carries them as ISO strings, the view has them as Dates */
-const VIEW_DATES = ['started_at', 'exited_at', 'created_at', 'updated_at', 'op_started_at'] as const;
+const VIEW_DATES = ['started_at', 'exited_at', 'created_at', 'updated_at', 'scheduled_delete_at', 'op_started_at'] as const;
 
 /**
  * The rows of SELECT_VIEW that `where` selects, newest first, as one JSON document (`json_agg`, one text
@@ -483,4 +486,32 @@ export async function instanceIdHolder(
  */
 export async function lockInstanceId(q: Queryable, instanceId: string): Promise<void> {
   await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`instance_id:${instanceId}`]);
+}
+
+// ---- the smaller CVM operations: a new name, a scheduled delete ----
+
+/** Rename a live CVM (the `cvms_name_unique` index refuses a name a live CVM of the workspace has). */
+export async function renameCvm(q: Queryable, id: number, name: string): Promise<void> {
+  await q.query('UPDATE cvms SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id, name]);
+}
+
+/** Set (or, with null, clear) when a live CVM is to be deleted. */
+export async function setScheduledDelete(q: Queryable, id: number, at: Date | null): Promise<void> {
+  await q.query('UPDATE cvms SET scheduled_delete_at = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id, at]);
+}
+
+/**
+ * One live CVM whose scheduled delete is due (by the database's clock) and that has no operation in progress,
+ * its row locked (`FOR UPDATE SKIP LOCKED`: a CVM another replica or a request holds is left for the next
+ * tick); null when there is none. `after`: only CVMs with a larger id (one pass goes over each once).
+ */
+export async function lockDueScheduledDelete(q: Queryable, after: number): Promise<Pick<CvmRow, 'id' | 'workspace_id' | 'name' | 'scheduled_delete_at'> | null> {
+  const [row] = await q.query<Pick<CvmRow, 'id' | 'workspace_id' | 'name' | 'scheduled_delete_at'>>(
+    `SELECT c.id, c.workspace_id, c.name, c.scheduled_delete_at FROM cvms c
+      WHERE c.scheduled_delete_at <= now() AND c.deleted_at IS NULL AND c.id > $1
+        AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.cvm_id = c.id AND o.state IN ('pending', 'running'))
+      ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED`,
+    [after],
+  );
+  return row ?? null;
 }

@@ -9,5 +9,6 @@ export default route(getCvm, async ({ services, cvm, version }) => {
     // not in Phala's schema (the official SDK drops them), but what a person debugging a boot needs to see
     boot_progress: cvm.boot_progress,
     boot_error: cvm.boot_error,
+    scheduled_delete_at: cvm.scheduled_delete_at?.toISOString() ?? null,
   };
 });
