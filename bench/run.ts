@@ -41,10 +41,13 @@
  *  f. placement: the scheduler placing 10,000 CVMs on 1,000 hosts (no database), against a bare first-fit
  *     loop over the same arrays: see bench/placement.ts. Runs first, before any server starts.
  *
+ *  g. webhook deliveries/s: events recorded through the fan-out trigger, delivered signed to a receiver on
+ *     127.0.0.1, against a bare loop posting the same bodies with the same client: see bench/webhooks.ts.
+ *
  * The load generator runs in a worker thread (own event loop, node:http keep-alive agent), the
  * servers on the main thread; all traffic is on 127.0.0.1. The bench reports, it does not judge: it
  * exits 0 when a target is missed, and 1 only on errors (a failed request, a crash).
- * BENCH_DB=embedded|postgres runs one database only; BENCH_ONLY=deploy runs part a only, BENCH_ONLY=create part e only; BENCH_SIM=inprocess
+ * BENCH_DB=embedded|postgres runs one database only; BENCH_ONLY=deploy runs part a only, BENCH_ONLY=create part e only, BENCH_ONLY=webhooks part g only; BENCH_SIM=inprocess
  * runs the simulated host in this process rather than its own (see startSim); BENCH_LOG=1 shows the server's
  * error log.
  */
@@ -69,6 +72,7 @@ import { cpuMeter, parentOf, type CpuSpent } from './cpu.ts';
 import { benchServerConfig, launchSim } from './sim-launch.ts';
 import { CREATE_P99_TARGET_MS, benchCreateLatency, reportCreateLatency, type CreateLatencyResult } from './create-latency.ts';
 import { benchPlacement, reportPlacement, summaryPlacement } from './placement.ts';
+import { benchWebhooks, reportWebhooks, summaryWebhooks, type WebhooksResult } from './webhooks.ts';
 
 const PAIRS = 300;
 const PAIR_WARMUP = 20;
@@ -86,7 +90,9 @@ const PAIR_TARGET = 0.5;
 const ONLY = process.env.BENCH_ONLY;
 /** part d's result (PostgreSQL run), for the summary */
 let streams: StreamsResult | undefined;
-if (ONLY && ONLY !== 'deploy' && ONLY !== 'create') throw new Error(`BENCH_ONLY must be deploy or create, not "${ONLY}"`);
+if (ONLY && ONLY !== 'deploy' && ONLY !== 'create' && ONLY !== 'webhooks') throw new Error(`BENCH_ONLY must be deploy, create or webhooks, not "${ONLY}"`);
+/** part g's result (embedded PostgreSQL), for the summary */
+let webhooks: WebhooksResult | undefined;
 /** BENCH_SIM=inprocess runs the simulated host in the bench's process (default: its own process) */
 const SIM_MODE = process.env.BENCH_SIM ?? 'process';
 if (SIM_MODE !== 'process' && SIM_MODE !== 'inprocess') throw new Error(`BENCH_SIM must be process or inprocess, not "${SIM_MODE}"`);
@@ -581,6 +587,23 @@ async function main() {
   const results: DbResult[] = [];
   const only = process.env.BENCH_DB;
   if (only && only !== 'embedded' && only !== 'postgres') throw new Error(`BENCH_DB must be embedded or postgres, not "${only}"`);
+  if (ONLY === 'webhooks') {
+    // part g alone, on one database (BENCH_DB=postgres: a throwaway cluster; else the embedded one)
+    let url: string | undefined;
+    if (only === 'postgres') {
+      const cluster = await startThrowawayPostgres({ log: (line) => console.log(`  [pg-throwaway] ${line}`) });
+      onCleanup(() => cluster.stop());
+      url = cluster.url;
+    }
+    console.log(`\n== ${only === 'postgres' ? 'PostgreSQL (throwaway cluster)' : `embedded PostgreSQL (npm start's default, pg pool max ${DB_POOL})`}`);
+    const w = await benchWebhooks(url, { dbPool: DB_POOL });
+    reportWebhooks(w);
+    await cleanupAll();
+    console.log(`\n== summary\n${summaryWebhooks(w)}`);
+    console.log(`  total bench time ${f1((Date.now() - t0) / 1000)} s`);
+    clearTimeout(watchdog);
+    return 0;
+  }
   if (ONLY === 'create') {
     // part e alone, on one database (BENCH_DB=postgres: a throwaway cluster; else the embedded one)
     const label = only === 'postgres' ? 'PostgreSQL (throwaway cluster)' : `embedded PostgreSQL (npm start's default, pg pool max ${DB_POOL})`;
@@ -607,6 +630,9 @@ async function main() {
       reportPaginated(results[results.length - 1].paginated!);
       results[results.length - 1].create = await benchCreateLatency(undefined, { inProcessSim: SIM_MODE === 'inprocess', dbPool: DB_POOL });
       reportCreateLatency(results[results.length - 1].create!);
+      // g. webhook deliveries (bench/webhooks.ts), on the embedded PostgreSQL
+      webhooks = await benchWebhooks(undefined, { dbPool: DB_POOL });
+      reportWebhooks(webhooks);
     }
   }
   if (only !== 'embedded') await benchPostgres(results);
@@ -651,6 +677,7 @@ async function main() {
     );
   }
   console.log(summaryPlacement(placement));
+  if (webhooks) console.log(summaryWebhooks(webhooks));
   console.log(`  total bench time ${f1((Date.now() - t0) / 1000)} s`);
   clearTimeout(watchdog);
   if (failures.length) {

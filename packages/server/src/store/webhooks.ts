@@ -97,6 +97,23 @@ export async function insertEvent(
   return row;
 }
 
+/**
+ * Record many events in one statement (the fan-out trigger queues their deliveries, row by row, in this
+ * transaction), numbered in the order given. For the bench and tests.
+ */
+export async function insertEvents(
+  q: Queryable,
+  events: { workspace_id: number | null; cvm_id: number | null; app_id: string | null; type: string; data: Record<string, unknown> }[],
+): Promise<number> {
+  const rows = await q.query<{ seq: number }>(
+    `INSERT INTO events (workspace_id, cvm_id, app_id, type, data)
+     SELECT w, c, a, t, d::jsonb FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(w, c, a, t, d, n)
+      ORDER BY n RETURNING seq`,
+    [events.map((e) => e.workspace_id), events.map((e) => e.cvm_id), events.map((e) => e.app_id), events.map((e) => e.type), events.map((e) => JSON.stringify(e.data))],
+  );
+  return rows.length;
+}
+
 /** Queue one delivery of an event to one webhook (a test event, or a resend). */
 export async function insertDelivery(
   q: Queryable,
@@ -207,12 +224,14 @@ export interface ClaimedDelivery {
  */
 export function claimDueDeliveries(q: Queryable, owner: string, leaseMs: number, limit: number): Promise<ClaimedDelivery[]> {
   return q.query<ClaimedDelivery>(
-    `WITH due AS (
+    `WITH heads AS (
+       -- the first pending delivery (event seq, id) of each webhook and CVM; one without a CVM is never held
+       SELECT DISTINCT ON (webhook_id, cvm_id) id FROM webhook_deliveries
+        WHERE status = 'pending' AND cvm_id IS NOT NULL ORDER BY webhook_id, cvm_id, event_seq, id
+     ), due AS (
        SELECT c.id FROM webhook_deliveries c JOIN webhooks w ON w.id = c.webhook_id AND w.enabled
         WHERE c.status = 'pending' AND c.next_attempt_at <= now()
-          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-                           WHERE e.webhook_id = c.webhook_id AND e.cvm_id = c.cvm_id AND e.status = 'pending'
-                             AND (e.event_seq, e.id) < (c.event_seq, c.id))
+          AND (c.cvm_id IS NULL OR c.id IN (SELECT id FROM heads))
         ORDER BY c.next_attempt_at, c.id LIMIT $3 FOR UPDATE OF c SKIP LOCKED
      ), claimed AS (
        UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_owner = $1,

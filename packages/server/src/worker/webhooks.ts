@@ -1,5 +1,5 @@
 /**
- * The webhook deliverer: in every server process, it claims due deliveries (`claimDueDeliveries`: `FOR UPDATE
+ * The webhook deliverer: in every server process, it claims due deliveries in batches (`claimDueDeliveries`: `FOR UPDATE
  * SKIP LOCKED`, each leased for `leaseMs`, so servers sharing a database never send one twice at once and a
  * server killed mid-attempt leaves it due again when the lease lapses), sends each (`webhook-delivery.ts`), and
  * records the attempt and the delivery's new state in one statement, as the lease's owner only. A webhook's
@@ -105,6 +105,9 @@ export class WebhookDeliverer {
 
   private async scan(): Promise<void> {
     while (!this.halted && this.inFlight.size < this.o.concurrency) {
+      // claim in batches: while attempts are under way, wait until half the slots are free (one claim query
+      // for several deliveries, not one per delivery)
+      if (this.inFlight.size > 0 && this.o.concurrency - this.inFlight.size < Math.ceil(this.o.concurrency / 2)) return;
       const claimed = await claimDueDeliveries(this.db, this.owner, this.o.leaseMs, this.o.concurrency - this.inFlight.size);
       if (!claimed.length) return;
       for (const d of claimed) {
