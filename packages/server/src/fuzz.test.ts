@@ -28,7 +28,7 @@ import { cvmNameOf } from './services/host-vm-names.ts';
 
 const SEED = 0x0c_f0_22;
 /** the most requests one run sends, and a time after which it sends no more (the count is reported) */
-const MAX_REQUESTS = 7500;
+const MAX_REQUESTS = 8500;
 const ADMIN_KEY = 'fuzz-admin-key-0123456789';
 const TIME_BUDGET_MS = 100_000;
 const CONCURRENCY = 6;
