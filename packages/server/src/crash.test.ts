@@ -12,12 +12,11 @@
  *
  * Database: a fresh database on the test run's PostgreSQL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -26,9 +25,9 @@ import { freshTestDatabase } from './testing/databases.ts';
 import { VmmClient } from './hosts/vmm-client.ts';
 import { parseHostVmName } from './services/host-vm-names.ts';
 import { waitFor } from './testing/wait.ts';
+import { killHard, runScript, startServerProcess } from './testing/process.ts';
 import { freePort } from './db/embedded.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const COMPOSE = 'services:\n  web:\n    image: nginx\n';
 const WAVE = 7;
 
@@ -48,21 +47,9 @@ const api = () => `http://127.0.0.1:${port}/api/v1`;
 const client = () => createClient({ apiKey, baseURL: api() });
 
 
-/** A child process with the repo's tsx; its output kept (the last lines are shown if the test fails). */
-function run(script: string, env: Record<string, string>, log: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (b: Buffer) => {
-    log.push(...b.toString().split('\n').filter(Boolean));
-    if (log.length > 200) log.splice(0, log.length - 200);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  return child;
-}
-
 async function startSim(): Promise<void> {
   const log: string[] = [];
-  sim = run('packages/vmm-sim/src/main.ts', {
+  sim = runScript('packages/vmm-sim/src/main.ts', {
     VMM_SIM_PORT: '0',
     VMM_SIM_NAME: 'sim-crash',
     VMM_SIM_BOOT_MS: '400',
@@ -76,7 +63,7 @@ async function startSim(): Promise<void> {
 
 async function startServer(): Promise<void> {
   serverLog = [];
-  server = run('packages/server/src/main.ts', {
+  server = await startServerProcess({
     PORT: String(port),
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,
@@ -87,22 +74,10 @@ async function startServer(): Promise<void> {
     OPENCVM_RECONCILE_MS: '200',
     OPENCVM_ORPHAN_GRACE_MS: '600000',
     LOG_LEVEL: 'warn',
-  }, serverLog);
-  const started = server;
-  await waitFor(async () => {
-    if (started.exitCode !== null) throw new Error(`the server exited (${started.exitCode}): ${serverLog.slice(-20).join('\n')}`);
-    const res = await fetch(`${api()}/instance-types`, { headers: { 'x-api-key': apiKey } });
-    return res.ok ? true : null;
-  }, 45_000, 100);
+  }, { readyUrl: `${api()}/instance-types`, apiKey, log: serverLog, timeoutMs: 45_000 });
 }
 
-async function kill(): Promise<void> {
-  const s = server!;
-  if (s.exitCode !== null || s.signalCode !== null) return;
-  const exited = new Promise((r) => s.once('exit', r));
-  s.kill('SIGKILL');
-  await exited;
-}
+const kill = () => killHard(server!);
 
 before(async () => {
   const fresh = await freshTestDatabase();

@@ -5,22 +5,21 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freshTestDatabase } from './testing/databases.ts';
 import { startReceiver, type Receiver } from './testing/webhook-receiver.ts';
 import { waitFor } from './testing/wait.ts';
+import { killHard, startServerProcess } from './testing/process.ts';
 import { freePort } from './db/embedded.ts';
 import { openPostgres } from './db/postgres.ts';
 import type { Db } from './db/index.ts';
 import { AuthService } from './services/auth.ts';
 import { insertEvent } from './store/webhooks.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const apiKey = `phak_whcrash_${randomBytes(18).toString('base64url')}`;
 let databaseUrl: string;
 let dropDatabase: () => Promise<void>;
@@ -33,33 +32,13 @@ let r: Receiver;
 
 async function start(): Promise<void> {
   log = [];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '',
-      PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, OPENCVM_DATA_DIR: dataDir, OPENCVM_API_KEY: apiKey,
-      OPENCVM_SIMULATED_HOST: '1', OPENCVM_WEBHOOK_ALLOW_PRIVATE: '1', OPENCVM_WEBHOOK_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const keep = (b: Buffer) => log.push(...b.toString().split('\n').filter(Boolean));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  server = child;
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}): ${log.slice(-20).join('\n')}`);
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/workspace/webhooks`, { headers: { 'x-api-key': apiKey } }).catch(() => null);
-    return res?.ok ? true : null;
-  }, 60_000, 100);
+  server = await startServerProcess({
+    PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, OPENCVM_DATA_DIR: dataDir, OPENCVM_API_KEY: apiKey,
+    OPENCVM_SIMULATED_HOST: '1', OPENCVM_WEBHOOK_ALLOW_PRIVATE: '1', OPENCVM_WEBHOOK_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn',
+  }, { readyUrl: `http://127.0.0.1:${port}/api/v1/workspace/webhooks`, apiKey, log });
 }
 
-async function kill(): Promise<void> {
-  const s = server!;
-  if (s.exitCode !== null || s.signalCode !== null) return;
-  const exited = new Promise((res) => s.once('exit', res));
-  s.kill('SIGKILL');
-  await exited;
-}
+const kill = () => killHard(server!);
 
 before(async () => {
   const fresh = await freshTestDatabase();
