@@ -6,7 +6,9 @@
  * `precondition_required` and apply on their retry; `patchCvm({prepareOnly})` + `commitCvmUpdate` with the hash
  * added by another account (the app's owner, as a multisig would be). Each refusal (465, 466, 467, 468, a chain that
  * does not answer) is checked to leave the record as it was. Replicas of an on-chain app: only on a device its
- * contract allows, else (or with `X-Prepare-Only`) 465 and `commit-replica` / `instances` with the token.
+ * contract allows, else (or with `X-Prepare-Only`) 465 and `commit-replica` / `instances` with the token. A revision
+ * redeploy (`POST /cvms/{id}/revisions/{revision_id}/redeploy`) whose hash the contract no longer allows answers
+ * 465 too, and applies with `?transaction_hash=`.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +18,7 @@ import {
   commitCvmUpdate,
   confirmCvmPatch,
   encryptEnvVars,
+  getAppRevisions,
   patchCvm,
   removeDevice,
   replicateCvm,
@@ -260,6 +263,35 @@ test('468: the hash was removed after the transaction that added it', async () =
   assert.match(e.message, /is not allowed .* now \(it was removed after that transaction\)/);
   // not allowed: already-registered is refused the same way
   await unchangedBy(id, () => refused(confirmCvmPatch(c, { id, composeHash: r.composeHash, transactionHash: 'already-registered' }), 468, 'ERR-01-008'));
+});
+
+test('revision redeploy: 465 (naming ?transaction_hash=) while the contract does not allow its hash; with the addComposeHash transaction it applies', async () => {
+  const { id, appId } = await onChainCvm('oc-redeploy');
+  const c = client();
+  const r = await patchCvm(c, { id, docker_compose_file: compose('oc-redeploy', 'nginx:1.22') });
+  assert.ok(r.requiresOnChainHash);
+  await confirmCvmPatch(c, { id, composeHash: r.composeHash, transactionHash: await register(appId, r.composeHash) });
+  await runs('oc-redeploy', id, r.composeHash);
+  const history = await getAppRevisions(c, { appId: appId.replace(/^0x/, '') });
+  const first = history.revisions.find((x) => x.compose_hash !== r.composeHash)!;
+  assert.ok(first, 'the first revision is listed');
+
+  // the first revision's hash is removed from the contract: redeploying it must be allowed again first
+  await unregister(appId, first.compose_hash);
+  const raw = sdkClient(oc.env);
+  const before = await recordOf(oc.env, id);
+  const e = await refused(raw.post(`/cvms/${id}/revisions/${first.revision_id}/redeploy`), 465, 'ERR-01-005');
+  // nothing applied; the change is kept under a commit token, as a patchCvm's 465 keeps it
+  assert.deepEqual({ ...(await recordOf(oc.env, id)), pending: 0, unused: 0 }, { ...before, pending: 0, unused: 0 });
+  assert.equal((await recordOf(oc.env, id)).unused, before.unused + 1);
+  assert.match(e.message, new RegExp(`compose_hash ${first.compose_hash} must be allowed by app ${appId.toLowerCase()}'s contract`));
+  assert.match(e.message, /\?transaction_hash=/);
+  assert.doesNotMatch(e.message, /X-Transaction-Hash/);
+
+  const tx = await register(appId, first.compose_hash);
+  const done = await raw.post<{ status: string; compose_hash: string }>(`/cvms/${id}/revisions/${first.revision_id}/redeploy?transaction_hash=${tx}`);
+  assert.equal(done.compose_hash, first.compose_hash);
+  await runs('oc-redeploy', id, first.compose_hash);
 });
 
 test('updateCvmEnvs and updatePreLaunchScript return precondition_required, and apply on their retry with the hashes', async () => {

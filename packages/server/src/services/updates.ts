@@ -141,7 +141,15 @@ interface SubmitOptions {
   chainChecked?: string;
   /** the status of the answer when the CVM moved on since the change was prepared (default 400) */
   staleStatus?: number;
+  /**
+   * on-chain KMS, in the 465 answer: how this request carries the confirmation when sent again (default: the
+   * headers of `PATCH /cvms/{id}` and the body fields of `PATCH /cvms/{id}/envs`)
+   */
+  confirmWith?: string;
 }
+
+const CONFIRM_BY_HEADERS = 'the compose hash and the transaction\'s hash (headers X-Compose-Hash and X-Transaction-Hash; compose_hash and transaction_hash in the body of PATCH /cvms/{id}/envs)';
+const CONFIRM_BY_QUERY = 'the transaction\'s hash as ?transaction_hash= (or "already-registered" once the contract allows it)';
 
 /** States a configuration update can start from. */
 const UPDATABLE = new Set(['running', 'stopped', 'exited']);
@@ -461,7 +469,7 @@ export class UpdateService {
         return this.submit(p, cvm, patch, { operationType: 'redeploy', chainChecked: plan.next.compose_hash });
       }
     }
-    return this.submit(p, cvm, patch, { operationType: 'redeploy' });
+    return this.submit(p, cvm, patch, { operationType: 'redeploy', confirmWith: CONFIRM_BY_QUERY });
   }
 
   // ---------------------------------------------------------------- the one path every change takes
@@ -525,7 +533,7 @@ export class UpdateService {
       return { cvm, plan, op, applied: false };
     });
     // kept, not applied (the transaction is committed): HTTP 465 with what the two-phase clients read
-    if (prepared) throw this.twoPhaseAnswer(result.cvm, prepared);
+    if (prepared) throw this.twoPhaseAnswer(result.cvm, prepared, o.confirmWith ?? CONFIRM_BY_HEADERS);
     if (!result.applied) this.onQueued();
     const plan = result.plan as PlannedChange;
     const unchanged = 'unchanged' in result;
@@ -624,12 +632,12 @@ export class UpdateService {
   }
 
   /** HTTP 465: the change is kept, not applied; a confirmation or `POST /cvms/{id}/commit-update` with the token applies it. */
-  private twoPhaseAnswer(cvm: CvmView, r: Prepared): ApiError {
+  private twoPhaseAnswer(cvm: CvmView, r: Prepared, confirmWith: string): ApiError {
     const until = r.expires.toISOString();
     const message = r.mustRegister
       ? `compose_hash ${r.hash} must be allowed by app 0x${cvm.app_id}'s contract on ${chainName(cvm)} before CVM ${cvm.name} can run it; nothing was changed. ` +
-        `Add it with addComposeHash as the contract's owner (${r.verdict!.owner}), then send this request again with the compose hash and the transaction's hash ` +
-        `(headers X-Compose-Hash and X-Transaction-Hash; compose_hash and transaction_hash in the body of PATCH /cvms/{id}/envs), or POST /cvms/${cvm.vm_uuid}/commit-update with the commit_token, before ${until}.`
+        `Add it with addComposeHash as the contract's owner (${r.verdict!.owner}), then send this request again with ${confirmWith}, ` +
+        `or POST /cvms/${cvm.vm_uuid}/commit-update with the commit_token, before ${until}.`
       : `Prepared, not applied: commit it with POST /cvms/${cvm.vm_uuid}/commit-update and the commit_token before ${until}. The token works once.`;
     return keptChangeAnswer({
       cvm, composeHash: r.hash, deviceId: cvm.node.device_id, token: r.token, expires: r.expires,
