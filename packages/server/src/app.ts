@@ -148,6 +148,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       log: (fields, msg) => app.log.warn(fields, msg),
     });
     deliverer = d;
+    // queued deliveries (on any server of the database) wake it at once; its poll is for retries coming due
+    stateHub.listen(d.listener());
     const auth = new AuthService(db);
     const lifecycle = new LifecycleService(db, () => w.wake(), chain, () => urlBox.value);
     const updates = new UpdateService(db, () => w.wake(), chain, () => urlBox.value);

@@ -3,8 +3,9 @@
  * shapes, signatures verified by the `standardwebhooks` package, retries until a failing receiver recovers
  * (every event, in order per CVM, none twice after deduplication by `webhook-id`), redirects not followed,
  * slow and huge answers cut, secret rotation (both secrets sign), test and resend, stats, another
- * workspace's webhook. Events are recorded with the store's `insertEvent` (the fan-out trigger queues the
- * deliveries in the event's transaction, as for the events a CVM change records).
+ * workspace's webhook; a delivery queued on another server of the database sent at once (NOTIFY, not the poll).
+ * Events are recorded with the store's `insertEvent` (the fan-out trigger queues the deliveries in the event's
+ * transaction, as for the events a CVM change records).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { startReceiver, type Receiver } from './testing/webhook-receiver.ts';
 import { waitFor } from './testing/wait.ts';
 import { insertEvent } from './store/webhooks.ts';
+import { startServer } from './app.ts';
 
 let env: TestEnv;
 let workspaceId: number;
@@ -142,6 +144,28 @@ test('a receiver that fails and recovers gets every event, in order per CVM, non
   const ds = await deliveries(w.id);
   assert.ok(ds.some((d) => d.attempts > 1 && d.attempt_history.some((a: any) => a.response_status === 500 && a.response_excerpt === 'down')));
   await api('DELETE', `/workspace/webhooks/${w.id}`);
+});
+
+test('a delivery queued elsewhere on the database is sent at once: its NOTIFY wakes the deliverer, not the poll', async () => {
+  const r = await receiver();
+  const w = await createWebhook(`${r.url}/notified`);
+  // this server's deliverer is stopped; server B (same database) looks for due deliveries every 10 minutes
+  // only, so anything it sends within seconds it was woken for
+  await env.server.deliverer.stop();
+  const b = await startServer({ config: { ...env.config, port: 0 }, webhooks: { pollMs: 600_000, backoffBaseMs: 100, backoffCapMs: 400 } });
+  try {
+    await b.worker.stop();
+    for (const n of [1, 2]) {
+      // recorded through the test's own connection: no server queued it, so none wakes but by the notification
+      const e = await event('cvm.created', 60 + n);
+      await waitFor(() => r.received.find((x) => x.id === e.id) ?? null, 10_000);
+    }
+    assert.equal(r.received.length, 2);
+  } finally {
+    await b.close();
+    env.server.deliverer.start();
+    await api('DELETE', `/workspace/webhooks/${w.id}`);
+  }
 });
 
 test('redirects are not followed; slow and huge answers are cut', async () => {

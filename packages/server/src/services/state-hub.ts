@@ -17,6 +17,10 @@
  *   connection that died without the hub noticing (a half-open TCP connection is only found by its
  *   keep-alive) and for changes written with triggers disabled (a restore with
  *   `session_replication_role = replica`). One query per interval, whatever the number of streams.
+ *
+ * The same connection carries the server's other wake-ups (`listen`): the webhook deliverer hears of queued
+ * deliveries on it. Such a listener is called at each notification of its channel, and once after every
+ * reconnect (what was notified while nobody listened is not announced again).
  */
 import type { Db, DbSession } from '../db/index.ts';
 import { cvmStatesByIds, listenForCvmStates, CVM_STATE_CHANNEL, type CvmStateById } from '../store/cvms.ts';
@@ -47,6 +51,15 @@ interface Entry {
   watcher: StateWatcher;
 }
 
+/** Another channel the hub's connection LISTENs to. */
+export interface ChannelListener {
+  channel: string;
+  /** subscribes a connection to `channel` (the store's LISTEN) */
+  subscribe(session: DbSession): Promise<void>;
+  /** at each notification on `channel`, and after each reconnect */
+  wake(): void;
+}
+
 export class StateHub {
   /**
    * What the hub did (tests and the bench count with these). Each query is caused by at least one of: a
@@ -70,6 +83,7 @@ export class StateHub {
     connects: 0,
   };
   private readonly watched = new Map<number, Set<Entry>>();
+  private readonly listeners = new Map<string, ChannelListener>();
   private readonly due = new Set<number>();
   private reading = false;
   private scheduled = false;
@@ -87,6 +101,11 @@ export class StateHub {
     this.refreshMs = opts.refreshMs ?? 30_000;
     this.reconnectMs = opts.reconnectMs ?? { base: 100, cap: 5_000 };
     this.log = opts.log ?? (() => {});
+  }
+
+  /** Also LISTEN to another channel (before `start`). */
+  listen(l: ChannelListener): void {
+    this.listeners.set(l.channel, l);
   }
 
   /** Connect and LISTEN. Resolves once changes are being received. */
@@ -202,7 +221,7 @@ export class StateHub {
   private async connect(): Promise<void> {
     const session = await this.db.connection(STATE_HUB_CONNECTION);
     session.onNotification((channel, payload) => {
-      if (channel !== CVM_STATE_CHANNEL) return;
+      if (channel !== CVM_STATE_CHANNEL) return this.listeners.get(channel)?.wake();
       this.stats.notifications++;
       const id = Number(payload);
       if (!this.watched.has(id)) return;
@@ -218,6 +237,7 @@ export class StateHub {
     });
     try {
       await listenForCvmStates(session);
+      for (const l of this.listeners.values()) await l.subscribe(session);
     } catch (e) {
       await session.close();
       throw e;
@@ -241,6 +261,7 @@ export class StateHub {
       }
       // changes committed while nobody listened were not announced: read everything watched
       this.readAll();
+      for (const l of this.listeners.values()) l.wake();
     }, wait);
     t.unref();
     this.timers.add(t);

@@ -249,6 +249,17 @@ export function claimDueDeliveries(q: Queryable, owner: string, leaseMs: number,
   );
 }
 
+/**
+ * The channel `019_webhook_notify.sql`'s trigger notifies (empty payload) when a transaction that queued
+ * deliveries commits.
+ */
+export const WEBHOOK_DELIVERY_CHANNEL = 'webhook_delivery';
+
+/** Subscribe `session` (a connection of its own) to the queued deliveries. */
+export async function listenForDeliveries(session: Queryable): Promise<void> {
+  await session.query(`LISTEN ${WEBHOOK_DELIVERY_CHANNEL}`);
+}
+
 /** How an attempt ended. */
 export interface AttemptOutcome {
   requestUrl: string;

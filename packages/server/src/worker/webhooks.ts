@@ -8,13 +8,25 @@
  * A 2xx is a success. Anything else (a 3xx, which is not followed, a 4xx or 5xx, no answer in time, a refused
  * address) is retried after an exponential backoff with jitter (`baseMs` doubling up to `capMs`, each wait
  * between half of that and all of it) until `maxAgeMs` after the first attempt; then the delivery is `failed`.
+ *
+ * It looks for due deliveries every `pollMs`, after each attempt, and at once when a transaction that queued
+ * deliveries commits on any server of the database (`listener()`: `019_webhook_notify.sql`'s NOTIFY, heard on
+ * the state hub's LISTEN connection).
  */
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import { unseal } from '../services/seal.ts';
 import { checkWebhookUrl } from '../services/webhook-url.ts';
 import { deliveryBody, post, signatureHeader } from '../services/webhook-delivery.ts';
-import { claimDueDeliveries, recordAttempt, type AttemptOutcome, type ClaimedDelivery } from '../store/webhooks.ts';
+import type { ChannelListener } from '../services/state-hub.ts';
+import {
+  claimDueDeliveries,
+  listenForDeliveries,
+  recordAttempt,
+  WEBHOOK_DELIVERY_CHANNEL,
+  type AttemptOutcome,
+  type ClaimedDelivery,
+} from '../store/webhooks.ts';
 
 export interface WebhookDelivererOptions {
   sealKey: Buffer;
@@ -82,6 +94,11 @@ export class WebhookDeliverer {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** What the state hub's LISTEN connection wakes it with when deliveries are queued. */
+  listener(): ChannelListener {
+    return { channel: WEBHOOK_DELIVERY_CHANNEL, subscribe: listenForDeliveries, wake: () => this.wake() };
   }
 
   /** Look for due deliveries now (after a test or a resend queued one). */
