@@ -136,6 +136,10 @@ export const ErrorCodes = {
   WEBHOOK_URL_REFUSED: 'ERR-14-002',
   /** opencvm: the webhook has no delivery of that event. */
   WEBHOOK_EVENT_NOT_FOUND: 'ERR-14-003',
+  /** opencvm: the webhook is disabled; a test or a resend would wait until it is enabled. */
+  WEBHOOK_DISABLED: 'ERR-14-004',
+  /** opencvm: the webhook's secret cannot be opened with this server's seal key (the key changed): rotate it. */
+  WEBHOOK_SECRET_UNREADABLE: 'ERR-14-005',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

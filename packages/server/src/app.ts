@@ -250,7 +250,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     }
     await w.start();
     reconciler.start();
-    d.start();
+    await d.start();
 
     let closing: Promise<void> | undefined;
     return {

@@ -13,8 +13,11 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { startReceiver, type Receiver } from './testing/webhook-receiver.ts';
 import { waitFor } from './testing/wait.ts';
-import { insertEvent } from './store/webhooks.ts';
-import { startServer } from './app.ts';
+import { insertEvent, listenForDeliveries, WEBHOOK_DELIVERY_CHANNEL } from './store/webhooks.ts';
+import { seal } from './services/seal.ts';
+import { secretPurpose } from './worker/webhooks.ts';
+import { startServer, type RunningServer, type StartOptions } from './app.ts';
+import type { Config } from './config.ts';
 
 let env: TestEnv;
 let workspaceId: number;
@@ -92,6 +95,22 @@ test('create, list, get, update, delete: Phala shapes, the secret only at creati
   assert.equal(ftp.status, 400);
   assert.equal(ftp.body.detail.error_code, 'ERR-14-002');
 
+  // disabled: a test event would only wait, so it is refused
+  const refusedTest = await api('POST', `/workspace/webhooks/${id}/test`);
+  assert.equal(refusedTest.status, 409);
+  assert.equal(refusedTest.body.detail.error_code, 'ERR-14-004');
+  assert.match(refusedTest.body.detail.message, /is disabled.*"enabled": true/);
+
+  // a secret sealed under another seal key (the operator changed it): reveal says to rotate, delivery signs with none
+  await env.server.db.query(`UPDATE webhooks SET secret_sealed = $2 WHERE id = $1`, [withSecret.body.id, seal(Buffer.from(given), Buffer.alloc(32, 9), secretPurpose(withSecret.body.id))]);
+  const unreadable = await api('POST', `/workspace/webhooks/${withSecret.body.id}/reveal-secret`);
+  assert.equal(unreadable.status, 409);
+  assert.equal(unreadable.body.detail.error_code, 'ERR-14-005');
+  assert.match(unreadable.body.detail.message, /rotate-secret/);
+  const rotated = await api('POST', `/workspace/webhooks/${withSecret.body.id}/rotate-secret`);
+  assert.equal(rotated.status, 200);
+  assert.equal((await api('POST', `/workspace/webhooks/${withSecret.body.id}/reveal-secret`)).body.secret, rotated.body.secret);
+
   assert.equal((await api('DELETE', `/workspace/webhooks/${id}`)).status, 204);
   assert.equal((await api('GET', `/workspace/webhooks/${id}`)).status, 404);
   assert.equal((await api('DELETE', `/workspace/webhooks/${id}`)).body.detail.error_code, 'ERR-14-001');
@@ -146,26 +165,81 @@ test('a receiver that fails and recovers gets every event, in order per CVM, non
   await api('DELETE', `/workspace/webhooks/${w.id}`);
 });
 
+/**
+ * Run `fn` with this server's deliverer stopped and a second server (same database, its worker stopped) whose
+ * deliverer is the only one sending.
+ */
+async function withOnlyServerB(opts: { config?: Partial<Config>; webhooks: StartOptions['webhooks'] }, fn: (b: RunningServer) => Promise<void>) {
+  await env.server.deliverer.stop();
+  const b = await startServer({ webhooks: opts.webhooks, config: { ...env.config, ...opts.config, port: 0 } });
+  try {
+    await b.worker.stop();
+    await fn(b);
+  } finally {
+    await b.close();
+    await env.server.deliverer.start();
+  }
+}
+
 test('a delivery queued elsewhere on the database is sent at once: its NOTIFY wakes the deliverer, not the poll', async () => {
   const r = await receiver();
   const w = await createWebhook(`${r.url}/notified`);
-  // this server's deliverer is stopped; server B (same database) looks for due deliveries every 10 minutes
-  // only, so anything it sends within seconds it was woken for
-  await env.server.deliverer.stop();
-  const b = await startServer({ config: { ...env.config, port: 0 }, webhooks: { pollMs: 600_000, backoffBaseMs: 100, backoffCapMs: 400 } });
-  try {
-    await b.worker.stop();
+  // server B looks for due deliveries every 10 minutes only, so anything it sends within seconds it was woken for
+  await withOnlyServerB({ webhooks: { pollMs: 600_000, backoffBaseMs: 100, backoffCapMs: 400 } }, async () => {
     for (const n of [1, 2]) {
       // recorded through the test's own connection: no server queued it, so none wakes but by the notification
       const e = await event('cvm.created', 60 + n);
       await waitFor(() => r.received.find((x) => x.id === e.id) ?? null, 10_000);
     }
-    assert.equal(r.received.length, 2);
+  });
+  assert.equal(r.received.length, 2);
+  await api('DELETE', `/workspace/webhooks/${w.id}`);
+});
+
+test('only a transaction that queued deliveries notifies the deliverers', async () => {
+  const r = await receiver();
+  const w = await createWebhook(`${r.url}/only-deleted`, { events: ['cvm.deleted'] });
+  const session = await env.server.db.connection('test-webhook-listen');
+  const heard: string[] = [];
+  session.onNotification((channel, payload) => {
+    if (channel === WEBHOOK_DELIVERY_CHANNEL) heard.push(payload || 'queued');
+  });
+  try {
+    await listenForDeliveries(session);
+    // an event no webhook takes, then a marker: notifications come in commit order, so the marker comes first
+    // unless the event notified
+    await event('cvm.created', 80);
+    await env.server.db.query(`SELECT pg_notify($1, 'marker')`, [WEBHOOK_DELIVERY_CHANNEL]);
+    await event('cvm.deleted', 80);
+    await waitFor(() => (heard.length >= 2 ? true : null), 10_000);
+    assert.deepEqual(heard, ['marker', 'queued']);
   } finally {
-    await b.close();
-    env.server.deliverer.start();
+    await session.close();
     await api('DELETE', `/workspace/webhooks/${w.id}`);
   }
+});
+
+test('the retry window counts from when a delivery was queued: one held behind a failing one of its CVM gets no window of its own', async () => {
+  let firstFails = true;
+  const r = await receiver((x) => (JSON.parse(x.body).type === 'cvm.created' && !firstFails ? { status: 200, body: 'ok' } : { status: 500, body: 'down' }));
+  const w = await createWebhook(`${r.url}/window`);
+  const first = await event('cvm.created', 70);
+  const second = await event('cvm.status_changed', 70, { from: 'starting', to: 'running' });
+  // the second waited behind the first for longer than the retry window (24 h): queued 25 h ago
+  await env.server.db.query(`UPDATE webhook_deliveries SET created_at = now() - interval '25 hours' WHERE event_id = $1`, [second.id]);
+  await waitFor(() => (r.received.filter((x) => x.id === first.id).length >= 2 ? true : null), 15_000);
+  firstFails = false;
+  const ds = await waitFor(async () => {
+    const all = await deliveries(w.id);
+    return all.length === 2 && all.every((d) => d.status !== 'pending') ? all : null;
+  }, 15_000);
+  const byEvent = new Map(ds.map((d) => [d.event_id, d]));
+  assert.equal(byEvent.get(first.id).status, 'succeeded');
+  // its first attempt failed, and the window was over: given up at once, not retried for another day
+  const late = byEvent.get(second.id);
+  assert.deepEqual([late.status, late.attempts], ['failed', 1]);
+  assert.match(late.error_message, /^HTTP 500 \(gave up after 1 attempts: no 2xx within 86400 s of being queued\)$/);
+  await api('DELETE', `/workspace/webhooks/${w.id}`);
 });
 
 test('redirects are not followed; slow and huge answers are cut', async () => {

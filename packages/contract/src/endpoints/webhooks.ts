@@ -111,7 +111,7 @@ export const revealWebhookSecret = defineEndpoint({
   role: 'admin',
   params: webhookParams,
   success: { status: 200, description: 'The secret', json: webhookSecretSchema },
-  errors: NOT_FOUND,
+  errors: { ...NOT_FOUND, 409: [E.WEBHOOK_SECRET_UNREADABLE] },
 });
 
 export const rotateWebhookSecret = defineEndpoint({
@@ -134,12 +134,12 @@ export const testWebhook = defineEndpoint({
   method: 'POST',
   path: '/api/v1/workspace/webhooks/{webhook_id}/test',
   summary: 'Send test webhook event',
-  description: 'Records a `webhook.test` event and queues its delivery to this webhook only (whatever its `events` filter says), sent and retried as any other.',
+  description: 'Records a `webhook.test` event and queues its delivery to this webhook only (whatever its `events` filter says), sent and retried as any other. A disabled webhook is refused (409): enable it first.',
   tag: TAG,
   auth: 'apiKey',
   params: webhookParams,
   success: { status: 200, description: 'The delivery queued', json: webhookQueuedSchema },
-  errors: NOT_FOUND,
+  errors: { ...NOT_FOUND, 409: [E.WEBHOOK_DISABLED] },
 });
 
 export const listWebhookDeliveries = defineEndpoint({
@@ -163,12 +163,12 @@ export const resendWebhookDelivery = defineEndpoint({
   path: '/api/v1/workspace/webhooks/{webhook_id}/deliveries/{event_id}/resend',
   summary: 'Resend a webhook delivery',
   description:
-    'Queues a new delivery of that event to this webhook. It is the same message, so it carries the same `webhook-id` (the event id): a receiver that deduplicates by it sees it once.',
+    'Queues a new delivery of that event to this webhook. It is the same message, so it carries the same `webhook-id` (the event id): a receiver that deduplicates by it sees it once. A disabled webhook is refused (409): enable it first.',
   tag: TAG,
   auth: 'apiKey',
   params: webhookEventParams,
   success: { status: 200, description: 'The delivery queued', json: webhookQueuedSchema },
-  errors: { 404: [E.WEBHOOK_NOT_FOUND, E.WEBHOOK_EVENT_NOT_FOUND] },
+  errors: { 404: [E.WEBHOOK_NOT_FOUND, E.WEBHOOK_EVENT_NOT_FOUND], 409: [E.WEBHOOK_DISABLED] },
 });
 
 export const getWebhookStats = defineEndpoint({

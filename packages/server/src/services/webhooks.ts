@@ -64,6 +64,10 @@ const shapeOf = (w: WebhookRow, secret: string | null = null): Webhook => ({
   updated_at: w.updated_at.toISOString(),
 });
 
+const disabled = (w: WebhookRow, what: string) =>
+  new ApiError(409, ErrorCodes.WEBHOOK_DISABLED,
+    `Webhook ${w.id} is disabled, so ${what} would wait: enable it with PUT /api/v1/workspace/webhooks/${w.id} and {"enabled": true} first.`);
+
 const notFound = (id: string) =>
   new ApiError(404, ErrorCodes.WEBHOOK_NOT_FOUND, `No webhook "${id}" in this workspace: list the workspace's webhooks with GET /api/v1/workspace/webhooks.`);
 
@@ -95,7 +99,10 @@ export class WebhookService {
 
   private secretOf(w: WebhookRow): string {
     const plain = unseal(w.secret_sealed, this.o.sealKey, secretPurpose(w.id));
-    if (!plain) throw new Error(`the secret of webhook ${w.id} cannot be opened with this server's seal key`);
+    if (!plain) {
+      throw new ApiError(409, ErrorCodes.WEBHOOK_SECRET_UNREADABLE,
+        `The secret of webhook ${w.id} cannot be opened with this server's seal key (the key changed since it was stored): give the webhook a new secret with POST /api/v1/workspace/webhooks/${w.id}/rotate-secret.`);
+    }
     return plain.toString('utf8');
   }
 
@@ -159,6 +166,7 @@ export class WebhookService {
     const out = await this.db.tx(async (q) => {
       const w = await webhookOf(q, p.workspaceId, id);
       if (!w) throw notFound(id);
+      if (!w.enabled) throw disabled(w, 'a test event');
       const e = await insertEvent(q, { workspace_id: p.workspaceId, type: 'webhook.test', data: { webhook_id: w.id, message: 'A test event sent on request.' } });
       const d = await insertDelivery(q, { webhook_id: w.id, event_seq: e.seq, event_id: e.id, event_type: e.type, cvm_id: null });
       return { snowflake_id: d.id, event_id: e.id, event_type: e.type, status: 'pending' };
@@ -172,6 +180,7 @@ export class WebhookService {
     const out = await this.db.tx(async (q) => {
       const w = await webhookOf(q, p.workspaceId, id);
       if (!w) throw notFound(id);
+      if (!w.enabled) throw disabled(w, 'a resend');
       const prior = await deliveryOfEvent(q, w.id, eventId);
       if (!prior) {
         throw new ApiError(404, ErrorCodes.WEBHOOK_EVENT_NOT_FOUND,

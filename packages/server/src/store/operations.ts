@@ -7,6 +7,7 @@
  */
 import type { OperationKind, OperationState } from '@opencvm/core';
 import type { Queryable } from '../db/index.ts';
+import { liveOwners } from './owner-locks.ts';
 
 /** What an operation carries for the worker (`params`): a restart's `force`, an update's change set, … */
 export interface OperationParams {
@@ -41,27 +42,13 @@ const COLUMNS = 'id, correlation_id, workspace_id, cvm_id, kind, target_status, 
 const LEASE = `now() + $2::int * interval '1 millisecond'`;
 
 /**
- * The first key of the two-key advisory lock each worker holds for as long as it runs (the second is its
- * owner id, recorded on the operations it claims). Single-key advisory locks (`pg_advisory_xact_lock(bigint)`)
- * are a separate key space, so they never meet these.
+ * The first key of the two-key advisory lock each worker holds for as long as it runs (`worker/owner-lock.ts`;
+ * the second is its owner id, recorded on the operations it claims).
  */
 export const WORKER_LOCK_NAMESPACE = 0x6f63766d;
 
-/** Take the worker lock of `owner` on this session; false if another session holds it. */
-export async function tryWorkerLock(q: Queryable, owner: number): Promise<boolean> {
-  const [r] = await q.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [WORKER_LOCK_NAMESPACE, owner]);
-  return r.ok;
-}
-
-/** Let go of the worker lock of `owner` held by this session. */
-export async function releaseWorkerLock(q: Queryable, owner: number): Promise<void> {
-  await q.query('SELECT pg_advisory_unlock($1::int, $2::int)', [WORKER_LOCK_NAMESPACE, owner]);
-}
-
 /** The owners whose worker lock is held in this database: the workers that are alive. */
-const LIVE_OWNERS = `SELECT l.objid::bigint FROM pg_locks l
-   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid::bigint = ${WORKER_LOCK_NAMESPACE}
-     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+const LIVE_OWNERS = liveOwners(WORKER_LOCK_NAMESPACE);
 
 /**
  * Make due now the running operations whose holder is gone: its worker lock is not held (the process died,

@@ -3,6 +3,7 @@
  * sent to them (the fan-out trigger on `events` inserts a delivery per matching webhook), and each attempt.
  */
 import type { Queryable } from '../db/index.ts';
+import { liveOwners } from './owner-locks.ts';
 
 export interface WebhookRow {
   id: string;
@@ -201,7 +202,8 @@ export async function deliveryStats(q: Queryable, webhookId: string): Promise<De
 export interface ClaimedDelivery {
   id: number;
   attempts: number;
-  first_attempt_at: Date;
+  /** when it was queued (its event's fan-out, a test, a resend): the retry window counts from here */
+  queued_at: Date;
   webhook_id: string;
   url: string;
   secret_sealed: string;
@@ -219,7 +221,8 @@ export interface ClaimedDelivery {
 /**
  * Claim up to `limit` due deliveries for `owner` (`FOR UPDATE SKIP LOCKED`, so servers sharing the database
  * never claim one twice): each counts an attempt and is leased until `leaseMs` from now (`next_attempt_at`),
- * so one whose server dies mid-attempt is due again then. Only a delivery with no earlier one (by event seq) of
+ * so one whose server dies mid-attempt is due again then, or at once when `releaseOrphanedDeliveries` sees
+ * that server's owner lock gone. Only a delivery with no earlier one (by event seq) of
  * the same webhook and CVM still pending, of an enabled webhook.
  */
 export function claimDueDeliveries(q: Queryable, owner: string, leaseMs: number, limit: number): Promise<ClaimedDelivery[]> {
@@ -239,7 +242,7 @@ export function claimDueDeliveries(q: Queryable, owner: string, leaseMs: number,
          FROM due WHERE d.id = due.id
        RETURNING d.*
      )
-     SELECT c.id, c.attempts, c.first_attempt_at, c.webhook_id, w.url, w.secret_sealed,
+     SELECT c.id, c.attempts, c.created_at AS queued_at, c.webhook_id, w.url, w.secret_sealed,
             CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END AS previous_secret_sealed,
             w.previous_secret_expires_at, c.event_id, c.event_type, e.created_at AS event_created_at, e.data AS event_data,
             e.workspace_id, e.cvm_id, e.app_id
@@ -250,7 +253,27 @@ export function claimDueDeliveries(q: Queryable, owner: string, leaseMs: number,
 }
 
 /**
- * The channel `019_webhook_notify.sql`'s trigger notifies (empty payload) when a transaction that queued
+ * The first key of the owner lock each webhook deliverer holds (`worker/owner-lock.ts`); the second is its
+ * owner id, recorded as `lease_owner` on the deliveries it claims.
+ */
+export const DELIVERER_LOCK_NAMESPACE = 0x6f637768;
+
+/**
+ * Make due now the deliveries in flight whose deliverer is gone: its owner lock is not held (the process died,
+ * or its lock connection broke), or it is not an owner id at all (leased by an older version). Answers how many.
+ */
+export async function releaseOrphanedDeliveries(q: Queryable): Promise<number> {
+  const rows = await q.query(
+    `UPDATE webhook_deliveries SET next_attempt_at = now(), lease_owner = NULL
+      WHERE lease_owner IS NOT NULL AND status = 'pending'
+        AND (lease_owner !~ '^[0-9]{1,18}$' OR lease_owner::bigint NOT IN (${liveOwners(DELIVERER_LOCK_NAMESPACE)}))
+      RETURNING id`,
+  );
+  return rows.length;
+}
+
+/**
+ * The channel `019_webhook_deliverer.sql`'s trigger notifies (empty payload) when a transaction that queued
  * deliveries commits.
  */
 export const WEBHOOK_DELIVERY_CHANNEL = 'webhook_delivery';

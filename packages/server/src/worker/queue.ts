@@ -13,19 +13,18 @@
  * step (another worker takes it over), then takes a new owner id and lock; so does an operation whose lease
  * renewal or step finds it leased to another worker.
  */
-import { randomInt } from 'node:crypto';
-import type { Db, DbSession } from '../db/index.ts';
+import type { Db } from '../db/index.ts';
 import { HostError } from '../hosts/vmm-client.ts';
 import {
   claimDue,
   countActive,
   releaseOrphanedLeases,
-  releaseWorkerLock,
   renewLease,
   scheduleRetry,
-  tryWorkerLock,
+  WORKER_LOCK_NAMESPACE,
   type OperationRow,
 } from '../store/operations.ts';
+import { OwnerLock } from './owner-lock.ts';
 import { opFields, type RunOutcome, type WorkerLog } from './log.ts';
 
 /** A claimed operation as the worker holds it. */
@@ -117,14 +116,16 @@ export class OperationQueue {
   private rescan = false;
   private halted = false;
   private ticking = false;
-  /** this worker's owner id and the connection that holds its lock; null while it has none */
-  private lock: { owner: number; session: DbSession } | null = null;
+  /** this worker's owner id and the connection that holds its lock */
+  private readonly lock: OwnerLock;
 
   constructor(
     private readonly db: Db,
     private readonly runner: OperationRunner,
     private readonly opts: QueueOptions,
-  ) {}
+  ) {
+    this.lock = new OwnerLock(db, WORKER_LOCK_NAMESPACE, 'opencvm-worker', (owner, err) => this.lost(owner, err));
+  }
 
   /** True once `stop` was called: operations in hand return at their next step. */
   get stopping(): boolean {
@@ -133,7 +134,7 @@ export class OperationQueue {
 
   /** This worker's owner id (null while it holds no lock: it claims nothing then). */
   get owner(): number | null {
-    return this.lock?.owner ?? null;
+    return this.lock.owner;
   }
 
   /**
@@ -143,7 +144,7 @@ export class OperationQueue {
    */
   async start(): Promise<void> {
     this.halted = false;
-    await this.acquire();
+    await this.lock.acquire();
     await releaseOrphanedLeases(this.db);
     this.timer = setInterval(() => this.tick(), this.opts.pollMs);
     this.timer.unref();
@@ -156,17 +157,12 @@ export class OperationQueue {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await Promise.allSettled([...this.running.values()].map((r) => r.done));
-    const lock = this.lock;
-    this.lock = null;
-    if (lock) {
-      await releaseWorkerLock(lock.session, lock.owner).catch(() => {});
-      await lock.session.close();
-    }
+    await this.lock.release();
   }
 
   /** Look for due operations now (called after a request queues one). */
   wake(): void {
-    if (this.halted || !this.lock) return;
+    if (this.halted || this.lock.owner === null) return;
     if (this.scanning) {
       this.rescan = true;
       return;
@@ -193,25 +189,8 @@ export class OperationQueue {
     throw new Error('operations still running');
   }
 
-  /** A new owner id whose lock this worker holds on a connection of its own. */
-  private async acquire(): Promise<void> {
-    const session = await this.db.connection('opencvm-worker');
-    try {
-      let owner = randomInt(1, 2 ** 31 - 1);
-      // another live worker with the same id (one chance in two billion): draw again
-      while (!(await tryWorkerLock(session, owner))) owner = randomInt(1, 2 ** 31 - 1);
-      session.onLost((err) => this.lost(owner, err));
-      this.lock = { owner, session };
-    } catch (e) {
-      await session.close();
-      throw e;
-    }
-  }
-
   /** The lock connection broke: claim nothing as this owner, and abandon what it has in hand. */
   private lost(owner: number, err: unknown): void {
-    if (this.lock?.owner !== owner) return;
-    this.lock = null;
     const mine = [...this.running.values()].filter((r) => r.claim.owner === owner);
     for (const r of mine) r.claim.abandon();
     if (!this.halted) {
@@ -224,7 +203,7 @@ export class OperationQueue {
     if (this.halted || this.ticking) return;
     this.ticking = true;
     (async () => {
-      if (!this.lock) await this.acquire();
+      if (this.lock.owner === null) await this.lock.acquire();
       await releaseOrphanedLeases(this.db);
     })()
       .catch((e) => this.opts.log({ err: e }, 'worker tick failed'))
@@ -235,14 +214,15 @@ export class OperationQueue {
   }
 
   private async scan(): Promise<void> {
-    while (!this.halted && this.lock && this.running.size < this.opts.concurrency) {
+    while (!this.halted && this.running.size < this.opts.concurrency) {
       const owner = this.lock.owner;
+      if (owner === null) return;
       // never claim one this worker already has in hand, even if its lease could not be renewed
       const op = await claimDue(this.db, this.opts.leaseMs, owner, [...this.running.keys()]);
       if (!op) return;
       const claim = new HeldClaim(owner, this);
       // the lock may have been lost while the claim was under way: the operation is left to the others
-      if (this.lock?.owner !== owner) claim.abandon();
+      if (this.lock.owner !== owner) claim.abandon();
       const started = Date.now();
       const done = this.run(op, claim)
         .then((outcome) => this.runner.ended?.(op, outcome, Date.now() - started))

@@ -1,19 +1,25 @@
 /**
  * The webhook deliverer: in every server process, it claims due deliveries in batches (`claimDueDeliveries`: `FOR UPDATE
- * SKIP LOCKED`, each leased for `leaseMs`, so servers sharing a database never send one twice at once and a
- * server killed mid-attempt leaves it due again when the lease lapses), sends each (`webhook-delivery.ts`), and
- * records the attempt and the delivery's new state in one statement, as the lease's owner only. A webhook's
- * deliveries of one CVM go out in event order: a delivery is not claimed while an earlier one is pending.
+ * SKIP LOCKED`, each leased for `leaseMs` to this deliverer's owner id, so servers sharing a database never send one
+ * twice at once), sends each (`webhook-delivery.ts`), and records the attempt and the delivery's new state in one
+ * statement, as the lease's owner only. A webhook's deliveries of one CVM go out in event order: a delivery is not
+ * claimed while an earlier one is pending.
+ *
+ * A server killed mid-attempt: its owner lock (`owner-lock.ts`, an advisory lock on a connection of its own) is
+ * gone with its connections, so the next poll of any live deliverer (the restarted server's first) makes its
+ * deliveries in flight due again at once (`releaseOrphanedDeliveries`), sent again with the same `webhook-id`.
+ * The lease is the fallback, for a deliverer that lives but hangs.
  *
  * A 2xx is a success. Anything else (a 3xx, which is not followed, a 4xx or 5xx, no answer in time, a refused
- * address) is retried after an exponential backoff with jitter (`baseMs` doubling up to `capMs`, each wait
- * between half of that and all of it) until `maxAgeMs` after the first attempt; then the delivery is `failed`.
+ * address, a name that does not resolve in time) is retried after an exponential backoff with jitter (`baseMs`
+ * doubling up to `capMs`, each wait between half of that and all of it) until `maxAgeMs` after the delivery was
+ * queued (so deliveries held behind an earlier one of their CVM do not each get a window of their own); then the
+ * delivery is `failed`.
  *
  * It looks for due deliveries every `pollMs`, after each attempt, and at once when a transaction that queued
- * deliveries commits on any server of the database (`listener()`: `019_webhook_notify.sql`'s NOTIFY, heard on
+ * deliveries commits on any server of the database (`listener()`: `019_webhook_deliverer.sql`'s NOTIFY, heard on
  * the state hub's LISTEN connection).
  */
-import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import { unseal } from '../services/seal.ts';
 import { checkWebhookUrl } from '../services/webhook-url.ts';
@@ -21,20 +27,23 @@ import { deliveryBody, post, signatureHeader } from '../services/webhook-deliver
 import type { ChannelListener } from '../services/state-hub.ts';
 import {
   claimDueDeliveries,
+  DELIVERER_LOCK_NAMESPACE,
   listenForDeliveries,
   recordAttempt,
+  releaseOrphanedDeliveries,
   WEBHOOK_DELIVERY_CHANNEL,
   type AttemptOutcome,
   type ClaimedDelivery,
 } from '../store/webhooks.ts';
+import { OwnerLock } from './owner-lock.ts';
 
 export interface WebhookDelivererOptions {
   sealKey: Buffer;
   /** `OPENCVM_WEBHOOK_ALLOW_PRIVATE`: private addresses are allowed */
   allowPrivate: boolean;
-  /** one attempt's time limit, ms */
+  /** one attempt's time limit, ms (the name's lookup and the POST each) */
   timeoutMs: number;
-  /** no attempt after this long from the first, ms */
+  /** no attempt after this long from when the delivery was queued, ms */
   maxAgeMs: number;
   /** how often to look for due deliveries, ms (default 1000) */
   pollMs?: number;
@@ -42,7 +51,7 @@ export interface WebhookDelivererOptions {
   backoffBaseMs?: number;
   /** no wait longer than this, ms (default 1 h) */
   backoffCapMs?: number;
-  /** how long a claim holds a delivery (default twice the time limit plus 5 s) */
+  /** how long a claim holds a delivery (default twice the time limit, the lookup's and the POST's, plus 5 s) */
   leaseMs?: number;
   /** attempts under way at once (default 8) */
   concurrency?: number;
@@ -62,11 +71,12 @@ export function backoffMs(attempt: number, baseMs: number, capMs: number, random
 }
 
 export class WebhookDeliverer {
-  private readonly owner = randomUUID();
+  private readonly lock: OwnerLock;
   private timer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Set<Promise<void>>();
-  private scanning = false;
+  private scanning: Promise<void> | null = null;
   private rescan = false;
+  private ticking = false;
   private halted = true;
   private readonly o: Required<Omit<WebhookDelivererOptions, 'log'>> & Pick<WebhookDelivererOptions, 'log'>;
 
@@ -79,21 +89,32 @@ export class WebhookDeliverer {
       concurrency: 8,
       ...opts,
     };
+    this.lock = new OwnerLock(db, DELIVERER_LOCK_NAMESPACE, 'opencvm-webhooks', (owner, err) => {
+      if (!this.halted) this.o.log({ err, owner }, 'webhook deliverer lost its database lock connection: the deliveries in hand go to other servers; it takes a new lock');
+    });
   }
 
-  start(): void {
+  /**
+   * Take an owner id and its lock, make the deliveries of deliverers that are gone (this server's previous
+   * process, a replica that died) due at once, then start sending.
+   */
+  async start(): Promise<void> {
     this.halted = false;
-    this.timer = setInterval(() => this.wake(), this.o.pollMs);
+    await this.lock.acquire();
+    await releaseOrphanedDeliveries(this.db);
+    this.timer = setInterval(() => this.tick(), this.o.pollMs);
     this.timer.unref();
     this.wake();
   }
 
-  /** Stop claiming; wait for the attempts under way (each ends within the time limit). */
+  /** Stop claiming; wait for the claim and the attempts under way (each ends within its time limits), then let go of the lock. */
   async stop(): Promise<void> {
     this.halted = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.scanning?.catch(() => {});
     await Promise.allSettled([...this.inFlight]);
+    await this.lock.release();
   }
 
   /** What the state hub's LISTEN connection wakes it with when deliveries are queued. */
@@ -108,11 +129,10 @@ export class WebhookDeliverer {
       this.rescan = true;
       return;
     }
-    this.scanning = true;
-    this.scan()
+    this.scanning = this.scan()
       .catch((err) => this.o.log({ err }, 'webhook delivery scan failed'))
       .finally(() => {
-        this.scanning = false;
+        this.scanning = null;
         if (this.rescan) {
           this.rescan = false;
           this.wake();
@@ -120,16 +140,33 @@ export class WebhookDeliverer {
       });
   }
 
+  /** Every `pollMs`: take a new lock if the last one was lost, make orphaned deliveries due, look for due ones. */
+  private tick(): void {
+    if (this.halted || this.ticking) return;
+    this.ticking = true;
+    (async () => {
+      if (this.lock.owner === null) await this.lock.acquire();
+      await releaseOrphanedDeliveries(this.db);
+    })()
+      .catch((err) => this.o.log({ err }, 'webhook deliverer tick failed'))
+      .finally(() => {
+        this.ticking = false;
+        this.wake();
+      });
+  }
+
   private async scan(): Promise<void> {
     while (!this.halted && this.inFlight.size < this.o.concurrency) {
+      const owner = this.lock.owner;
+      if (owner === null) return;
       // claim in batches: while attempts are under way, wait until half the slots are free (one claim query
       // for several deliveries, not one per delivery)
       if (this.inFlight.size > 0 && this.o.concurrency - this.inFlight.size < Math.ceil(this.o.concurrency / 2)) return;
-      const claimed = await claimDueDeliveries(this.db, this.owner, this.o.leaseMs, this.o.concurrency - this.inFlight.size);
+      const claimed = await claimDueDeliveries(this.db, String(owner), this.o.leaseMs, this.o.concurrency - this.inFlight.size);
       if (!claimed.length) return;
       for (const d of claimed) {
-        const p: Promise<void> = this.attempt(d)
-          .catch((err) => this.o.log({ err, delivery_id: d.id, webhook_id: d.webhook_id }, 'webhook attempt could not be recorded; it is retried when its lease lapses'))
+        const p: Promise<void> = this.attempt(d, String(owner))
+          .catch((err) => this.o.log({ err, delivery_id: d.id, webhook_id: d.webhook_id }, 'webhook attempt could not be recorded; it is sent again once its lease lapses or its server is gone'))
           .finally(() => {
             this.inFlight.delete(p);
             this.wake();
@@ -139,9 +176,10 @@ export class WebhookDeliverer {
     }
   }
 
-  private async attempt(d: ClaimedDelivery): Promise<void> {
+  private async attempt(d: ClaimedDelivery, owner: string): Promise<void> {
     const started = performance.now();
-    const outcome = await this.send(d);
+    // whatever goes wrong in sending is this attempt's outcome (retried, given up in time), never a lost delivery
+    const outcome = await this.send(d).catch((err: Error) => ({ requestUrl: d.url, responseStatus: null, responseExcerpt: null, error: `the attempt failed: ${err.message}` }));
     const durationMs = Math.round(performance.now() - started);
     const result: Omit<AttemptOutcome, 'result'> = { ...outcome, durationMs };
     const ok = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
@@ -149,29 +187,28 @@ export class WebhookDeliverer {
     if (ok) full = { ...result, result: 'succeeded' };
     else {
       const wait = backoffMs(d.attempts, this.o.backoffBaseMs, this.o.backoffCapMs);
-      const giveUp = Date.now() + wait - d.first_attempt_at.getTime() > this.o.maxAgeMs;
+      const giveUp = Date.now() + wait - d.queued_at.getTime() > this.o.maxAgeMs;
       full = giveUp
-        ? { ...result, result: 'failed', error: `${outcome.error ?? 'failed'} (gave up after ${d.attempts} attempts: no 2xx within ${Math.round(this.o.maxAgeMs / 1000)} s of the first)` }
+        ? { ...result, result: 'failed', error: `${outcome.error ?? 'failed'} (gave up after ${d.attempts} attempts: no 2xx within ${Math.round(this.o.maxAgeMs / 1000)} s of being queued)` }
         : { ...result, result: 'retry', retryInMs: wait };
     }
-    const recorded = await recordAttempt(this.db, d.id, d.attempts, this.owner, full);
+    const recorded = await recordAttempt(this.db, d.id, d.attempts, owner, full);
     const fields = { delivery_id: d.id, webhook_id: d.webhook_id, event_id: d.event_id, attempt: d.attempts, status: outcome.responseStatus, duration_ms: durationMs };
-    if (!recorded) this.o.log(fields, 'webhook attempt not recorded: its lease lapsed and another server has it');
+    if (!recorded) this.o.log(fields, 'webhook attempt not recorded: the delivery is no longer this server\'s (its lease lapsed or this server lost its lock, and another server has it) or the webhook was deleted');
     else if (full.result === 'failed') this.o.log(fields, `webhook delivery failed: ${full.error}`);
   }
 
   /** Check the URL again (DNS may have changed), sign, post. */
   private async send(d: ClaimedDelivery): Promise<Omit<AttemptOutcome, 'result' | 'durationMs'>> {
     const none = (error: string) => ({ requestUrl: d.url, responseStatus: null, responseExcerpt: null, error });
-    const target = await checkWebhookUrl(d.url, this.o.allowPrivate);
+    const target = await checkWebhookUrl(d.url, this.o.allowPrivate, this.o.timeoutMs);
     if (!target.ok) return none(`the URL is refused: ${target.problem}`);
-    const secrets: string[] = [];
-    for (const sealed of [d.secret_sealed, d.previous_secret_sealed]) {
-      if (!sealed) continue;
-      const plain = unseal(sealed, this.o.sealKey, secretPurpose(d.webhook_id));
-      if (!plain) return none("the webhook's secret cannot be opened with this server's seal key");
-      secrets.push(plain.toString('utf8'));
-    }
+    // the current secret signs, and the previous one during its grace period if it can still be opened (a
+    // rotation is how a secret sealed under an older seal key is replaced)
+    const current = unseal(d.secret_sealed, this.o.sealKey, secretPurpose(d.webhook_id));
+    if (!current) return none("the webhook's secret cannot be opened with this server's seal key: rotate the secret");
+    const previous = d.previous_secret_sealed ? unseal(d.previous_secret_sealed, this.o.sealKey, secretPurpose(d.webhook_id)) : null;
+    const secrets = [current, ...(previous ? [previous] : [])].map((b) => b.toString('utf8'));
     const body = deliveryBody(d);
     const timestamp = Math.floor(Date.now() / 1000);
     const headers = { 'webhook-id': d.event_id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signatureHeader(d.event_id, timestamp, body, secrets) };
