@@ -136,6 +136,8 @@ export const ErrorCodes = {
   WEBHOOK_URL_REFUSED: 'ERR-14-002',
   /** opencvm: the webhook has no delivery of that event. */
   WEBHOOK_EVENT_NOT_FOUND: 'ERR-14-003',
+  /** opencvm: no operator event has that id (`after` of `GET /api/v1/admin/events`). */
+  OPERATOR_EVENT_NOT_FOUND: 'ERR-15-001',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
