@@ -140,6 +140,8 @@ export const ErrorCodes = {
   WEBHOOK_DISABLED: 'ERR-14-004',
   /** opencvm: the webhook's secret cannot be opened with this server's seal key (the key changed): rotate it. */
   WEBHOOK_SECRET_UNREADABLE: 'ERR-14-005',
+  /** opencvm: no operator event has that id (`after` of `GET /api/v1/admin/events`). */
+  OPERATOR_EVENT_NOT_FOUND: 'ERR-15-001',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -27,3 +27,15 @@ export const EVENT_TYPES = [
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/** The operator's events: about hosts, in no workspace. Read with `GET /api/v1/admin/events`; no workspace read or webhook has them. */
+export const OPERATOR_EVENT_TYPES = ['host.unreachable', 'host.recovered'] as const satisfies readonly EventType[];
+
+export type OperatorEventType = (typeof OPERATOR_EVENT_TYPES)[number];
+
+/** Whether `t` is one of the operator's event types. */
+export const isOperatorEventType = (t: string): t is OperatorEventType => (OPERATOR_EVENT_TYPES as readonly string[]).includes(t);
+
+/** What a workspace caller is told when it names an operator event type (an event filter of a webhook or a read). */
+export const operatorEventRefusal = (t: string) =>
+  `${t} is an operator event (hosts, in no workspace): no workspace read or webhook ever has it; the server's operator reads it with GET /api/v1/admin/events`;

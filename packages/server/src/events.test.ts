@@ -212,12 +212,34 @@ test('GET /apps/{app_id}/events: filters, limit, newest first, bad queries refus
   assert.equal((await appEvents(appId, `start_date=${encodeURIComponent(new Date(Date.parse(last) + 1).toISOString())}`)).total, 0);
   assert.equal((await appEvents(appId, `end_date=${encodeURIComponent(new Date(Date.parse(first) - 1).toISOString())}`)).total, 0);
 
+  // a date alone as end_date is that whole day (UTC), as start_date its start
+  const day = (t: string, days = 0) => new Date(Date.parse(t) + days * 86_400_000).toISOString().slice(0, 10);
+  assert.equal((await appEvents(appId, `end_date=${day(last)}`)).total, all.total);
+  assert.equal((await appEvents(appId, `start_date=${day(first)}&end_date=${day(last)}`)).total, all.total);
+  assert.equal((await appEvents(appId, `end_date=${day(first, -1)}`)).total, 0);
+  assert.equal((await appEvents(appId, `start_date=${day(last, 1)}`)).total, 0);
+  // a time without an offset is UTC, whatever the server's zone (here 14 hours ahead of UTC)
+  const zone = process.env.TZ;
+  process.env.TZ = 'Pacific/Kiritimati';
+  try {
+    assert.equal(new Date(2026, 0, 1).getTimezoneOffset(), -14 * 60, 'the process runs in the zone set');
+    const noOffset = (t: string) => encodeURIComponent(t.replace(/Z$/, ''));
+    assert.equal((await appEvents(appId, `end_date=${noOffset(last)}`)).total, all.total);
+    assert.equal((await appEvents(appId, `start_date=${noOffset(last)}`)).total, all.events.filter((e) => e.timestamp === last).length);
+    assert.equal((await appEvents(appId, `end_date=${noOffset(new Date(Date.parse(first) - 1).toISOString())}`)).total, 0);
+  } finally {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  }
+
   for (const [query, field] of [
     ['limit=0', 'limit'],
     ['limit=1001', 'limit'],
     ['event_type=cvm.exploded', 'event_type'],
     ['start_date=yesterday', 'start_date'],
     [`start_date=2026-02-01&end_date=2026-01-01`, 'end_date'],
+    ['end_date=2026-02-30', 'end_date'],
+    ['event_type=host.unreachable', 'host.unreachable is an operator event .*GET /api/v1/admin/events'],
   ]) {
     const r = await get(`/apps/${appId}/events?${query}`);
     assert.equal(r.status, 422, query);

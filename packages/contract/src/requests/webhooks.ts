@@ -3,7 +3,7 @@
  * `WebhookUpdateRequest`, and the deliveries' page.
  */
 import { z } from 'zod';
-import { EVENT_TYPES } from '../events.ts';
+import { EVENT_TYPES, isOperatorEventType, operatorEventRefusal } from '../events.ts';
 import { intQuery } from './reads.ts';
 
 /** A webhook's `events` filter may name every event type with this. */
@@ -29,9 +29,15 @@ const url = z
   .min(1, 'url must not be empty: give the http:// or https:// URL the events are posted to')
   .max(2048, 'url is at most 2048 characters');
 
-const eventType = z.enum([...EVENT_TYPES, ALL_EVENTS], {
-  error: `each of events must be one of ${EVENT_TYPES.join(', ')}, or ${ALL_EVENTS} for all`,
-});
+/** the event types a workspace's webhook may name: the operator's (hosts) are in no workspace */
+const WEBHOOK_EVENT_TYPES = EVENT_TYPES.filter((t) => !isOperatorEventType(t));
+const eventType = z
+  .enum([...EVENT_TYPES, ALL_EVENTS], {
+    error: `each of events must be one of ${WEBHOOK_EVENT_TYPES.join(', ')}, or ${ALL_EVENTS} for all`,
+  })
+  .superRefine((t, ctx) => {
+    if (isOperatorEventType(t)) ctx.addIssue({ code: 'custom', message: operatorEventRefusal(t) });
+  });
 const events = z
   .array(eventType, { error: 'events must be a list of event types' })
   .min(1, `events must name at least one event type (or "${ALL_EVENTS}" for all)`)

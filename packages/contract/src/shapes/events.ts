@@ -58,6 +58,12 @@ export const cvmEventSchema = z
   .meta({ id: 'CvmEvent' });
 
 /**
+ * `GET /api/v1/admin/events`: the operator's events the query selects (as `CvmEvent`: id, type, data, time),
+ * `limit` at most: newest first, or, after an event (`after`), oldest first; `total` counts all it selects.
+ */
+export const adminEventsSchema = z.strictObject({ events: z.array(cvmEventSchema), total: z.number().int() }).meta({ id: 'AdminEvents' });
+
+/**
  * `GET /cvms/{id}/operation-status`: whether an operation is in progress (`in_progress`, with it) or not
  * (`idle`), the last one that ended, and the CVM's latest events.
  */

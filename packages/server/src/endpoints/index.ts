@@ -114,6 +114,7 @@ import acceptInvitation from './members/accept-invitation.ts';
 import adminCreateWorkspace from './admin/admin-create-workspace.ts';
 import adminListWorkspaces from './admin/admin-list-workspaces.ts';
 import adminCreateUser from './admin/admin-create-user.ts';
+import adminListEvents from './admin/admin-list-events.ts';
 import createApiToken from './tokens/create-api-token.ts';
 import listApiTokens from './tokens/list-api-tokens.ts';
 import refreshApiToken from './tokens/refresh-api-token.ts';
@@ -275,4 +276,5 @@ export const routes = [
   adminCreateWorkspace,
   adminListWorkspaces,
   adminCreateUser,
+  adminListEvents,
 ] as unknown as readonly Route[];

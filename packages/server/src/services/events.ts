@@ -1,10 +1,20 @@
 /**
- * The event reads: an app's events in Phala's `InstanceEvent` form (`GET /apps/{app_id}/events`) and a CVM's
- * operation status (`GET /cvms/{id}/operation-status`). Events are written by the database's triggers in the
+ * The event reads: an app's events in Phala's `InstanceEvent` form (`GET /apps/{app_id}/events`), a CVM's
+ * operation status (`GET /cvms/{id}/operation-status`) and the operator's events (`GET /api/v1/admin/events`). Events are written by the database's triggers in the
  * transaction of each change (`016_events.sql`); nothing here writes.
  */
+import { ErrorCodes, notFound } from '@opencvm/core';
+import type { AdminEventsQuery } from '@opencvm/contract';
 import type { Queryable } from '../db/index.ts';
-import { listAppEvents, listCvmEvents, type AppEventFilter, type AppEventRow, type EventRow } from '../store/events.ts';
+import {
+  listAppEvents,
+  listCvmEvents,
+  listOperatorEvents,
+  operatorEventSeq,
+  type AppEventFilter,
+  type AppEventRow,
+  type EventRow,
+} from '../store/events.ts';
 import { listOperations } from '../store/operations.ts';
 import { operationShape } from './operations.ts';
 
@@ -67,6 +77,28 @@ export async function appEvents(q: Queryable, workspaceId: number, appId: string
   };
   const { rows, total } = await listAppEvents(q, workspaceId, appId, filter, query.limit);
   return { events: rows.map(instanceEventShape), total };
+}
+
+/**
+ * `GET /api/v1/admin/events`: the operator's events the query selects, newest first (or, after an event, oldest
+ * first), and how many it selects.
+ */
+export async function operatorEvents(q: Queryable, query: AdminEventsQuery) {
+  let afterSeq: string | undefined;
+  if (query.after) {
+    const seq = await operatorEventSeq(q, query.after);
+    if (seq === null) {
+      throw notFound(ErrorCodes.OPERATOR_EVENT_NOT_FOUND,
+        `No operator event has the id ${query.after}: give as after the id of an event GET /api/v1/admin/events answered (or leave after out for the newest).`);
+    }
+    afterSeq = seq;
+  }
+  const { rows, total } = await listOperatorEvents(
+    q,
+    { types: query.event_type, host: query.host, from: query.start_date, to: query.end_date, afterSeq },
+    query.limit,
+  );
+  return { events: rows.map(cvmEventShape), total };
 }
 
 /** `GET /cvms/{id}/operation-status`. */

@@ -1,8 +1,8 @@
 /**
  * `events`: the outbox of what happened to a workspace's CVMs (and, for the operator, to hosts). Events are only
  * written by the triggers of `016_events.sql`, in the transaction of the change they describe; here are the
- * reads: an app's events (`GET /apps/{app_id}/events`), a CVM's latest (`GET /cvms/{id}/operation-status`), and
- * a workspace's (or the operator's) events after a `seq`, in order.
+ * reads: an app's events (`GET /apps/{app_id}/events`), a CVM's latest (`GET /cvms/{id}/operation-status`), the
+ * operator's events (`GET /api/v1/admin/events`), and a workspace's (or the operator's) events after a `seq`, in order.
  */
 import type { EventType } from '@opencvm/contract';
 import type { Queryable } from '../db/index.ts';
@@ -87,4 +87,41 @@ export function listWorkspaceEventsAfter(q: Queryable, workspaceId: number | nul
     afterSeq,
     limit,
   ]);
+}
+
+/** What `GET /api/v1/admin/events` filters on (all optional). */
+export interface OperatorEventFilter {
+  types?: string[];
+  /** a host's id (as text), or its name when the event was recorded */
+  host?: string;
+  from?: Date;
+  /** included to the millisecond */
+  to?: Date;
+  /** only the events written after this seq */
+  afterSeq?: string;
+}
+
+const operatorWhere = `e.workspace_id IS NULL
+   AND ($1::text[] IS NULL OR e.type = ANY($1))
+   AND ($2::text IS NULL OR e.data->>'node_id' = $2 OR e.data->>'node_name' = $2)
+   AND ($3::timestamptz IS NULL OR e.created_at >= $3)
+   AND ($4::timestamptz IS NULL OR e.created_at < $4::timestamptz + interval '1 millisecond')
+   AND ($5::bigint IS NULL OR e.seq > $5::bigint)`;
+
+/**
+ * The operator's events (no workspace) the filter selects, `limit` at most, and how many it selects: newest
+ * first, or, with `afterSeq`, oldest first (a poller's next page).
+ */
+export async function listOperatorEvents(q: Queryable, f: OperatorEventFilter, limit: number): Promise<{ rows: EventRow[]; total: number }> {
+  const args = [f.types ?? null, f.host ?? null, f.from ?? null, f.to ?? null, f.afterSeq ?? null];
+  const order = f.afterSeq === undefined ? 'DESC' : 'ASC';
+  const rows = await q.query<EventRow>(`SELECT ${COLUMNS} FROM events e WHERE ${operatorWhere} ORDER BY e.seq ${order} LIMIT $6`, [...args, limit]);
+  const [count] = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM events e WHERE ${operatorWhere}`, args);
+  return { rows, total: count.n };
+}
+
+/** The seq of the operator event (no workspace) with that id, or null if there is none. */
+export async function operatorEventSeq(q: Queryable, id: string): Promise<string | null> {
+  const [row] = await q.query<{ seq: string }>('SELECT seq::text AS seq FROM events WHERE id = $1 AND workspace_id IS NULL', [id]);
+  return row?.seq ?? null;
 }
