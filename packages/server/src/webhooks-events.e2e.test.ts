@@ -2,13 +2,16 @@
  * Webhooks end to end: a real server and simulated host, CVMs deployed, updated, stopped, started and deleted
  * through the official SDK (`@phala/cloud`), and a real receiver on 127.0.0.1. The receiver gets, for each CVM,
  * exactly the events `GET /apps/{app_id}/events` shows (same ids, types and data), in the order they were
- * recorded, each signed so that the `standardwebhooks` package verifies it; a receiver that answers 500 for a
+ * recorded, each signed so that both the `standardwebhooks` package and the official client's `parseWebhookEvent`
+ * (`@phala/cloud/webhook`) verify it, Phala's envelope naming the event, its time and the workspace; a receiver that answers 500 for a
  * while still ends with every event of each CVM, in order, none twice by `webhook-id`; a webhook's event filter
  * delivers only the types it names.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { parseWebhookEvent } from '@phala/cloud/webhook';
+import { webhookEventBodySchema } from '@opencvm/contract';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { sdkClient, settle } from './testing/deploy.ts';
 import { startReceiver, type Receiver, type Received } from './testing/webhook-receiver.ts';
@@ -22,19 +25,29 @@ interface InstanceEvent {
   event_type: string;
   operation_payload: string | null;
   instance_id: string;
+  timestamp: string;
+  team_id: number | null;
 }
 interface Delivered {
   id: string;
   type: string;
   timestamp: string;
   data: Record<string, any>;
+  /** Phala's envelope, as `parseWebhookEvent` answered it */
+  created_at: string;
 }
 
 let env: TestEnv;
 const receivers: Receiver[] = [];
+/** the caller's workspace as Phala's webhook envelope names it (its slug as the id, as Phala Cloud's webhooks documentation shows), and its id */
+let workspace: { id: string; name: string; slug: string };
+let workspaceId: string;
 
 before(async () => {
   env = await startTestEnv({ config: { webhookTimeoutMs: 2000 }, webhooks: { pollMs: 100, backoffBaseMs: 50, backoffCapMs: 200 } });
+  const w = (await api<{ data: { id: string; name: string; slug: string; is_default: boolean }[] }>('GET', '/workspaces')).body.data.find((x) => x.is_default)!;
+  workspace = { id: w.slug, name: w.name, slug: w.slug };
+  workspaceId = w.id;
 });
 after(async () => {
   for (const r of receivers) await r.close();
@@ -71,14 +84,23 @@ async function appEvents(appId: string): Promise<InstanceEvent[]> {
   return [...r.body.events].reverse();
 }
 
-/** Verify a request's signature with `standardwebhooks` and answer its payload. */
+/**
+ * Verify a request's signatures with `standardwebhooks` and with the official client's `parseWebhookEvent`, check
+ * that Phala's envelope names the same event, time and the caller's workspace, and answer its payload.
+ */
 function verified(secret: string, x: Received): Delivered {
   const payload = new StandardWebhook(secret).verify(x.body, {
     'webhook-id': x.id,
     'webhook-timestamp': x.timestamp,
     'webhook-signature': x.signature,
-  }) as Omit<Delivered, 'id'>;
-  return { id: x.id, ...payload };
+  }) as Omit<Delivered, 'id' | 'created_at'>;
+  const phala = parseWebhookEvent<Record<string, unknown>>({ headers: x.headers, body: x.body, secret });
+  webhookEventBodySchema.parse(phala);
+  assert.equal(x.headers['x-webhook-timestamp'], x.timestamp);
+  assert.deepEqual([phala.id, phala.event, phala.version, phala.created_at], [x.id, payload.type, '1', payload.timestamp]);
+  assert.deepEqual(phala.workspace, workspace);
+  assert.deepEqual(phala.data, payload.data);
+  return { id: x.id, ...payload, created_at: phala.created_at };
 }
 
 /** What the receiver accepted (a 2xx) for CVM `cvmId`, in arrival order, verified, first of each `webhook-id`. */
@@ -105,6 +127,9 @@ function assertSameAsRecorded(r: Receiver, secret: string, cvmId: number, events
   const { all, unique } = acceptedFor(r, secret, cvmId);
   assert.deepEqual(unique.map((d) => d.id), events.map((e) => e.message_id), 'the accepted deliveries are the recorded events, in the order they were recorded');
   assert.deepEqual(unique.map((d) => d.type), events.map((e) => e.event_type));
+  // Phala's envelope: the event's time, and the workspace the events belong to
+  assert.deepEqual(unique.map((d) => d.created_at), events.map((e) => e.timestamp));
+  for (const e of events) assert.equal(String(e.team_id), workspaceId);
   assert.equal(all.length, unique.length, 'no event was accepted twice');
   for (const [i, d] of unique.entries()) {
     const { event_id, ...data } = d.data;
@@ -176,6 +201,9 @@ test('a deploy, a compose update, a stop, a start and a delete through the offic
   await waitFor(async () => ((await api<{ pending_count: number }>('GET', `/workspace/webhooks/${onlyDeleted.id}/stats`)).body.pending_count === 0 ? true : null));
   assert.deepEqual(new Set(deletions.received.map((x) => verified(onlyDeleted.secret, x).type)), new Set(['cvm.deleted']));
   assert.throws(() => verified(all.secret, deletions.received[0]), "one webhook's secret does not verify another's deliveries");
+  const [d0] = deletions.received;
+  assert.throws(() => parseWebhookEvent({ headers: d0.headers, body: d0.body, secret: all.secret }), /Invalid webhook signature/);
+  assert.equal(parseWebhookEvent({ headers: d0.headers, body: d0.body, secret: onlyDeleted.secret }).id, deletedEvent.message_id);
 
   for (const w of [all, onlyDeleted]) assert.equal((await api('DELETE', `/workspace/webhooks/${w.id}`)).status, 204);
 });

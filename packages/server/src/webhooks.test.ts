@@ -1,8 +1,9 @@
 /**
  * Workspace webhooks against a real server and a real receiver on 127.0.0.1: the 11 operations and their
- * shapes, signatures verified by the `standardwebhooks` package, retries until a failing receiver recovers
+ * shapes, signatures verified by the `standardwebhooks` package and by the official client's `parseWebhookEvent`
+ * (`@phala/cloud/webhook`, Phala's envelope checked against the event and the workspace), retries until a failing receiver recovers
  * (every event, in order per CVM, none twice after deduplication by `webhook-id`), redirects not followed,
- * slow and huge answers cut, secret rotation (both secrets sign), test and resend, stats, another
+ * slow and huge answers cut, secret rotation (both secrets sign Standard Webhooks' header, the new one Phala's), test and resend, stats, another
  * workspace's webhook; a delivery queued on another server of the database sent at once (NOTIFY, not the poll).
  * Events are recorded with the store's `insertEvent` (the fan-out trigger queues the deliveries in the event's
  * transaction, as for the events a CVM change records).
@@ -10,8 +11,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { parseWebhookEvent } from '@phala/cloud/webhook';
+import { webhookEventBodySchema, webhookTestDataSchema } from '@opencvm/contract';
 import { startTestEnv, type TestEnv } from './testing/harness.ts';
-import { startReceiver, type Receiver } from './testing/webhook-receiver.ts';
+import { startReceiver, type Receiver, type Received } from './testing/webhook-receiver.ts';
 import { waitFor } from './testing/wait.ts';
 import { insertEvent, listenForDeliveries, WEBHOOK_DELIVERY_CHANNEL } from './store/webhooks.ts';
 import { seal } from './services/seal.ts';
@@ -47,6 +50,27 @@ async function createWebhook(url: string, extra: Record<string, unknown> = {}) {
 
 const event = (type: string, cvmId: number | null, data: Record<string, unknown> = {}) =>
   insertEvent(env.server.db, { workspace_id: workspaceId, cvm_id: cvmId, app_id: cvmId === null ? null : 'ab'.repeat(20), type, data });
+
+/** The caller's workspace as Phala's webhook envelope names it: its slug (`GET /workspaces`) as the id, as Phala Cloud's webhooks documentation shows. */
+async function shownWorkspace() {
+  const w = (await api<{ data: { id: string; name: string; slug: string; is_default: boolean }[] }>('GET', '/workspaces')).body.data.find((x) => x.is_default)!;
+  return { id: w.slug, name: w.name, slug: w.slug };
+}
+
+/**
+ * Verify a delivery with the official client's `parseWebhookEvent` (`X-Webhook-Timestamp`, `X-Webhook-Signature`)
+ * and check its envelope against the event: its id (the `webhook-id`), type, time and the caller's workspace.
+ */
+async function phalaVerified(got: Received, secret: string, e: { id: string; type: string; created_at: Date }) {
+  const parsed = parseWebhookEvent<Record<string, unknown>>({ headers: got.headers, body: got.body, secret });
+  webhookEventBodySchema.parse(parsed);
+  assert.equal(got.headers['x-webhook-timestamp'], got.timestamp);
+  assert.match(String(got.headers['x-webhook-signature']), /^sha256=[0-9a-f]{64}$/);
+  assert.deepEqual([parsed.id, parsed.event, parsed.version, parsed.created_at], [e.id, e.type, '1', e.created_at.toISOString()]);
+  assert.deepEqual([got.headers['x-webhook-id'], got.headers['x-webhook-event']], [e.id, e.type]);
+  assert.deepEqual(parsed.workspace, await shownWorkspace());
+  return parsed;
+}
 
 const deliveries = async (id: string) => (await api<any[]>('GET', `/workspace/webhooks/${id}/deliveries?limit=500`)).body;
 
@@ -128,8 +152,15 @@ test('a delivery is signed as Standard Webhooks says; the filter picks the event
   assert.equal(payload.timestamp, e.created_at.toISOString());
   assert.deepEqual(payload.data, { from: 'starting', to: 'running', event_id: e.id, app_id: 'ab'.repeat(20), cvm_id: 41 });
   assert.equal(got.headers['content-type'], 'application/json');
+  // the official client verifies the same delivery: the same event in Phala's envelope
+  const phala = await phalaVerified(got, w.secret, e);
+  assert.deepEqual(phala.data, payload.data);
   // a wrong secret does not verify
-  assert.throws(() => new StandardWebhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(got.body, { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature }));
+  const wrong = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+  assert.throws(() => new StandardWebhook(wrong).verify(got.body, { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature }));
+  assert.throws(() => parseWebhookEvent({ headers: got.headers, body: got.body, secret: wrong }), /Invalid webhook signature/);
+  // nor a body changed after signing
+  assert.throws(() => parseWebhookEvent({ headers: got.headers, body: got.body.replace('running', 'stopped'), secret: w.secret }), /Invalid webhook signature/);
   // cvm.created is not in its filter: never sent
   await waitFor(async () => (await deliveries(w.id)).every((d) => d.status === 'succeeded') || null);
   assert.deepEqual(r.received.map((x) => JSON.parse(x.body).type), ['cvm.status_changed']);
@@ -287,6 +318,9 @@ test('rotation: during the grace period both secrets sign; reveal answers the ne
   assert.equal(got.signature.split(' ').length, 2);
   const headers = { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature };
   for (const secret of [w.secret, rotated.body.secret]) assert.equal((new StandardWebhook(secret).verify(got.body, headers) as any).data.error, 'boom');
+  // Phala's header carries one signature: the new secret's
+  assert.equal((await phalaVerified(got, rotated.body.secret, e)).data.error, 'boom');
+  assert.throws(() => parseWebhookEvent({ headers: got.headers, body: got.body, secret: w.secret }), /Invalid webhook signature/);
   await api('DELETE', `/workspace/webhooks/${w.id}`);
 });
 
@@ -300,6 +334,11 @@ test('test sends a webhook.test event to that webhook only; resend sends the sam
   assert.equal(t.body.event_type, 'webhook.test');
   const got = await waitFor(() => r.received.find((x) => x.id === t.body.event_id) ?? null, 15_000);
   assert.equal(JSON.parse(got.body).type, 'webhook.test');
+  const testEvent = await phalaVerified(got, w.secret, { id: t.body.event_id, type: 'webhook.test', created_at: new Date(JSON.parse(got.body).timestamp) });
+  const { event_id, app_id, cvm_id, ...testData } = testEvent.data;
+  assert.deepEqual([event_id, app_id, cvm_id], [t.body.event_id, null, null]);
+  assert.equal(webhookTestDataSchema.parse(testData).webhook_id, w.id);
+  assert.equal((new StandardWebhook(w.secret).verify(got.body, { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature }) as any).data.webhook_id, w.id);
   const e = await event('cvm.created', 400);
   await waitFor(() => r.received.find((x) => x.id === e.id) ?? null, 15_000);
   const resent = await api('POST', `/workspace/webhooks/${w.id}/deliveries/${e.id}/resend`);

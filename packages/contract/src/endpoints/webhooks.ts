@@ -1,8 +1,8 @@
 /**
  * Workspace webhooks, at Phala Cloud's paths (`/workspace/webhooks…`, its 11 operations): the workspace's events
  * (the contract's EVENT_TYPES) posted to an http(s) URL, signed as the Standard Webhooks specification says
- * (`webhook-id`, `webhook-timestamp`, `webhook-signature`), at least once, in order per CVM, retried for up to a
- * day. A URL whose host resolves to a loopback, private, link-local or other non-public address is refused
+ * (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and as Phala Cloud's SDK verifies (`X-Webhook-Timestamp`,
+ * `X-Webhook-Signature`), at least once, in order per CVM, retried for up to a day. A URL whose host resolves to a loopback, private, link-local or other non-public address is refused
  * (unless the operator allows it). Another workspace's webhook id is a 404.
  *
  * Phala's API marks reveal-secret and rotate-secret "requires 2FA"; opencvm has no second factor, so both need
@@ -120,7 +120,7 @@ export const rotateWebhookSecret = defineEndpoint({
   path: '/api/v1/workspace/webhooks/{webhook_id}/rotate-secret',
   summary: 'Rotate webhook secret (requires the ADMIN role)',
   description:
-    'A new secret is generated and answered. For a grace period (24 h unless the server sets `OPENCVM_WEBHOOK_SECRET_GRACE_MS`) deliveries carry a signature by each secret (space-separated in `webhook-signature`), so a receiver switches over without losing one. Phala Cloud asks for a second factor here; opencvm asks for the ADMIN role.',
+    'A new secret is generated and answered. For a grace period (24 h unless the server sets `OPENCVM_WEBHOOK_SECRET_GRACE_MS`) deliveries carry a signature by each secret (space-separated in `webhook-signature`), so a receiver switches over without losing one; the Phala Cloud header `X-Webhook-Signature` carries one signature only, by the new secret. Phala Cloud asks for a second factor here; opencvm asks for the ADMIN role.',
   tag: TAG,
   auth: 'apiKey',
   role: 'admin',

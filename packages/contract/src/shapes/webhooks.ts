@@ -119,3 +119,37 @@ export const webhookQueuedSchema = z
 export type Webhook = z.output<typeof webhookSchema>;
 export type WebhookDelivery = z.output<typeof webhookDeliverySchema>;
 export type WebhookStats = z.output<typeof webhookStatsSchema>;
+
+/**
+ * The JSON body of every webhook delivery: Phala Cloud's webhook envelope (the official SDK's `WebhookEvent`, what
+ * `parseWebhookEvent` from `@phala/cloud/webhook` answers) and the Standard Webhooks keys (`type`, `timestamp`,
+ * `data`), one event in both.
+ */
+export const webhookEventBodySchema = z.strictObject({
+  /** the event's id (`evt_…`): the `webhook-id` header, the same on every attempt and resend */
+  id: z.string(),
+  /** the event type (`packages/contract/src/events.ts`) */
+  event: z.string(),
+  /** the envelope's version, as Phala Cloud's webhooks document it */
+  version: z.literal('1'),
+  /** when the event happened */
+  created_at: timestamp,
+  /** the workspace the event belongs to: `id` is its slug (as Phala Cloud's webhooks documentation shows), `name`; opencvm adds `slug` */
+  workspace: z.strictObject({ id: z.string(), name: z.string(), slug: z.string() }),
+  /** Standard Webhooks: the event type (= `event`) */
+  type: z.string(),
+  /** Standard Webhooks: when the event happened (= `created_at`) */
+  timestamp,
+  /** the event's fields, plus `event_id`, `app_id` and `cvm_id` (null when the event is not about one) */
+  data: z.record(z.string(), z.unknown()),
+});
+
+/** The `data` of a `webhook.test` event (`POST /workspace/webhooks/{webhook_id}/test`). */
+export const webhookTestDataSchema = z.strictObject({
+  /** the webhook tested */
+  webhook_id: z.string(),
+  message: z.string(),
+});
+
+export type WebhookEventBody = z.output<typeof webhookEventBodySchema>;
+export type WebhookTestData = z.output<typeof webhookTestDataSchema>;

@@ -1,19 +1,26 @@
 /**
- * One webhook attempt: the body, the Standard Webhooks signature, and the POST (to the address checked, no
- * redirect followed, the answer read with a size and a time limit).
+ * One webhook attempt: the body, the signatures, and the POST (to the address checked, no redirect followed, the
+ * answer read with a size and a time limit).
  *
- * Body: `{"type": <event type>, "timestamp": <the event's time, ISO 8601>, "data": {...the event's fields,
- * "event_id", "app_id", "cvm_id"}}`. Headers: `webhook-id` (the event id: the same on every attempt and every
- * resend, so a receiver deduplicates by it), `webhook-timestamp` (this attempt's time, unix seconds),
- * `webhook-signature` (`v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`, the key the base64-decoded
- * part of the `whsec_…` secret; during a rotation's grace period one signature per secret, space-separated).
+ * Body (`webhookEventBodySchema`): Phala Cloud's webhook envelope `{"id", "event", "version": "1", "created_at",
+ * "workspace": {"id", "name", "slug"}, "data"}` and the Standard Webhooks keys `{"type", "timestamp", "data"}` of
+ * the same event; `data` is the event's fields plus `event_id`, `app_id`, `cvm_id`. Two sets of headers sign it:
+ * - Standard Webhooks: `webhook-id` (the event id: the same on every attempt and every resend, so a receiver
+ *   deduplicates by it), `webhook-timestamp` (this attempt's time, unix seconds), `webhook-signature`
+ *   (`v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`, the key the base64-decoded part of the `whsec_…`
+ *   secret; during a rotation's grace period one signature per secret, space-separated);
+ * - Phala Cloud's (what `parseWebhookEvent` of the official SDK, `@phala/cloud/webhook`, verifies):
+ *   `X-Webhook-Id`, `X-Webhook-Event`, `X-Webhook-Timestamp` (the same seconds) and `X-Webhook-Signature`
+ *   (`sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`, the key the whole secret string as UTF-8 bytes, the
+ *   current secret only: the header carries one signature).
  */
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import type { WebhookEventBody } from '@opencvm/contract';
 import { pinnedLookup, type UrlCheck } from './webhook-url.ts';
 
-/** The JSON body of an event's delivery. */
+/** The JSON body of an event's delivery (`webhookEventBodySchema`). */
 export function deliveryBody(e: {
   event_id: string;
   event_type: string;
@@ -21,19 +28,47 @@ export function deliveryBody(e: {
   event_data: Record<string, unknown>;
   app_id: string | null;
   cvm_id: number | null;
+  workspace_name: string;
+  workspace_slug: string;
 }): string {
-  return JSON.stringify({
+  const at = e.event_created_at.toISOString();
+  const body: WebhookEventBody = {
+    id: e.event_id,
+    event: e.event_type,
+    version: '1',
+    created_at: at,
+    // Phala Cloud's webhooks documentation names the workspace by its slug in `id`
+    workspace: { id: e.workspace_slug, name: e.workspace_name, slug: e.workspace_slug },
     type: e.event_type,
-    timestamp: e.event_created_at.toISOString(),
+    timestamp: at,
     data: { ...e.event_data, event_id: e.event_id, app_id: e.app_id, cvm_id: e.cvm_id },
-  });
+  };
+  return JSON.stringify(body);
 }
 
-/** `webhook-signature`: one `v1,<base64>` per secret, space-separated. */
+/** `webhook-signature` (Standard Webhooks): one `v1,<base64>` per secret, space-separated. */
 export function signatureHeader(id: string, timestamp: number, body: string, secrets: string[]): string {
   return secrets
     .map((s) => `v1,${createHmac('sha256', Buffer.from(s.slice('whsec_'.length), 'base64')).update(`${id}.${timestamp}.${body}`).digest('base64')}`)
     .join(' ');
+}
+
+/** `X-Webhook-Signature` (Phala Cloud's): `sha256=<hex>`, keyed with the secret string itself (UTF-8), one secret only. */
+export function phalaSignatureHeader(timestamp: number, body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', Buffer.from(secret, 'utf8')).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/** Both header sets of an attempt at `timestamp` (unix seconds); `secrets[0]` is the current secret. */
+export function deliveryHeaders(eventId: string, eventType: string, timestamp: number, body: string, secrets: string[]): Record<string, string> {
+  return {
+    'webhook-id': eventId,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signatureHeader(eventId, timestamp, body, secrets),
+    'x-webhook-id': eventId,
+    'x-webhook-event': eventType,
+    'x-webhook-timestamp': String(timestamp),
+    'x-webhook-signature': phalaSignatureHeader(timestamp, body, secrets[0]),
+  };
 }
 
 export interface PostLimits {

@@ -13,6 +13,7 @@ import {
   type Webhook,
   type WebhookDelivery,
   type WebhookStats,
+  type WebhookTestData,
   type z,
   type webhookQueuedSchema,
   type webhookSecretSchema,
@@ -167,7 +168,8 @@ export class WebhookService {
       const w = await webhookOf(q, p.workspaceId, id);
       if (!w) throw notFound(id);
       if (!w.enabled) throw disabled(w, 'a test event');
-      const e = await insertEvent(q, { workspace_id: p.workspaceId, type: 'webhook.test', data: { webhook_id: w.id, message: 'A test event sent on request.' } });
+      const data: WebhookTestData = { webhook_id: w.id, message: 'A test event sent on request.' };
+      const e = await insertEvent(q, { workspace_id: p.workspaceId, type: 'webhook.test', data });
       const d = await insertDelivery(q, { webhook_id: w.id, event_seq: e.seq, event_id: e.id, event_type: e.type, cvm_id: null });
       return { snowflake_id: d.id, event_id: e.id, event_type: e.type, status: 'pending' };
     });

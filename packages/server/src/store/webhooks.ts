@@ -214,6 +214,9 @@ export interface ClaimedDelivery {
   event_created_at: Date;
   event_data: Record<string, unknown>;
   workspace_id: number | null;
+  /** the webhook's workspace, as `GET /workspaces` shows it (the delivery body's `workspace`) */
+  workspace_name: string;
+  workspace_slug: string;
   cvm_id: number | null;
   app_id: string | null;
 }
@@ -245,8 +248,8 @@ export function claimDueDeliveries(q: Queryable, owner: string, leaseMs: number,
      SELECT c.id, c.attempts, c.created_at AS queued_at, c.webhook_id, w.url, w.secret_sealed,
             CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END AS previous_secret_sealed,
             w.previous_secret_expires_at, c.event_id, c.event_type, e.created_at AS event_created_at, e.data AS event_data,
-            e.workspace_id, e.cvm_id, e.app_id
-       FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN events e ON e.seq = c.event_seq
+            e.workspace_id, ws.name AS workspace_name, ws.slug AS workspace_slug, e.cvm_id, e.app_id
+       FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN events e ON e.seq = c.event_seq JOIN workspaces ws ON ws.id = w.workspace_id
       ORDER BY c.id`,
     [owner, leaseMs, limit],
   );

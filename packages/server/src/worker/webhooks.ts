@@ -23,7 +23,7 @@
 import type { Db } from '../db/index.ts';
 import { unseal } from '../services/seal.ts';
 import { checkWebhookUrl } from '../services/webhook-url.ts';
-import { deliveryBody, post, signatureHeader } from '../services/webhook-delivery.ts';
+import { deliveryBody, deliveryHeaders, post } from '../services/webhook-delivery.ts';
 import type { ChannelListener } from '../services/state-hub.ts';
 import {
   claimDueDeliveries,
@@ -211,7 +211,8 @@ export class WebhookDeliverer {
     const secrets = [current, ...(previous ? [previous] : [])].map((b) => b.toString('utf8'));
     const body = deliveryBody(d);
     const timestamp = Math.floor(Date.now() / 1000);
-    const headers = { 'webhook-id': d.event_id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signatureHeader(d.event_id, timestamp, body, secrets) };
+    // Standard Webhooks' headers (a signature per secret) and Phala Cloud's X-Webhook-* (the current secret's)
+    const headers = deliveryHeaders(d.event_id, d.event_type, timestamp, body, secrets);
     const res = await post(target, headers, body, { timeoutMs: this.o.timeoutMs, maxBytes: MAX_ANSWER_BYTES, excerptBytes: EXCERPT_BYTES });
     let error = res.problem;
     if (res.status !== null && (res.status < 200 || res.status >= 300)) {
