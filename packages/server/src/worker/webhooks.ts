@@ -76,7 +76,7 @@ export class WebhookDeliverer {
   private readonly inFlight = new Set<Promise<void>>();
   private scanning: Promise<void> | null = null;
   private rescan = false;
-  private ticking = false;
+  private ticking: Promise<void> | null = null;
   private halted = true;
   private readonly o: Required<Omit<WebhookDelivererOptions, 'log'>> & Pick<WebhookDelivererOptions, 'log'>;
 
@@ -112,7 +112,8 @@ export class WebhookDeliverer {
     this.halted = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.scanning?.catch(() => {});
+    await this.ticking;
+    await this.scanning;
     await Promise.allSettled([...this.inFlight]);
     await this.lock.release();
   }
@@ -143,14 +144,13 @@ export class WebhookDeliverer {
   /** Every `pollMs`: take a new lock if the last one was lost, make orphaned deliveries due, look for due ones. */
   private tick(): void {
     if (this.halted || this.ticking) return;
-    this.ticking = true;
-    (async () => {
+    this.ticking = (async () => {
       if (this.lock.owner === null) await this.lock.acquire();
       await releaseOrphanedDeliveries(this.db);
     })()
       .catch((err) => this.o.log({ err }, 'webhook deliverer tick failed'))
       .finally(() => {
-        this.ticking = false;
+        this.ticking = null;
         this.wake();
       });
   }
