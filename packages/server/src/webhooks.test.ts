@@ -360,6 +360,11 @@ test('test sends a webhook.test event to that webhook only; resend sends the sam
   assert.deepEqual([stats.body.total, stats.body.success_count, stats.body.failed_count, stats.body.success_rate, stats.body.pending_count], [3, 3, 0, 1, 0]);
   assert.ok(stats.body.max_duration_ms >= stats.body.avg_duration_ms);
   assert.ok(stats.body.last_delivery_at);
+  // disabled: a resend of a delivered event would only wait, so it is refused, and nothing is queued
+  assert.equal((await api('PUT', `/workspace/webhooks/${w.id}`, { enabled: false })).status, 200);
+  const refusedResend = await api('POST', `/workspace/webhooks/${w.id}/deliveries/${e.id}/resend`);
+  assert.deepEqual([refusedResend.status, refusedResend.body.detail.error_code], [409, 'ERR-14-004']);
+  assert.equal((await deliveries(w.id)).length, 3);
   for (const x of [w, o]) await api('DELETE', `/workspace/webhooks/${x.id}`);
 });
 

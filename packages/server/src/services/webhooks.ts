@@ -182,12 +182,12 @@ export class WebhookService {
     const out = await this.db.tx(async (q) => {
       const w = await webhookOf(q, p.workspaceId, id);
       if (!w) throw notFound(id);
-      if (!w.enabled) throw disabled(w, 'a resend');
       const prior = await deliveryOfEvent(q, w.id, eventId);
       if (!prior) {
         throw new ApiError(404, ErrorCodes.WEBHOOK_EVENT_NOT_FOUND,
           `Webhook ${id} has no delivery of event "${eventId}": list its deliveries with GET /api/v1/workspace/webhooks/${id}/deliveries and take an event_id from there.`);
       }
+      if (!w.enabled) throw disabled(w, 'a resend');
       const d = await insertDelivery(q, { webhook_id: w.id, event_seq: prior.event_seq, event_id: prior.event_id, event_type: prior.event_type, cvm_id: prior.cvm_id, resend_of: prior.id });
       return { snowflake_id: d.id, event_id: prior.event_id, event_type: prior.event_type, status: 'pending' };
     });
