@@ -74,7 +74,7 @@ const appEvents = async (appId: string, query = 'limit=1000') => {
 const chronological = (a: AppEvents) => [...a.events].reverse();
 const payload = (e: InstanceEvent) => JSON.parse(e.operation_payload!) as Record<string, any>;
 
-test('a deploy, a compose update, a resize, a stop, a start and a delete: their events in order, with their data', async () => {
+test('a deploy, a compose update, a resize, a stop, a start, a restart and a delete: their events in order, with their data', async () => {
   const c = sdkClient(env);
   const p = await c.provisionCvm({ name: 'ev-life', compose_file: { docker_compose_file: COMPOSE } });
   const vm = await c.commitCvmProvision({ app_id: p.app_id!, compose_hash: p.compose_hash });
@@ -89,6 +89,8 @@ test('a deploy, a compose update, a resize, a stop, a start and a delete: their 
   await c.post(`/cvms/${uuid}/stop`, {});
   await settle(env, uuid, 'stopped');
   await c.post(`/cvms/${uuid}/start`, {});
+  await settle(env, uuid, 'running');
+  await c.post(`/cvms/${uuid}/restart`, {});
   await settle(env, uuid, 'running');
   await c.delete(`/cvms/${uuid}`);
   const all = await waitFor(async () => {
@@ -108,11 +110,17 @@ test('a deploy, a compose update, a resize, a stop, a start and a delete: their 
   }
   for (let i = 1; i < events.length; i++) assert.ok(events[i - 1].timestamp <= events[i].timestamp, 'oldest first, times in order');
 
-  // the CVM's first event is its creation, the last its deletion
-  const created = events[0];
-  assert.equal(created.event_type, 'cvm.created');
-  assert.equal(created.state, 'starting');
+  // the CVM's first event is its create operation, queued by the commit; cvm.created (Phala Cloud's meaning) once it runs
+  assert.equal(events[0].event_type, 'cvm.operation_started');
+  assert.equal(payload(events[0]).kind, 'create');
+  assert.equal(events[0].state, 'starting');
+  const createdAll = events.filter((e) => e.event_type === 'cvm.created');
+  assert.equal(createdAll.length, 1, 'created once, though the CVM started again later');
+  const created = createdAll[0];
+  assert.equal(created.state, 'running');
+  assert.equal(created.correlation_id, events[0].correlation_id, "the create operation's");
   assert.equal(payload(created).compose_hash, p.compose_hash);
+  assert.equal(typeof payload(created).node_id, 'number');
   assert.equal(typeof created.triggered_by, 'number');
   const deleted = events.filter((e) => e.event_type === 'cvm.deleted');
   assert.equal(deleted.length, 1);
@@ -130,15 +138,15 @@ test('a deploy, a compose update, a resize, a stop, a start and a delete: their 
     was = s.to;
   }
   assert.equal(was, 'deleted');
-  // the path it took: booted, updated (twice), stopped, started, deleted
+  // the path it took: booted, updated (twice), stopped, started, restarted, deleted
   assert.deepEqual(
     statuses.map((s) => s.to),
-    ['running', 'updating', 'running', 'updating', 'running', 'stopping', 'stopped', 'starting', 'running', 'deleting', 'deleted'],
+    ['running', 'updating', 'running', 'updating', 'running', 'stopping', 'stopped', 'starting', 'running', 'restarting', 'running', 'deleting', 'deleted'],
   );
 
   // every operation started, then succeeded, in the order they were asked for
   const started = events.filter((e) => e.event_type === 'cvm.operation_started');
-  assert.deepEqual(started.map((e) => payload(e).kind), ['create', 'update', 'update', 'stop', 'start', 'delete']);
+  assert.deepEqual(started.map((e) => payload(e).kind), ['create', 'update', 'update', 'stop', 'start', 'restart', 'delete']);
   for (const s of started) {
     const ended = events.filter((e) => e.correlation_id === s.correlation_id && e.event_type !== 'cvm.operation_started' && e.event_type.startsWith('cvm.operation_'));
     assert.deepEqual(ended.map((e) => e.event_type), ['cvm.operation_succeeded'], `operation ${payload(s).kind}`);
@@ -147,6 +155,15 @@ test('a deploy, a compose update, a resize, a stop, a start and a delete: their 
   }
   assert.equal(started[1].correlation_id, compose.correlation_id);
   assert.equal(started[2].correlation_id, resize.correlation_id);
+
+  // Phala Cloud's types: one per operation that completed, with its correlation id and the status after it
+  const phala = events.filter((e) => ['cvm.created', 'cvm.updated', 'cvm.stopped', 'cvm.started', 'cvm.restarted', 'cvm.deleted'].includes(e.event_type));
+  assert.deepEqual(phala.map((e) => [e.event_type, e.state]), [
+    ['cvm.created', 'running'], ['cvm.updated', 'running'], ['cvm.updated', 'running'], ['cvm.stopped', 'stopped'],
+    ['cvm.started', 'running'], ['cvm.restarted', 'running'], ['cvm.deleted', 'deleted'],
+  ]);
+  assert.deepEqual(phala.slice(0, 6).map((e) => e.correlation_id), started.slice(0, 6).map((e) => e.correlation_id));
+  assert.deepEqual(phala.slice(1, 3).map((e) => payload(e).operation_type), ['update', 'update']);
 
   // configuration: the new compose hash with its revision, then the resize (no new compose hash: the field names)
   const revisions = await c.get<{ revisions: { revision_id: string; compose_hash: string }[] }>(`/apps/${appId}/revisions`);
@@ -160,18 +177,20 @@ test('a deploy, a compose update, a resize, a stop, a start and a delete: their 
 
   // the full order, one transaction's events together
   assert.deepEqual(events.map((e) => `${e.event_type}${e.event_type === 'cvm.status_changed' ? `:${payload(e).to}` : ''}`), [
-    'cvm.created', 'cvm.operation_started',
-    'cvm.operation_succeeded', 'cvm.status_changed:running',
+    'cvm.operation_started',
+    'cvm.operation_succeeded', 'cvm.created', 'cvm.status_changed:running',
     'cvm.operation_started', 'cvm.status_changed:updating',
     'cvm.configuration_updated',
-    'cvm.operation_succeeded', 'cvm.status_changed:running',
+    'cvm.operation_succeeded', 'cvm.updated', 'cvm.status_changed:running',
     'cvm.operation_started', 'cvm.status_changed:updating',
     'cvm.configuration_updated',
-    'cvm.operation_succeeded', 'cvm.status_changed:running',
+    'cvm.operation_succeeded', 'cvm.updated', 'cvm.status_changed:running',
     'cvm.operation_started', 'cvm.status_changed:stopping',
-    'cvm.status_changed:stopped', 'cvm.operation_succeeded',
+    'cvm.status_changed:stopped', 'cvm.operation_succeeded', 'cvm.stopped',
     'cvm.operation_started', 'cvm.status_changed:starting',
-    'cvm.operation_succeeded', 'cvm.status_changed:running',
+    'cvm.operation_succeeded', 'cvm.started', 'cvm.status_changed:running',
+    'cvm.operation_started', 'cvm.status_changed:restarting',
+    'cvm.operation_succeeded', 'cvm.restarted', 'cvm.status_changed:running',
     'cvm.operation_started', 'cvm.status_changed:deleting',
     'cvm.status_changed:deleted', 'cvm.deleted', 'cvm.operation_succeeded',
   ]);
@@ -186,7 +205,7 @@ test('GET /apps/{app_id}/events: filters, limit, newest first, bad queries refus
 
   const all = await appEvents(appId);
   for (let i = 1; i < all.events.length; i++) assert.ok(all.events[i - 1].timestamp >= all.events[i].timestamp, 'newest first');
-  assert.equal(all.events[0].event_type, 'cvm.operation_succeeded');
+  assert.equal(all.events[0].event_type, 'cvm.stopped');
 
   const two = await appEvents(appId, 'limit=2');
   assert.deepEqual(two.events.map((e) => e.message_id), all.events.slice(0, 2).map((e) => e.message_id));
@@ -199,7 +218,7 @@ test('GET /apps/{app_id}/events: filters, limit, newest first, bad queries refus
   assert.deepEqual(statuses.events.map((e) => e.target_state), ['stopped', 'stopping', 'running']);
 
   const stops = await appEvents(appId, 'operation_type=stop');
-  assert.deepEqual(stops.events.map((e) => e.event_type), ['cvm.operation_succeeded', 'cvm.operation_started']);
+  assert.deepEqual(stops.events.map((e) => e.event_type), ['cvm.stopped', 'cvm.operation_succeeded', 'cvm.operation_started']);
 
   const byInstance = await appEvents(appId, `instance_id=${vm.vm_uuid!.replaceAll('-', '')}`);
   assert.equal(byInstance.total, all.total);
@@ -271,6 +290,33 @@ test('an operation the host refuses: cvm.operation_failed with the error; the op
   assert.equal(s.last_operation!.state, 'failed');
   assert.match(String(s.last_operation!.error), /disk pool exhausted/);
   assert.ok(s.recent_events.some((e) => e.type === 'cvm.operation_failed' && e.data.correlation_id === r.correlation_id));
+});
+
+test('a first deployment that fails: cvm.create_failed with the error, no cvm.created; started later, cvm.created then', async () => {
+  const c = sdkClient(env);
+  env.sim.injectFault({ method: 'CreateVm', error: 'no room for this VM' });
+  const p = await c.provisionCvm({ name: 'ev-create-fail', compose_file: { docker_compose_file: COMPOSE } });
+  const vm = await c.commitCvmProvision({ app_id: p.app_id!, compose_hash: p.compose_hash });
+  await settle(env, vm.vm_uuid!, 'error');
+  const appId = p.app_id!.replace(/^app_/, '');
+
+  const failed = (await appEvents(appId, 'event_type=cvm.create_failed')).events;
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0].state, 'error');
+  assert.match(String(payload(failed[0]).error), /no room for this VM/);
+  const opFailed = (await appEvents(appId, 'event_type=cvm.operation_failed')).events;
+  assert.equal(failed[0].correlation_id, opFailed[0].correlation_id, "the create operation's failure");
+  assert.equal(payload(failed[0]).error, payload(opFailed[0]).error);
+  assert.equal((await appEvents(appId, 'event_type=cvm.created')).total, 0, 'it never ran');
+
+  // started (a create, as it has no VM): its first deployment completes now
+  await c.post(`/cvms/${vm.vm_uuid}/start`, {});
+  await settle(env, vm.vm_uuid!, 'running');
+  const created = (await appEvents(appId, 'event_type=cvm.created')).events;
+  assert.equal(created.length, 1);
+  assert.equal(created[0].state, 'running');
+  assert.equal((await appEvents(appId, 'event_type=cvm.started')).total, 0);
+  assert.equal((await appEvents(appId, 'event_type=cvm.create_failed')).total, 1);
 });
 
 test('GET /cvms/{id}/operation-status: in_progress while an operation runs, idle after; every id form', async () => {
@@ -371,7 +417,7 @@ test('a commit refused after its rows were written (the host is full) leaves no 
     assert.ok(res.status >= 400 && res.status < 500, `the second commit is refused: ${res.status} ${await res.text()}`);
     const rows = await full.server.services.db.query<{ type: string; name: string }>(`SELECT type, data->>'name' AS name FROM events ORDER BY seq`);
     assert.deepEqual([...new Set(rows.map((r) => r.name))], ['ev-full-a'], 'only the committed CVM has events');
-    assert.deepEqual(rows.slice(0, 2).map((r) => r.type), ['cvm.created', 'cvm.operation_started']);
+    assert.equal(rows[0].type, 'cvm.operation_started', "the commit's event: its create operation queued");
   } finally {
     await full.close();
   }

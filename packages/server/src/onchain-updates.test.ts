@@ -110,6 +110,15 @@ async function unregister(appId: Hex, composeHash: string, privateKey: Hex = oc.
   return tx;
 }
 
+/** A CVM's `cvm.update.pending_approval` events (Phala Cloud's type), oldest first: their data. */
+async function pendingApprovals(vmUuid: string) {
+  const rows = await oc.env.server.db.query<{ data: Record<string, any> }>(
+    `SELECT e.data FROM events e JOIN cvms c ON c.id = e.cvm_id WHERE c.vm_uuid = $1 AND e.type = 'cvm.update.pending_approval' ORDER BY e.seq`,
+    [vmUuid],
+  );
+  return rows.map((r) => r.data);
+}
+
 const client = (): Client => sdkClient(oc.env) as unknown as Client;
 
 /**
@@ -183,6 +192,13 @@ test('patchCvm → 465 with what the SDK reads → addComposeHash → confirmCvm
   const kept = await recordOf(oc.env, id);
   assert.deepEqual({ ...kept, pending: 0, unused: 0 }, { ...before, pending: 0, unused: 0 });
   assert.equal(kept.unused, before.unused + 1);
+  // Phala Cloud's cvm.update.pending_approval: the kept change waits for the app's contract
+  const [pending, ...more] = await pendingApprovals(id);
+  assert.equal(more.length, 0);
+  assert.deepEqual(
+    [pending.vm_uuid, pending.name, pending.app_id, pending.status, pending.compose_hash, pending.awaiting, pending.pending],
+    [id, 'oc-patch', vm.app_id!.replace(/^app_/, ''), 'running', r.composeHash, ['compose_hash'], 'update'],
+  );
 
   const tx = await register(appId, r.composeHash);
   const confirmed = await confirmCvmPatch(c, { id, composeHash: r.composeHash, transactionHash: tx });
@@ -444,6 +460,7 @@ test('replicas of an on-chain app: at once on an allowed device; X-Prepare-Only 
   assert.equal(prep.commit_url, `${oc.env.server.url}/api/v1/cvms/${id}/commit-replica`);
   assert.deepEqual(prep.onchain_status, { compose_hash_allowed: true, device_id_allowed: true, is_allowed: true });
   assert.equal(prep.kms_info.chain_id, 1);
+  assert.deepEqual(await pendingApprovals(id), [], 'a prepare-only keep the contract already allows waits for no approval');
   const commit = await send(oc.env, 'POST', `/cvms/${id}/commit-replica`, { token: prep.commit_token, compose_hash: prep.compose_hash, transaction_hash: 'already-registered' });
   assert.equal(commit.status, 200, JSON.stringify(commit.body));
   assert.equal(commit.body.app_id, appId);
@@ -469,10 +486,13 @@ test('a replica on a device the app\'s contract does not allow: 465, refused unt
   assert.equal(early.body.detail.error_code, 'ERR-01-011');
   assert.match(early.body.detail.message, /is not allowed by app .*addDevice/);
   assert.equal(await replicasOf(appId), 1);
+  const [pending] = await pendingApprovals(id);
+  assert.deepEqual([pending.compose_hash, pending.awaiting, pending.pending, pending.device_id], [r.compose_hash, ['device'], 'replica', provision.device_id]);
 
   // POST /apps/{app}/instances keeps one the same way; its commit is the same path with the token
   const inst = kept(await send(oc.env, 'POST', `/apps/${appId}/instances`, {}, { 'x-prepare-only': 'true' }));
   assert.equal(inst.commit_url, `${oc.env.server.url}/api/v1/apps/${appId}/instances`);
+  assert.equal((await pendingApprovals(id)).length, 2, 'prepare-only, but the device must still be allowed: it waits for approval too');
 
   await quietly(() => addDevice({ ...owner, appAddress: contract, deviceId: provision.device_id! }));
   const made = await send(oc.env, 'POST', `/cvms/${id}/commit-replica`, { token: r.commit_token, compose_hash: '', transaction_hash: 'already-registered' });

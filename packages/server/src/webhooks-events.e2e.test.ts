@@ -5,7 +5,9 @@
  * recorded, each signed so that both the `standardwebhooks` package and the official client's `parseWebhookEvent`
  * (`@phala/cloud/webhook`) verify it, Phala's envelope naming the event, its time and the workspace; a receiver that answers 500 for a
  * while still ends with every event of each CVM, in order, none twice by `webhook-id`; a webhook's event filter
- * delivers only the types it names.
+ * delivers only the types it names: one made with the filter of Phala Cloud's webhooks documentation
+ * (`["cvm.created", "cvm.stopped"]`) gets those two, with the data keys Phala Cloud documents (`cvm_id` the CVM's
+ * vm_uuid, `cvm_name`, `app_id`, `status`; `error` for `cvm.create_failed`).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -103,15 +105,15 @@ function verified(secret: string, x: Received): Delivered {
   return { id: x.id, ...payload, created_at: phala.created_at };
 }
 
-/** What the receiver accepted (a 2xx) for CVM `cvmId`, in arrival order, verified, first of each `webhook-id`. */
-function acceptedFor(r: Receiver, secret: string, cvmId: number): { all: Delivered[]; unique: Delivered[] } {
+/** What the receiver accepted (a 2xx) for the CVM of vm_uuid `cvmId`, in arrival order, verified, first of each `webhook-id`. */
+function acceptedFor(r: Receiver, secret: string, cvmId: string): { all: Delivered[]; unique: Delivered[] } {
   const all = r.received.filter((x) => x.answered !== null && x.answered < 300).map((x) => verified(secret, x)).filter((d) => d.data.cvm_id === cvmId);
   const unique = [...new Map(all.map((d) => [d.id, d])).values()];
   return { all, unique };
 }
 
 /** Wait until the app's events include its CVM's deletion and the receiver accepted every one of them. */
-async function allDelivered(r: Receiver, secret: string, appId: string, cvmId: number): Promise<InstanceEvent[]> {
+async function allDelivered(r: Receiver, secret: string, appId: string, cvmId: string): Promise<InstanceEvent[]> {
   return waitFor(async () => {
     const events = await appEvents(appId);
     if (!events.some((e) => e.event_type === 'cvm.deleted')) return null;
@@ -122,8 +124,11 @@ async function allDelivered(r: Receiver, secret: string, appId: string, cvmId: n
   }, 60_000, 100);
 }
 
-/** The receiver's deliveries of the CVM are exactly the recorded events: ids, types, data, order, each accepted once. */
-function assertSameAsRecorded(r: Receiver, secret: string, cvmId: number, events: InstanceEvent[]) {
+/**
+ * The receiver's deliveries of the CVM are exactly the recorded events: ids, types, data, order, each accepted
+ * once; the data names the CVM as Phala Cloud's webhooks do (`cvm_id` its vm_uuid, `cvm_name` its name).
+ */
+function assertSameAsRecorded(r: Receiver, secret: string, cvmId: string, events: InstanceEvent[]) {
   const { all, unique } = acceptedFor(r, secret, cvmId);
   assert.deepEqual(unique.map((d) => d.id), events.map((e) => e.message_id), 'the accepted deliveries are the recorded events, in the order they were recorded');
   assert.deepEqual(unique.map((d) => d.type), events.map((e) => e.event_type));
@@ -132,24 +137,34 @@ function assertSameAsRecorded(r: Receiver, secret: string, cvmId: number, events
   for (const e of events) assert.equal(String(e.team_id), workspaceId);
   assert.equal(all.length, unique.length, 'no event was accepted twice');
   for (const [i, d] of unique.entries()) {
-    const { event_id, ...data } = d.data;
+    const { event_id, cvm_id, cvm_name, ...data } = d.data;
+    const { cvm_id: internalId, ...recorded } = JSON.parse(events[i].operation_payload!);
     assert.equal(event_id, d.id);
-    assert.deepEqual(data, JSON.parse(events[i].operation_payload!), `the data of ${d.type} ${d.id}`);
+    assert.equal(typeof internalId, 'number');
+    assert.deepEqual([cvm_id, cvm_name], [cvmId, recorded.name], `${d.type}: the CVM by its vm_uuid and name`);
+    assert.deepEqual(data, recorded, `the data of ${d.type} ${d.id}`);
   }
 }
 
-test('a deploy, a compose update, a stop, a start and a delete through the official SDK: every event delivered, signed, in order; a filter delivers only its types', async () => {
+test('a deploy, a compose update, a stop, a start, a restart and a delete through the official SDK: every event delivered, signed, in order; a filter delivers only its types', async () => {
   const everything = await receiver();
   const deletions = await receiver();
+  const phalaHook = await receiver();
   const all = await createWebhook(`${everything.url}/all`, ['*']);
   const onlyDeleted = await createWebhook(`${deletions.url}/deleted`, ['cvm.deleted']);
+  // the example of Phala Cloud's webhooks documentation, as it is written there
+  const asPhala = await api('POST', '/workspace/webhooks', { url: `${phalaHook.url}/webhook`, events: ['cvm.created', 'cvm.stopped'], name: 'My Hook' });
+  assert.equal(asPhala.status, 201, JSON.stringify(asPhala.body));
+  const phalaWebhook = asPhala.body as { id: string; secret: string; events: string[]; name: string };
+  assert.deepEqual([phalaWebhook.events, phalaWebhook.name], [['cvm.created', 'cvm.stopped'], 'My Hook']);
 
   const c = sdkClient(env);
   const p = await c.provisionCvm({ name: 'wh-e2e', compose_file: { docker_compose_file: COMPOSE } });
   const vm = await c.commitCvmProvision({ app_id: p.app_id!, compose_hash: p.compose_hash });
   const uuid = vm.vm_uuid!;
-  const cvmId = Number(vm.id);
+  const cvmId = uuid;
   const appId = p.app_id!.replace(/^app_/, '');
+  assert.match(uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   await settle(env, uuid, 'running');
   const updated = await c.updateDockerCompose({ id: uuid, docker_compose_file: COMPOSE_2 });
   assert.equal(updated.status, 'in_progress');
@@ -157,6 +172,8 @@ test('a deploy, a compose update, a stop, a start and a delete through the offic
   await c.stopCvm({ id: uuid });
   await settle(env, uuid, 'stopped');
   await c.startCvm({ id: uuid });
+  await settle(env, uuid, 'running');
+  await c.restartCvm({ id: uuid });
   await settle(env, uuid, 'running');
   await c.deleteCvm({ id: uuid });
 
@@ -168,8 +185,17 @@ test('a deploy, a compose update, a stop, a start and a delete through the offic
   for (const t of ['cvm.created', 'cvm.operation_started', 'cvm.operation_succeeded', 'cvm.status_changed', 'cvm.configuration_updated', 'cvm.deleted']) {
     assert.ok(types.has(t), `${t} delivered (got ${[...types].join(', ')})`);
   }
-  assert.equal(unique[0].type, 'cvm.created');
-  assert.equal(unique[0].data.compose_hash, p.compose_hash);
+  // the commit queues the create; cvm.created is Phala Cloud's: once the first deployment completed
+  assert.equal(unique[0].type, 'cvm.operation_started');
+  assert.equal(unique[0].data.kind, 'create');
+  // Phala Cloud's types, each once per completed operation, with the keys its documentation gives
+  const phala = unique.filter((d) => ['cvm.created', 'cvm.updated', 'cvm.stopped', 'cvm.started', 'cvm.restarted', 'cvm.deleted'].includes(d.type));
+  assert.deepEqual(phala.map((d) => [d.type, d.data.status]), [
+    ['cvm.created', 'running'], ['cvm.updated', 'running'], ['cvm.stopped', 'stopped'], ['cvm.started', 'running'], ['cvm.restarted', 'running'], ['cvm.deleted', 'deleted'],
+  ]);
+  for (const d of phala) assert.deepEqual([d.data.cvm_id, d.data.cvm_name, d.data.app_id], [uuid, 'wh-e2e', appId], d.type);
+  assert.equal(phala[0].data.compose_hash, p.compose_hash);
+  assert.equal(phala[1].data.correlation_id, updated.correlation_id, "cvm.updated: the compose update's");
   // the status changes chain from the status the CVM was created with to `deleted`
   let was = 'starting';
   const path: string[] = [];
@@ -178,7 +204,7 @@ test('a deploy, a compose update, a stop, a start and a delete through the offic
     was = s.data.to;
     path.push(was);
   }
-  assert.deepEqual(path, ['running', 'updating', 'running', 'stopping', 'stopped', 'starting', 'running', 'deleting', 'deleted']);
+  assert.deepEqual(path, ['running', 'updating', 'running', 'stopping', 'stopped', 'starting', 'running', 'restarting', 'running', 'deleting', 'deleted']);
   // the update's event names the new compose hash and its revision
   const revisions = await c.get<{ revisions: { revision_id: string; compose_hash: string }[] }>(`/apps/${appId}/revisions`);
   const newRevision = revisions.revisions.find((r) => r.compose_hash !== p.compose_hash);
@@ -188,7 +214,7 @@ test('a deploy, a compose update, a stop, a start and a delete through the offic
   assert.equal(configs[0].data.compose_hash, newRevision.compose_hash);
   assert.equal(configs[0].data.revision_id, newRevision.revision_id);
   assert.equal(configs[0].data.correlation_id, updated.correlation_id);
-  assert.deepEqual(unique.filter((d) => d.type === 'cvm.operation_started').map((d) => d.data.kind), ['create', 'update', 'stop', 'start', 'delete']);
+  assert.deepEqual(unique.filter((d) => d.type === 'cvm.operation_started').map((d) => d.data.kind), ['create', 'update', 'stop', 'start', 'restart', 'delete']);
   assert.equal(unique.filter((d) => d.type === 'cvm.deleted').length, 1);
 
   // the filtered webhook: only the deletion, signed with its own secret
@@ -205,7 +231,27 @@ test('a deploy, a compose update, a stop, a start and a delete through the offic
   assert.throws(() => parseWebhookEvent({ headers: d0.headers, body: d0.body, secret: all.secret }), /Invalid webhook signature/);
   assert.equal(parseWebhookEvent({ headers: d0.headers, body: d0.body, secret: onlyDeleted.secret }).id, deletedEvent.message_id);
 
-  for (const w of [all, onlyDeleted]) assert.equal((await api('DELETE', `/workspace/webhooks/${w.id}`)).status, 204);
+  // Phala Cloud's example filter: exactly cvm.created and cvm.stopped, verified as Phala Cloud's SDK verifies them
+  const phalaEvents = events.filter((e) => e.event_type === 'cvm.created' || e.event_type === 'cvm.stopped');
+  assert.equal(phalaEvents.length, 2);
+  const asPhalaGot = await waitFor(() => {
+    const got = acceptedFor(phalaHook, phalaWebhook.secret, uuid).unique;
+    return got.length >= 2 ? got : null;
+  }, 30_000);
+  await waitFor(async () => ((await api<{ pending_count: number }>('GET', `/workspace/webhooks/${phalaWebhook.id}/stats`)).body.pending_count === 0 ? true : null));
+  assert.deepEqual(phalaHook.received.map((x) => verified(phalaWebhook.secret, x).type), ['cvm.created', 'cvm.stopped']);
+  assert.deepEqual(asPhalaGot.map((d) => d.id), phalaEvents.map((e) => e.message_id));
+  for (const [d, status] of [[asPhalaGot[0], 'running'], [asPhalaGot[1], 'stopped']] as const) {
+    const x = phalaHook.received.find((y) => y.id === d.id)!;
+    const parsed = parseWebhookEvent<Record<string, unknown>>({ headers: x.headers, body: x.body, secret: phalaWebhook.secret });
+    assert.equal(x.headers['x-webhook-event'], d.type);
+    assert.deepEqual(
+      { cvm_id: parsed.data.cvm_id, cvm_name: parsed.data.cvm_name, app_id: parsed.data.app_id, status: parsed.data.status },
+      { cvm_id: uuid, cvm_name: 'wh-e2e', app_id: appId, status },
+    );
+  }
+
+  for (const w of [all, onlyDeleted, phalaWebhook]) assert.equal((await api('DELETE', `/workspace/webhooks/${w.id}`)).status, 204);
 });
 
 test('a receiver answering 500 for its first requests during a deploy of two CVMs still gets every event of each, in order, none twice', async () => {
@@ -218,7 +264,7 @@ test('a receiver answering 500 for its first requests during a deploy of two CVM
     ['wh-flaky-a', 'wh-flaky-b'].map(async (name) => {
       const p = await c.provisionCvm({ name, compose_file: { docker_compose_file: COMPOSE } });
       const vm = await c.commitCvmProvision({ app_id: p.app_id!, compose_hash: p.compose_hash });
-      return { uuid: vm.vm_uuid!, cvmId: Number(vm.id), appId: p.app_id!.replace(/^app_/, '') };
+      return { uuid: vm.vm_uuid!, cvmId: vm.vm_uuid!, appId: p.app_id!.replace(/^app_/, '') };
     }),
   );
   for (const d of deployed) await settle(env, d.uuid, 'running');
@@ -240,5 +286,25 @@ test('a receiver answering 500 for its first requests during a deploy of two CVM
     assert.ok(flaky.received.some((y) => y.id === x.id && y.answered === 200), `${x.id} was sent again and accepted`);
     verified(w.secret, x);
   }
+  assert.equal((await api('DELETE', `/workspace/webhooks/${w.id}`)).status, 204);
+});
+
+test("a first deployment that fails: cvm.create_failed delivered with the operation's error and the CVM's vm_uuid", async () => {
+  const r = await receiver();
+  const w = await createWebhook(`${r.url}/failed`, ['cvm.create_failed', 'cvm.created']);
+  const c = sdkClient(env);
+  env.sim.injectFault({ method: 'CreateVm', error: 'no room for this VM' });
+  const p = await c.provisionCvm({ name: 'wh-create-fail', compose_file: { docker_compose_file: COMPOSE } });
+  const vm = await c.commitCvmProvision({ app_id: p.app_id!, compose_hash: p.compose_hash });
+  await settle(env, vm.vm_uuid!, 'error');
+  const [d] = await waitFor(() => {
+    const got = acceptedFor(r, w.secret, vm.vm_uuid!).unique;
+    return got.length ? got : null;
+  }, 30_000);
+  assert.equal(d.type, 'cvm.create_failed');
+  assert.deepEqual([d.data.cvm_id, d.data.cvm_name, d.data.app_id, d.data.status], [vm.vm_uuid, 'wh-create-fail', p.app_id!.replace(/^app_/, ''), 'error']);
+  assert.match(String(d.data.error), /no room for this VM/);
+  await waitFor(async () => ((await api<{ pending_count: number }>('GET', `/workspace/webhooks/${w.id}/stats`)).body.pending_count === 0 ? true : null));
+  assert.equal(r.received.length, 1, 'no cvm.created: it never ran');
   assert.equal((await api('DELETE', `/workspace/webhooks/${w.id}`)).status, 204);
 });

@@ -48,8 +48,15 @@ async function createWebhook(url: string, extra: Record<string, unknown> = {}) {
   return res.body as { id: string; secret: string; url: string; events: string[] };
 }
 
+/** The vm_uuid and name these tests give CVM `cvmId` (what every CVM event's data records, as the triggers do). */
+const uuidOf = (cvmId: number) => `00000000-0000-4000-8000-${String(cvmId).padStart(12, '0')}`;
+const nameOf = (cvmId: number) => `cvm-${cvmId}`;
+
 const event = (type: string, cvmId: number | null, data: Record<string, unknown> = {}) =>
-  insertEvent(env.server.db, { workspace_id: workspaceId, cvm_id: cvmId, app_id: cvmId === null ? null : 'ab'.repeat(20), type, data });
+  insertEvent(env.server.db, {
+    workspace_id: workspaceId, cvm_id: cvmId, app_id: cvmId === null ? null : 'ab'.repeat(20), type,
+    data: cvmId === null ? data : { vm_uuid: uuidOf(cvmId), name: nameOf(cvmId), ...data },
+  });
 
 /** The caller's workspace as Phala's webhook envelope names it: its slug (`GET /workspaces`) as the id, as Phala Cloud's webhooks documentation shows. */
 async function shownWorkspace() {
@@ -150,7 +157,10 @@ test('a delivery is signed as Standard Webhooks says; the filter picks the event
   const payload = new StandardWebhook(w.secret).verify(got.body, { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature }) as any;
   assert.equal(payload.type, 'cvm.status_changed');
   assert.equal(payload.timestamp, e.created_at.toISOString());
-  assert.deepEqual(payload.data, { from: 'starting', to: 'running', event_id: e.id, app_id: 'ab'.repeat(20), cvm_id: 41 });
+  // Phala Cloud's keys: the CVM by its vm_uuid (cvm_id) and name (cvm_name)
+  assert.deepEqual(payload.data, {
+    vm_uuid: uuidOf(41), name: nameOf(41), from: 'starting', to: 'running', event_id: e.id, app_id: 'ab'.repeat(20), cvm_id: uuidOf(41), cvm_name: nameOf(41),
+  });
   assert.equal(got.headers['content-type'], 'application/json');
   // the official client verifies the same delivery: the same event in Phala's envelope
   const phala = await phalaVerified(got, w.secret, e);
@@ -187,8 +197,8 @@ test('a receiver that fails and recovers gets every event, in order per CVM, non
   for (const cvm of [100, 101, 102]) {
     const expected = sent.filter((s) => s.cvm === cvm).map((s) => s.id);
     // the order the receiver accepted them in, and every request it saw of that CVM, follow the events' order
-    assert.deepEqual(ok.filter((x) => JSON.parse(x.body).data.cvm_id === cvm).map((x) => x.id), expected);
-    const seen = r.received.filter((x) => JSON.parse(x.body).data.cvm_id === cvm).map((x) => expected.indexOf(x.id));
+    assert.deepEqual(ok.filter((x) => JSON.parse(x.body).data.cvm_id === uuidOf(cvm)).map((x) => x.id), expected);
+    const seen = r.received.filter((x) => JSON.parse(x.body).data.cvm_id === uuidOf(cvm)).map((x) => expected.indexOf(x.id));
     assert.deepEqual(seen, [...seen].sort((a, b) => a - b), `CVM ${cvm}: an event was sent before an earlier one was delivered`);
   }
   const ds = await deliveries(w.id);
@@ -335,8 +345,8 @@ test('test sends a webhook.test event to that webhook only; resend sends the sam
   const got = await waitFor(() => r.received.find((x) => x.id === t.body.event_id) ?? null, 15_000);
   assert.equal(JSON.parse(got.body).type, 'webhook.test');
   const testEvent = await phalaVerified(got, w.secret, { id: t.body.event_id, type: 'webhook.test', created_at: new Date(JSON.parse(got.body).timestamp) });
-  const { event_id, app_id, cvm_id, ...testData } = testEvent.data;
-  assert.deepEqual([event_id, app_id, cvm_id], [t.body.event_id, null, null]);
+  const { event_id, app_id, cvm_id, cvm_name, ...testData } = testEvent.data;
+  assert.deepEqual([event_id, app_id, cvm_id, cvm_name], [t.body.event_id, null, null, null]);
   assert.equal(webhookTestDataSchema.parse(testData).webhook_id, w.id);
   assert.equal((new StandardWebhook(w.secret).verify(got.body, { 'webhook-id': got.id, 'webhook-timestamp': got.timestamp, 'webhook-signature': got.signature }) as any).data.webhook_id, w.id);
   const e = await event('cvm.created', 400);

@@ -121,6 +121,25 @@ export type WebhookDelivery = z.output<typeof webhookDeliverySchema>;
 export type WebhookStats = z.output<typeof webhookStatsSchema>;
 
 /**
+ * The `data` of every webhook delivery: the keys Phala Cloud's webhooks documentation gives (`cvm_id`, `cvm_name`,
+ * `app_id`, `status`, and `error` for a failure), the event id, and the event's own fields (`events.ts`).
+ */
+export const webhookEventDataSchema = z.looseObject({
+  /** the event's id (`evt_…`) */
+  event_id: z.string(),
+  /** the CVM the event is about: its vm_uuid (a UUID string), as Phala Cloud's webhooks name it; null when the event is about none (`webhook.test`) */
+  cvm_id: z.string().nullable(),
+  /** the CVM's name when the event was recorded; null when the event is about none */
+  cvm_name: z.string().nullable(),
+  /** the CVM's app id (40 hex digits, no `0x`); null when the event is about none */
+  app_id: z.string().nullable(),
+  /** the CVM's status once the change was made (absent when the event is about no CVM) */
+  status: z.string().optional(),
+  /** a failure's error (`cvm.create_failed`, `cvm.operation_failed`) */
+  error: z.string().nullable().optional(),
+});
+
+/**
  * The JSON body of every webhook delivery: Phala Cloud's webhook envelope (the official SDK's `WebhookEvent`, what
  * `parseWebhookEvent` from `@phala/cloud/webhook` answers) and the Standard Webhooks keys (`type`, `timestamp`,
  * `data`), one event in both.
@@ -140,8 +159,8 @@ export const webhookEventBodySchema = z.strictObject({
   type: z.string(),
   /** Standard Webhooks: when the event happened (= `created_at`) */
   timestamp,
-  /** the event's fields, plus `event_id`, `app_id` and `cvm_id` (null when the event is not about one) */
-  data: z.record(z.string(), z.unknown()),
+  /** the event's fields with Phala Cloud's keys (`webhookEventDataSchema`) */
+  data: webhookEventDataSchema,
 });
 
 /** The `data` of a `webhook.test` event (`POST /workspace/webhooks/{webhook_id}/test`). */
@@ -153,3 +172,4 @@ export const webhookTestDataSchema = z.strictObject({
 
 export type WebhookEventBody = z.output<typeof webhookEventBodySchema>;
 export type WebhookTestData = z.output<typeof webhookTestDataSchema>;
+export type WebhookEventData = z.output<typeof webhookEventDataSchema>;

@@ -216,6 +216,8 @@ export class LifecycleService {
       const expires = await insertPreparedReplica(this.db, {
         workspace_id: p.workspaceId, cvm_id: source.id, compose_hash: source.compose_hash, base_hash: source.compose_hash,
         token_hash: sha256(token), replica: { node_id: node.id, encrypted_env: encryptedEnv }, created_by: p.userId,
+        // what the contract must allow first (a cvm.update.pending_approval event); none for a prepare-only replica it allows
+        awaiting: [...(status.composeHashAllowed ? [] : ['compose_hash' as const]), ...(status.deviceAllowed ? [] : ['device' as const])],
       }, this.pendingTtlMs);
       const until = expires.toISOString();
       const missing = [

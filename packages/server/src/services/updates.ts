@@ -517,6 +517,8 @@ export class UpdateService {
         const expires = await insertPreparedPatch(q, {
           workspace_id: p.workspaceId, cvm_id: cvm.id, compose_hash: plan.next.compose_hash, base_hash: config.compose_hash,
           token_hash: sha256(token), change: patch, created_by: p.userId,
+          // a change the contract must allow first is a cvm.update.pending_approval event; a prepare-only one is not
+          awaiting: mustRegister ? ['compose_hash'] : null,
         }, this.pendingTtlMs);
         prepared = { token, hash: plan.next.compose_hash, expires, verdict: hashOnChain ? verdict : null, mustRegister };
         return { cvm, plan, op: null };

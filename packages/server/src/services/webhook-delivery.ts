@@ -4,7 +4,9 @@
  *
  * Body (`webhookEventBodySchema`): Phala Cloud's webhook envelope `{"id", "event", "version": "1", "created_at",
  * "workspace": {"id", "name", "slug"}, "data"}` and the Standard Webhooks keys `{"type", "timestamp", "data"}` of
- * the same event; `data` is the event's fields plus `event_id`, `app_id`, `cvm_id`. Two sets of headers sign it:
+ * the same event; `data` (`webhookEventDataSchema`) is the event's fields with the keys Phala Cloud's webhooks
+ * documentation gives: `cvm_id` the CVM's vm_uuid (the event's recorded `vm_uuid`; null for an event about no CVM),
+ * `cvm_name` its name, `app_id`, and `event_id`. Two sets of headers sign it:
  * - Standard Webhooks: `webhook-id` (the event id: the same on every attempt and every resend, so a receiver
  *   deduplicates by it), `webhook-timestamp` (this attempt's time, unix seconds), `webhook-signature`
  *   (`v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`, the key the base64-decoded part of the `whsec_…`
@@ -17,7 +19,7 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { WebhookEventBody } from '@opencvm/contract';
+import type { WebhookEventBody, WebhookEventData } from '@opencvm/contract';
 import { pinnedLookup, type UrlCheck } from './webhook-url.ts';
 
 /** The JSON body of an event's delivery (`webhookEventBodySchema`). */
@@ -41,9 +43,25 @@ export function deliveryBody(e: {
     workspace: { id: e.workspace_slug, name: e.workspace_name, slug: e.workspace_slug },
     type: e.event_type,
     timestamp: at,
-    data: { ...e.event_data, event_id: e.event_id, app_id: e.app_id, cvm_id: e.cvm_id },
+    data: webhookEventData(e),
   };
   return JSON.stringify(body);
+}
+
+/**
+ * A delivery's `data`: the event's fields, the CVM named by its vm_uuid and name (what every CVM event records,
+ * `016_events.sql`) as Phala Cloud's webhooks name it, the event's app and id.
+ */
+export function webhookEventData(e: { event_id: string; event_data: Record<string, unknown>; app_id: string | null; cvm_id: number | null }): WebhookEventData {
+  const d = e.event_data;
+  const about = e.cvm_id !== null;
+  return {
+    ...d,
+    event_id: e.event_id,
+    app_id: e.app_id,
+    cvm_id: about && typeof d.vm_uuid === 'string' ? d.vm_uuid : null,
+    cvm_name: about && typeof d.name === 'string' ? d.name : null,
+  };
 }
 
 /** `webhook-signature` (Standard Webhooks): one `v1,<base64>` per secret, space-separated. */

@@ -33,6 +33,11 @@ export interface PendingUpdateRow {
   created_at: Date;
   expires_at: Date;
   used_at: Date | null;
+  /**
+   * what the app's contract on chain must allow before the kept change can be made (`compose_hash`, `device`);
+   * a row that names any is a `cvm.update.pending_approval` event (020_phala_event_types.sql)
+   */
+  awaiting: ('compose_hash' | 'device')[] | null;
 }
 
 type NewPendingUpdate = Pick<PendingUpdateRow, 'workspace_id' | 'cvm_id' | 'compose_hash' | 'base_hash' | 'change' | 'created_by'>;
@@ -47,7 +52,7 @@ export async function insertComposeProvision(q: Queryable, u: NewPendingUpdate, 
 }
 
 /** Keep a prepared patch under its token's hash for `ttlMs` from now; answers when it expires. */
-export function insertPreparedPatch(q: Queryable, u: NewPendingUpdate & { token_hash: string }, ttlMs: number): Promise<Date> {
+export function insertPreparedPatch(q: Queryable, u: NewPendingUpdate & { token_hash: string; awaiting?: PendingUpdateRow['awaiting'] }, ttlMs: number): Promise<Date> {
   return insertWithToken(q, 'prepared_patch', u, u.change, ttlMs);
 }
 
@@ -55,14 +60,14 @@ export function insertPreparedPatch(q: Queryable, u: NewPendingUpdate & { token_
 async function insertWithToken(
   q: Queryable,
   kind: 'prepared_patch' | 'prepared_replica',
-  u: Omit<NewPendingUpdate, 'change'> & { token_hash: string },
+  u: Omit<NewPendingUpdate, 'change'> & { token_hash: string; awaiting?: PendingUpdateRow['awaiting'] },
   change: unknown,
   ttlMs: number,
 ): Promise<Date> {
   const [pending] = await q.query<Pick<PendingUpdateRow, 'expires_at'>>(
-    `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, token_hash, change, created_by, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + ($9 || ' milliseconds')::interval) RETURNING expires_at`,
-    [kind, u.workspace_id, u.cvm_id, u.compose_hash, u.base_hash, u.token_hash, JSON.stringify(change), u.created_by, String(ttlMs)],
+    `INSERT INTO pending_updates (kind, workspace_id, cvm_id, compose_hash, base_hash, token_hash, change, created_by, expires_at, awaiting)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + ($9 || ' milliseconds')::interval, $10) RETURNING expires_at`,
+    [kind, u.workspace_id, u.cvm_id, u.compose_hash, u.base_hash, u.token_hash, JSON.stringify(change), u.created_by, String(ttlMs), u.awaiting?.length ? u.awaiting : null],
   );
   return pending.expires_at;
 }
@@ -122,7 +127,7 @@ export async function preparedPatchFor(
 /** Keep a replica of an on-chain KMS app under its token's hash for `ttlMs` from now; answers when it expires. */
 export function insertPreparedReplica(
   q: Queryable,
-  u: Omit<NewPendingUpdate, 'change'> & { token_hash: string; replica: PreparedReplica },
+  u: Omit<NewPendingUpdate, 'change'> & { token_hash: string; replica: PreparedReplica; awaiting?: PendingUpdateRow['awaiting'] },
   ttlMs: number,
 ): Promise<Date> {
   return insertWithToken(q, 'prepared_replica', u, u.replica, ttlMs);
