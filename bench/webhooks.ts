@@ -9,7 +9,7 @@
  *    batches of `BATCH`, one transaction each), after a warm-up of `WARMUP` events. Timed: from the first batch's
  *    INSERT until the receiver has answered every event (each counted once by its `webhook-id`).
  *    Each delivery is a claim (`FOR UPDATE SKIP LOCKED`, in event order per CVM), the URL checked, the secret
- *    opened, the body signed (Standard Webhooks), the POST, and the attempt recorded.
+ *    opened, the body signed (Standard Webhooks and Phala Cloud's X-Webhook-Signature), the POST, and the attempt recorded.
  *
  *    Baseline ("bare"): the same bodies the receiver got, posted to the same receiver with the same HTTP client
  *    (services/webhook-delivery.ts `post`, the same limits), at the deliverer's concurrency: no database, no
@@ -177,7 +177,7 @@ const f1 = (n: number) => n.toFixed(1);
 
 export function reportWebhooks(r: WebhooksResult) {
   console.log(`\n  g. webhook deliveries: ${r.events} events of ${CVMS} CVMs recorded through the events fan-out trigger (batches of ${BATCH}), one webhook, a receiver on 127.0.0.1`);
-  console.log(`     server: delivered, signed (Standard Webhooks), each attempt recorded  ${f1(r.deliveriesPerSec).padStart(8)} events/s  (${r.deliverySeconds.toFixed(2)} s, ${r.requests} requests)`);
+  console.log(`     server: delivered, signed (Standard Webhooks and X-Webhook-Signature), each attempt recorded  ${f1(r.deliveriesPerSec).padStart(8)} events/s  (${r.deliverySeconds.toFixed(2)} s, ${r.requests} requests)`);
   console.log(`     bare: the same bodies posted by the same client, ${WEBHOOK_CONCURRENCY} at once, no database, no signing  ${f1(r.barePerSec).padStart(8)} posts/s  (${r.bareSeconds.toFixed(2)} s)`);
   console.log(`     ratio server / bare = ${r.ratio.toFixed(2)}   (no target: figures only)`);
 }

@@ -24,7 +24,7 @@ import {
   WORKER_LOCK_NAMESPACE,
   type OperationRow,
 } from '../store/operations.ts';
-import { OwnerLock } from './owner-lock.ts';
+import { ClaimLoop } from './claim-loop.ts';
 import { opFields, type RunOutcome, type WorkerLog } from './log.ts';
 
 /** A claimed operation as the worker holds it. */
@@ -110,31 +110,35 @@ class HeldClaim implements Claim {
 }
 
 export class OperationQueue {
-  private timer: NodeJS.Timeout | null = null;
   private readonly running = new Map<number, { done: Promise<void>; claim: HeldClaim }>();
-  private scanning = false;
-  private rescan = false;
-  private halted = false;
-  private ticking = false;
-  /** this worker's owner id and the connection that holds its lock */
-  private readonly lock: OwnerLock;
+  /** this worker's owner lock, poll and scans */
+  private readonly loop: ClaimLoop;
 
   constructor(
     private readonly db: Db,
     private readonly runner: OperationRunner,
     private readonly opts: QueueOptions,
   ) {
-    this.lock = new OwnerLock(db, WORKER_LOCK_NAMESPACE, 'opencvm-worker', (owner, err) => this.lost(owner, err));
+    this.loop = new ClaimLoop(db, {
+      namespace: WORKER_LOCK_NAMESPACE,
+      connectionName: 'opencvm-worker',
+      pollMs: opts.pollMs,
+      releaseOrphans: () => releaseOrphanedLeases(db),
+      scan: (owner) => this.scan(owner),
+      onLost: (owner, err) => this.lost(owner, err),
+      what: 'operation',
+      log: (err, msg) => opts.log({ err }, msg),
+    });
   }
 
   /** True once `stop` was called: operations in hand return at their next step. */
   get stopping(): boolean {
-    return this.halted;
+    return this.loop.stopping;
   }
 
   /** This worker's owner id (null while it holds no lock: it claims nothing then). */
   get owner(): number | null {
-    return this.lock.owner;
+    return this.loop.owner;
   }
 
   /**
@@ -142,41 +146,18 @@ export class OperationQueue {
    * process of this server, or another replica that died) are taken up again at once; those of live
    * workers only once their lease lapses.
    */
-  async start(): Promise<void> {
-    this.halted = false;
-    await this.lock.acquire();
-    await releaseOrphanedLeases(this.db);
-    this.timer = setInterval(() => this.tick(), this.opts.pollMs);
-    this.timer.unref();
-    this.wake();
+  start(): Promise<void> {
+    return this.loop.start();
   }
 
   /** Finish what is in hand (each operation checks `stopping` between steps), then let go of the lock and stop. */
-  async stop(): Promise<void> {
-    this.halted = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await Promise.allSettled([...this.running.values()].map((r) => r.done));
-    await this.lock.release();
+  stop(): Promise<void> {
+    return this.loop.stop(() => Promise.allSettled([...this.running.values()].map((r) => r.done)));
   }
 
   /** Look for due operations now (called after a request queues one). */
   wake(): void {
-    if (this.halted || this.lock.owner === null) return;
-    if (this.scanning) {
-      this.rescan = true;
-      return;
-    }
-    this.scanning = true;
-    this.scan()
-      .catch((e) => this.opts.log({ err: e }, 'operation scan failed'))
-      .finally(() => {
-        this.scanning = false;
-        if (this.rescan) {
-          this.rescan = false;
-          this.wake();
-        }
-      });
+    this.loop.wake();
   }
 
   /** Wait until no operation is queued or running (tests and shutdown). */
@@ -193,36 +174,20 @@ export class OperationQueue {
   private lost(owner: number, err: unknown): void {
     const mine = [...this.running.values()].filter((r) => r.claim.owner === owner);
     for (const r of mine) r.claim.abandon();
-    if (!this.halted) {
+    if (!this.loop.stopping) {
       this.opts.log({ err }, `worker lost its database lock connection: ${mine.length} operation(s) in hand are left to other workers; it takes a new lock`);
     }
   }
 
-  /** Every `pollMs`: take a new lock if the last one was lost, make orphaned operations due, look for work. */
-  private tick(): void {
-    if (this.halted || this.ticking) return;
-    this.ticking = true;
-    (async () => {
-      if (this.lock.owner === null) await this.lock.acquire();
-      await releaseOrphanedLeases(this.db);
-    })()
-      .catch((e) => this.opts.log({ err: e }, 'worker tick failed'))
-      .finally(() => {
-        this.ticking = false;
-        this.wake();
-      });
-  }
-
-  private async scan(): Promise<void> {
-    while (!this.halted && this.running.size < this.opts.concurrency) {
-      const owner = this.lock.owner;
-      if (owner === null) return;
+  /** Claim due operations as `owner` while slots are free, and run each. */
+  private async scan(owner: number): Promise<void> {
+    while (!this.loop.stopping && this.loop.owner === owner && this.running.size < this.opts.concurrency) {
       // never claim one this worker already has in hand, even if its lease could not be renewed
       const op = await claimDue(this.db, this.opts.leaseMs, owner, [...this.running.keys()]);
       if (!op) return;
       const claim = new HeldClaim(owner, this);
       // the lock may have been lost while the claim was under way: the operation is left to the others
-      if (this.lock.owner !== owner) claim.abandon();
+      if (this.loop.owner !== owner) claim.abandon();
       const started = Date.now();
       const done = this.run(op, claim)
         .then((outcome) => this.runner.ended?.(op, outcome, Date.now() - started))
@@ -249,7 +214,7 @@ export class OperationQueue {
       await lease.release();
     }
     if (!failure) return claim.abandoned ? 'interrupted' : (outcome ?? 'succeeded');
-    if (this.halted) return 'interrupted'; // the lease lapses and the next start takes it up again
+    if (this.loop.stopping) return 'interrupted'; // the lease lapses and the next start takes it up again
     const e = failure.error;
     if (claim.abandoned || e instanceof LeaseLostError) {
       this.opts.log(opFields(op), 'operation taken over by another worker; this one stopped at its last step');

@@ -35,7 +35,7 @@ import {
   type AttemptOutcome,
   type ClaimedDelivery,
 } from '../store/webhooks.ts';
-import { OwnerLock } from './owner-lock.ts';
+import { ClaimLoop } from './claim-loop.ts';
 
 export interface WebhookDelivererOptions {
   sealKey: Buffer;
@@ -71,13 +71,9 @@ export function backoffMs(attempt: number, baseMs: number, capMs: number, random
 }
 
 export class WebhookDeliverer {
-  private readonly lock: OwnerLock;
-  private timer: NodeJS.Timeout | null = null;
+  /** this deliverer's owner lock, poll and scans */
+  private readonly loop: ClaimLoop;
   private readonly inFlight = new Set<Promise<void>>();
-  private scanning: Promise<void> | null = null;
-  private rescan = false;
-  private ticking: Promise<void> | null = null;
-  private halted = true;
   private readonly o: Required<Omit<WebhookDelivererOptions, 'log'>> & Pick<WebhookDelivererOptions, 'log'>;
 
   constructor(private readonly db: Db, opts: WebhookDelivererOptions) {
@@ -89,8 +85,17 @@ export class WebhookDeliverer {
       concurrency: 8,
       ...opts,
     };
-    this.lock = new OwnerLock(db, DELIVERER_LOCK_NAMESPACE, 'opencvm-webhooks', (owner, err) => {
-      if (!this.halted) this.o.log({ err, owner }, 'webhook deliverer lost its database lock connection: the deliveries in hand go to other servers; it takes a new lock');
+    this.loop = new ClaimLoop(db, {
+      namespace: DELIVERER_LOCK_NAMESPACE,
+      connectionName: 'opencvm-webhooks',
+      pollMs: this.o.pollMs,
+      releaseOrphans: () => releaseOrphanedDeliveries(db),
+      scan: (owner) => this.scan(owner),
+      onLost: (owner, err) => {
+        if (!this.loop.stopping) this.o.log({ err, owner }, 'webhook deliverer lost its database lock connection: the deliveries in hand go to other servers; it takes a new lock');
+      },
+      what: 'webhook delivery',
+      log: (err, msg) => this.o.log({ err }, msg),
     });
   }
 
@@ -98,24 +103,13 @@ export class WebhookDeliverer {
    * Take an owner id and its lock, make the deliveries of deliverers that are gone (this server's previous
    * process, a replica that died) due at once, then start sending.
    */
-  async start(): Promise<void> {
-    this.halted = false;
-    await this.lock.acquire();
-    await releaseOrphanedDeliveries(this.db);
-    this.timer = setInterval(() => this.tick(), this.o.pollMs);
-    this.timer.unref();
-    this.wake();
+  start(): Promise<void> {
+    return this.loop.start();
   }
 
   /** Stop claiming; wait for the claim and the attempts under way (each ends within its time limits), then let go of the lock. */
-  async stop(): Promise<void> {
-    this.halted = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.ticking;
-    await this.scanning;
-    await Promise.allSettled([...this.inFlight]);
-    await this.lock.release();
+  stop(): Promise<void> {
+    return this.loop.stop(() => Promise.allSettled([...this.inFlight]));
   }
 
   /** What the state hub's LISTEN connection wakes it with when deliveries are queued. */
@@ -125,40 +119,12 @@ export class WebhookDeliverer {
 
   /** Look for due deliveries now (after a test or a resend queued one). */
   wake(): void {
-    if (this.halted) return;
-    if (this.scanning) {
-      this.rescan = true;
-      return;
-    }
-    this.scanning = this.scan()
-      .catch((err) => this.o.log({ err }, 'webhook delivery scan failed'))
-      .finally(() => {
-        this.scanning = null;
-        if (this.rescan) {
-          this.rescan = false;
-          this.wake();
-        }
-      });
+    this.loop.wake();
   }
 
-  /** Every `pollMs`: take a new lock if the last one was lost, make orphaned deliveries due, look for due ones. */
-  private tick(): void {
-    if (this.halted || this.ticking) return;
-    this.ticking = (async () => {
-      if (this.lock.owner === null) await this.lock.acquire();
-      await releaseOrphanedDeliveries(this.db);
-    })()
-      .catch((err) => this.o.log({ err }, 'webhook deliverer tick failed'))
-      .finally(() => {
-        this.ticking = null;
-        this.wake();
-      });
-  }
-
-  private async scan(): Promise<void> {
-    while (!this.halted && this.inFlight.size < this.o.concurrency) {
-      const owner = this.lock.owner;
-      if (owner === null) return;
+  /** Claim due deliveries as `owner`, in batches, while slots are free, and attempt each. */
+  private async scan(owner: number): Promise<void> {
+    while (!this.loop.stopping && this.loop.owner === owner && this.inFlight.size < this.o.concurrency) {
       // claim in batches: while attempts are under way, wait until half the slots are free (one claim query
       // for several deliveries, not one per delivery)
       if (this.inFlight.size > 0 && this.o.concurrency - this.inFlight.size < Math.ceil(this.o.concurrency / 2)) return;
