@@ -4,6 +4,7 @@ create_app_instance's CvmInfoV20260522 answer, the KMS contracts, and get_cvm_cr
 (CvmCreateResourceGraphV20260522, and V20260121 at 2026-01-21), sync and async."""
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -142,31 +143,55 @@ def _check_create_resources(res, me, quotas, available, families):
     assert res.gpu_availability.public_gpu_count == 0 and not res.gpu_availability.has_public_gpus
 
 
+def _free(available):
+    """The simulated host's free capacity as GET /teepods/available answers it."""
+    n = next(n for n in available.nodes if n.name == "sim-1")
+    return (n.remaining_vcpu, n.remaining_memory, n.remaining_cvm_slots)
+
+
+def _steady(read_available, read_graph):
+    """A resource graph and GET /teepods/available read while the host's free capacity did not move (a CVM of an
+    earlier test may still be deleting): the graph between two equal reads of the host."""
+    for _ in range(100):
+        before = read_available()
+        graph = read_graph()
+        if _free(read_available()) == _free(before):
+            return graph, before
+        time.sleep(0.1)
+    raise AssertionError("the host's free capacity kept changing")
+
+
+async def _asteady(read_available, read_graph):
+    for _ in range(100):
+        before = await read_available()
+        graph = await read_graph()
+        if _free(await read_available()) == _free(before):
+            return graph, before
+        await asyncio.sleep(0.1)
+    raise AssertionError("the host's free capacity kept changing")
+
+
 def test_cvm_create_resources(client):
     me = client.get_current_user()
-    reads = (client.get_workspace_quotas(me.workspace.slug), client.get_available_nodes(), client.list_all_instance_type_families())
-    res = client.get_cvm_create_resources()
+    quotas, families = client.get_workspace_quotas(me.workspace.slug), client.list_all_instance_type_families()
+    res, available = _steady(client.get_available_nodes, client.get_cvm_create_resources)
     assert type(res).__name__ == "CvmCreateResourceGraphV20260522"
     assert all(isinstance(k.id, str) for k in res.kms_nodes)
-    _check_create_resources(res, me, *reads)
+    _check_create_resources(res, me, quotas, available, families)
     with client.with_version("2026-01-21") as older:
-        old = older.get_cvm_create_resources()
+        old, available = _steady(client.get_available_nodes, older.get_cvm_create_resources)
     assert type(old).__name__ == "CvmCreateResourceGraphV20260121"
-    _check_create_resources(old, me, *reads)
+    _check_create_resources(old, me, quotas, available, families)
 
 
 @pytest.mark.asyncio
 async def test_async_cvm_create_resources(aclient):
     me = await aclient.get_current_user()
-    reads = (
-        await aclient.get_workspace_quotas(me.workspace.slug),
-        await aclient.get_available_nodes(),
-        await aclient.list_all_instance_type_families(),
-    )
-    res = await aclient.get_cvm_create_resources()
+    quotas, families = await aclient.get_workspace_quotas(me.workspace.slug), await aclient.list_all_instance_type_families()
+    res, available = await _asteady(aclient.get_available_nodes, aclient.get_cvm_create_resources)
     assert type(res).__name__ == "CvmCreateResourceGraphV20260522"
-    _check_create_resources(res, me, *reads)
+    _check_create_resources(res, me, quotas, available, families)
     async with aclient.with_version("2026-01-21") as older:
-        old = await older.get_cvm_create_resources()
+        old, available = await _asteady(aclient.get_available_nodes, older.get_cvm_create_resources)
     assert type(old).__name__ == "CvmCreateResourceGraphV20260121"
-    _check_create_resources(old, me, *reads)
+    _check_create_resources(old, me, quotas, available, families)
