@@ -33,6 +33,7 @@ import { RuntimeReconciler, RuntimeService } from './services/runtime.ts';
 import { UpdateService } from './services/updates.ts';
 import { CvmOpsService } from './services/cvm-ops.ts';
 import { StateHub } from './services/state-hub.ts';
+import { EventRetention } from './services/event-retention.ts';
 import { TokenService } from './services/tokens.ts';
 import { MemberService } from './services/members.ts';
 import { InstanceIdService } from './services/instance-ids.ts';
@@ -117,6 +118,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await nodes.sealPlainAuthTokens();
     const logUrls = new LogUrlService(db, urlBox, opts.logUrls);
     const installation = await installationId(db);
+    const eventRetention = new EventRetention(db, { days: config.eventRetentionDays, log: (msg, err) => app.log.warn({ err }, msg) });
     const reconciler = new RuntimeReconciler(db, nodes, {
       intervalMs: config.reconcileMs,
       installationId: installation,
@@ -127,6 +129,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       wake: () => w.wake(),
       // each tick queues the scheduled deletes that are due
       scheduledDeletes: () => cvmOps.queueDueDeletes(),
+      // events past their retention go, at most once an hour
+      housekeeping: () => eventRetention.tick(),
       log: (msg, err) => app.log.warn({ err }, msg),
     });
     const w = new Worker(db, nodes, {

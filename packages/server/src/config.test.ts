@@ -53,6 +53,7 @@ test('defaults: an empty environment gives the documented configuration', () => 
     webhookTimeoutMs: 10_000,
     webhookMaxAgeMs: 86_400_000,
     webhookSecretGraceMs: 86_400_000,
+    eventRetentionDays: 90,
   });
   // an empty variable is unset, and variables the server does not know are ignored
   const empty = Object.fromEntries(CONFIG_VARIABLES.map((k) => [k, '']));
@@ -158,6 +159,7 @@ const bad: [string, string, RegExp][] = [
   ['OPENCVM_WEBHOOK_ALLOW_PRIVATE', 'yes', /0 \(webhook URLs must resolve to public addresses\) or 1/],
   ['OPENCVM_WEBHOOK_TIMEOUT_MS', '50', /milliseconds, 100 to 60000/],
   ['OPENCVM_WEBHOOK_MAX_AGE_MS', '1d', /milliseconds, 1000 to 604800000/],
+  ['OPENCVM_EVENT_RETENTION_DAYS', '3651', /days, 0 \(keep events for ever\) or 1 to 3650/],
   ['OPENCVM_WEBHOOK_SECRET_GRACE_MS', '-5', /milliseconds, 0 to 604800000/],
 ];
 

@@ -89,10 +89,12 @@ export interface Config {
   webhookAllowPrivate: boolean;
   /** one webhook attempt's time limit, ms */
   webhookTimeoutMs: number;
-  /** a webhook delivery is retried until this long after its first attempt, ms */
+  /** a webhook delivery is retried until this long after it was queued, ms */
   webhookMaxAgeMs: number;
   /** after a secret rotation, the old secret signs too for this long, ms */
   webhookSecretGraceMs: number;
+  /** events older than this many days are deleted, with their webhook deliveries (0: kept for ever) */
+  eventRetentionDays: number;
 }
 
 /** The configuration could not be read from the environment; `message` is one line, fit for an operator. */
@@ -244,6 +246,7 @@ const schema = z.object({
   OPENCVM_WEBHOOK_TIMEOUT_MS: variable('a whole number of milliseconds, 100 to 60000', wholeNumber(100, 60_000)).default(10_000),
   OPENCVM_WEBHOOK_MAX_AGE_MS: variable('a whole number of milliseconds, 1000 to 604800000 (7 days)', wholeNumber(1000, 604_800_000)).default(86_400_000),
   OPENCVM_WEBHOOK_SECRET_GRACE_MS: variable('a whole number of milliseconds, 0 to 604800000 (7 days)', wholeNumber(0, 604_800_000)).default(86_400_000),
+  OPENCVM_EVENT_RETENTION_DAYS: variable('a whole number of days, 0 (keep events for ever) or 1 to 3650', wholeNumber(0, 3650)).default(90),
 });
 
 /** The variables `loadConfig` reads, in the order of the README's table. */
@@ -320,5 +323,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookTimeoutMs: v.OPENCVM_WEBHOOK_TIMEOUT_MS,
     webhookMaxAgeMs: v.OPENCVM_WEBHOOK_MAX_AGE_MS,
     webhookSecretGraceMs: v.OPENCVM_WEBHOOK_SECRET_GRACE_MS,
+    eventRetentionDays: v.OPENCVM_EVENT_RETENTION_DAYS,
   };
 }

@@ -79,6 +79,8 @@ export interface ReconcilerOptions {
   recovery?: Partial<RecoveryPolicy>;
   /** queue the scheduled deletes that are due (`CvmOpsService.queueDueDeletes`), once per tick */
   scheduledDeletes?: () => Promise<unknown>;
+  /** the housekeeping of each tick that is not about hosts (`EventRetention.tick`); it keeps its own pace */
+  housekeeping?: () => Promise<unknown>;
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -120,7 +122,7 @@ export class RuntimeReconciler {
   ) {
     const intervalMs = opts.intervalMs ?? 5000;
     const { recovery, ...rest } = opts;
-    this.opts = { intervalMs, runtimeMaxAgeMs: intervalMs * 6, refreshPerTick: 20, orphanGraceMs: 5 * 60_000, unreachableAfter: 3, wake: () => {}, log: () => {}, scheduledDeletes: async () => {}, ...rest };
+    this.opts = { intervalMs, runtimeMaxAgeMs: intervalMs * 6, refreshPerTick: 20, orphanGraceMs: 5 * 60_000, unreachableAfter: 3, wake: () => {}, log: () => {}, scheduledDeletes: async () => {}, housekeeping: async () => {}, ...rest };
     this.recovery = { ...DEFAULT_RECOVERY, ...recovery };
   }
 
@@ -166,6 +168,7 @@ export class RuntimeReconciler {
 
   private async pass(): Promise<void> {
     await this.opts.scheduledDeletes().catch((e) => this.opts.log('queueing the scheduled deletes failed', e));
+    await this.opts.housekeeping().catch((e) => this.opts.log('housekeeping failed', e));
     const nodes = await this.nodes.list();
     await Promise.all(
       nodes.map((n) =>

@@ -125,3 +125,21 @@ export async function operatorEventSeq(q: Queryable, id: string): Promise<string
   const [row] = await q.query<{ seq: string }>('SELECT seq::text AS seq FROM events WHERE id = $1 AND workspace_id IS NULL', [id]);
   return row?.seq ?? null;
 }
+
+/**
+ * Delete up to `limit` events recorded before `before`, oldest first, with their webhook deliveries and attempts
+ * (`ON DELETE CASCADE`); an event with a delivery still pending is kept. Rows another server is deleting now are
+ * skipped. Answers how many were deleted.
+ */
+export async function pruneEvents(q: Queryable, before: Date, limit: number): Promise<number> {
+  const rows = await q.query(
+    `DELETE FROM events WHERE seq IN (
+       SELECT e.seq FROM events e
+        WHERE e.created_at < $1
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = e.seq AND d.status = 'pending')
+        ORDER BY e.created_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED)
+     RETURNING seq`,
+    [before, limit],
+  );
+  return rows.length;
+}
