@@ -11,6 +11,7 @@ import { waitFor } from './testing/wait.ts';
 import { insertEvent } from './store/webhooks.ts';
 import { startServer } from './app.ts';
 import { EventRetention } from './services/event-retention.ts';
+import { apiCall } from './testing/api.ts';
 
 let env: TestEnv;
 let workspaceId: number;
@@ -29,15 +30,7 @@ after(async () => {
   await env?.close();
 });
 
-async function api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${env.apiUrl}${path}`, {
-    method,
-    headers: { 'x-api-key': env.apiKey, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T = any>(method: string, path: string, body?: unknown) => apiCall<T>(env, method, path, body);
 
 const event = (type: string, cvmId: number) => insertEvent(env.server.db, { workspace_id: workspaceId, cvm_id: cvmId, type, data: {} });
 const age = (ids: string[], days: number) =>

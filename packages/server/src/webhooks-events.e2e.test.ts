@@ -18,6 +18,7 @@ import { startTestEnv, type TestEnv } from './testing/harness.ts';
 import { sdkClient, settle } from './testing/deploy.ts';
 import { startReceiver, type Receiver, type Received } from './testing/webhook-receiver.ts';
 import { waitFor } from './testing/wait.ts';
+import { apiCall } from './testing/api.ts';
 
 const COMPOSE = 'services:\n  web:\n    image: nginx\n';
 const COMPOSE_2 = 'services:\n  web:\n    image: nginx:1.27\n';
@@ -56,15 +57,7 @@ after(async () => {
   await env?.close();
 });
 
-async function api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${env.apiUrl}${path}`, {
-    method,
-    headers: { 'x-api-key': env.apiKey, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T = any>(method: string, path: string, body?: unknown) => apiCall<T>(env, method, path, body);
 
 async function receiver(...args: Parameters<typeof startReceiver>) {
   const r = await startReceiver(...args);

@@ -14,18 +14,12 @@ import { nonPublicReason } from './services/webhook-url.ts';
 import { seal } from './services/seal.ts';
 import { sealKeyOf } from './services/kms.ts';
 import { secretPurpose } from './worker/webhooks.ts';
+import { apiCall } from './testing/api.ts';
 
 let env: TestEnv;
 let r: Receiver;
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${env.apiUrl}${path}`, {
-    method,
-    headers: { 'x-api-key': env.apiKey, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
-}
+const api = (method: string, path: string, body?: unknown) => apiCall(env, method, path, body);
 
 before(async () => {
   env = await startTestEnv({ config: { webhookAllowPrivate: false } });

@@ -21,20 +21,13 @@ import { seal } from './services/seal.ts';
 import { secretPurpose } from './worker/webhooks.ts';
 import { startServer, type RunningServer, type StartOptions } from './app.ts';
 import type { Config } from './config.ts';
+import { apiCall } from './testing/api.ts';
 
 let env: TestEnv;
 let workspaceId: number;
 const receivers: Receiver[] = [];
 
-async function api<T = any>(method: string, path: string, body?: unknown, key = env.apiKey): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${env.apiUrl}${path}`, {
-    method,
-    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T = any>(method: string, path: string, body?: unknown, key?: string) => apiCall<T>(env, method, path, body, key);
 
 async function receiver(...args: Parameters<typeof startReceiver>) {
   const r = await startReceiver(...args);
